@@ -1,0 +1,200 @@
+//! Command-line arguments: raw flags are read once with lexopt and turned into a validated
+//! [`Config`]; nothing downstream looks at flag text.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use lexopt::prelude::*;
+
+use crate::v2::{Charset, Formatting, ParseOptions};
+
+/// The subcommands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Command {
+    Parse,
+    Roundtrip,
+}
+
+/// Everything a run needs, validated.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub command: Command,
+    pub parse: ParseOptions,
+    /// Where error records go; stderr when `None`.
+    pub errors: Option<PathBuf>,
+    /// Flush stdout after every record.
+    pub line_buffered: bool,
+    /// Input files; stdin when empty.
+    pub inputs: Vec<PathBuf>,
+}
+
+/// What the arguments ask for.
+#[derive(Debug)]
+pub(crate) enum Request {
+    Run(Config),
+    Help(String),
+    Version,
+}
+
+pub(crate) const USAGE: &str = "\
+hl7fhir: HL7 v2 <-> FHIR R4 translation engine
+
+USAGE:
+    hl7fhir <COMMAND> [OPTIONS] [FILE...]
+
+Reads HL7 v2 from the FILEs or from stdin (MLLP frames, FHS/BHS batches and plain
+messages, mixed and detected per message); writes one record per message on stdout.
+
+COMMANDS:
+    parse       one JSON line per message: its segments, fields, components as decoded text
+    roundtrip   re-encode every message from its parsed form and write it back with its
+                framing: stdout is byte-identical to stdin for every message the parser accepts
+
+OPTIONS:
+    --strict                 follow the standard: CR segment ends only, no BOM, no blank lines,
+                             MSH-2 as written, well-formed escapes (default: tolerate all of these)
+    --charset NAME           character set when MSH-18 is empty: ASCII (default), UNICODE UTF-8, 8859/1
+    --keep-formatting        keep formatting escapes such as \\.br\\ as written (default: render)
+    --max-message-bytes N    largest message (default 16777216)
+    --max-segments N         most segments in a message (default 100000)
+    --max-fields N           most fields in a segment (default 1000)
+    --max-field-bytes N      largest field (default 8388608)
+    --max-repetitions N      most repetitions of a field (default 10000)
+    --errors FILE            write error records to FILE instead of stderr
+    --line-buffered          flush stdout after every record
+    --show-values            let error records quote message values (they may be patient data)
+    -h, --help               this help
+    -V, --version            the version
+
+OUTPUT:
+    Each input message yields exactly one record: its output on stdout, or one JSON error
+    record (index, offset, error_offset, control_id, location, kind, message) on stderr or
+    --errors FILE. The run ends with a summary line on stderr: N in, N translated, N failed.
+
+EXIT STATUS:
+    0  every message translated      1  at least one message failed
+    2  usage error                   3  I/O error reading input or writing output
+";
+
+fn number(parser: &mut lexopt::Parser, flag: &str) -> Result<usize, String> {
+    let v = parser.value().map_err(|e| e.to_string())?;
+    v.to_str()
+        .and_then(|s| s.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{flag} takes a positive whole number"))
+}
+
+/// Reads the arguments (without the program name).
+pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Request, String> {
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut command = None;
+    let mut parse = ParseOptions::tolerant();
+    let mut errors = None;
+    let mut line_buffered = false;
+    let mut inputs = Vec::new();
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Request::Help(USAGE.to_string())),
+            Short('V') | Long("version") => return Ok(Request::Version),
+            Long("strict") => parse.leniency = crate::v2::Leniency::STRICT,
+            Long("charset") => {
+                let v = parser.value().map_err(|e| e.to_string())?;
+                let name = v.to_string_lossy();
+                parse.default_charset = Charset::from_msh18(&name).ok_or_else(|| format!("--charset: unsupported character set {name:?} (ASCII, UNICODE UTF-8, 8859/1)"))?;
+            }
+            Long("keep-formatting") => parse.formatting = Formatting::Keep,
+            Long("max-message-bytes") => {
+                parse.limits.max_message_bytes =
+                    number(&mut parser, "--max-message-bytes")?.min(u32::MAX as usize)
+            }
+            Long("max-segments") => {
+                parse.limits.max_segments = number(&mut parser, "--max-segments")?
+            }
+            Long("max-fields") => parse.limits.max_fields = number(&mut parser, "--max-fields")?,
+            Long("max-field-bytes") => {
+                parse.limits.max_field_bytes = number(&mut parser, "--max-field-bytes")?
+            }
+            Long("max-repetitions") => {
+                parse.limits.max_repetitions = number(&mut parser, "--max-repetitions")?
+            }
+            Long("errors") => {
+                errors = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?))
+            }
+            Long("line-buffered") => line_buffered = true,
+            Long("show-values") => parse.show_values = true,
+            Value(v) if command.is_none() => {
+                command = Some(match v.to_str() {
+                    Some("parse") => Command::Parse,
+                    Some("roundtrip") => Command::Roundtrip,
+                    _ => {
+                        return Err(format!(
+                            "unknown command {:?}; try --help",
+                            v.to_string_lossy()
+                        ));
+                    }
+                })
+            }
+            Value(v) => inputs.push(PathBuf::from(v)),
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    let command = command.ok_or("no command given; try --help")?;
+    Ok(Request::Run(Config {
+        command,
+        parse,
+        errors,
+        line_buffered,
+        inputs,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Config, String> {
+        match parse_args(args.iter().map(OsString::from))? {
+            Request::Run(c) => Ok(c),
+            other => Err(format!("{other:?}")),
+        }
+    }
+
+    #[test]
+    fn flags() {
+        let c = run(&[
+            "parse",
+            "--strict",
+            "--max-segments",
+            "5",
+            "a.hl7",
+            "--charset",
+            "8859/1",
+        ])
+        .unwrap();
+        assert_eq!(c.command, Command::Parse);
+        assert!(!c.parse.leniency.lf_segment_ends);
+        assert_eq!(c.parse.limits.max_segments, 5);
+        assert_eq!(c.parse.default_charset, Charset::Latin1);
+        assert_eq!(c.inputs, [PathBuf::from("a.hl7")]);
+        assert!(run(&["roundtrip"]).unwrap().parse.leniency.lf_segment_ends);
+        let errors: &[(&[&str], &str)] = &[
+            (&[], "no command given; try --help"),
+            (
+                &["frobnicate"],
+                "unknown command \"frobnicate\"; try --help",
+            ),
+            (
+                &["parse", "--max-segments", "x"],
+                "--max-segments takes a positive whole number",
+            ),
+            (
+                &["parse", "--charset", "EBCDIC"],
+                "--charset: unsupported character set \"EBCDIC\" (ASCII, UNICODE UTF-8, 8859/1)",
+            ),
+            (&["parse", "--nope"], "invalid option '--nope'"),
+        ];
+        for (args, want) in errors {
+            assert_eq!(run(args).unwrap_err(), *want);
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! hl7fhir translates between HL7 v2 messages and FHIR R4 resources.
+//!
+//! - [`v2`]: the HL7 v2 wire format — a zero-copy parser, escape and charset decoding, terser
+//!   paths, MLLP/batch/plain framing, the encoder and ACKs.
+//! - [`error`]: the one error type, with byte offsets and HL7 locations.
+//!
+//! ```
+//! use hl7fhir::v2::Parser;
+//! let mut parser = Parser::default();
+//! let msg = parser.parse(b"MSH|^~\\&|LAB|HOSP\rPID|1||12345^^^MR||Doe^Jane\r").unwrap();
+//! let path = "PID-5.2".parse().unwrap();
+//! assert_eq!(msg.get(&path).unwrap().text().unwrap(), "Jane");
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod error;
+pub mod v2;
+
+pub use error::{Error, ErrorKind, Location, Result};

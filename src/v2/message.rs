@@ -1,0 +1,1212 @@
+//! The parser and the zero-copy views it hands out: [`Message`], [`Segment`], [`Field`],
+//! [`Repetition`], [`Component`] and [`Subcomponent`].
+//!
+//! Parsing makes one pass over the bytes (see [`scan`](super::scan)) and fills one [`Index`] per
+//! message: a table of segments, the position of every field separator, and three bitmaps (one
+//! bit per byte) marking repetition, component and subcomponent separators. The index lives in
+//! the [`Parser`] and is reused, so parsing a stream allocates nothing once the buffers have
+//! grown to the largest message. Views are `Copy`, borrow the input and the index, and find
+//! their parts by scanning bitmap words, never by allocating.
+//!
+//! Numbering follows HL7: segments, fields, repetitions, components and subcomponents all count
+//! from 1. For MSH, field 1 is the field separator itself and field 2 the encoding characters.
+
+use std::borrow::Cow;
+use std::ops::Deref;
+
+use super::charset::Charset;
+use super::delimiters::{Delimiters, parse_header};
+use super::escape::unescape;
+use super::options::{Formatting, ParseOptions};
+use super::scan::{BLOCK, BlockMasks, Classifier, count_bits, next_bit};
+use crate::error::{Error, ErrorKind, Location};
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// One segment in the index. Offsets are from the start of the message bytes.
+#[derive(Debug, Clone, Copy)]
+struct SegmentEntry {
+    start: u32,
+    /// End of the segment's content (first terminator byte).
+    end: u32,
+    /// End of its terminator bytes (CR, LF, CRLF, and absorbed blank lines); `== end` when the
+    /// last segment has none.
+    term_end: u32,
+    /// Index into `Index::separators` of this segment's first field separator.
+    first_sep: u32,
+    sep_count: u32,
+    id: [u8; 3],
+}
+
+/// The index of one message; reused by [`Parser`] from message to message.
+#[derive(Debug, Default)]
+pub struct Index {
+    delimiters: Delimiters,
+    charset: Charset,
+    options: ParseOptions,
+    body_start: u32,
+    segments: Vec<SegmentEntry>,
+    separators: Vec<u32>,
+    repetition_bits: Vec<u64>,
+    component_bits: Vec<u64>,
+    subcomponent_bits: Vec<u64>,
+}
+
+/// Parses messages, reusing one index so a stream allocates nothing per message once warm.
+///
+/// ```
+/// use hl7fhir::v2::Parser;
+/// let mut parser = Parser::default();
+/// let msg = parser.parse(b"MSH|^~\\&|LAB\rPID|1||123^^^MR~456^^^SS||Smith^John\r").unwrap();
+/// let pid = msg.segments().nth(1).unwrap();
+/// assert_eq!(pid.field(3).unwrap().repetition(2).unwrap().component(1).unwrap().raw(), b"456");
+/// assert_eq!(pid.field(5).unwrap().component(2).unwrap().text().unwrap(), "John");
+/// ```
+#[derive(Debug, Default)]
+pub struct Parser {
+    index: Index,
+}
+
+impl Parser {
+    /// A parser with the given options.
+    pub fn new(options: ParseOptions) -> Parser {
+        Parser {
+            index: Index {
+                options,
+                ..Index::default()
+            },
+        }
+    }
+
+    /// The options this parser uses.
+    pub fn options(&self) -> &ParseOptions {
+        &self.index.options
+    }
+
+    /// Parses one message (the bytes from MSH, or from a BOM before it, to the end of its last
+    /// segment). The returned view borrows the input and this parser until the next call.
+    pub fn parse<'a>(&'a mut self, bytes: &'a [u8]) -> Result<Message<'a>, Error> {
+        self.index.build(bytes)?;
+        Ok(Message {
+            bytes,
+            index: &self.index,
+        })
+    }
+}
+
+/// Where the parse loop is within the current segment.
+struct Cursor {
+    seg_start: usize,
+    /// True until the segment's id has been checked (at its first separator or terminator).
+    fresh: bool,
+    field_start: usize,
+    first_sep: usize,
+    /// Bytes before this position were consumed as part of a terminator.
+    skip_until: usize,
+}
+
+impl Index {
+    fn error(&self, kind: ErrorKind, reason: impl Into<String>, offset: usize) -> Error {
+        Error::new(kind, reason).at_offset(offset as u64)
+    }
+
+    fn seg_location(&self, id: [u8; 3]) -> Location {
+        Location::segment(self.segments.len() as u32 + 1, id)
+    }
+
+    fn build(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        let opts = self.options;
+        self.segments.clear();
+        self.separators.clear();
+        self.repetition_bits.clear();
+        self.component_bits.clear();
+        self.subcomponent_bits.clear();
+        if bytes.is_empty() {
+            return Err(self.error(ErrorKind::EmptyInput, "no message bytes", 0));
+        }
+        let max = opts.limits.max_message_bytes.min(u32::MAX as usize);
+        if bytes.len() > max {
+            return Err(self.error(
+                ErrorKind::LimitExceeded,
+                format!("message is {} bytes, over the limit of {max}", bytes.len()),
+                0,
+            ));
+        }
+        let body_start = if bytes.starts_with(BOM) {
+            if !opts.leniency.byte_order_mark {
+                return Err(self.error(
+                    ErrorKind::ByteOrderMark,
+                    "byte-order mark before MSH (enable the byte_order_mark leniency)",
+                    0,
+                ));
+            }
+            BOM.len()
+        } else {
+            0
+        };
+        let header = parse_header(&bytes[body_start..], &opts.leniency)
+            .map_err(|e| e.shift_offset(body_start as u64))?;
+        self.delimiters = header.delimiters;
+        self.body_start = body_start as u32;
+        let classifier = Classifier::new(&header.delimiters);
+        // MSH-2 holds the delimiter characters themselves; they are not separators.
+        let msh2 = (body_start + 4, body_start + 4 + header.msh2_len);
+
+        let words = bytes.len().div_ceil(BLOCK);
+        self.repetition_bits.reserve(words);
+        self.component_bits.reserve(words);
+        self.subcomponent_bits.reserve(words);
+        let mut cur = Cursor {
+            seg_start: body_start,
+            fresh: true,
+            field_start: body_start,
+            first_sep: 0,
+            skip_until: 0,
+        };
+
+        let (blocks, rest) = bytes.as_chunks::<BLOCK>();
+        for (k, block) in blocks.iter().enumerate() {
+            let masks = classifier.block(block);
+            self.push_masks(k, masks, msh2);
+            self.structure(bytes, k * BLOCK, masks.structural, &mut cur)?;
+        }
+        if !rest.is_empty() {
+            let k = blocks.len();
+            let masks = classifier.tail(rest);
+            self.push_masks(k, masks, msh2);
+            self.structure(bytes, k * BLOCK, masks.structural, &mut cur)?;
+        }
+        if cur.seg_start < bytes.len() {
+            self.end_segment(bytes, bytes.len(), 0, &mut cur)?;
+        }
+        self.charset = match self.read_charset(bytes)? {
+            Charset::Ascii if opts.leniency.utf8_in_ascii => Charset::Utf8,
+            cs => cs,
+        };
+        Ok(())
+    }
+
+    fn push_masks(&mut self, k: usize, mut m: BlockMasks, msh2: (usize, usize)) {
+        let (lo, hi) = (k * BLOCK, k * BLOCK + BLOCK);
+        if msh2.0 < hi && msh2.1 > lo {
+            let from = msh2.0.max(lo) - lo;
+            let to = msh2.1.min(hi) - lo;
+            let clear = if to - from == BLOCK {
+                u64::MAX
+            } else {
+                ((1u64 << (to - from)) - 1) << from
+            };
+            m.repetition &= !clear;
+            m.component &= !clear;
+            m.subcomponent &= !clear;
+        }
+        self.repetition_bits.push(m.repetition);
+        self.component_bits.push(m.component);
+        self.subcomponent_bits.push(m.subcomponent);
+    }
+
+    /// Handles the structural bytes (field separators, CR, LF) of one block.
+    #[inline]
+    fn structure(
+        &mut self,
+        bytes: &[u8],
+        base: usize,
+        mut mask: u64,
+        cur: &mut Cursor,
+    ) -> Result<(), Error> {
+        let fs = self.delimiters.field;
+        while mask != 0 {
+            let pos = base + mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            if pos < cur.skip_until {
+                continue;
+            }
+            if bytes[pos] == fs {
+                if cur.fresh {
+                    self.check_id(bytes, cur.seg_start, pos)?;
+                    cur.fresh = false;
+                } else {
+                    self.check_field(cur.field_start, pos)?;
+                }
+                if self.separators.len() - cur.first_sep >= self.options.limits.max_fields {
+                    return Err(self.field_limit(bytes, cur, pos));
+                }
+                self.separators.push(pos as u32);
+                cur.field_start = pos + 1;
+            } else {
+                let term = if bytes[pos] == b'\r' && bytes.get(pos + 1) == Some(&b'\n') {
+                    2
+                } else {
+                    1
+                };
+                self.end_segment(bytes, pos, term, cur)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn field_limit(&self, bytes: &[u8], cur: &Cursor, pos: usize) -> Error {
+        let id = segment_id(bytes, cur.seg_start);
+        self.error(
+            ErrorKind::LimitExceeded,
+            format!(
+                "segment has more than {} fields",
+                self.options.limits.max_fields
+            ),
+            pos,
+        )
+        .at(self.seg_location(id))
+    }
+
+    /// Ends the current segment at `pos` with a terminator of `term` bytes (0 at end of input).
+    fn end_segment(
+        &mut self,
+        bytes: &[u8],
+        pos: usize,
+        term: usize,
+        cur: &mut Cursor,
+    ) -> Result<(), Error> {
+        let opts = &self.options;
+        if term > 0 && !(term == 1 && bytes[pos] == b'\r') && !opts.leniency.lf_segment_ends {
+            let what = if term == 2 { "CRLF" } else { "LF" };
+            return Err(self.error(
+                ErrorKind::LineEnd,
+                format!("segment ends with {what}, not CR (enable the lf_segment_ends leniency)"),
+                pos,
+            ));
+        }
+        if cur.fresh && pos == cur.seg_start {
+            // An empty line: either absorbed into the previous terminator or an error.
+            if !opts.leniency.blank_lines || self.segments.is_empty() {
+                return Err(self.error(
+                    ErrorKind::EmptySegment,
+                    "empty line inside the message (enable the blank_lines leniency)",
+                    pos,
+                ));
+            }
+            if let Some(last) = self.segments.last_mut() {
+                last.term_end = (pos + term) as u32;
+            }
+            cur.seg_start = pos + term;
+            cur.skip_until = pos + term;
+            return Ok(());
+        }
+        if cur.fresh {
+            self.check_id(bytes, cur.seg_start, pos)?;
+        } else {
+            self.check_field(cur.field_start, pos)?;
+        }
+        if self.segments.len() >= opts.limits.max_segments {
+            return Err(self.error(
+                ErrorKind::LimitExceeded,
+                format!(
+                    "message has more than {} segments",
+                    opts.limits.max_segments
+                ),
+                cur.seg_start,
+            ));
+        }
+        self.segments.push(SegmentEntry {
+            start: cur.seg_start as u32,
+            end: pos as u32,
+            term_end: (pos + term) as u32,
+            first_sep: cur.first_sep as u32,
+            sep_count: (self.separators.len() - cur.first_sep) as u32,
+            id: segment_id(bytes, cur.seg_start),
+        });
+        cur.seg_start = pos + term;
+        cur.field_start = pos + term;
+        cur.first_sep = self.separators.len();
+        cur.skip_until = pos + term;
+        cur.fresh = true;
+        Ok(())
+    }
+
+    /// Checks the segment id in `bytes[start..end]`.
+    fn check_id(&self, bytes: &[u8], start: usize, end: usize) -> Result<(), Error> {
+        let id = &bytes[start..end];
+        let valid = id.len() == 3
+            && id[0].is_ascii_uppercase()
+            && id[1..]
+                .iter()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        if !valid {
+            return Err(self
+                .error(
+                    ErrorKind::BadSegmentId,
+                    "segment id is not three characters A-Z, 0-9",
+                    start,
+                )
+                .at(Location {
+                    segment_index: self.segments.len() as u32 + 1,
+                    ..Location::default()
+                }));
+        }
+        if id == b"MSH" && !self.segments.is_empty() {
+            return Err(self
+                .error(
+                    ErrorKind::NestedHeader,
+                    "a second MSH inside one message",
+                    start,
+                )
+                .at(self.seg_location(*b"MSH")));
+        }
+        Ok(())
+    }
+
+    /// Checks the limits on the field that ends at `end`.
+    fn check_field(&self, start: usize, end: usize) -> Result<(), Error> {
+        let limits = &self.options.limits;
+        if end - start > limits.max_field_bytes {
+            return Err(self.error(
+                ErrorKind::LimitExceeded,
+                format!(
+                    "field is {} bytes, over the limit of {}",
+                    end - start,
+                    limits.max_field_bytes
+                ),
+                start,
+            ));
+        }
+        if count_bits(&self.repetition_bits, start, end) >= limits.max_repetitions {
+            return Err(self.error(
+                ErrorKind::LimitExceeded,
+                format!("field has more than {} repetitions", limits.max_repetitions),
+                start,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads MSH-18 (first repetition) to find the character set.
+    fn read_charset(&self, bytes: &[u8]) -> Result<Charset, Error> {
+        let msg = Message { bytes, index: self };
+        let Some(field) = msg.header().field(18) else {
+            return Ok(self.options.default_charset);
+        };
+        let name = field.repetition(1).map_or(&b""[..], |r| r.raw());
+        if name.is_empty() {
+            return Ok(self.options.default_charset);
+        }
+        std::str::from_utf8(name).ok().and_then(Charset::from_msh18).ok_or_else(|| {
+            Error::new(ErrorKind::UnsupportedCharset, "MSH-18 names a character set this engine does not decode (supported: ASCII, UNICODE UTF-8, 8859/1)")
+                .at(field.location())
+                .at_offset(field.offset() as u64)
+        })
+    }
+}
+
+fn segment_id(bytes: &[u8], start: usize) -> [u8; 3] {
+    let mut id = [b'?'; 3];
+    for (dst, src) in id.iter_mut().zip(bytes[start..].iter()) {
+        *dst = *src;
+    }
+    id
+}
+
+/// A parsed message: the input bytes and their index.
+#[derive(Clone, Copy)]
+pub struct Message<'a> {
+    bytes: &'a [u8],
+    index: &'a Index,
+}
+
+impl std::fmt::Debug for Message<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Message")
+            .field("bytes", &self.bytes.len())
+            .field("segments", &self.index.segments.len())
+            .finish()
+    }
+}
+
+impl<'a> Message<'a> {
+    /// The bytes this message was parsed from.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The delimiters MSH-1 and MSH-2 declare.
+    pub fn delimiters(&self) -> &'a Delimiters {
+        &self.index.delimiters
+    }
+
+    /// The character set text is decoded with: MSH-18's (or the configured default when MSH-18
+    /// is empty), read as UTF-8 when it is ASCII and the `utf8_in_ascii` leniency is on.
+    pub fn charset(&self) -> Charset {
+        self.index.charset
+    }
+
+    /// The options the message was parsed with.
+    pub fn options(&self) -> &'a ParseOptions {
+        &self.index.options
+    }
+
+    /// True when the bytes start with a UTF-8 byte-order mark.
+    pub fn has_bom(&self) -> bool {
+        self.index.body_start > 0
+    }
+
+    /// Number of segments.
+    pub fn segment_count(&self) -> usize {
+        self.index.segments.len()
+    }
+
+    /// The segments in order.
+    pub fn segments(&self) -> Segments<'a> {
+        Segments {
+            msg: *self,
+            next: 0,
+            end: self.index.segments.len() as u32,
+        }
+    }
+
+    /// Segment `n`, counting from 1 (segment 1 is MSH).
+    pub fn segment(&self, n: usize) -> Option<Segment<'a>> {
+        (n >= 1 && n <= self.index.segments.len()).then(|| Segment {
+            msg: *self,
+            i: (n - 1) as u32,
+        })
+    }
+
+    /// The MSH segment.
+    pub fn header(&self) -> Segment<'a> {
+        Segment { msg: *self, i: 0 }
+    }
+
+    /// The segments whose id is `id`, in order.
+    pub fn segments_with_id(&self, id: &'a str) -> impl Iterator<Item = Segment<'a>> + 'a {
+        self.segments()
+            .filter(move |s| s.id_bytes() == id.as_bytes())
+    }
+
+    /// The first segment whose id is `id`.
+    pub fn first(&self, id: &str) -> Option<Segment<'a>> {
+        self.segments().find(|s| s.id_bytes() == id.as_bytes())
+    }
+
+    /// Decoded text of `SEG-f` of the first such segment, or `None` when absent or empty. A
+    /// shorthand for header fields such as `msg.text_of("MSH", 10)`.
+    pub fn text_of(&self, id: &str, field: usize) -> Option<Cow<'a, str>> {
+        let f = self.first(id)?.field(field)?;
+        if f.is_empty() { None } else { f.text().ok() }
+    }
+
+    fn entry(&self, i: u32) -> &'a SegmentEntry {
+        &self.index.segments[i as usize]
+    }
+}
+
+/// Iterator over a message's segments.
+#[derive(Clone)]
+pub struct Segments<'a> {
+    msg: Message<'a>,
+    next: u32,
+    end: u32,
+}
+
+impl<'a> Iterator for Segments<'a> {
+    type Item = Segment<'a>;
+
+    fn next(&mut self) -> Option<Segment<'a>> {
+        (self.next < self.end).then(|| {
+            self.next += 1;
+            Segment {
+                msg: self.msg,
+                i: self.next - 1,
+            }
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = (self.end - self.next) as usize;
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for Segments<'_> {}
+
+/// One segment of a message.
+#[derive(Clone, Copy)]
+pub struct Segment<'a> {
+    msg: Message<'a>,
+    i: u32,
+}
+
+impl std::fmt::Debug for Segment<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Segment({} #{})", self.id(), self.number())
+    }
+}
+
+impl<'a> Segment<'a> {
+    /// The message this segment belongs to.
+    pub fn message(&self) -> Message<'a> {
+        self.msg
+    }
+
+    /// The segment id, e.g. `"PID"`.
+    pub fn id(&self) -> &'a str {
+        // Ids are checked to be ASCII A-Z/0-9 when the message is parsed.
+        std::str::from_utf8(&self.msg.entry(self.i).id).unwrap_or("???")
+    }
+
+    /// The segment id as bytes.
+    pub fn id_bytes(&self) -> &'a [u8; 3] {
+        &self.msg.entry(self.i).id
+    }
+
+    /// Position in the message, counting from 1.
+    pub fn number(&self) -> u32 {
+        self.i + 1
+    }
+
+    /// The segment's bytes without its terminator.
+    pub fn raw(&self) -> &'a [u8] {
+        let e = self.msg.entry(self.i);
+        &self.msg.bytes[e.start as usize..e.end as usize]
+    }
+
+    /// The terminator bytes after the segment (CR, LF, CRLF, plus absorbed blank lines; empty
+    /// for a last segment written without one).
+    pub fn terminator(&self) -> &'a [u8] {
+        let e = self.msg.entry(self.i);
+        &self.msg.bytes[e.end as usize..e.term_end as usize]
+    }
+
+    /// Byte offset of the segment within the message.
+    pub fn offset(&self) -> usize {
+        self.msg.entry(self.i).start as usize
+    }
+
+    /// The location of the segment itself.
+    pub fn location(&self) -> Location {
+        Location::segment(self.number(), *self.id_bytes())
+    }
+
+    fn is_header(&self) -> bool {
+        self.i == 0
+    }
+
+    /// How many fields the segment has (the number of the last one present).
+    pub fn field_count(&self) -> usize {
+        let n = self.msg.entry(self.i).sep_count as usize;
+        if self.is_header() { n + 1 } else { n }
+    }
+
+    /// Field `n`, counting from 1; `None` when the segment has fewer fields.
+    pub fn field(&self, n: usize) -> Option<Field<'a>> {
+        let e = self.msg.entry(self.i);
+        let seps =
+            &self.msg.index.separators[e.first_sep as usize..(e.first_sep + e.sep_count) as usize];
+        let (start, end) = if self.is_header() {
+            match n {
+                0 => return None,
+                1 => (seps[0] as usize, seps[0] as usize + 1),
+                _ => (
+                    *seps.get(n - 2)? as usize + 1,
+                    seps.get(n - 1).map_or(e.end as usize, |&s| s as usize),
+                ),
+            }
+        } else {
+            if n == 0 {
+                return None;
+            }
+            (
+                *seps.get(n - 1)? as usize + 1,
+                seps.get(n).map_or(e.end as usize, |&s| s as usize),
+            )
+        };
+        Some(Field(Value {
+            msg: self.msg,
+            start: start as u32,
+            end: end as u32,
+            loc: Coords {
+                seg: self.i,
+                field: n as u32,
+                ..Coords::default()
+            },
+        }))
+    }
+
+    /// The fields in order, from field 1.
+    pub fn fields(&self) -> impl Iterator<Item = Field<'a>> + 'a {
+        let seg = *self;
+        (1..=self.field_count()).filter_map(move |n| seg.field(n))
+    }
+}
+
+/// 0 means "not at that level"; segment is the 0-based index into the segment table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Coords {
+    seg: u32,
+    field: u32,
+    rep: u32,
+    comp: u32,
+    sub: u32,
+}
+
+/// A run of bytes at some level of a message (a field, repetition, component or
+/// subcomponent), with its location. [`Field`], [`Repetition`], [`Component`] and
+/// [`Subcomponent`] dereference to it.
+#[derive(Clone, Copy)]
+pub struct Value<'a> {
+    msg: Message<'a>,
+    start: u32,
+    end: u32,
+    loc: Coords,
+}
+
+impl std::fmt::Debug for Value<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Debug output is for developers, but it must not leak values into logs either.
+        write!(
+            f,
+            "Value({} at {}, {} bytes)",
+            self.location().terser(),
+            self.start,
+            self.end - self.start
+        )
+    }
+}
+
+impl<'a> Value<'a> {
+    /// The raw bytes, escapes not decoded.
+    pub fn raw(&self) -> &'a [u8] {
+        &self.msg.bytes[self.start as usize..self.end as usize]
+    }
+
+    /// True when no bytes are present.
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// True for the HL7 explicit null `""` (delete the value at the receiver).
+    pub fn is_null(&self) -> bool {
+        self.raw() == b"\"\""
+    }
+
+    /// Byte offset within the message.
+    pub fn offset(&self) -> usize {
+        self.start as usize
+    }
+
+    /// Where the value is, in HL7 numbering.
+    pub fn location(&self) -> Location {
+        Location {
+            segment_index: self.loc.seg + 1,
+            segment_id: self.msg.entry(self.loc.seg).id,
+            field: self.loc.field,
+            repetition: self.loc.rep,
+            component: self.loc.comp,
+            subcomponent: self.loc.sub,
+        }
+    }
+
+    /// The decoded text: escapes resolved, formatting per the parse options, and bytes read in
+    /// the message's character set. Borrowed when nothing needed decoding.
+    pub fn text(&self) -> Result<Cow<'a, str>, Error> {
+        self.text_with(self.msg.index.options.formatting)
+    }
+
+    /// The decoded text with an explicit choice for formatting escapes.
+    pub fn text_with(&self, formatting: Formatting) -> Result<Cow<'a, str>, Error> {
+        let opts = &self.msg.index.options;
+        let raw = self.raw();
+        let fail = |kind, reason: &str, at: usize| {
+            let e = Error::new(kind, reason)
+                .at(self.location())
+                .at_offset((self.start as usize + at) as u64);
+            if opts.show_values {
+                e.with_value(String::from_utf8_lossy(raw))
+            } else {
+                e
+            }
+        };
+        let unescaped = unescape(
+            raw,
+            &self.msg.index.delimiters,
+            formatting,
+            opts.leniency.literal_bad_escapes,
+        )
+        .map_err(|e| fail(ErrorKind::BadEscape, e.reason, e.offset))?;
+        let charset = self.msg.index.charset;
+        let bad_bytes = |offset: usize| {
+            fail(
+                ErrorKind::BadEncoding,
+                &format!("bytes are not valid {}", charset.msh18_name()),
+                offset,
+            )
+        };
+        match unescaped {
+            Cow::Borrowed(b) => charset.decode(b).map_err(|e| bad_bytes(e.offset)),
+            Cow::Owned(v) => charset
+                .decode_owned(v)
+                .map(Cow::Owned)
+                .map_err(|e| bad_bytes(e.offset)),
+        }
+    }
+
+    fn split(&self, bits: &'a [u64]) -> Splitter<'a> {
+        Splitter {
+            bits,
+            next_start: self.start as usize,
+            end: self.end as usize,
+            done: false,
+        }
+    }
+}
+
+/// Splits `[start, end)` at the set bits of one bitmap; always yields at least one part.
+#[derive(Clone)]
+struct Splitter<'a> {
+    bits: &'a [u64],
+    next_start: usize,
+    end: usize,
+    done: bool,
+}
+
+impl Iterator for Splitter<'_> {
+    type Item = (u32, u32);
+
+    #[inline]
+    fn next(&mut self) -> Option<(u32, u32)> {
+        if self.done {
+            return None;
+        }
+        let start = self.next_start;
+        match next_bit(self.bits, start, self.end) {
+            Some(p) => {
+                self.next_start = p + 1;
+                Some((start as u32, p as u32))
+            }
+            None => {
+                self.done = true;
+                Some((start as u32, self.end as u32))
+            }
+        }
+    }
+}
+
+macro_rules! view {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug)]
+        pub struct $name<'a>(Value<'a>);
+
+        impl<'a> Deref for $name<'a> {
+            type Target = Value<'a>;
+            fn deref(&self) -> &Value<'a> {
+                &self.0
+            }
+        }
+
+        impl<'a> $name<'a> {
+            /// This part as a plain [`Value`].
+            pub fn value(&self) -> Value<'a> {
+                self.0
+            }
+        }
+    };
+}
+
+macro_rules! parts {
+    ($(#[$doc:meta])* $iter:ident, $child:ident, $level:ident) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $iter<'a> {
+            parent: Value<'a>,
+            split: Splitter<'a>,
+            n: u32,
+        }
+
+        impl<'a> Iterator for $iter<'a> {
+            type Item = $child<'a>;
+            #[inline]
+            fn next(&mut self) -> Option<$child<'a>> {
+                let (start, end) = self.split.next()?;
+                self.n = self.n.saturating_add(1);
+                let mut loc = self.parent.loc;
+                loc.$level = self.n;
+                Some($child(Value { msg: self.parent.msg, start, end, loc }))
+            }
+        }
+    };
+}
+
+view!(
+    /// A field: `PID-3`. Its parts are repetitions.
+    Field
+);
+view!(
+    /// One repetition of a field: `PID-3[2]`. Its parts are components.
+    Repetition
+);
+view!(
+    /// One component: `PID-5.1`. Its parts are subcomponents.
+    Component
+);
+view!(
+    /// One subcomponent: `PID-5.1.1`.
+    Subcomponent
+);
+parts!(
+    /// The repetitions of a field, in order.
+    Repetitions, Repetition, rep
+);
+parts!(
+    /// The components of a repetition, in order.
+    Components, Component, comp
+);
+parts!(
+    /// The subcomponents of a component, in order.
+    Subcomponents, Subcomponent, sub
+);
+
+impl<'a> Field<'a> {
+    /// The repetitions in order; an empty field has one, empty.
+    pub fn repetitions(&self) -> Repetitions<'a> {
+        Repetitions {
+            parent: self.0,
+            split: self.0.split(&self.0.msg.index.repetition_bits),
+            n: 0,
+        }
+    }
+
+    /// Repetition `n`, counting from 1.
+    pub fn repetition(&self, n: usize) -> Option<Repetition<'a>> {
+        self.repetitions().nth(n.checked_sub(1)?)
+    }
+
+    /// Component `n` of the first repetition, counting from 1.
+    pub fn component(&self, n: usize) -> Option<Component<'a>> {
+        self.repetition(1)?.component(n)
+    }
+}
+
+impl<'a> Repetition<'a> {
+    /// The components in order; an empty repetition has one, empty.
+    pub fn components(&self) -> Components<'a> {
+        Components {
+            parent: self.0,
+            split: self.0.split(&self.0.msg.index.component_bits),
+            n: 0,
+        }
+    }
+
+    /// Component `n`, counting from 1.
+    pub fn component(&self, n: usize) -> Option<Component<'a>> {
+        self.components().nth(n.checked_sub(1)?)
+    }
+}
+
+impl<'a> Component<'a> {
+    /// The subcomponents in order; an empty component has one, empty.
+    pub fn subcomponents(&self) -> Subcomponents<'a> {
+        Subcomponents {
+            parent: self.0,
+            split: self.0.split(&self.0.msg.index.subcomponent_bits),
+            n: 0,
+        }
+    }
+
+    /// Subcomponent `n`, counting from 1.
+    pub fn subcomponent(&self, n: usize) -> Option<Subcomponent<'a>> {
+        self.subcomponents().nth(n.checked_sub(1)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::v2::options::Leniency;
+
+    fn parse_err(bytes: &[u8], opts: ParseOptions) -> String {
+        Parser::new(opts)
+            .parse(bytes)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn navigation() {
+        let bytes = b"MSH|^~\\&|APP|FAC\rPID|1||123^^^MR&1.2&ISO~456||Smith^John\rZZ1\rOBX|1|ST|||a\\F\\b\r";
+        let mut p = Parser::default();
+        let m = p.parse(bytes).unwrap();
+        let ids: Vec<_> = m.segments().map(|s| s.id()).collect();
+        assert_eq!(ids, ["MSH", "PID", "ZZ1", "OBX"]);
+        let msh = m.header();
+        assert_eq!(msh.field(1).unwrap().raw(), b"|");
+        assert_eq!(msh.field(2).unwrap().raw(), b"^~\\&");
+        assert_eq!(msh.field(2).unwrap().repetitions().count(), 1);
+        assert_eq!(msh.field(2).unwrap().component(1).unwrap().raw(), b"^~\\&");
+        assert_eq!(msh.field(3).unwrap().raw(), b"APP");
+        assert_eq!(msh.field_count(), 4);
+        assert!(msh.field(5).is_none());
+        let pid = m.segment(2).unwrap();
+        assert_eq!(pid.field_count(), 5);
+        let f3 = pid.field(3).unwrap();
+        assert_eq!(f3.repetitions().count(), 2);
+        let r1 = f3.repetition(1).unwrap();
+        let comps: Vec<_> = r1.components().map(|c| c.raw()).collect();
+        assert_eq!(comps, [&b"123"[..], b"", b"", b"MR&1.2&ISO"]);
+        let subs: Vec<_> = r1
+            .component(4)
+            .unwrap()
+            .subcomponents()
+            .map(|s| s.raw())
+            .collect();
+        assert_eq!(subs, [&b"MR"[..], b"1.2", b"ISO"]);
+        assert_eq!(
+            r1.component(4)
+                .unwrap()
+                .subcomponent(2)
+                .unwrap()
+                .location()
+                .terser(),
+            "PID-3.4.2"
+        );
+        assert_eq!(
+            f3.repetition(2)
+                .unwrap()
+                .component(1)
+                .unwrap()
+                .location()
+                .terser(),
+            "PID-3[2].1"
+        );
+        assert!(f3.repetition(3).is_none());
+        assert!(f3.repetition(0).is_none());
+        assert_eq!(m.segment(3).unwrap().field_count(), 0);
+        assert_eq!(
+            m.segment(4).unwrap().field(5).unwrap().text().unwrap(),
+            "a|b"
+        );
+        assert_eq!(m.text_of("PID", 5).unwrap(), "Smith^John");
+        assert!(matches!(
+            pid.field(5).unwrap().component(1).unwrap().text().unwrap(),
+            Cow::Borrowed("Smith")
+        ));
+    }
+
+    #[test]
+    fn line_ends_and_bom() {
+        let t = ParseOptions::tolerant();
+        let mixed = b"\xEF\xBB\xBFMSH|^~\\&|A\nPID|1\r\nPV1|1\r\r\nOBX|1";
+        let mut p = Parser::new(t);
+        let m = p.parse(mixed).unwrap();
+        assert!(m.has_bom());
+        let terms: Vec<_> = m.segments().map(|s| s.terminator()).collect();
+        assert_eq!(terms, [&b"\n"[..], b"\r\n", b"\r\r\n", b""]);
+        assert_eq!(m.segment(2).unwrap().id(), "PID");
+
+        let strict = ParseOptions::strict();
+        let cases: &[(&[u8], ParseOptions, &str)] = &[
+            (
+                b"MSH|^~\\&|A\nPID|1",
+                strict,
+                "at byte 10: segment ends with LF, not CR (enable the lf_segment_ends leniency)",
+            ),
+            (
+                b"MSH|^~\\&|A\r\nPID|1",
+                strict,
+                "at byte 10: segment ends with CRLF, not CR (enable the lf_segment_ends leniency)",
+            ),
+            (
+                b"\xEF\xBB\xBFMSH|^~\\&|A",
+                strict,
+                "at byte 0: byte-order mark before MSH (enable the byte_order_mark leniency)",
+            ),
+            (
+                b"MSH|^~\\&|A\r\rPID|1",
+                strict,
+                "at byte 11: empty line inside the message (enable the blank_lines leniency)",
+            ),
+            (b"", strict, "at byte 0: no message bytes"),
+            (
+                b"PID|1",
+                strict,
+                "at byte 0: message does not start with MSH",
+            ),
+            (
+                b"MSH|^~\\&|A\rpid|1",
+                strict,
+                "(segment 2) at byte 11: segment id is not three characters A-Z, 0-9",
+            ),
+            (
+                b"MSH|^~\\&|A\rPIDX|1",
+                strict,
+                "(segment 2) at byte 11: segment id is not three characters A-Z, 0-9",
+            ),
+            (
+                b"MSH|^~\\&|A\rPI\r",
+                strict,
+                "(segment 2) at byte 11: segment id is not three characters A-Z, 0-9",
+            ),
+            (
+                b"MSH|^~\\&|A\rMSH|^~\\&|B",
+                strict,
+                "MSH (segment 2) at byte 11: a second MSH inside one message",
+            ),
+            (
+                b"MSH|^~\\&|A|||||||||||||||UNICODE UTF-16",
+                strict,
+                "MSH-18 (segment 1) at byte 25: MSH-18 names a character set this engine does not decode (supported: ASCII, UNICODE UTF-8, 8859/1)",
+            ),
+        ];
+        for (bytes, opts, want) in cases {
+            assert_eq!(
+                parse_err(bytes, *opts),
+                *want,
+                "{:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+
+    #[test]
+    fn limits() {
+        let mut o = ParseOptions::strict();
+        o.limits.max_message_bytes = 10;
+        assert_eq!(
+            parse_err(b"MSH|^~\\&|ABCDEFG", o),
+            "at byte 0: message is 16 bytes, over the limit of 10"
+        );
+        let mut o = ParseOptions::strict();
+        o.limits.max_segments = 2;
+        assert_eq!(
+            parse_err(b"MSH|^~\\&\rPID\rPV1\r", o),
+            "at byte 13: message has more than 2 segments"
+        );
+        let mut o = ParseOptions::strict();
+        o.limits.max_fields = 3;
+        assert_eq!(
+            parse_err(b"MSH|^~\\&\rPID|1|2|3|4\r", o),
+            "PID (segment 2) at byte 18: segment has more than 3 fields"
+        );
+        let mut o = ParseOptions::strict();
+        o.limits.max_repetitions = 3;
+        assert_eq!(
+            parse_err(b"MSH|^~\\&\rPID|a~b~c~d|x\r", o),
+            "at byte 13: field has more than 3 repetitions"
+        );
+        assert!(Parser::new(o).parse(b"MSH|^~\\&\rPID|a~b~c|x\r").is_ok());
+        let mut o = ParseOptions::strict();
+        o.limits.max_field_bytes = 4;
+        assert_eq!(
+            parse_err(b"MSH|^~\\&\rPID|12345\r", o),
+            "at byte 13: field is 5 bytes, over the limit of 4"
+        );
+    }
+
+    #[test]
+    fn charset_decoding() {
+        let mut p = Parser::default();
+        let latin = [
+            &b"MSH|^~\\&"[..],
+            &b"|".repeat(16),
+            b"8859/1\rPID|1||||M\xfcller\r",
+        ]
+        .concat();
+        let m = p.parse(&latin).unwrap();
+        assert_eq!(m.charset(), Charset::Latin1);
+        assert_eq!(
+            m.segment(2).unwrap().field(5).unwrap().text().unwrap(),
+            "Müller"
+        );
+        let ascii = b"MSH|^~\\&\rPID|1||||M\xfcller\r";
+        let m = p.parse(ascii).unwrap();
+        assert_eq!(
+            m.segment(2)
+                .unwrap()
+                .field(5)
+                .unwrap()
+                .text()
+                .unwrap_err()
+                .to_string(),
+            "PID-5 (segment 2) at byte 19: bytes are not valid ASCII"
+        );
+    }
+
+    #[test]
+    fn values_appear_in_errors_only_when_asked() {
+        let bytes = b"MSH|^~\\&\rPID|1||||Smith\\Q\\\r";
+        let mut p = Parser::default();
+        let e = p
+            .parse(bytes)
+            .unwrap()
+            .segment(2)
+            .unwrap()
+            .field(5)
+            .unwrap()
+            .text()
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "PID-5 (segment 2) at byte 23: unknown escape sequence"
+        );
+        let mut p = Parser::new(ParseOptions {
+            show_values: true,
+            ..ParseOptions::strict()
+        });
+        let e = p
+            .parse(bytes)
+            .unwrap()
+            .segment(2)
+            .unwrap()
+            .field(5)
+            .unwrap()
+            .text()
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "PID-5 (segment 2) at byte 23: unknown escape sequence \"Smith\\\\Q\\\\\""
+        );
+        let mut p = Parser::new(ParseOptions {
+            leniency: Leniency {
+                literal_bad_escapes: true,
+                ..Leniency::STRICT
+            },
+            ..ParseOptions::strict()
+        });
+        assert_eq!(
+            p.parse(bytes)
+                .unwrap()
+                .segment(2)
+                .unwrap()
+                .field(5)
+                .unwrap()
+                .text()
+                .unwrap(),
+            "Smith\\Q\\"
+        );
+    }
+
+    #[test]
+    fn delimiters_other_than_default() {
+        let bytes = b"MSH#$%*!@#A$B\rPID#1%2#x$y!z#a*F*b";
+        let mut p = Parser::default();
+        let m = p.parse(bytes).unwrap();
+        assert_eq!(m.header().field(2).unwrap().raw(), b"$%*!@");
+        let pid = m.segment(2).unwrap();
+        assert_eq!(pid.field(1).unwrap().repetitions().count(), 2);
+        assert_eq!(
+            pid.field(2)
+                .unwrap()
+                .component(2)
+                .unwrap()
+                .subcomponent(2)
+                .unwrap()
+                .raw(),
+            b"z"
+        );
+        assert_eq!(pid.field(3).unwrap().text().unwrap(), "a#b");
+        let no_escape = b"MSH|^~|A\rPID|a\\F\\b^c&d";
+        let m = p.parse(no_escape).unwrap();
+        let f = m.segment(2).unwrap().field(1).unwrap();
+        assert_eq!(f.text().unwrap(), "a\\F\\b^c&d");
+        assert_eq!(f.component(1).unwrap().text().unwrap(), "a\\F\\b");
+        assert_eq!(f.component(2).unwrap().subcomponents().count(), 1);
+    }
+}
