@@ -11,8 +11,9 @@
 //! | `\.fi\ \.nf\ \.in n\ \.ti n\ \.ce\ \H\ \N\` | removed (`Render`) or kept (`Keep`) |
 //! | `\Cxxyy\ \Mxxyyzz\ \Zxxx\` | kept as written: character-set switches and local escapes are not interpreted |
 //!
-//! Encoding writes delimiters as `\F\ \S\ \T\ \R\ \E\ \P\`, CR as `\X0D\` and LF as `\.br\`, so
-//! that decoding the result with [`Formatting::Render`] gives the text back.
+//! Encoding writes delimiters as `\F\ \S\ \T\ \R\ \E\ \P\`, CR as `\X0D\` and LF as `\.br\` (as
+//! `\X0A\` when `.` is a delimiter), so that decoding the result with [`Formatting::Render`]
+//! gives the text back.
 
 use std::borrow::Cow;
 
@@ -203,10 +204,13 @@ pub(crate) fn escape_into(
         out.extend_from_slice(text.as_bytes());
         return Ok(());
     }
+    // `\.br\` is what receivers render as a line break, but its `.` would split the sequence
+    // when `.` is a delimiter; then LF goes as hex like CR.
+    let line_feed: &[u8] = if d.is_special(b'.') { b"X0A" } else { b".br" };
     for c in text.chars() {
         let seq: Option<&[u8]> = match c {
             '\r' => Some(b"X0D"),
-            '\n' => Some(b".br"),
+            '\n' => Some(line_feed),
             _ if c.is_ascii() && d.is_special(c as u8) => Some(match c as u8 {
                 b if b == d.field => b"F",
                 b if b == d.component => b"S",

@@ -704,7 +704,8 @@ impl<'a> Value<'a> {
     }
 
     /// The decoded text: escapes resolved, formatting per the parse options, and bytes read in
-    /// the message's character set. Borrowed when nothing needed decoding.
+    /// the message's character set. Borrowed when nothing needed decoding. MSH-1 and MSH-2 come
+    /// back as written.
     pub fn text(&self) -> Result<Cow<'a, str>, Error> {
         self.text_with(self.msg.index.options.formatting)
     }
@@ -713,6 +714,10 @@ impl<'a> Value<'a> {
     pub fn text_with(&self, formatting: Formatting) -> Result<Cow<'a, str>, Error> {
         let opts = &self.msg.index.options;
         let raw = self.raw();
+        if self.loc.seg == 0 && self.loc.field <= 2 {
+            // MSH-1 and MSH-2 are the delimiters themselves (printable ASCII), never escaped.
+            return Ok(Cow::Borrowed(std::str::from_utf8(raw).unwrap_or_default()));
+        }
         let fail = |kind, reason: &str, at: usize| {
             let e = Error::new(kind, reason)
                 .at(self.location())

@@ -1,0 +1,181 @@
+//! The `hl7fhir` binary end to end: every input gives exactly one output or error record, in
+//! order; exit status; byte-identical round trip; a closed stdout ends the run quietly.
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+
+struct Run {
+    status: i32,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+fn run(args: &[&str], stdin: &[u8]) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hl7fhir"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    Run {
+        status: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Good and bad inputs in every framing, in a known order.
+fn mixed_stream() -> Vec<u8> {
+    let mut s = Vec::new();
+    s.extend_from_slice(
+        b"MSH|^~\\&|A|B|C|D|20260101||ADT^A01|M1|P|2.5.1\rPID|1||1^^^MR||Doe^Jane\r\n",
+    );
+    s.extend_from_slice(b"\x0bMSH|^~\\&|A|B|C|D|20260101||ADT^A08|M2|P|2.5.1\rPID|1\r\x1c\r");
+    s.extend_from_slice(b"garbage between messages\r");
+    s.extend_from_slice(b"MSH|^~\\&|A|B|C|D|20260101||ADT^A01|M3|P|2.5.1\rpid|1\r");
+    s.extend_from_slice(b"FHS|^~\\&\rBHS|^~\\&\rMSH|^~\\&|A|B|C|D|20260101||ORU^R01|M4|P|2.5.1\rOBX|1|ST|x||v\rBTS|1\rFTS|1\r");
+    s.extend_from_slice(
+        b"MSH|^~\\&|A|B|C|D|20260101||ADT^A01|M5|P|2.5.1||||||UNICODE UTF-8\rPID|1||||Smith\xff\r",
+    );
+    s
+}
+
+#[test]
+fn parse_gives_one_record_per_input_in_order() {
+    let r = run(&["parse"], &mixed_stream());
+    assert_eq!(r.status, 1, "{}", r.stderr);
+    let lines: Vec<serde_json::Value> = r
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    let indexes: Vec<u64> = lines.iter().map(|l| l["index"].as_u64().unwrap()).collect();
+    assert_eq!(indexes, [1, 2, 5]);
+    assert_eq!(
+        lines[0]["segments"][1]["fields"][4],
+        serde_json::json!([["Doe", "Jane"]])
+    );
+    let stderr: Vec<&str> = r.stderr.lines().collect();
+    let records: Vec<serde_json::Value> = stderr[..stderr.len() - 1]
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary: Vec<(u64, &str)> = records
+        .iter()
+        .map(|r| (r["index"].as_u64().unwrap(), r["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        summary,
+        [(3, "framing"), (4, "bad_segment_id"), (6, "bad_encoding")]
+    );
+    assert_eq!(records[1]["control_id"], "M3");
+    assert_eq!(records[2]["location"], "PID-5.1.1");
+    assert_eq!(
+        stderr.last().unwrap(),
+        &"hl7fhir: 6 in, 3 translated, 3 failed"
+    );
+    // No patient data in error records unless asked for.
+    assert!(!r.stderr.contains("Smith"), "{}", r.stderr);
+    let shown = run(&["parse", "--show-values"], &mixed_stream());
+    assert!(shown.stderr.contains("Smith"), "{}", shown.stderr);
+}
+
+#[test]
+fn roundtrip_is_byte_identical() {
+    let mut good = Vec::new();
+    good.extend_from_slice(b"\xEF\xBB\xBFMSH|^~\\&|A|B\r\nPID|1||a~b^c&d|||\n\n");
+    good.extend_from_slice(b"\x0bMSH|^~\\&#|A\rOBX|1|TX|||l1\\.br\\l2\r\x1c\r");
+    good.extend_from_slice(b"FHS|^~\\&\rMSH|^~\\\\&|A\rZZ1|x\rFTS|1\r  \n");
+    let r = run(&["roundtrip"], &good);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, good);
+    assert_eq!(r.stderr, "hl7fhir: 3 in, 3 translated, 0 failed\n");
+    let bad = run(&["roundtrip"], &mixed_stream());
+    assert_eq!(bad.status, 1);
+}
+
+#[test]
+fn strict_mode_and_errors_file() {
+    let dir = std::env::temp_dir().join(format!("hl7fhir-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let errors = dir.join("errors.ndjson");
+    let r = run(
+        &["parse", "--strict", "--errors", errors.to_str().unwrap()],
+        b"MSH|^~\\&|A\nPID|1\n",
+    );
+    assert_eq!(r.status, 1);
+    assert!(r.stdout.is_empty());
+    let records = std::fs::read_to_string(&errors).unwrap();
+    assert_eq!(
+        records,
+        "{\"index\":1,\"offset\":0,\"error_offset\":10,\"kind\":\"line_end\",\"message\":\"at byte 10: segment ends with LF, not CR (enable the lf_segment_ends leniency)\"}\n"
+    );
+    assert_eq!(r.stderr, "hl7fhir: 1 in, 0 translated, 1 failed\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &[][..],
+        &["nope"],
+        &["parse", "--max-segments", "0"],
+        &["parse", "--bogus"],
+    ] {
+        let r = run(args, b"");
+        assert_eq!(r.status, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.starts_with("hl7fhir: "), "{}", r.stderr);
+    }
+    let r = run(&["parse", "/nonexistent/file.hl7"], b"");
+    assert_eq!(r.status, 3);
+    assert!(
+        r.stderr.contains("cannot open /nonexistent/file.hl7"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(run(&["--help"], b"").status, 0);
+}
+
+#[test]
+fn closed_stdout_ends_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hl7fhir"))
+        .arg("parse")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let one = b"MSH|^~\\&|A|B|C|D|20260101||ADT^A01|M1|P|2.5.1\rPID|1||1^^^MR||Doe^Jane\r";
+        for _ in 0..50_000 {
+            if input.write_all(one).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 64];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let status = child.wait().unwrap();
+    writer.join().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
