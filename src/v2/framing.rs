@@ -130,6 +130,11 @@ impl<R: Read> FrameReader<R> {
         }
     }
 
+    /// True when bytes past the last returned chunk are already in the buffer.
+    pub fn has_buffered(&self) -> bool {
+        self.start + self.consumed < self.end
+    }
+
     /// Stream offset of the next unread chunk.
     pub fn offset(&self) -> u64 {
         self.offset + self.consumed as u64
@@ -249,6 +254,10 @@ impl<R: Read> FrameReader<R> {
         loop {
             if let Some(p) = memchr::memchr(MLLP_END, &self.buf[scan..self.end]) {
                 let close = scan + p;
+                // The end byte can arrive in the same read as the rest of an oversized frame.
+                if close - (self.start + 1) > self.max_message {
+                    return self.discard_mllp(frame_offset);
+                }
                 let has_cr = self.ensure(close - self.start + 2)? && self.buf[close + 1] == b'\r';
                 let trailing = close..close + 1 + has_cr as usize;
                 return Ok(Found::Message {
@@ -376,6 +385,10 @@ impl<R: Read> FrameReader<R> {
             return self.discard_plain(offset);
         };
         if first_line == Some(false) {
+            // Held to the same limit as a message, whether or not the line came in one read.
+            if pos - self.start > limit {
+                return self.discard_plain(offset);
+            }
             return Ok(Found::Envelope(self.start..pos));
         }
         while !self.boundary(pos)? {

@@ -131,6 +131,32 @@ pub(crate) fn next_bit(bits: &[u64], from: usize, to: usize) -> Option<usize> {
     }
 }
 
+/// The position of the `k`-th (0-based) set bit at or after `from` and before `to`.
+#[inline]
+pub(crate) fn nth_bit(bits: &[u64], from: usize, to: usize, mut k: usize) -> Option<usize> {
+    if from >= to {
+        return None;
+    }
+    let mut w = from / BLOCK;
+    let mut word = bits.get(w)? & (u64::MAX << (from % BLOCK));
+    loop {
+        let ones = word.count_ones() as usize;
+        if k < ones {
+            for _ in 0..k {
+                word &= word - 1;
+            }
+            let pos = w * BLOCK + word.trailing_zeros() as usize;
+            return (pos < to).then_some(pos);
+        }
+        k -= ones;
+        w += 1;
+        if w * BLOCK >= to {
+            return None;
+        }
+        word = *bits.get(w)?;
+    }
+}
+
 /// How many bits are set in `[from, to)`.
 #[inline]
 pub(crate) fn count_bits(bits: &[u64], from: usize, to: usize) -> usize {
@@ -223,6 +249,11 @@ mod tests {
         assert_eq!(next_bit(&bits, 4, 200), Some(131));
         assert_eq!(next_bit(&bits, 4, 131), None);
         assert_eq!(next_bit(&bits, 132, 500), None);
+        assert_eq!(nth_bit(&bits, 0, 200, 0), Some(1));
+        assert_eq!(nth_bit(&bits, 0, 200, 2), Some(131));
+        assert_eq!(nth_bit(&bits, 2, 200, 1), Some(131));
+        assert_eq!(nth_bit(&bits, 0, 131, 2), None);
+        assert_eq!(nth_bit(&bits, 0, 200, 3), None);
         assert_eq!(count_bits(&bits, 0, 192), 3);
         assert_eq!(count_bits(&bits, 2, 131), 1);
         assert_eq!(count_bits(&bits, 2, 132), 2);

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Fuzzes the HL7 v2 wire format for CI: builds the targets once, runs each for FUZZ_SECONDS
+# (default 60) from the seeds and the dictionary, and exits non-zero if any target crashed or
+# broke an invariant. Works from a clean clone; writes only under fuzz/ (target/, corpus/,
+# artifacts/) and the cargo caches.
+#
+#   fuzz/run.sh                                      # every target, 60 s each
+#   FUZZ_SECONDS=600 fuzz/run.sh roundtrip           # one target, longer
+#   FUZZ_EXTRA_CORPUS=../shared/corpus fuzz/run.sh   # also start from these files (read only)
+#
+# A crash is saved in fuzz/artifacts/<target>/ and the command to reproduce it is printed.
+# Minimise it (`cargo +nightly fuzz tmin -s none <target> <file>`), save it in fixtures/fuzz/
+# under a name that says what broke, and list it in tests/fuzz_regressions.rs.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+seconds="${FUZZ_SECONDS:-60}"
+targets=("$@")
+if [ "${#targets[@]}" -eq 0 ]; then
+    targets=(parse roundtrip)
+fi
+
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+    rustup toolchain install nightly --profile minimal
+fi
+if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+    cargo install cargo-fuzz --locked
+fi
+
+# No sanitizer: the crate forbids unsafe code, so AddressSanitizer has nothing to find and
+# would only slow the run down. Without -O, cargo-fuzz builds with optimisations plus debug
+# assertions and overflow checks, which is what catches arithmetic on offsets going wrong.
+# Every command below passes the same flags so that `run` reuses this build.
+fuzz=(cargo +nightly fuzz)
+flags=(--sanitizer none)
+
+"${fuzz[@]}" build "${flags[@]}"
+
+extra=()
+if [ -n "${FUZZ_EXTRA_CORPUS:-}" ]; then
+    # Read-only: libFuzzer writes new inputs only to the first corpus directory.
+    read -r -a extra <<<"$FUZZ_EXTRA_CORPUS"
+fi
+
+failed=()
+for target in "${targets[@]}"; do
+    mkdir -p "fuzz/corpus/$target"
+    echo "== fuzzing $target for ${seconds}s"
+    if ! "${fuzz[@]}" run "${flags[@]}" "$target" \
+        "fuzz/corpus/$target" fuzz/seeds "${extra[@]}" -- \
+        -max_total_time="$seconds" \
+        -dict=fuzz/hl7.dict \
+        -max_len=8192 \
+        -timeout=10 \
+        -print_final_stats=1; then
+        failed+=("$target")
+    fi
+done
+
+if [ "${#failed[@]}" -gt 0 ]; then
+    echo "fuzzing failed: ${failed[*]} (inputs in fuzz/artifacts/)" >&2
+    exit 1
+fi
+echo "fuzzing passed: ${targets[*]}"
