@@ -2,6 +2,10 @@
 //!
 //! - [`v2`]: the HL7 v2 wire format — a zero-copy parser, escape and charset decoding, terser
 //!   paths, MLLP/batch/plain framing, the encoder and ACKs.
+//! - [`mapping`]: the declarative mapping tables (`mappings/`), loaded, checked and compiled.
+//! - [`notify`]: HL7 v2 events → FHIR notifications (message Bundles, Backport notifications).
+//! - [`fhir`]: the FHIR R4 side: element definitions, the JSON document, dates, ids.
+//! - [`engine`]: the thread-safe engine gateways link.
 //! - [`error`]: the one error type, with byte offsets and HL7 locations.
 //!
 //! ```
@@ -16,7 +20,11 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod engine;
 pub mod error;
+pub mod fhir;
+pub mod mapping;
+pub mod notify;
 pub mod v2;
 
 pub use error::{Error, ErrorKind, Location, Result};

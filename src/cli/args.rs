@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use lexopt::prelude::*;
 
+use crate::notify::{Flavor, Format, NotifyOptions};
 use crate::v2::{Charset, Formatting, ParseOptions};
 
 /// The subcommands.
@@ -13,6 +14,7 @@ use crate::v2::{Charset, Formatting, ParseOptions};
 pub(crate) enum Command {
     Parse,
     Roundtrip,
+    Notify,
 }
 
 /// Everything a run needs, validated.
@@ -26,12 +28,32 @@ pub(crate) struct Config {
     pub line_buffered: bool,
     /// Input files; stdin when empty.
     pub inputs: Vec<PathBuf>,
+    /// Notification settings (`notify`).
+    pub notify: NotifyOptions,
+    /// A folder of mapping tables laid over the embedded ones.
+    pub mappings: Option<PathBuf>,
+    /// The senders' time zone.
+    pub timezone: Option<chrono_tz::Tz>,
+    /// MessageHeader.source.endpoint.
+    pub source_endpoint: Option<String>,
+    /// Report unmapped fields and untranslated codes on stderr.
+    pub explain: bool,
+    /// `--strict`: the standard for parsing, and bad values fail a translation.
+    pub strict: bool,
+    /// Worker threads.
+    pub jobs: usize,
+    /// Progress lines on stderr.
+    pub progress: bool,
+    /// Where ACKs go, one per HL7 input.
+    pub ack: Option<PathBuf>,
+    /// Frame the ACKs in MLLP.
+    pub ack_mllp: bool,
 }
 
 /// What the arguments ask for.
 #[derive(Debug)]
 pub(crate) enum Request {
-    Run(Config),
+    Run(Box<Config>),
     Help(String),
     Version,
 }
@@ -46,13 +68,33 @@ Reads HL7 v2 from the FILEs or from stdin (MLLP frames, FHS/BHS batches and plai
 messages, mixed and detected per message); writes one record per message on stdout.
 
 COMMANDS:
+    notify      one FHIR R4 notification per message (JSON, one per line): a message Bundle,
+                or an R4 Subscriptions Backport notification
     parse       one JSON line per message: its segments, fields, components as decoded text
     roundtrip   re-encode every message from its parsed form and write it back with its
                 framing: stdout is byte-identical to stdin for every message the parser accepts
 
+NOTIFY OPTIONS:
+    --detailed               every mapped element of every resource (default)
+    --lightweight            identifiers, references, required elements and the event time
+    --format FORM            message (default): a FHIR message Bundle; subscription: an R4
+                             Subscriptions Backport notification (id-only when lightweight,
+                             full-resource when detailed)
+    --mappings DIR           mapping tables laid over the embedded ones (see mappings/README.md)
+    --timezone ZONE          the senders' IANA time zone (e.g. America/Chicago), for time stamps
+                             sent without an offset; without it such values keep their date only
+    --source-endpoint URL    MessageHeader.source.endpoint (default: mllp:// and MSH-3)
+    --subscription REF       the Subscription a Backport notification answers
+                             (default Subscription/hl7fhir)
+    --topic URL              its topic (default urn:hl7fhir:topic:hl7v2-event)
+    --explain                for each message, a JSON line on stderr naming every valued field
+                             no mapping row read and every code no vocabulary translates
+
 OPTIONS:
     --strict                 follow the standard: CR segment ends only, no BOM, no blank lines,
-                             MSH-2 as written, well-formed escapes (default: tolerate all of these)
+                             MSH-2 as written, well-formed escapes; and fail a translation on a
+                             bad value or a missing required segment (default: tolerate these,
+                             keep a bad value's original text, note the problem for --explain)
     --charset NAME           character set when MSH-18 is empty: ASCII (default), UNICODE UTF-8, 8859/1
     --keep-formatting        keep formatting escapes such as \\.br\\ as written (default: render)
     --max-message-bytes N    largest message (default 16777216)
@@ -60,6 +102,12 @@ OPTIONS:
     --max-fields N           most fields in a segment (default 1000)
     --max-field-bytes N      largest field (default 8388608)
     --max-repetitions N      most repetitions of a field (default 10000)
+    --jobs N                 translate on N threads (default: the cores available); output
+                             stays in input order
+    --progress               a progress line on stderr every second (messages/s, errors, bytes)
+    --ack FILE               write one HL7 ACK per input message to FILE: AA, or AE/AR with an
+                             ERR segment naming where and why (notify, parse, roundtrip)
+    --ack-mllp               frame those ACKs in MLLP (0x0B … 0x1C 0x0D)
     --errors FILE            write error records to FILE instead of stderr
     --line-buffered          flush stdout after every record
     --show-values            let error records quote message values (they may be patient data)
@@ -92,11 +140,24 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Req
     let mut errors = None;
     let mut line_buffered = false;
     let mut inputs = Vec::new();
+    let mut notify = NotifyOptions::default();
+    let mut mappings = None;
+    let mut timezone = None;
+    let mut source_endpoint = None;
+    let mut explain = false;
+    let mut strict = false;
+    let mut jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut progress = false;
+    let mut ack = None;
+    let mut ack_mllp = false;
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
             Short('h') | Long("help") => return Ok(Request::Help(USAGE.to_string())),
             Short('V') | Long("version") => return Ok(Request::Version),
-            Long("strict") => parse.leniency = crate::v2::Leniency::STRICT,
+            Long("strict") => {
+                parse.leniency = crate::v2::Leniency::STRICT;
+                strict = true;
+            }
             Long("charset") => {
                 let v = parser.value().map_err(|e| e.to_string())?;
                 let name = v.to_string_lossy();
@@ -122,10 +183,59 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Req
             }
             Long("line-buffered") => line_buffered = true,
             Long("show-values") => parse.show_values = true,
+            Long("detailed") => notify.flavor = Flavor::Detailed,
+            Long("lightweight") => notify.flavor = Flavor::Lightweight,
+            Long("format") => {
+                notify.format = match parser.value().map_err(|e| e.to_string())?.to_str() {
+                    Some("message") => Format::Message,
+                    Some("subscription") => Format::Subscription,
+                    _ => return Err("--format takes message or subscription".into()),
+                }
+            }
+            Long("mappings") => {
+                mappings = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?))
+            }
+            Long("timezone") => {
+                let v = parser.value().map_err(|e| e.to_string())?;
+                let name = v.to_string_lossy();
+                timezone = Some(
+                    name.parse::<chrono_tz::Tz>()
+                        .map_err(|_| format!("--timezone: unknown IANA time zone {name:?}"))?,
+                );
+            }
+            Long("source-endpoint") => {
+                source_endpoint = Some(
+                    parser
+                        .value()
+                        .map_err(|e| e.to_string())?
+                        .to_string_lossy()
+                        .into_owned(),
+                )
+            }
+            Long("subscription") => {
+                notify.subscription = parser
+                    .value()
+                    .map_err(|e| e.to_string())?
+                    .to_string_lossy()
+                    .into_owned()
+            }
+            Long("topic") => {
+                notify.topic = parser
+                    .value()
+                    .map_err(|e| e.to_string())?
+                    .to_string_lossy()
+                    .into_owned()
+            }
+            Long("explain") => explain = true,
+            Long("jobs") => jobs = number(&mut parser, "--jobs")?,
+            Long("progress") => progress = true,
+            Long("ack") => ack = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?)),
+            Long("ack-mllp") => ack_mllp = true,
             Value(v) if command.is_none() => {
                 command = Some(match v.to_str() {
                     Some("parse") => Command::Parse,
                     Some("roundtrip") => Command::Roundtrip,
+                    Some("notify") => Command::Notify,
                     _ => {
                         return Err(format!(
                             "unknown command {:?}; try --help",
@@ -139,13 +249,23 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Req
         }
     }
     let command = command.ok_or("no command given; try --help")?;
-    Ok(Request::Run(Config {
+    Ok(Request::Run(Box::new(Config {
         command,
         parse,
         errors,
         line_buffered,
         inputs,
-    }))
+        notify,
+        mappings,
+        timezone,
+        source_endpoint,
+        explain,
+        strict,
+        jobs,
+        progress,
+        ack,
+        ack_mllp,
+    })))
 }
 
 #[cfg(test)]
@@ -154,7 +274,7 @@ mod tests {
 
     fn run(args: &[&str]) -> Result<Config, String> {
         match parse_args(args.iter().map(OsString::from))? {
-            Request::Run(c) => Ok(c),
+            Request::Run(c) => Ok(*c),
             other => Err(format!("{other:?}")),
         }
     }
@@ -192,6 +312,14 @@ mod tests {
                 "--charset: unsupported character set \"EBCDIC\" (ASCII, UNICODE UTF-8, 8859/1)",
             ),
             (&["parse", "--nope"], "invalid option '--nope'"),
+            (
+                &["notify", "--timezone", "Mars/Olympus"],
+                "--timezone: unknown IANA time zone \"Mars/Olympus\"",
+            ),
+            (
+                &["notify", "--format", "xml"],
+                "--format takes message or subscription",
+            ),
         ];
         for (args, want) in errors {
             assert_eq!(run(args).unwrap_err(), *want);

@@ -3,6 +3,7 @@
 
 mod args;
 mod commands;
+mod input;
 mod stream;
 
 use std::io::Write;
@@ -34,6 +35,12 @@ pub fn main() -> i32 {
             let _ = writeln!(std::io::stdout(), "hl7fhir {}", env!("CARGO_PKG_VERSION"));
             EXIT_OK
         }
-        args::Request::Run(config) => stream::run(&config),
+        args::Request::Run(config) => match commands::job(&config) {
+            Ok(job) => stream::run(&config, job),
+            Err(e) => {
+                let _ = writeln!(std::io::stderr(), "hl7fhir: {e}");
+                EXIT_USAGE
+            }
+        },
     }
 }

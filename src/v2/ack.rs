@@ -4,7 +4,8 @@
 //! The ACK is built from the received message's header even when the message did not parse:
 //! [`ReceivedHeader::read`] takes what it can from the first line. Each ERR names the location
 //! (ERR-2, or ERR-1 before v2.5, which has no ERR-2) and an HL7 table 0357 code (ERR-3), with
-//! the error's reason (never patient data) as the user message (ERR-8).
+//! the error's reason (never patient data) as the user message (ERR-8). Senders before v2.3.1
+//! get a v2.3.1 ACK: earlier versions cannot name the ACK structure in MSH-9.
 
 use super::charset::Charset;
 use super::delimiters::{Delimiters, parse_header};
@@ -234,8 +235,11 @@ pub fn build_ack(
         ..h.delimiters
     };
     let mut b = MessageBuilder::new(d, Charset::Utf8);
+    // Before 2.3.1, MSH-9 cannot name the ACK message structure, which receivers (and
+    // validators) need to read the ACK; those senders get a 2.3.1 ACK, which they can read.
     let version = match h.version() {
         v if v.is_empty() => "2.5.1".to_string(),
+        v if !version_at_least(&v, 2, 4) && v != "2.3.1" => "2.3.1".to_string(),
         v => v,
     };
     let modern = version_at_least(&version, 2, 5);
@@ -258,12 +262,9 @@ pub fn build_ack(
         .and_then(|c| c.first())
         .cloned()
         .unwrap_or_default();
-    if version_at_least(&version, 2, 3) && !trigger.is_empty() {
-        b.set(1, 9, 1, 2, 1, &trigger);
-        if version_at_least(&version, 2, 4) || version == "2.3.1" {
-            b.set(1, 9, 1, 3, 1, "ACK");
-        }
-    }
+    // From 2.3.1 on MSH-9 names the structure too; the trigger echoes the received event.
+    b.set(1, 9, 1, 2, 1, &trigger);
+    b.set(1, 9, 1, 3, 1, "ACK");
     b.set(1, 10, 1, 1, 1, &opts.control_id);
     let processing = h.first_component(11);
     b.set(
@@ -281,7 +282,16 @@ pub fn build_ack(
     b.set(1, 12, 1, 1, 1, &version);
     let msa = b.add_segment("MSA");
     b.set(msa, 1, 1, 1, 1, code.as_str());
-    b.set(msa, 2, 1, 1, 1, &h.first_component(10));
+    // MSA-2 is required; for input with no readable control id it is the HL7 explicit null.
+    let control = h.first_component(10);
+    b.set(
+        msa,
+        2,
+        1,
+        1,
+        1,
+        if control.is_empty() { "\"\"" } else { &control },
+    );
     if let (Some(first), false) = (errors.first(), modern) {
         b.set(msa, 3, 1, 1, 1, first.reason());
     }
@@ -380,7 +390,7 @@ mod tests {
                 b"MSH|^~\\&|S|F|R|G|2026||ADT^A01|C2|T|2.3\rEVN|A01\rPID|1",
                 AckCode::AE,
                 vec![e.clone()],
-                "MSH|^~\\&|HL7FHIR|G|S|F|20260101120000+0000||ACK^A01|ACK1|T|2.3\rMSA|AE|C2|unknown escape sequence\rERR|PID^1^3^102&Data type error&HL70357\r",
+                "MSH|^~\\&|HL7FHIR|G|S|F|20260101120000+0000||ACK^A01^ACK|ACK1|T|2.3.1\rMSA|AE|C2|unknown escape sequence\rERR|PID^1^3^102&Data type error&HL70357\r",
             ),
             (
                 b"garbage",
@@ -389,7 +399,7 @@ mod tests {
                     ErrorKind::MissingHeader,
                     "message does not start with MSH",
                 )],
-                "MSH|^~\\&|HL7FHIR||||20260101120000+0000||ACK|ACK1|P|2.5.1\rMSA|AR|\rERR|||100^Segment sequence error^HL70357|E||||message does not start with MSH\r",
+                "MSH|^~\\&|HL7FHIR||||20260101120000+0000||ACK^^ACK|ACK1|P|2.5.1\rMSA|AR|\"\"\rERR|||100^Segment sequence error^HL70357|E||||message does not start with MSH\r",
             ),
             (
                 b"MSH|^~\\&|S|F|R|G|2026||ORU^R01^ORU_R01|C3|P|2.5.1|||AL|AL\r",

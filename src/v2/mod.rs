@@ -18,6 +18,7 @@ mod message;
 mod options;
 mod path;
 mod scan;
+pub mod spec;
 
 pub use ack::{AckCode, AckOptions, ReceivedHeader, build_ack, error_condition};
 pub use charset::Charset;

@@ -2,9 +2,9 @@
 
 use serde_json::{Map, Value as Json};
 
-use crate::cli::stream::{InputInfo, Translator};
-use crate::error::Error;
-use crate::v2::{Framed, ParseOptions, Parser};
+use crate::cli::stream::{Input, Translator};
+use crate::error::{Error, ErrorKind};
+use crate::v2::{ParseOptions, Parser};
 
 pub(crate) struct ParseCommand {
     parser: Parser,
@@ -21,18 +21,18 @@ impl ParseCommand {
 impl Translator for ParseCommand {
     fn message(
         &mut self,
-        input: InputInfo,
-        framed: &Framed<'_>,
+        input: &Input<'_>,
         out: &mut Vec<u8>,
+        _notes: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        let msg = self.parser.parse(framed.message)?;
+        let msg = self.parser.parse(input.bytes)?;
         let tree = msg.to_tree()?;
         let mut o = Map::new();
         o.insert("index".into(), input.index.into());
-        o.insert("offset".into(), framed.offset.into());
+        o.insert("offset".into(), input.offset.into());
         o.insert("segments".into(), tree.to_json());
         serde_json::to_writer(&mut *out, &Json::Object(o))
-            .map_err(|e| Error::new(crate::ErrorKind::Io, e.to_string()))?;
+            .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
         out.push(b'\n');
         Ok(())
     }

@@ -1,0 +1,152 @@
+//! The engine a gateway links: the compiled mapping plan and the options it was built with,
+//! shared by every thread, and the calls that translate one message.
+
+use std::io::Write;
+
+use chrono_tz::Tz;
+use serde_json::Value as Json;
+
+use crate::error::{Error, ErrorKind};
+use crate::mapping::{Plan, TableSet};
+use crate::notify::{self, NotifyOptions, TranslateOptions};
+use crate::v2::{ParseOptions, Parser};
+
+/// How the engine reads messages and writes FHIR.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Parse options (leniencies, limits, charset).
+    pub parse: ParseOptions,
+    /// The senders' time zone, for time stamps without an offset; see `mappings/README.md`.
+    pub timezone: Option<Tz>,
+    /// MessageHeader.source.endpoint; derived from MSH-3 when `None`.
+    pub source_endpoint: Option<String>,
+    /// Fail a message on a bad value or a missing required segment, instead of leaving the
+    /// element out (its original text kept) and noting the problem.
+    pub strict: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> EngineOptions {
+        EngineOptions {
+            parse: ParseOptions::tolerant(),
+            timezone: None,
+            source_endpoint: None,
+            strict: false,
+        }
+    }
+}
+
+/// What a translation noticed about a message, for `--explain`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// The message structure used.
+    pub structure: String,
+    /// MSH-10.
+    pub control_id: String,
+    /// Valued fields no mapping row read (`PID-10`, `OBX[2]-6`).
+    pub unmapped: Vec<String>,
+    /// Fields whose code no vocabulary translates.
+    pub untranslated: Vec<String>,
+    /// Problems tolerated outside strict mode: bad values, missing segments.
+    pub problems: Vec<String>,
+}
+
+/// A thread-safe translation engine, built once from the mapping tables.
+///
+/// ```
+/// use hl7fhir::engine::Engine;
+/// use hl7fhir::notify::NotifyOptions;
+/// let engine = Engine::with_defaults().unwrap();
+/// let msg = b"MSH|^~\\&|ADT1|HOSP|||20260101120000+0000||ADT^A01^ADT_A01|MSG1|P|2.5.1\rEVN|A01\rPID|1||123^^^HOSP^MR||Doe^Jane\rPV1|1|I\r";
+/// let bundle = engine.notify(msg, &NotifyOptions::default()).unwrap();
+/// assert_eq!(bundle["type"], "message");
+/// ```
+#[derive(Debug)]
+pub struct Engine {
+    plan: Plan,
+    options: EngineOptions,
+}
+
+impl Engine {
+    /// An engine over `tables`.
+    pub fn new(tables: &TableSet, options: EngineOptions) -> Result<Engine, Error> {
+        Ok(Engine {
+            plan: Plan::compile(tables)?,
+            options,
+        })
+    }
+
+    /// An engine over the embedded tables, with default options.
+    pub fn with_defaults() -> Result<Engine, Error> {
+        Engine::new(&TableSet::embedded(), EngineOptions::default())
+    }
+
+    /// The compiled plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The options.
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
+    /// A parser set up with the engine's parse options, for [`Engine::notify_with`].
+    pub fn parser(&self) -> Parser {
+        Parser::new(self.options.parse)
+    }
+
+    /// Translates one message into a notification, as a JSON value.
+    pub fn notify(&self, message: &[u8], opts: &NotifyOptions) -> Result<Json, Error> {
+        let mut out = Vec::new();
+        self.notify_with(&mut self.parser(), message, opts, false, &mut out)?;
+        serde_json::from_slice(&out).map_err(|e| Error::new(ErrorKind::Io, e.to_string()))
+    }
+
+    /// Translates one message and writes the notification as one line of JSON to `out`, without
+    /// building a `serde_json::Value`.
+    pub fn notify_to(
+        &self,
+        message: &[u8],
+        opts: &NotifyOptions,
+        out: &mut impl Write,
+    ) -> Result<Report, Error> {
+        let mut buf = Vec::with_capacity(8 * 1024);
+        let report = self.notify_with(&mut self.parser(), message, opts, false, &mut buf)?;
+        out.write_all(&buf)?;
+        Ok(report)
+    }
+
+    /// Translates one message and appends the notification, one line of JSON, to `out`.
+    /// `parser` is reused between calls so a stream allocates little; `explain` fills the
+    /// report's unmapped fields.
+    pub fn notify_with(
+        &self,
+        parser: &mut Parser,
+        message: &[u8],
+        opts: &NotifyOptions,
+        explain: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<Report, Error> {
+        let msg = parser.parse(message)?;
+        let topts = TranslateOptions {
+            timezone: self.options.timezone,
+            source_endpoint: self.options.source_endpoint.clone(),
+            show_values: self.options.parse.show_values,
+            lightweight: opts.flavor == notify::Flavor::Lightweight,
+            explain,
+            strict: self.options.strict,
+        };
+        let mut event = notify::translate::translate(&self.plan, msg, &topts)?;
+        let root = notify::assemble(&mut event, opts)?;
+        event.doc.write_into(root, out);
+        out.push(b'\n');
+        Ok(Report {
+            structure: event.structure.to_string(),
+            control_id: event.control_id.clone(),
+            unmapped: event.unmapped,
+            untranslated: event.untranslated,
+            problems: event.problems,
+        })
+    }
+}

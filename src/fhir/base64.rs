@@ -1,0 +1,61 @@
+//! Base64 (RFC 4648, with padding) for FHIR `base64Binary`: attachment data built from HL7 text.
+
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Encodes bytes as base64 with padding.
+///
+/// ```
+/// assert_eq!(hl7fhir::fhir::base64::encode(b"Hi!!"), "SGkhIQ==");
+/// ```
+pub fn encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// True for well-formed base64 with padding (whitespace is not allowed).
+pub fn is_valid(text: &str) -> bool {
+    let b = text.as_bytes();
+    if b.is_empty() || !b.len().is_multiple_of(4) {
+        return false;
+    }
+    let pad = b.iter().rev().take_while(|&&c| c == b'=').count();
+    pad <= 2 && b[..b.len() - pad].iter().all(|c| ALPHABET.contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cases() {
+        for (raw, enc) in [
+            (&b""[..], ""),
+            (b"f", "Zg=="),
+            (b"fo", "Zm8="),
+            (b"foo", "Zm9v"),
+            (b"foob", "Zm9vYg=="),
+            (b"line1\nline2", "bGluZTEKbGluZTI="),
+        ] {
+            assert_eq!(encode(raw), enc);
+            assert!(enc.is_empty() || is_valid(enc));
+        }
+        assert!(!is_valid("Zm9v\n"));
+        assert!(!is_valid("Zm9"));
+        assert!(!is_valid("Z==="));
+    }
+}

@@ -1,0 +1,356 @@
+//! HL7 v2 date/time values (DTM, and the older TS, DT and TM) as FHIR `date`, `dateTime`,
+//! `instant` and `time`.
+//!
+//! Precision and offset are kept as sent. FHIR requires an offset on any value with a time of
+//! day; when the message has none, the offset of a configured IANA zone at that local time is
+//! used (daylight saving included), and without one the date alone is kept and the caller
+//! records the original text. No zone is ever assumed. The rules are documented for users in
+//! `mappings/README.md` ("Time stamps").
+
+use chrono::{LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone};
+use chrono_tz::Tz;
+
+/// A parsed DTM: every part present as sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dtm<'a> {
+    year: &'a str,
+    month: Option<&'a str>,
+    day: Option<&'a str>,
+    hour: Option<&'a str>,
+    minute: Option<&'a str>,
+    second: Option<&'a str>,
+    /// Fraction digits after the point.
+    fraction: Option<&'a str>,
+    /// `+hhmm` or `-hhmm`.
+    offset: Option<&'a str>,
+}
+
+/// The FHIR type a DTM is written as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateKind {
+    /// `date`: YYYY, YYYY-MM or YYYY-MM-DD.
+    Date,
+    /// `dateTime`: a date, or a date and time with offset.
+    DateTime,
+    /// `instant`: date and time to the second, with offset.
+    Instant,
+    /// `time`: hh:mm:ss, no offset.
+    Time,
+}
+
+/// The result of a conversion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Converted {
+    /// The FHIR value, or `None` when the target type cannot hold what was sent.
+    pub value: Option<String>,
+    /// True when the value does not carry everything sent (a dropped time of day, padded
+    /// seconds): the caller keeps the original text in an extension.
+    pub lossy: bool,
+}
+
+fn digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+impl<'a> Dtm<'a> {
+    /// Parses `YYYY[MM[DD[HH[MM[SS[.S…]]]]]][+/-ZZZZ]`, checking each part's range.
+    pub fn parse(text: &'a str) -> Result<Dtm<'a>, &'static str> {
+        if text.matches(['+', '-']).count() > 1 {
+            return Err("not an HL7 date/time (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ])");
+        }
+        let (body, offset) = match text.find(['+', '-']) {
+            Some(i) => (&text[..i], Some(&text[i..])),
+            None => (text, None),
+        };
+        if let Some(o) = offset
+            && !(o.len() == 5 && digits(&o[1..]) && o[1..3] <= *"14" && o[3..5] <= *"59")
+        {
+            return Err("time zone offset is not +hhmm or -hhmm");
+        }
+        let (main, fraction) = match body.split_once('.') {
+            Some((m, f)) => (m, Some(f)),
+            None => (body, None),
+        };
+        if !digits(main)
+            || ![4, 6, 8, 10, 12, 14].contains(&main.len())
+            || fraction.is_some_and(|f| !digits(f) || main.len() != 14)
+        {
+            return Err("not an HL7 date/time (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ])");
+        }
+        let part = |a: usize| main.get(a..a + 2);
+        let d = Dtm {
+            year: &main[..4],
+            month: part(4),
+            day: part(6),
+            hour: part(8),
+            minute: part(10),
+            second: part(12),
+            fraction,
+            offset,
+        };
+        let num = |s: Option<&str>| s.and_then(|s| s.parse::<u32>().ok());
+        if let Some(m) = num(d.month)
+            && !(1..=12).contains(&m)
+        {
+            return Err("month out of range");
+        }
+        if let Some(day) = num(d.day) {
+            let y = d.year.parse::<i32>().unwrap_or(0);
+            if NaiveDate::from_ymd_opt(y, num(d.month).unwrap_or(1), day).is_none() {
+                return Err("day out of range for the month");
+            }
+        }
+        if num(d.hour).is_some_and(|h| h > 23)
+            || num(d.minute).is_some_and(|m| m > 59)
+            || num(d.second).is_some_and(|s| s > 59)
+        {
+            return Err("time of day out of range");
+        }
+        Ok(d)
+    }
+
+    fn date_text(&self) -> String {
+        let mut s = String::from(self.year);
+        for p in [self.month, self.day].into_iter().flatten() {
+            s.push('-');
+            s.push_str(p);
+        }
+        s
+    }
+
+    fn time_text(&self) -> Option<String> {
+        let h = self.hour?;
+        let mut s = format!(
+            "{h}:{}:{}",
+            self.minute.unwrap_or("00"),
+            self.second.unwrap_or("00")
+        );
+        if let Some(f) = self.fraction {
+            s.push('.');
+            s.push_str(f);
+        }
+        Some(s)
+    }
+
+    /// The offset written as sent, or found for the local time in `zone`.
+    fn offset_text(&self, zone: Option<Tz>) -> Option<String> {
+        if let Some(o) = self.offset {
+            return Some(format!("{}:{}", &o[..3], &o[3..5]));
+        }
+        let zone = zone?;
+        let date = NaiveDate::from_ymd_opt(
+            self.year.parse().ok()?,
+            self.month?.parse().ok()?,
+            self.day?.parse().ok()?,
+        )?;
+        let time = NaiveTime::from_hms_opt(
+            self.hour?.parse().ok()?,
+            self.minute.unwrap_or("0").parse().ok()?,
+            self.second.unwrap_or("0").parse().ok()?,
+        )?;
+        match zone.from_local_datetime(&NaiveDateTime::new(date, time)) {
+            // A local time the clocks skip or pass twice has no single offset: not guessed.
+            LocalResult::Single(t) => {
+                let secs = t.offset().fix().local_minus_utc();
+                let sign = if secs < 0 { '-' } else { '+' };
+                let m = secs.abs() / 60;
+                Some(format!("{sign}{:02}:{:02}", m / 60, m % 60))
+            }
+            _ => None,
+        }
+    }
+
+    /// Converts to the FHIR `kind`.
+    pub fn to_fhir(&self, kind: DateKind, zone: Option<Tz>) -> Converted {
+        let padded = self.hour.is_some() && self.second.is_none();
+        match kind {
+            DateKind::Date => Converted {
+                value: Some(self.date_text()),
+                lossy: false,
+            },
+            DateKind::Time => match self.time_text() {
+                Some(t) => Converted {
+                    value: Some(t),
+                    lossy: padded,
+                },
+                None => Converted {
+                    value: None,
+                    lossy: true,
+                },
+            },
+            DateKind::DateTime | DateKind::Instant => {
+                let with_time = self
+                    .time_text()
+                    .zip(self.offset_text(zone))
+                    .filter(|_| self.day.is_some());
+                match (with_time, kind) {
+                    (Some((t, o)), _) => Converted {
+                        value: Some(format!("{}T{t}{o}", self.date_text())),
+                        lossy: padded,
+                    },
+                    (None, DateKind::DateTime) => Converted {
+                        value: Some(self.date_text()),
+                        lossy: self.hour.is_some(),
+                    },
+                    (None, _) => Converted {
+                        value: None,
+                        lossy: true,
+                    },
+                }
+            }
+        }
+    }
+}
+
+/// A FHIR date, dateTime or instant as an HL7 DTM: the reverse of [`Dtm::to_fhir`], keeping
+/// precision and offset (`2026-03-14T08:15:03-05:00` → `20260314081503-0500`).
+pub fn fhir_to_dtm(text: &str) -> Option<String> {
+    let (date, rest) = match text.split_once('T') {
+        Some((d, r)) => (d, Some(r)),
+        None => (text, None),
+    };
+    let mut out: String = date.chars().filter(|c| *c != '-').collect();
+    if !digits(&out) || ![4, 6, 8].contains(&out.len()) {
+        return None;
+    }
+    if let Some(rest) = rest {
+        let cut = rest.find(['+', '-', 'Z']).unwrap_or(rest.len());
+        let (time, zone) = rest.split_at(cut);
+        out.extend(time.chars().filter(|c| *c != ':'));
+        match zone {
+            "" => {}
+            "Z" => out.push_str("+0000"),
+            z => out.extend(z.chars().filter(|c| *c != ':')),
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conv(text: &str, kind: DateKind, zone: Option<&str>) -> (Option<String>, bool) {
+        let tz = zone.map(|z| z.parse::<Tz>().unwrap());
+        let c = Dtm::parse(text).unwrap().to_fhir(kind, tz);
+        (c.value, c.lossy)
+    }
+
+    #[test]
+    fn conversions() {
+        use DateKind::*;
+        let s = |v: &str| Some(v.to_string());
+        let cases: &[(&str, DateKind, Option<&str>, (Option<String>, bool))] = &[
+            (
+                "20260314081503-0500",
+                DateTime,
+                None,
+                (s("2026-03-14T08:15:03-05:00"), false),
+            ),
+            (
+                "20260314081503.1234+0100",
+                DateTime,
+                None,
+                (s("2026-03-14T08:15:03.1234+01:00"), false),
+            ),
+            (
+                "202603140815-0500",
+                DateTime,
+                None,
+                (s("2026-03-14T08:15:00-05:00"), true),
+            ),
+            ("2026", DateTime, None, (s("2026"), false)),
+            ("202603", DateTime, None, (s("2026-03"), false)),
+            ("20260314", DateTime, None, (s("2026-03-14"), false)),
+            // No offset and no zone: the date alone, original kept by the caller.
+            ("20260314081503", DateTime, None, (s("2026-03-14"), true)),
+            // A configured zone, in winter and in summer.
+            (
+                "20260114081503",
+                DateTime,
+                Some("America/Chicago"),
+                (s("2026-01-14T08:15:03-06:00"), false),
+            ),
+            (
+                "20260714081503",
+                DateTime,
+                Some("America/Chicago"),
+                (s("2026-07-14T08:15:03-05:00"), false),
+            ),
+            // 02:30 on 8 March 2026 does not exist in Chicago; 01:30 on 1 November happens twice.
+            (
+                "20260308023000",
+                DateTime,
+                Some("America/Chicago"),
+                (s("2026-03-08"), true),
+            ),
+            (
+                "20261101013000",
+                DateTime,
+                Some("America/Chicago"),
+                (s("2026-11-01"), true),
+            ),
+            ("19610615", Date, None, (s("1961-06-15"), false)),
+            ("196106150800", Date, None, (s("1961-06-15"), false)),
+            (
+                "20260314081503-0500",
+                Instant,
+                None,
+                (s("2026-03-14T08:15:03-05:00"), false),
+            ),
+            ("20260314081503", Instant, None, (None, true)),
+            ("20260314", Instant, None, (None, true)),
+        ];
+        for (text, kind, zone, want) in cases {
+            assert_eq!(
+                &conv(text, *kind, *zone),
+                want,
+                "{text} as {kind:?} in {zone:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_values() {
+        let cases: &[(&str, &str)] = &[
+            ("20081306", "month out of range"),
+            ("20080230", "day out of range for the month"),
+            ("20080229", ""),
+            ("20070229", "day out of range for the month"),
+            ("2026031425", "time of day out of range"),
+            ("202603141260", "time of day out of range"),
+            (
+                "2026-03-14",
+                "not an HL7 date/time (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ])",
+            ),
+            (
+                "2026031",
+                "not an HL7 date/time (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ])",
+            ),
+            (
+                "20260314081503+01",
+                "time zone offset is not +hhmm or -hhmm",
+            ),
+            (
+                "202603140815.5",
+                "not an HL7 date/time (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ])",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(Dtm::parse(text).err().unwrap_or(""), *want, "{text}");
+        }
+    }
+
+    #[test]
+    fn reverse() {
+        for (fhir, v2) in [
+            ("2026-03-14T08:15:03-05:00", "20260314081503-0500"),
+            ("2026-03", "202603"),
+            ("2026-03-14T08:15:03.25Z", "20260314081503.25+0000"),
+            ("1961-06-15", "19610615"),
+        ] {
+            assert_eq!(fhir_to_dtm(fhir).as_deref(), Some(v2));
+        }
+        assert_eq!(fhir_to_dtm("soon"), None);
+    }
+}

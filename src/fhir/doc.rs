@@ -1,0 +1,362 @@
+//! A FHIR JSON document under construction: one arena of nodes, values borrowed from the message
+//! when no decoding was needed, written straight to a `Write` or turned into a
+//! `serde_json::Value`.
+//!
+//! Mapping rows address elements by path and several rows fill the same resource (PD1 adds to the
+//! Patient from PID), so resources must stay mutable until the message is done. An arena of
+//! linked nodes (first child, next sibling) does that without a map or a vector per object.
+//! Writing skips empty objects and arrays, so a row that found nothing leaves no `{}` behind.
+
+use std::borrow::Cow;
+use std::io::{self, Write};
+
+use serde_json::{Map, Value as Json};
+
+/// Index of a node in a [`Doc`].
+pub type NodeId = u32;
+
+const NONE: NodeId = u32::MAX;
+
+/// A JSON value at a node.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val<'a> {
+    /// An object; its members are the node's children.
+    Object,
+    /// An array; its items are the node's children.
+    Array,
+    /// A string.
+    Str(Cow<'a, str>),
+    /// A number, as JSON text already checked to be a valid JSON number.
+    Number(Cow<'a, str>),
+    /// A boolean.
+    Bool(bool),
+}
+
+#[derive(Debug, Clone)]
+struct Node<'a> {
+    key: &'a str,
+    val: Val<'a>,
+    /// An extension: empty unless something besides its `url` has a value.
+    extension: bool,
+    first: NodeId,
+    last: NodeId,
+    next: NodeId,
+}
+
+/// The arena.
+#[derive(Debug, Default)]
+pub struct Doc<'a> {
+    nodes: Vec<Node<'a>>,
+}
+
+impl<'a> Doc<'a> {
+    /// An empty document.
+    pub fn new() -> Doc<'a> {
+        Doc {
+            nodes: Vec::with_capacity(256),
+        }
+    }
+
+    /// Removes every node, keeping the allocation.
+    pub fn clear(&mut self) {
+        self.nodes.clear();
+    }
+
+    fn alloc(&mut self, key: &'a str, val: Val<'a>) -> NodeId {
+        self.nodes.push(Node {
+            key,
+            val,
+            extension: false,
+            first: NONE,
+            last: NONE,
+            next: NONE,
+        });
+        (self.nodes.len() - 1) as NodeId
+    }
+
+    /// A new object not yet attached anywhere.
+    pub fn object(&mut self) -> NodeId {
+        self.alloc("", Val::Object)
+    }
+
+    fn attach(&mut self, parent: NodeId, child: NodeId) {
+        let last = self.nodes[parent as usize].last;
+        if last == NONE {
+            self.nodes[parent as usize].first = child;
+        } else {
+            self.nodes[last as usize].next = child;
+        }
+        self.nodes[parent as usize].last = child;
+    }
+
+    /// The member of `obj` named `key`.
+    pub fn get(&self, obj: NodeId, key: &str) -> Option<NodeId> {
+        // Keys mostly come from the compiled plan, so the same text is usually the same pointer.
+        self.children(obj).find(|&c| {
+            let k = self.nodes[c as usize].key;
+            (k.as_ptr() == key.as_ptr() && k.len() == key.len()) || k == key
+        })
+    }
+
+    /// The children of a node, in order.
+    pub fn children(&self, node: NodeId) -> impl Iterator<Item = NodeId> + '_ {
+        let mut at = self.nodes[node as usize].first;
+        std::iter::from_fn(move || {
+            (at != NONE).then(|| {
+                let c = at;
+                at = self.nodes[c as usize].next;
+                c
+            })
+        })
+    }
+
+    /// The value at a node.
+    pub fn val(&self, node: NodeId) -> &Val<'a> {
+        &self.nodes[node as usize].val
+    }
+
+    /// The string at a node, if it is one.
+    pub fn str_at(&self, node: NodeId) -> Option<&str> {
+        match &self.nodes[node as usize].val {
+            Val::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The member `key` of `obj`, made as `val` (an empty object or array) when absent.
+    pub fn member(&mut self, obj: NodeId, key: &'a str, val: Val<'a>) -> NodeId {
+        match self.get(obj, key) {
+            Some(c) => c,
+            None => {
+                let c = self.alloc(key, val);
+                self.attach(obj, c);
+                c
+            }
+        }
+    }
+
+    /// Sets `obj.key` to `val` unless it already has a value: the first row to fill an element
+    /// wins, so a table lists its preferred source first and a fallback after it.
+    pub fn set(&mut self, obj: NodeId, key: &'a str, val: Val<'a>) -> NodeId {
+        if let Some(c) = self.get(obj, key) {
+            if !self.is_empty(c) {
+                return c;
+            }
+            self.nodes[c as usize].val = val;
+            return c;
+        }
+        let c = self.alloc(key, val);
+        self.attach(obj, c);
+        c
+    }
+
+    /// Appends `val` to the array `arr`.
+    pub fn push(&mut self, arr: NodeId, val: Val<'a>) -> NodeId {
+        let c = self.alloc("", val);
+        self.attach(arr, c);
+        c
+    }
+
+    /// Appends an existing detached node to the array `arr`.
+    pub fn push_node(&mut self, arr: NodeId, node: NodeId) {
+        self.attach(arr, node);
+    }
+
+    /// Attaches a detached node as member `key` of `obj`.
+    pub fn insert_node(&mut self, obj: NodeId, key: &'a str, node: NodeId) {
+        self.nodes[node as usize].key = key;
+        self.attach(obj, node);
+    }
+
+    /// Marks an object as an extension, so that one holding only its `url` counts as empty.
+    pub fn mark_extension(&mut self, node: NodeId) {
+        self.nodes[node as usize].extension = true;
+    }
+
+    /// True when the node holds nothing a writer would print: an empty string, an object or
+    /// array whose children are all empty, or an extension with nothing but its URL.
+    pub fn is_empty(&self, node: NodeId) -> bool {
+        let n = &self.nodes[node as usize];
+        match &n.val {
+            Val::Object if n.extension => self
+                .children(node)
+                .all(|c| self.nodes[c as usize].key == "url" || self.is_empty(c)),
+            Val::Object | Val::Array => self.children(node).all(|c| self.is_empty(c)),
+            Val::Str(s) => s.is_empty(),
+            Val::Number(_) | Val::Bool(_) => false,
+        }
+    }
+
+    /// Computes, for every node under `node`, whether it is empty, in one pass.
+    fn emptiness(&self, node: NodeId, memo: &mut [bool]) -> bool {
+        let n = &self.nodes[node as usize];
+        let empty = match &n.val {
+            Val::Object | Val::Array => {
+                let mut all = true;
+                let mut c = n.first;
+                while c != NONE {
+                    let child_empty = self.emptiness(c, memo);
+                    if !(child_empty || (n.extension && self.nodes[c as usize].key == "url")) {
+                        all = false;
+                    }
+                    c = self.nodes[c as usize].next;
+                }
+                all
+            }
+            Val::Str(s) => s.is_empty(),
+            Val::Number(_) | Val::Bool(_) => false,
+        };
+        memo[node as usize] = empty;
+        empty
+    }
+
+    /// Writes the node as compact JSON, skipping empty members.
+    pub fn write(&self, node: NodeId, out: &mut impl Write) -> io::Result<()> {
+        let mut buf = Vec::with_capacity(8 * 1024);
+        self.write_into(node, &mut buf);
+        out.write_all(&buf)
+    }
+
+    /// Appends the node as compact JSON to a byte buffer, skipping empty members.
+    pub fn write_into(&self, node: NodeId, out: &mut Vec<u8>) {
+        let mut memo = vec![false; self.nodes.len()];
+        self.emptiness(node, &mut memo);
+        self.write_with(node, &memo, out);
+    }
+
+    fn write_with(&self, node: NodeId, empty: &[bool], out: &mut Vec<u8>) {
+        match &self.nodes[node as usize].val {
+            Val::Object | Val::Array => {
+                let object = self.nodes[node as usize].val == Val::Object;
+                out.push(if object { b'{' } else { b'[' });
+                let mut first = true;
+                for c in self.children(node) {
+                    if empty[c as usize] {
+                        continue;
+                    }
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    if object {
+                        // Keys are FHIR element names: never anything JSON must escape.
+                        let key = self.nodes[c as usize].key.as_bytes();
+                        out.reserve(key.len() + 3);
+                        out.push(b'"');
+                        out.extend_from_slice(key);
+                        out.extend_from_slice(b"\":");
+                    }
+                    self.write_with(c, empty, out);
+                }
+                out.push(if object { b'}' } else { b']' });
+            }
+            Val::Str(s) => push_str(s, out),
+            Val::Number(n) => out.extend_from_slice(n.as_bytes()),
+            Val::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        }
+    }
+
+    /// The node as a `serde_json::Value`, skipping empty members.
+    pub fn to_json(&self, node: NodeId) -> Json {
+        match &self.nodes[node as usize].val {
+            Val::Object => {
+                let mut m = Map::new();
+                for c in self.children(node).filter(|&c| !self.is_empty(c)) {
+                    m.insert(self.nodes[c as usize].key.to_string(), self.to_json(c));
+                }
+                Json::Object(m)
+            }
+            Val::Array => Json::Array(
+                self.children(node)
+                    .filter(|&c| !self.is_empty(c))
+                    .map(|c| self.to_json(c))
+                    .collect(),
+            ),
+            Val::Str(s) => Json::String(s.to_string()),
+            // Numbers are checked JSON number text when they are made.
+            Val::Number(n) => serde_json::from_str(n).unwrap_or(Json::Null),
+            Val::Bool(b) => Json::Bool(*b),
+        }
+    }
+}
+
+/// Appends a JSON string literal with the escapes JSON requires.
+pub fn push_str(s: &str, out: &mut Vec<u8>) {
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    // Most strings need no escape; check 16 bytes at a time without branching so the check
+    // vectorises.
+    let clean = |c: &[u8]| {
+        !c.iter().fold(false, |bad, &b| {
+            bad | (b < 0x20) | (b == b'"') | (b == b'\\')
+        })
+    };
+    let (blocks, tail) = bytes.as_chunks::<16>();
+    if blocks.iter().all(|b| clean(b)) && clean(tail) {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => {
+                out.extend_from_slice(&bytes[start..i]);
+                out.extend_from_slice(format!("\\u{b:04x}").as_bytes());
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_prune_and_write() {
+        let mut d = Doc::new();
+        let root = d.object();
+        d.set(root, "resourceType", Val::Str("Patient".into()));
+        let names = d.member(root, "name", Val::Array);
+        let n1 = d.push(names, Val::Object);
+        d.set(n1, "family", Val::Str("O\"Brien\n".into()));
+        let empty = d.push(names, Val::Object);
+        d.set(empty, "family", Val::Str("".into()));
+        let ext = d.member(root, "extension", Val::Array);
+        let e = d.push(ext, Val::Object);
+        d.mark_extension(e);
+        d.set(e, "url", Val::Str("http://example.org/unused".into()));
+        d.set(root, "active", Val::Bool(true));
+        d.set(root, "active", Val::Bool(false));
+        d.set(root, "multipleBirthInteger", Val::Number("2".into()));
+        let mut out = Vec::new();
+        d.write(root, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            r#"{"resourceType":"Patient","name":[{"family":"O\"Brien\n"}],"active":true,"multipleBirthInteger":2}"#
+        );
+        assert_eq!(d.to_json(root).to_string(), text);
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let mut out = Vec::new();
+        push_str("a\u{1}b\tc", &mut out);
+        assert_eq!(out, br#""a\u0001b\tc""#);
+    }
+}

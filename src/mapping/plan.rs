@@ -1,0 +1,1163 @@
+//! Checking and compiling a [`TableSet`] into a [`Plan`]: every path, condition, target and
+//! reference is parsed and checked once, here; translating only follows indices.
+
+use std::collections::HashMap;
+
+use super::condition::{self, Condition, Operand};
+use super::load::{Row, TableSet, read_rows};
+use super::target::{self, Step, Target};
+use crate::error::{Error, ErrorKind};
+use crate::fhir::datetime::DateKind;
+use crate::fhir::elements;
+use crate::v2::{Path, spec};
+
+/// Which way a row runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Both v2 → FHIR and FHIR → v2.
+    Both,
+    /// v2 → FHIR only.
+    Forward,
+    /// FHIR → v2 only.
+    Reverse,
+}
+
+impl Direction {
+    /// True when the row runs v2 → FHIR.
+    pub fn forward(self) -> bool {
+        self != Direction::Reverse
+    }
+
+    /// True when the row runs FHIR → v2.
+    pub fn reverse(self) -> bool {
+        self != Direction::Forward
+    }
+}
+
+/// A primitive conversion (the `type` column when it is not a data type map).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Primitive {
+    /// Decoded text.
+    Text,
+    /// Decoded text, every repetition, joined with line feeds (TX, FT).
+    JoinedText,
+    /// A code, trimmed.
+    Code,
+    /// Y/N as a boolean.
+    Boolean,
+    /// A decimal number.
+    Decimal,
+    /// An integer (also positiveInt and unsignedInt, checked for sign).
+    Integer {
+        /// The least value allowed (0 or 1).
+        min: i64,
+    },
+    /// A date/time.
+    Date(DateKind),
+    /// A structured numeric (SN) as a Quantity.
+    SnQuantity,
+    /// A structured numeric (SN) as a Range.
+    SnRange,
+    /// The sender as an endpoint URL (MessageHeader.source.endpoint).
+    Endpoint,
+    /// An HD (namespace, universal id, type) as a URI: `urn:oid:` for ISO, `urn:uuid:` for
+    /// UUID, the id itself for URI; nothing for other types.
+    HdUri,
+    /// An EI (entity id, namespace, universal id, type) as a URI, like [`Primitive::HdUri`].
+    EiUri,
+    /// An XTN as one telephone number or address text.
+    Telecom,
+    /// A code translated by a vocabulary into a whole Coding (system, code, display).
+    CodedAs {
+        /// True for a CodeableConcept, which also keeps the HL7 coding.
+        concept: bool,
+    },
+    /// A coding system name (HL7 table 0396) as a code system URL.
+    CodeSystem,
+    /// Text, every repetition joined with line feeds, as base64 of its UTF-8 (attachment data).
+    TextAsBase64,
+    /// Text that is already base64 (ED data), checked.
+    Base64,
+}
+
+/// How a row's value becomes FHIR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conversion {
+    /// A primitive conversion.
+    Primitive(Primitive),
+    /// A data type map (index into [`Plan::maps`]).
+    Map(usize),
+}
+
+/// A compiled row of a segment or data type map.
+#[derive(Debug, Clone)]
+pub struct MapRow {
+    /// 1-based line in the map's file.
+    pub line: u32,
+    /// What the row reads; `None` for a constant.
+    pub source: Option<Operand>,
+    /// The row applies only when this holds.
+    pub when: Option<Condition>,
+    /// Where the value goes.
+    pub target: Target,
+    /// True when the row maps every repetition of its field (a `[]` step in the target).
+    pub each_repetition: bool,
+    /// How the value is converted.
+    pub conversion: Conversion,
+    /// A vocabulary (index into [`Plan::vocabularies`]).
+    pub vocabulary: Option<usize>,
+    /// A constant written to the target (rows without source, or "when valued" rows).
+    pub constant: Option<String>,
+    /// Defaults set in each element a data type map builds: (target within it, value).
+    pub defaults: Vec<(Target, String)>,
+    /// Which way the row runs.
+    pub direction: Direction,
+    /// True when a lightweight notification needs this row (identifiers, required elements).
+    pub light: bool,
+}
+
+/// A compiled segment or data type map.
+#[derive(Debug, Clone)]
+pub struct ElementMap {
+    /// The map's name, e.g. `PID[Patient]`.
+    pub name: String,
+    /// Its file, for error messages.
+    pub file: String,
+    /// The HL7 v2 side: a segment id or data type.
+    pub v2: String,
+    /// The FHIR type it builds.
+    pub fhir_type: String,
+    /// True when it builds a resource of its own (a data type map such as `XCN[Practitioner]`).
+    pub creates_resource: bool,
+    /// The rows, in file order.
+    pub rows: Vec<MapRow>,
+}
+
+/// A reference a message map row makes between resources.
+#[derive(Debug, Clone)]
+pub enum Link {
+    /// This resource's element (a Reference) points at the nearest resource of type `to`.
+    Outgoing {
+        /// The element, relative to this resource.
+        target: Target,
+        /// The referenced resource type.
+        to: String,
+    },
+    /// The nearest resource of type `from` gets a reference to this one appended to `element`.
+    Incoming {
+        /// The resource type that holds the reference.
+        from: String,
+        /// The list element on it (a Reference list).
+        target: Target,
+    },
+}
+
+/// A row of a message map attached to a segment.
+#[derive(Debug, Clone)]
+pub struct MessageRow {
+    /// 1-based line in the message map.
+    pub line: u32,
+    /// The resource type made or added to.
+    pub resource: String,
+    /// True for `+Resource`: add to the nearest existing one.
+    pub merge: bool,
+    /// The segment map (index into [`Plan::maps`]).
+    pub map: usize,
+    /// The row applies only when this holds.
+    pub when: Option<Condition>,
+    /// References to and from other resources.
+    pub links: Vec<Link>,
+    /// Paths whose values identify the resource.
+    pub key: Vec<Path>,
+}
+
+/// A node of a message structure.
+#[derive(Debug, Clone)]
+pub struct StructureNode {
+    /// Segment id or group name.
+    pub name: String,
+    /// For a segment, its id.
+    pub segment: Option<[u8; 3]>,
+    /// Child nodes (groups only), indices into [`Structure::nodes`].
+    pub children: Vec<usize>,
+    /// The enclosing group (`None` for the root).
+    pub parent: Option<usize>,
+    /// Minimum occurrences.
+    pub min: u32,
+    /// True when it may repeat.
+    pub repeats: bool,
+    /// For a group: the segment ids that can start it.
+    pub first: Vec<[u8; 3]>,
+    /// For a segment: the message map rows applied to it.
+    pub rows: Vec<MessageRow>,
+}
+
+/// A message structure (`ADT_A01`) with its resources.
+#[derive(Debug, Clone)]
+pub struct Structure {
+    /// The structure name.
+    pub name: String,
+    /// Its file.
+    pub file: String,
+    /// Nodes; node 0 is the root group.
+    pub nodes: Vec<StructureNode>,
+}
+
+/// One vocabulary entry, in FHIR terms.
+#[derive(Debug, Clone)]
+pub struct Concept {
+    /// The FHIR code.
+    pub code: String,
+    /// Its display.
+    pub display: String,
+    /// Its code system URL.
+    pub system: String,
+}
+
+/// A compiled vocabulary map.
+#[derive(Debug, Clone)]
+pub struct Vocabulary {
+    /// Name (the file stem).
+    pub name: String,
+    /// HL7 code → FHIR concept.
+    pub forward: HashMap<String, Concept>,
+    /// (FHIR system, FHIR code) → HL7 concept (code, display, HL7 table), first row wins.
+    pub reverse: HashMap<(String, String), Concept>,
+}
+
+/// The compiled tables.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// (message type, trigger event) → structure index.
+    pub events: HashMap<(String, String), usize>,
+    /// Structure name → index.
+    pub structure_index: HashMap<String, usize>,
+    /// The message structures.
+    pub structures: Vec<Structure>,
+    /// Segment and data type maps.
+    pub maps: Vec<ElementMap>,
+    /// Map name → index.
+    pub map_index: HashMap<String, usize>,
+    /// Vocabularies.
+    pub vocabularies: Vec<Vocabulary>,
+    /// Vocabulary name → index.
+    pub vocabulary_index: HashMap<String, usize>,
+}
+
+fn err(file: &str, line: u32, msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::Mapping, msg).in_table(file.to_string(), line)
+}
+
+/// Splits `PID[Patient]` into (`PID`, `Patient`).
+fn split_map_name(name: &str) -> Option<(&str, &str)> {
+    let (v2, rest) = name.split_once('[')?;
+    let fhir = rest.strip_suffix(']')?;
+    (!v2.is_empty() && !fhir.is_empty()).then_some((v2, fhir))
+}
+
+fn primitive(name: &str) -> Option<(Primitive, &'static [&'static str])> {
+    const TEXT: &[&str] = &[
+        "string",
+        "markdown",
+        "uri",
+        "url",
+        "canonical",
+        "id",
+        "code",
+        "oid",
+        "uuid",
+    ];
+    Some(match name {
+        "ST[string]" | "ST[markdown]" | "ST[uri]" | "ST[id]" => (Primitive::Text, TEXT),
+        "TX[string]" | "FT[string]" | "TX[markdown]" => {
+            (Primitive::JoinedText, &["string", "markdown"])
+        }
+        "ID[code]" => (Primitive::Code, &["code", "string", "id"]),
+        "ID[boolean]" => (Primitive::Boolean, &["boolean"]),
+        "NM[decimal]" => (Primitive::Decimal, &["decimal"]),
+        "NM[integer]" => (Primitive::Integer { min: i64::MIN }, &["integer"]),
+        "NM[positiveInt]" => (Primitive::Integer { min: 1 }, &["positiveInt"]),
+        "NM[unsignedInt]" => (Primitive::Integer { min: 0 }, &["unsignedInt"]),
+        "DTM[dateTime]" => (Primitive::Date(DateKind::DateTime), &["dateTime"]),
+        "DTM[date]" => (Primitive::Date(DateKind::Date), &["date"]),
+        "DTM[instant]" => (Primitive::Date(DateKind::Instant), &["instant"]),
+        "DTM[time]" => (Primitive::Date(DateKind::Time), &["time"]),
+        "SN[Quantity]" => (Primitive::SnQuantity, &["Quantity"]),
+        "SN[Range]" => (Primitive::SnRange, &["Range"]),
+        "HD[endpoint]" => (Primitive::Endpoint, &["url"]),
+        "HD[uri]" => (Primitive::HdUri, &["uri", "string"]),
+        "EI[uri]" => (Primitive::EiUri, &["uri", "string"]),
+        "XTN[string]" => (Primitive::Telecom, &["string"]),
+        "ID[Coding]" => (Primitive::CodedAs { concept: false }, &["Coding"]),
+        "ID[CodeableConcept]" => (Primitive::CodedAs { concept: true }, &["CodeableConcept"]),
+        "ID[codesystem]" => (Primitive::CodeSystem, &["uri"]),
+        "TX[base64Binary]" | "FT[base64Binary]" => (Primitive::TextAsBase64, &["base64Binary"]),
+        "ST[base64Binary]" => (Primitive::Base64, &["base64Binary"]),
+        _ => return None,
+    })
+}
+
+/// The conversion a primitive target gets when the `type` column is empty.
+fn default_primitive(ty: &str) -> Option<Primitive> {
+    Some(match ty {
+        "string" | "markdown" | "uri" | "url" | "canonical" | "id" | "oid" | "uuid" => {
+            Primitive::Text
+        }
+        "code" => Primitive::Code,
+        "boolean" => Primitive::Boolean,
+        "decimal" => Primitive::Decimal,
+        "integer" => Primitive::Integer { min: i64::MIN },
+        "positiveInt" => Primitive::Integer { min: 1 },
+        "unsignedInt" => Primitive::Integer { min: 0 },
+        "date" => Primitive::Date(DateKind::Date),
+        "dateTime" => Primitive::Date(DateKind::DateTime),
+        "instant" => Primitive::Date(DateKind::Instant),
+        "time" => Primitive::Date(DateKind::Time),
+        _ => return None,
+    })
+}
+
+struct Compiler<'t> {
+    tables: &'t TableSet,
+    plan: Plan,
+    /// Maps being compiled (cycle guard).
+    in_progress: Vec<String>,
+}
+
+impl Plan {
+    /// Checks and compiles a table set.
+    pub fn compile(tables: &TableSet) -> Result<Plan, Error> {
+        let mut c = Compiler {
+            tables,
+            plan: Plan {
+                events: HashMap::new(),
+                structure_index: HashMap::new(),
+                structures: Vec::new(),
+                maps: Vec::new(),
+                map_index: HashMap::new(),
+                vocabularies: Vec::new(),
+                vocabulary_index: HashMap::new(),
+            },
+            in_progress: Vec::new(),
+        };
+        c.events()?;
+        // Tables nothing refers to are still checked, so a typo never waits for the day a file
+        // is first used.
+        for path in tables.paths() {
+            let stem = path
+                .rsplit('/')
+                .next()
+                .unwrap_or(path)
+                .trim_end_matches(".csv");
+            if path.starts_with("messages/") {
+                c.structure(stem)?;
+            } else if path.starts_with("segments/") || path.starts_with("datatypes/") {
+                c.map(stem, path, 0)?;
+            } else if path.starts_with("vocabulary/") {
+                c.vocabulary(stem, path, 0)?;
+            }
+        }
+        c.plan.mark_linked_rows_light();
+        Ok(c.plan)
+    }
+
+    /// Rows that fill an element a link also writes into (Patient.link: the link sets `other`,
+    /// a row sets `type`) stay in lightweight notifications, so the element is complete there.
+    fn mark_linked_rows_light(&mut self) {
+        let mut linked: Vec<(usize, String)> = Vec::new();
+        for s in &self.structures {
+            for node in &s.nodes {
+                for row in &node.rows {
+                    for link in &row.links {
+                        if let Link::Outgoing { target, .. } = link
+                            && let Some(Step::Member { name, .. }) = target.steps.first()
+                        {
+                            linked.push((row.map, name.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        for (map, name) in linked {
+            for row in &mut self.maps[map].rows {
+                if matches!(row.target.steps.first(), Some(Step::Member { name: n, .. }) if *n == name)
+                {
+                    row.light = true;
+                }
+            }
+        }
+    }
+
+    /// The structure a message type and trigger event route to.
+    pub fn route(&self, message_type: &str, event: &str, structure: &str) -> Option<usize> {
+        if let Some(&i) = self.structure_index.get(structure) {
+            return Some(i);
+        }
+        self.events
+            .get(&(message_type.to_string(), event.to_string()))
+            .copied()
+    }
+}
+
+impl Compiler<'_> {
+    fn events(&mut self) -> Result<(), Error> {
+        let file = "events.csv";
+        let text = self
+            .tables
+            .get(file)
+            .ok_or_else(|| err(file, 0, "the routing table events.csv is missing"))?;
+        for row in read_rows(file, text, &["message_type", "trigger_event", "structure"])? {
+            let (t, e, s) = (row.cell(0), row.cell(1), row.cell(2));
+            if t.len() != 3 || e.is_empty() || s.is_empty() {
+                return Err(err(
+                    file,
+                    row.line,
+                    "each row needs a three-letter message type, a trigger event and a structure",
+                ));
+            }
+            let index = self.structure(s).map_err(|e| {
+                if e.table().is_some() {
+                    e
+                } else {
+                    err(file, row.line, e.reason().to_string())
+                }
+            })?;
+            if self
+                .plan
+                .events
+                .insert((t.to_string(), e.to_string()), index)
+                .is_some()
+            {
+                return Err(err(file, row.line, format!("{t}^{e} is routed twice")));
+            }
+        }
+        Ok(())
+    }
+
+    fn structure(&mut self, name: &str) -> Result<usize, Error> {
+        if let Some(&i) = self.plan.structure_index.get(name) {
+            return Ok(i);
+        }
+        let file = format!("messages/{name}.csv");
+        let text = self.tables.get(&file).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Mapping,
+                format!("no message map {file} for structure {name}"),
+            )
+        })?;
+        let rows = read_rows(
+            &file,
+            text,
+            &[
+                "segment", "min", "max", "resource", "map", "when", "links", "key",
+            ],
+        )?;
+        let root = StructureNode {
+            name: name.to_string(),
+            segment: None,
+            children: Vec::new(),
+            parent: None,
+            min: 1,
+            repeats: false,
+            first: Vec::new(),
+            rows: Vec::new(),
+        };
+        let mut s = Structure {
+            name: name.to_string(),
+            file: file.clone(),
+            nodes: vec![root],
+        };
+        let mut by_path: HashMap<String, usize> = HashMap::new();
+        for row in &rows {
+            self.structure_row(&mut s, &mut by_path, row)?;
+        }
+        for i in 0..s.nodes.len() {
+            s.nodes[i].first = first_set(&s, i);
+        }
+        self.plan.structures.push(s);
+        let index = self.plan.structures.len() - 1;
+        self.plan.structure_index.insert(name.to_string(), index);
+        Ok(index)
+    }
+
+    fn structure_row(
+        &mut self,
+        s: &mut Structure,
+        by_path: &mut HashMap<String, usize>,
+        row: &Row,
+    ) -> Result<(), Error> {
+        let file = s.file.clone();
+        let e = |msg: String| err(&file, row.line, msg);
+        let path = row.cell(0);
+        let (parent_path, name) = match path.rsplit_once('.') {
+            Some((p, n)) => (Some(p), n),
+            None => (None, path),
+        };
+        let parent = match parent_path {
+            None => 0,
+            Some(p) => *by_path
+                .get(p)
+                .ok_or_else(|| e(format!("group `{p}` is not defined above this row")))?,
+        };
+        let is_segment = name.len() == 3
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        let is_group = name.len() > 3
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        if !is_segment && !is_group {
+            return Err(e(format!(
+                "`{path}`: expected a segment id or a GROUP name"
+            )));
+        }
+        if is_segment && spec::field_count(name).is_none() && !spec::is_local(name) {
+            return Err(e(format!("unknown segment {name}")));
+        }
+        // A row with a cardinality starts a node (the same segment may stand at several places
+        // in one group, as ROL does in ADT_A01); a row without one adds to the latest node with
+        // that path.
+        let index = if row.cell(1).is_empty() && row.cell(2).is_empty() {
+            *by_path
+                .get(path)
+                .ok_or_else(|| e(format!("`{path}` needs min and max on its first row")))?
+        } else {
+            let min = row
+                .cell(1)
+                .parse::<u32>()
+                .map_err(|_| e(format!("min `{}` is not a number", row.cell(1))))?;
+            let repeats = match row.cell(2) {
+                "*" => true,
+                "1" => false,
+                m => return Err(e(format!("max `{m}`: write 1 or *"))),
+            };
+            if s.nodes[parent].segment.is_some() {
+                return Err(e(format!("`{path}`: a segment cannot contain anything")));
+            }
+            s.nodes.push(StructureNode {
+                name: name.to_string(),
+                segment: is_segment
+                    .then(|| [name.as_bytes()[0], name.as_bytes()[1], name.as_bytes()[2]]),
+                children: Vec::new(),
+                parent: Some(parent),
+                min,
+                repeats,
+                first: Vec::new(),
+                rows: Vec::new(),
+            });
+            let i = s.nodes.len() - 1;
+            s.nodes[parent].children.push(i);
+            by_path.insert(path.to_string(), i);
+            i
+        };
+        let resource = row.cell(3);
+        if resource.is_empty() {
+            if !row.cell(4).is_empty() || !row.cell(6).is_empty() || !row.cell(7).is_empty() {
+                return Err(e("a row with a map, links or key needs a resource".into()));
+            }
+            return Ok(());
+        }
+        if !is_segment {
+            return Err(e(format!(
+                "`{path}` is a group; only segments become resources"
+            )));
+        }
+        let (merge, resource) = match resource.strip_prefix('+') {
+            Some(r) => (true, r),
+            None => (false, resource),
+        };
+        if !elements::is_resource(resource) {
+            return Err(e(format!("`{resource}` is not a FHIR R4 resource type")));
+        }
+        let map_name = row.cell(4);
+        let map_file = format!("segments/{map_name}.csv");
+        match split_map_name(map_name) {
+            Some((seg, res)) if seg == name && res.split('-').next() == Some(resource) => {}
+            _ => {
+                return Err(e(format!(
+                    "map `{map_name}` should be {name}[{resource}] (or {name}[{resource}-variant])"
+                )));
+            }
+        }
+        let map = self.map(map_name, &map_file, row.line).map_err(|er| {
+            if er.table().is_some() {
+                er
+            } else {
+                e(er.reason().to_string())
+            }
+        })?;
+        let when = match row.cell(5) {
+            "" => None,
+            w => Some(self.condition(w, Some(name)).map_err(e)?),
+        };
+        let mut links = Vec::new();
+        for link in row
+            .cell(6)
+            .split(';')
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+        {
+            links.push(
+                self.link(resource, link)
+                    .map_err(|m| e(format!("link `{link}`: {m}")))?,
+            );
+        }
+        let mut key = Vec::new();
+        for k in row.cell(7).split_whitespace() {
+            let p: Path = k
+                .parse()
+                .map_err(|er: Error| e(format!("key `{k}`: {}", er.reason())))?;
+            check_path(&p).map_err(|m| e(format!("key `{k}`: {m}")))?;
+            key.push(p);
+        }
+        s.nodes[index].rows.push(MessageRow {
+            line: row.line,
+            resource: resource.to_string(),
+            merge,
+            map,
+            when,
+            links,
+            key,
+        });
+        Ok(())
+    }
+
+    fn link(&self, resource: &str, text: &str) -> Result<Link, String> {
+        if let Some(lhs) = text.strip_suffix("+=") {
+            let (from, element) = lhs.split_once('.').ok_or("expected Resource.element+=")?;
+            if !elements::is_resource(from) {
+                return Err(format!("`{from}` is not a resource type"));
+            }
+            // `+=` appends, so the list step needs no `[]` of its own.
+            let element = element.trim();
+            let path = if element.ends_with(']') {
+                element.to_string()
+            } else {
+                format!("{element}[]")
+            };
+            let target = target::parse(from, &path)?;
+            if target.ty != "Reference" {
+                return Err(format!(
+                    "{from}.{element} is a {}, not a Reference",
+                    target.ty
+                ));
+            }
+            return Ok(Link::Incoming {
+                from: from.to_string(),
+                target,
+            });
+        }
+        let (element, to) = text
+            .split_once('=')
+            .ok_or("expected element=Resource or Resource.element+=")?;
+        let to = to.trim();
+        if !elements::is_resource(to) {
+            return Err(format!("`{to}` is not a resource type"));
+        }
+        let target = target::parse(resource, element.trim())?;
+        if target.ty != "Reference" {
+            return Err(format!(
+                "{resource}.{} is a {}, not a Reference",
+                element.trim(),
+                target.ty
+            ));
+        }
+        Ok(Link::Outgoing {
+            target,
+            to: to.to_string(),
+        })
+    }
+
+    fn condition(&self, text: &str, segment: Option<&str>) -> Result<Condition, String> {
+        let c = condition::parse(text)?;
+        for o in c.operands() {
+            match o {
+                Operand::Path(p) => check_path(p)?,
+                Operand::Relative(_) if segment.is_some() => {
+                    return Err("`.N` components are for data type maps; name the field".into());
+                }
+                Operand::Relative(_) => {}
+            }
+        }
+        Ok(c)
+    }
+
+    /// Compiles the segment or data type map `name` (from `file`), once.
+    fn map(&mut self, name: &str, file: &str, referenced_at: u32) -> Result<usize, Error> {
+        if let Some(&i) = self.plan.map_index.get(name) {
+            return Ok(i);
+        }
+        if self.in_progress.iter().any(|n| n == name) {
+            return Err(Error::new(
+                ErrorKind::Mapping,
+                format!("map {name} refers to itself"),
+            ));
+        }
+        let _ = referenced_at;
+        let (v2, fhir) = split_map_name(name).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Mapping,
+                format!("`{name}` is not a map name like PID[Patient]"),
+            )
+        })?;
+        let fhir_type = fhir.split('-').next().unwrap_or(fhir).to_string();
+        let text = self
+            .tables
+            .get(file)
+            .ok_or_else(|| Error::new(ErrorKind::Mapping, format!("no map file {file}")))?;
+        let is_segment_map = file.starts_with("segments/");
+        if !elements::is_complex(&fhir_type) {
+            return Err(err(
+                file,
+                0,
+                format!("`{fhir_type}` is not a FHIR R4 resource or data type"),
+            ));
+        }
+        let creates_resource = elements::is_resource(&fhir_type);
+        let first_column = if is_segment_map { "field" } else { "component" };
+        let rows = read_rows(
+            file,
+            text,
+            &[
+                first_column,
+                "when",
+                "target",
+                "type",
+                "vocabulary",
+                "value",
+                "direction",
+            ],
+        )?;
+        self.in_progress.push(name.to_string());
+        let mut compiled = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let r = self.map_row(row, file, v2, &fhir_type, is_segment_map, creates_resource)?;
+            compiled.push(r);
+        }
+        self.in_progress.pop();
+        // A resource of its own with no identifier (a Location named only by its room) would be
+        // empty in a lightweight notification; keep all it has there instead.
+        let identified = compiled.iter().any(|r| matches!(r.target.steps.first(), Some(Step::Member { name, .. }) if name == "identifier"));
+        if creates_resource && !is_segment_map && !identified {
+            compiled.iter_mut().for_each(|r| r.light = true);
+        }
+        self.plan.maps.push(ElementMap {
+            name: name.to_string(),
+            file: file.to_string(),
+            v2: v2.to_string(),
+            fhir_type,
+            creates_resource,
+            rows: compiled,
+        });
+        let index = self.plan.maps.len() - 1;
+        self.plan.map_index.insert(name.to_string(), index);
+        Ok(index)
+    }
+
+    fn map_row(
+        &mut self,
+        row: &Row,
+        file: &str,
+        v2: &str,
+        fhir_type: &str,
+        is_segment_map: bool,
+        creates_resource: bool,
+    ) -> Result<MapRow, Error> {
+        let e = |msg: String| err(file, row.line, msg);
+        let source = match row.cell(0) {
+            "" => None,
+            s if is_segment_map => {
+                let p: Path = s
+                    .parse()
+                    .map_err(|er: Error| e(format!("`{s}`: {}", er.reason())))?;
+                check_path(&p).map_err(e)?;
+                Some(Operand::Path(p))
+            }
+            s => {
+                if s == "0" {
+                    Some(Operand::Relative(Vec::new()))
+                } else {
+                    let nums: Vec<u32> = s
+                        .split('.')
+                        .map(|n| n.parse::<u32>().ok().filter(|&n| n >= 1))
+                        .collect::<Option<_>>()
+                        .ok_or_else(|| e(format!("component `{s}`: expected 0, N or N.M")))?;
+                    if nums.len() > 2 {
+                        return Err(e(format!("component `{s}`: at most two levels (N.M)")));
+                    }
+                    check_components(v2, &nums).map_err(e)?;
+                    Some(Operand::Relative(nums))
+                }
+            }
+        };
+        let when = match row.cell(1) {
+            "" => None,
+            w => Some(self.condition(w, is_segment_map.then_some(v2)).map_err(e)?),
+        };
+        let target = target::parse(fhir_type, row.cell(2))
+            .map_err(|m| e(format!("target `{}`: {m}", row.cell(2))))?;
+        let each_repetition = is_segment_map && target.steps.iter().any(Step::appends);
+        let direction = match row.cell(6) {
+            "" | "both" => Direction::Both,
+            "forward" => Direction::Forward,
+            "reverse" => Direction::Reverse,
+            d => {
+                return Err(e(format!(
+                    "direction `{d}`: write both, forward or reverse"
+                )));
+            }
+        };
+        let vocabulary = match row.cell(4) {
+            "" => None,
+            v => Some(
+                self.vocabulary(v, &format!("vocabulary/{v}.csv"), row.line)
+                    .map_err(|er| {
+                        if er.table().is_some() {
+                            er
+                        } else {
+                            e(er.reason().to_string())
+                        }
+                    })?,
+            ),
+        };
+        let type_name = row.cell(3);
+        let conversion = if type_name.is_empty() {
+            match default_primitive(target.ty) {
+                Some(p) => Conversion::Primitive(p),
+                None if source.is_none() => Conversion::Primitive(Primitive::Text),
+                None => {
+                    return Err(e(format!(
+                        "target `{}` is a {}: name a data type map in the type column",
+                        row.cell(2),
+                        target.ty
+                    )));
+                }
+            }
+        } else if let Some((p, allowed)) = primitive(type_name) {
+            if !allowed.contains(&target.ty) {
+                return Err(e(format!(
+                    "type {type_name} does not fit target `{}`, a {}",
+                    row.cell(2),
+                    target.ty
+                )));
+            }
+            Conversion::Primitive(p)
+        } else {
+            let (_, fhir) = split_map_name(type_name).ok_or_else(|| {
+                e(format!(
+                    "type `{type_name}`: not a conversion or a data type map name"
+                ))
+            })?;
+            let fhir_base = fhir.split('-').next().unwrap_or(fhir);
+            let fits = fhir_base == target.ty
+                || (elements::is_resource(fhir_base) && target.ty == "Reference");
+            if !fits {
+                return Err(e(format!(
+                    "map {type_name} builds a {fhir_base}, but target `{}` is a {}",
+                    row.cell(2),
+                    target.ty
+                )));
+            }
+            let m = self
+                .map(type_name, &format!("datatypes/{type_name}.csv"), row.line)
+                .map_err(|er| {
+                    if er.table().is_some() {
+                        er
+                    } else {
+                        e(er.reason().to_string())
+                    }
+                })?;
+            Conversion::Map(m)
+        };
+        let needs_vocabulary =
+            matches!(conversion, Conversion::Primitive(Primitive::CodedAs { .. }));
+        if needs_vocabulary && vocabulary.is_none() {
+            return Err(e(format!(
+                "type {type_name} translates a code: name a vocabulary"
+            )));
+        }
+        if let (Some(v), Conversion::Primitive(Primitive::Code | Primitive::Text)) =
+            (vocabulary, conversion)
+        {
+            if !target.codes.is_empty() {
+                let vocab = &self.plan.vocabularies[v];
+                if let Some(bad) = vocab
+                    .forward
+                    .values()
+                    .find(|c| !target.codes.contains(&c.code.as_str()))
+                {
+                    return Err(e(format!(
+                        "vocabulary {} maps to `{}`, which `{}` does not allow ({})",
+                        vocab.name,
+                        bad.code,
+                        row.cell(2),
+                        target.codes.join(", ")
+                    )));
+                }
+            }
+        } else if vocabulary.is_some()
+            && !matches!(
+                conversion,
+                Conversion::Map(_)
+                    | Conversion::Primitive(Primitive::CodedAs { .. } | Primitive::CodeSystem)
+            )
+        {
+            return Err(e(
+                "a vocabulary applies to code targets or to CodeableConcept maps".into(),
+            ));
+        }
+        let mut constant = None;
+        let mut defaults = Vec::new();
+        let value = row.cell(5);
+        if !value.is_empty() {
+            if let (Conversion::Map(m), Some(_)) = (conversion, &source) {
+                let built = self.plan.maps[m].fhir_type.clone();
+                for pair in value.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+                    let (k, v) = pair
+                        .split_once('=')
+                        .ok_or_else(|| e(format!("default `{pair}`: expected element=value")))?;
+                    let t = target::parse(&built, k.trim())
+                        .map_err(|m| e(format!("default `{k}`: {m}")))?;
+                    check_constant(&t, v.trim()).map_err(e)?;
+                    defaults.push((t, v.trim().to_string()));
+                }
+            } else {
+                check_constant(&target, value).map_err(e)?;
+                constant = Some(value.to_string());
+            }
+        } else if source.is_none() {
+            return Err(e("a row needs a source field or a constant value".into()));
+        }
+        let first_step = match target.steps.first() {
+            Some(Step::Member { name, .. }) | Some(Step::Extension { name, .. }) => name.as_str(),
+            None => "",
+        };
+        let light = !creates_resource
+            || first_step == "identifier"
+            || elements::required(fhir_type).contains(&first_step);
+        Ok(MapRow {
+            line: row.line,
+            source,
+            when,
+            target,
+            each_repetition,
+            conversion,
+            vocabulary,
+            constant,
+            defaults,
+            direction,
+            light,
+        })
+    }
+
+    fn vocabulary(&mut self, name: &str, file: &str, _referenced_at: u32) -> Result<usize, Error> {
+        if let Some(&i) = self.plan.vocabulary_index.get(name) {
+            return Ok(i);
+        }
+        let text = self
+            .tables
+            .get(file)
+            .ok_or_else(|| Error::new(ErrorKind::Mapping, format!("no vocabulary {file}")))?;
+        let rows = read_rows(
+            file,
+            text,
+            &[
+                "code",
+                "display",
+                "system",
+                "fhir_code",
+                "fhir_display",
+                "fhir_system",
+            ],
+        )?;
+        let mut v = Vocabulary {
+            name: name.to_string(),
+            forward: HashMap::new(),
+            reverse: HashMap::new(),
+        };
+        for row in rows {
+            let (code, fhir_code, fhir_system) = (row.cell(0), row.cell(3), row.cell(5));
+            if code.is_empty() || fhir_code.is_empty() {
+                return Err(err(
+                    file,
+                    row.line,
+                    "each row needs an HL7 code and a FHIR code",
+                ));
+            }
+            if !fhir_system.is_empty() && !fhir_system.contains(':') {
+                return Err(err(
+                    file,
+                    row.line,
+                    format!("fhir_system `{fhir_system}` is not a URL"),
+                ));
+            }
+            let concept = Concept {
+                code: fhir_code.to_string(),
+                display: row.cell(4).to_string(),
+                system: fhir_system.to_string(),
+            };
+            if v.forward.insert(code.to_string(), concept).is_some() {
+                return Err(err(file, row.line, format!("code `{code}` appears twice")));
+            }
+            v.reverse
+                .entry((fhir_system.to_string(), fhir_code.to_string()))
+                .or_insert(Concept {
+                    code: code.to_string(),
+                    display: row.cell(1).to_string(),
+                    system: row.cell(2).to_string(),
+                });
+        }
+        self.plan.vocabularies.push(v);
+        let index = self.plan.vocabularies.len() - 1;
+        self.plan.vocabulary_index.insert(name.to_string(), index);
+        Ok(index)
+    }
+}
+
+/// Checks a constant against the target's type and codes.
+fn check_constant(t: &Target, value: &str) -> Result<(), String> {
+    let ok = match t.ty {
+        "boolean" => matches!(value, "true" | "false"),
+        "decimal" | "integer" | "positiveInt" | "unsignedInt" => value.parse::<f64>().is_ok(),
+        ty if elements::is_complex(ty) && ty != "Extension" => false,
+        _ => true,
+    };
+    if !ok {
+        return Err(format!("constant `{value}` does not fit a {}", t.ty));
+    }
+    if !t.codes.is_empty() && !t.codes.contains(&value) {
+        return Err(format!(
+            "constant `{value}` is not one of the allowed codes ({})",
+            t.codes.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that a path names a known segment and a field it has.
+fn check_path(p: &Path) -> Result<(), String> {
+    let id = p.segment_id();
+    if spec::is_local(id) {
+        return Ok(());
+    }
+    let count = spec::field_count(id).ok_or_else(|| format!("unknown segment {id}"))?;
+    if p.field as usize > count {
+        return Err(format!("{p}: {id} has {count} fields"));
+    }
+    let mut nums = Vec::new();
+    nums.extend(p.component);
+    nums.extend(p.subcomponent);
+    if let Some(ty) = spec::field_type(id, p.field as usize) {
+        check_components(ty, &nums).map_err(|m| format!("{p}: {m}"))?;
+    }
+    Ok(())
+}
+
+/// Checks component numbers against a data type (unknown or primitive types are not checked
+/// beyond their first component).
+fn check_components(datatype: &str, nums: &[u32]) -> Result<(), String> {
+    let Some(&n) = nums.first() else {
+        return Ok(());
+    };
+    match spec::component_count(datatype) {
+        Some(count) if n as usize > count => {
+            Err(format!("{datatype} has {count} components, not {n}"))
+        }
+        Some(_) => match spec::component_type(datatype, n as usize) {
+            Some(sub) => check_components(sub, &nums[1..]),
+            None => Ok(()),
+        },
+        None => Ok(()),
+    }
+}
+
+/// The segment ids that can start node `i`: its own id, or for a group the ids of its leading
+/// children up to and including the first required one.
+fn first_set(s: &Structure, i: usize) -> Vec<[u8; 3]> {
+    let node = &s.nodes[i];
+    if let Some(id) = node.segment {
+        return vec![id];
+    }
+    let mut out = Vec::new();
+    for &c in &node.children {
+        out.extend(first_set(s, c));
+        if s.nodes[c].min > 0 {
+            break;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile_with(path: &str, text: &str) -> Result<Plan, Error> {
+        let mut t = TableSet::embedded();
+        t.insert(path, text);
+        Plan::compile(&t)
+    }
+
+    #[test]
+    fn embedded_tables_compile() {
+        let plan = Plan::compile(&TableSet::embedded()).unwrap();
+        assert!(plan.route("ADT", "A01", "").is_some());
+    }
+
+    #[test]
+    fn table_errors_name_file_and_line() {
+        let seg = "field,when,target,type,vocabulary,value,direction\n";
+        let cases: Vec<(&str, String, &str)> = vec![
+            (
+                "segments/PID[Patient].csv",
+                format!("{seg}PID-5,,nmae[],XPN[HumanName],,,\n"),
+                "segments/PID[Patient].csv:2: target `nmae[]`: Patient has no element `nmae`",
+            ),
+            (
+                "segments/PID[Patient].csv",
+                format!("{seg}PID-99,,gender,,,,\n"),
+                "segments/PID[Patient].csv:2: PID-99: PID has 39 fields",
+            ),
+            (
+                "segments/PID[Patient].csv",
+                format!("{seg}PID-8,,gender,,NoSuchVocab,,\n"),
+                "segments/PID[Patient].csv:2: no vocabulary vocabulary/NoSuchVocab.csv",
+            ),
+            (
+                "segments/PID[Patient].csv",
+                format!("{seg}PID-8,PID-8 VALUE,gender,,,,\n"),
+                "segments/PID[Patient].csv:2: bad condition at character 7: \"PID-8 VALUE\"",
+            ),
+            (
+                "segments/PID[Patient].csv",
+                format!("{seg}\n,,gender,,,femal,\n"),
+                "segments/PID[Patient].csv:3: constant `femal` is not one of the allowed codes (male, female, other, unknown)",
+            ),
+            (
+                "segments/PID[Patient].csv",
+                format!("{seg}PID-5,,name[],XCN[HumanName],,,\n"),
+                "segments/PID[Patient].csv:2: no map file datatypes/XCN[HumanName].csv",
+            ),
+            (
+                "segments/PID[Patient].csv",
+                "field,target\nPID-5,name[]\n".to_string(),
+                "segments/PID[Patient].csv:1: missing column `when` (columns: field,when,target,type,vocabulary,value,direction)",
+            ),
+            (
+                "events.csv",
+                "message_type,trigger_event,structure\nADT,A01,NOPE\n".to_string(),
+                "events.csv:2: no message map messages/NOPE.csv for structure NOPE",
+            ),
+        ];
+        for (path, text, want) in cases {
+            let got = compile_with(path, &text).unwrap_err().to_string();
+            // The PID field count comes from the v2.8 table.
+            let want = want.replace(
+                "39 fields",
+                &format!("{} fields", spec::field_count("PID").unwrap_or(0)),
+            );
+            assert_eq!(got, want, "{path}");
+        }
+    }
+}

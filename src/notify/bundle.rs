@@ -1,0 +1,193 @@
+//! The two notification forms, both built from one translated [`Event`]: a FHIR message Bundle
+//! (MessageHeader first), or an R4 Subscriptions Backport notification (a `history` Bundle led
+//! by a SubscriptionStatus `Parameters`). Lightweight events give lightweight messages and
+//! id-only notifications; detailed events give full messages and full-resource notifications.
+
+use std::borrow::Cow;
+
+use super::translate::Event;
+use super::{Flavor, Format, NotifyOptions};
+use crate::error::{Error, ErrorKind};
+use crate::fhir::doc::{NodeId, Val};
+use crate::fhir::id::IdHasher;
+
+const NOTIFICATION_PROFILE: &str = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-notification-r4";
+const STATUS_PROFILE: &str = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-status-r4";
+
+fn s<'a>(v: &'a str) -> Val<'a> {
+    Val::Str(Cow::Borrowed(v))
+}
+
+fn owned<'a>(v: String) -> Val<'a> {
+    Val::Str(Cow::Owned(v))
+}
+
+/// Builds the Bundle for `event` in the document; returns its node.
+pub(crate) fn assemble<'a>(
+    event: &mut Event<'a>,
+    opts: &'a NotifyOptions,
+) -> Result<NodeId, Error> {
+    let header = event
+        .resources
+        .iter()
+        .position(|r| r.ty == "MessageHeader")
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::Mapping,
+                format!(
+                    "the message map for {} makes no MessageHeader",
+                    event.structure
+                ),
+            )
+        })?;
+    if header != 0 {
+        let h = event.resources.remove(header);
+        event.resources.insert(0, h);
+    }
+    match opts.format {
+        Format::Message => Ok(message_bundle(event)),
+        Format::Subscription => Ok(notification_bundle(event, opts)),
+    }
+}
+
+fn message_bundle<'a>(event: &mut Event<'a>) -> NodeId {
+    let doc = &mut event.doc;
+    let b = doc.object();
+    doc.set(b, "resourceType", s("Bundle"));
+    doc.set(b, "id", owned(event.bundle_id.clone()));
+    if !event.control_id.is_empty() {
+        let ident = doc.member(b, "identifier", Val::Object);
+        doc.set(ident, "value", owned(event.control_id.clone()));
+    }
+    doc.set(b, "type", s("message"));
+    if let Some(t) = &event.timestamp {
+        doc.set(b, "timestamp", owned(t.clone()));
+    }
+    let entries = doc.member(b, "entry", Val::Array);
+    for r in &event.resources {
+        let e = doc.push(entries, Val::Object);
+        doc.set(e, "fullUrl", owned(format!("urn:uuid:{}", r.id)));
+        doc.insert_node(e, "resource", r.node);
+    }
+    b
+}
+
+/// The references MessageHeader.focus holds, in order.
+fn focus(event: &Event<'_>) -> Vec<String> {
+    let doc = &event.doc;
+    let Some(h) = event.resources.first() else {
+        return Vec::new();
+    };
+    let Some(list) = doc.get(h.node, "focus") else {
+        return Vec::new();
+    };
+    doc.children(list)
+        .filter_map(|f| {
+            doc.get(f, "reference")
+                .and_then(|r| doc.str_at(r))
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+fn notification_bundle<'a>(event: &mut Event<'a>, opts: &'a NotifyOptions) -> NodeId {
+    let focus = focus(event);
+    let full = opts.flavor == Flavor::Detailed;
+    let mut h = IdHasher::new("Parameters");
+    h.add(&event.bundle_id);
+    let params_id = h.finish();
+    let number = opts.event_number.to_string();
+    let doc = &mut event.doc;
+    let b = doc.object();
+    doc.set(b, "resourceType", s("Bundle"));
+    doc.set(b, "id", owned(event.bundle_id.clone()));
+    let meta = doc.member(b, "meta", Val::Object);
+    let profiles = doc.member(meta, "profile", Val::Array);
+    doc.push(profiles, s(NOTIFICATION_PROFILE));
+    doc.set(b, "type", s("history"));
+    if let Some(t) = &event.timestamp {
+        doc.set(b, "timestamp", owned(t.clone()));
+    }
+    let entries = doc.member(b, "entry", Val::Array);
+
+    let p = doc.object();
+    doc.set(p, "resourceType", s("Parameters"));
+    doc.set(p, "id", owned(params_id.clone()));
+    let pmeta = doc.member(p, "meta", Val::Object);
+    let pprof = doc.member(pmeta, "profile", Val::Array);
+    doc.push(pprof, s(STATUS_PROFILE));
+    let list = doc.member(p, "parameter", Val::Array);
+    let param = |doc: &mut crate::fhir::doc::Doc<'a>,
+                 parent: NodeId,
+                 name: &'a str,
+                 key: &'a str,
+                 value: Val<'a>| {
+        let x = doc.push(parent, Val::Object);
+        doc.set(x, "name", s(name));
+        if key == "valueReference" {
+            let r = doc.member(x, key, Val::Object);
+            doc.set(r, "reference", value);
+        } else {
+            doc.set(x, key, value);
+        }
+    };
+    param(
+        doc,
+        list,
+        "subscription",
+        "valueReference",
+        s(&opts.subscription),
+    );
+    param(doc, list, "topic", "valueCanonical", s(&opts.topic));
+    param(doc, list, "status", "valueCode", s("active"));
+    param(doc, list, "type", "valueCode", s("event-notification"));
+    param(
+        doc,
+        list,
+        "events-since-subscription-start",
+        "valueString",
+        owned(number.clone()),
+    );
+    let ev = doc.push(list, Val::Object);
+    doc.set(ev, "name", s("notification-event"));
+    let parts = doc.member(ev, "part", Val::Array);
+    param(doc, parts, "event-number", "valueString", owned(number));
+    if let Some(t) = &event.timestamp {
+        param(doc, parts, "timestamp", "valueInstant", owned(t.clone()));
+    }
+    for (i, f) in focus.iter().enumerate() {
+        param(
+            doc,
+            parts,
+            if i == 0 {
+                "focus"
+            } else {
+                "additional-context"
+            },
+            "valueReference",
+            owned(f.clone()),
+        );
+    }
+    let e = doc.push(entries, Val::Object);
+    doc.set(e, "fullUrl", owned(format!("urn:uuid:{params_id}")));
+    doc.insert_node(e, "resource", p);
+    let req = doc.member(e, "request", Val::Object);
+    doc.set(req, "method", s("GET"));
+    doc.set(req, "url", owned(format!("{}/$status", opts.subscription)));
+    let resp = doc.member(e, "response", Val::Object);
+    doc.set(resp, "status", s("200"));
+
+    for r in event.resources.iter().skip(1) {
+        let e = doc.push(entries, Val::Object);
+        doc.set(e, "fullUrl", owned(format!("urn:uuid:{}", r.id)));
+        if full {
+            doc.insert_node(e, "resource", r.node);
+        }
+        let req = doc.member(e, "request", Val::Object);
+        doc.set(req, "method", s("PUT"));
+        doc.set(req, "url", owned(format!("{}/{}", r.ty, r.id)));
+        let resp = doc.member(e, "response", Val::Object);
+        doc.set(resp, "status", s("200"));
+    }
+    b
+}

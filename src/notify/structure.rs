@@ -1,0 +1,145 @@
+//! Matching a message's segments to its structure's groups, as HL7 parsers do: each segment is
+//! placed at the next position in the structure where its id may appear, a repeating group
+//! starts a new instance when its first segment comes again, and a segment the structure does
+//! not expect stays in the current group. The result says, for each segment, which structure
+//! node it is and which group instance holds it.
+
+use crate::mapping::plan::Structure;
+
+/// One instance of a group.
+#[derive(Debug, Clone)]
+pub(crate) struct GroupInstance {
+    /// The enclosing instance (`None` for the message itself).
+    pub parent: Option<usize>,
+}
+
+/// Where each segment went.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Placement {
+    /// Per segment (in message order): its structure node, if the structure has one for it,
+    /// and the group instance that holds it.
+    pub segments: Vec<(Option<usize>, usize)>,
+    /// Group instances; instance 0 is the message.
+    pub groups: Vec<GroupInstance>,
+}
+
+struct Level {
+    node: usize,
+    instance: usize,
+    /// Index into the node's children of the current position (`None`: before the first).
+    at: Option<usize>,
+}
+
+/// Places every segment id of a message.
+pub(crate) fn place(s: &Structure, ids: impl Iterator<Item = [u8; 3]>) -> Placement {
+    let mut p = Placement {
+        segments: Vec::new(),
+        groups: vec![GroupInstance { parent: None }],
+    };
+    let mut stack = vec![Level {
+        node: 0,
+        instance: 0,
+        at: None,
+    }];
+    for id in ids {
+        let mut found = find(s, &mut stack, &mut p, id, false);
+        if found.is_none() {
+            // Out of order: try again from the top of the structure; a segment the structure
+            // does not name at all (a Z-segment) leaves the position where it was.
+            let saved: Vec<Level> = stack
+                .iter()
+                .map(|l| Level {
+                    node: l.node,
+                    instance: l.instance,
+                    at: l.at,
+                })
+                .collect();
+            stack.truncate(1);
+            stack[0].at = None;
+            found = find(s, &mut stack, &mut p, id, true);
+            if found.is_none() {
+                stack = saved;
+            }
+        }
+        let instance = stack.last().map_or(0, |l| l.instance);
+        p.segments.push((found, instance));
+    }
+    p
+}
+
+fn find(
+    s: &Structure,
+    stack: &mut Vec<Level>,
+    p: &mut Placement,
+    id: [u8; 3],
+    from_top: bool,
+) -> Option<usize> {
+    for depth in (0..stack.len()).rev() {
+        if from_top && depth > 0 {
+            continue;
+        }
+        let (node, at) = (stack[depth].node, stack[depth].at);
+        let children = &s.nodes[node].children;
+        // The current child again: a repeating segment, or a new instance of a repeating group.
+        if let Some(i) = at {
+            let c = &s.nodes[children[i]];
+            if c.repeats && c.segment == Some(id) {
+                stack.truncate(depth + 1);
+                return Some(children[i]);
+            }
+            if c.repeats && c.segment.is_none() && c.first.contains(&id) {
+                stack.truncate(depth + 1);
+                return Some(enter(s, stack, p, children[i], id));
+            }
+        }
+        let start = at.map_or(0, |i| i + 1);
+        for (j, &c) in children.iter().enumerate().skip(start) {
+            let child = &s.nodes[c];
+            if child.segment == Some(id) {
+                stack.truncate(depth + 1);
+                stack[depth].at = Some(j);
+                return Some(c);
+            }
+            if child.segment.is_none() && child.first.contains(&id) {
+                stack.truncate(depth + 1);
+                stack[depth].at = Some(j);
+                return Some(enter(s, stack, p, c, id));
+            }
+        }
+    }
+    None
+}
+
+/// Opens a new instance of `group` and descends to the segment `id` that starts it.
+fn enter(
+    s: &Structure,
+    stack: &mut Vec<Level>,
+    p: &mut Placement,
+    group: usize,
+    id: [u8; 3],
+) -> usize {
+    let parent = stack.last().map(|l| l.instance);
+    p.groups.push(GroupInstance { parent });
+    let instance = p.groups.len() - 1;
+    stack.push(Level {
+        node: group,
+        instance,
+        at: None,
+    });
+    for (j, &c) in s.nodes[group].children.iter().enumerate() {
+        let child = &s.nodes[c];
+        if child.segment == Some(id) {
+            if let Some(l) = stack.last_mut() {
+                l.at = Some(j);
+            }
+            return c;
+        }
+        if child.segment.is_none() && child.first.contains(&id) {
+            if let Some(l) = stack.last_mut() {
+                l.at = Some(j);
+            }
+            return enter(s, stack, p, c, id);
+        }
+    }
+    group
+}

@@ -1,0 +1,1352 @@
+//! Running a compiled [`Plan`] over one parsed message: segments are placed in the structure,
+//! each message map row makes or fills a resource through its segment map, data type maps fill
+//! elements (or make resources of their own), and references are resolved once every resource
+//! exists. The result is an [`Event`]: the resources in order, in one [`Doc`].
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use chrono_tz::Tz;
+
+use super::structure::{self, Placement};
+use crate::error::{Error, ErrorKind, Location};
+use crate::fhir::datetime::{DateKind, Dtm};
+use crate::fhir::doc::{Doc, NodeId, Val};
+use crate::fhir::id::IdHasher;
+use crate::mapping::condition::{Condition, Operand};
+use crate::mapping::plan::{Conversion, Link, MapRow, Plan, Primitive, Structure};
+use crate::mapping::target::{Step, Target};
+use crate::v2::{Component, Message, Path, Repetition, Segment, Subcomponent, Value};
+
+const ORIGINAL_TEXT: &str = "http://hl7.org/fhir/StructureDefinition/originalText";
+
+/// Settings that shape translation.
+#[derive(Debug, Clone, Default)]
+pub struct TranslateOptions {
+    /// The sender's time zone, for time stamps without an offset.
+    pub timezone: Option<Tz>,
+    /// MessageHeader.source.endpoint; derived from MSH-3 when absent.
+    pub source_endpoint: Option<String>,
+    /// Quote values in error text.
+    pub show_values: bool,
+    /// Keep only identifiers, references and required elements.
+    pub lightweight: bool,
+    /// Record unmapped fields and untranslated codes.
+    pub explain: bool,
+    /// Fail on a value of the wrong shape (a bad date) or a missing required segment; otherwise
+    /// the element is left out, its original text kept in an extension, and the problem noted.
+    pub strict: bool,
+}
+
+/// One resource made from the message.
+#[derive(Debug, Clone)]
+pub struct Resource<'a> {
+    /// Its type.
+    pub ty: &'a str,
+    /// Its id (also the UUID of its `urn:uuid:` full URL).
+    pub id: String,
+    /// Its node in the document.
+    pub node: NodeId,
+    /// The group instance it was made in.
+    group: usize,
+}
+
+/// What translating one message gives.
+#[derive(Debug)]
+pub struct Event<'a> {
+    /// The document holding every resource.
+    pub doc: Doc<'a>,
+    /// The resources, MessageHeader first.
+    pub resources: Vec<Resource<'a>>,
+    /// The structure used.
+    pub structure: &'a str,
+    /// MSH-9.2.
+    pub trigger: String,
+    /// MSH-10.
+    pub control_id: String,
+    /// MSH-7 as a FHIR instant, when it can be one.
+    pub timestamp: Option<String>,
+    /// Bundle id: a hash of the sender, control id and time.
+    pub bundle_id: String,
+    /// Valued fields no row read, as terser paths (`PID-10`, `OBX[2]-6`).
+    pub unmapped: Vec<String>,
+    /// Fields whose code no vocabulary row translates.
+    pub untranslated: Vec<String>,
+    /// What was wrong but tolerated (not in strict mode): bad values, missing segments. Each
+    /// names a location and a reason, never a value unless values may be shown.
+    pub problems: Vec<String>,
+}
+
+/// A value at some level of a field, for navigating by component number.
+#[derive(Clone, Copy)]
+enum Part<'a> {
+    Rep(Repetition<'a>),
+    Comp(Component<'a>),
+    Sub(Subcomponent<'a>),
+}
+
+impl<'a> Part<'a> {
+    fn value(&self) -> Value<'a> {
+        match self {
+            Part::Rep(r) => r.value(),
+            Part::Comp(c) => c.value(),
+            Part::Sub(s) => s.value(),
+        }
+    }
+
+    fn child(&self, n: u32) -> Option<Part<'a>> {
+        match self {
+            Part::Rep(r) => r.component(n as usize).map(Part::Comp),
+            Part::Comp(c) => c.subcomponent(n as usize).map(Part::Sub),
+            Part::Sub(s) => (n == 1).then_some(Part::Sub(*s)),
+        }
+    }
+
+    fn descend(self, nums: &[u32]) -> Option<Part<'a>> {
+        nums.iter().try_fold(self, |p, &n| p.child(n))
+    }
+
+    /// Descends by the component and subcomponent a terser path names.
+    fn descend_path(self, p: &Path) -> Option<Part<'a>> {
+        let mut at = self;
+        for n in [p.component, p.subcomponent].into_iter().flatten() {
+            at = at.child(n)?;
+        }
+        Some(at)
+    }
+
+    /// The first component (or subcomponent): the code of a coded value, the time of a TS.
+    fn first(&self) -> Part<'a> {
+        self.child(1).unwrap_or(*self)
+    }
+}
+
+/// Decoded, non-empty text; `""` (the HL7 explicit null) counts as absent.
+fn text_of<'a>(v: &Value<'a>) -> Result<Option<Cow<'a, str>>, Error> {
+    if v.is_empty() || v.is_null() {
+        return Ok(None);
+    }
+    let t = v.text()?;
+    Ok(if t.trim().is_empty() { None } else { Some(t) })
+}
+
+struct Translator<'a, 'o> {
+    plan: &'a Plan,
+    msg: Message<'a>,
+    opts: &'o TranslateOptions,
+    doc: Doc<'a>,
+    resources: Vec<Resource<'a>>,
+    by_id: HashMap<String, usize>,
+    placement: Placement,
+    /// Links to resolve once every resource exists: (resource index, link).
+    pending: Vec<(usize, &'a Link)>,
+    /// (segment number, field) pairs some row read, when explaining.
+    consumed: Vec<u64>,
+    untranslated: Vec<String>,
+    problems: Vec<String>,
+    /// The segment being mapped (for paths into the same segment).
+    current: Option<Segment<'a>>,
+}
+
+/// Translates a parsed message with `plan`.
+pub fn translate<'a>(
+    plan: &'a Plan,
+    msg: Message<'a>,
+    opts: &TranslateOptions,
+) -> Result<Event<'a>, Error> {
+    let header = msg.header();
+    let msh9 = header.field(9).ok_or_else(|| {
+        Error::new(ErrorKind::UnsupportedEvent, "MSH-9 (message type) is empty").at(Location {
+            field: 9,
+            ..Location::segment(1, *b"MSH")
+        })
+    })?;
+    let part = |n: usize| {
+        msh9.component(n)
+            .and_then(|c| text_of(&c).ok().flatten())
+            .map(|t| t.trim().to_string())
+            .unwrap_or_default()
+    };
+    let (mtype, trigger, structure_name) = (part(1), part(2), part(3));
+    let Some(si) = plan.route(&mtype, &trigger, &structure_name) else {
+        let shown = if structure_name.is_empty() {
+            format!("{mtype}^{trigger}")
+        } else {
+            format!("{mtype}^{trigger}^{structure_name}")
+        };
+        return Err(Error::new(
+            ErrorKind::UnsupportedEvent,
+            format!("MSH-9 {shown}: no mapping covers this message type and event"),
+        )
+        .at(msh9.location())
+        .at_offset(msh9.offset() as u64));
+    };
+    let structure = &plan.structures[si];
+    let placement = structure::place(structure, msg.segments().map(|s| *s.id_bytes()));
+    let mut problems = Vec::new();
+    if let Err(e) = check_required(structure, &msg) {
+        if opts.strict {
+            return Err(e);
+        }
+        problems.push(e.to_string());
+    }
+    let mut t = Translator {
+        plan,
+        msg,
+        opts,
+        doc: Doc::new(),
+        resources: Vec::new(),
+        by_id: HashMap::new(),
+        placement,
+        pending: Vec::new(),
+        consumed: Vec::new(),
+        untranslated: Vec::new(),
+        problems,
+        current: None,
+    };
+    t.run(structure)?;
+    let control_id = msg
+        .text_of("MSH", 10)
+        .map(|c| c.into_owned())
+        .unwrap_or_default();
+    let timestamp = match header.field(7).and_then(|f| f.repetition(1)) {
+        Some(r) => match t.date(Part::Rep(r), DateKind::Instant) {
+            Ok((value, _)) => value,
+            Err(e) if !opts.strict => {
+                t.problems.push(e.to_string());
+                None
+            }
+            Err(e) => return Err(e),
+        },
+        None => None,
+    };
+    let mut h = IdHasher::new("Bundle");
+    for n in [3, 4, 10, 7] {
+        h.add_bytes(header.field(n).map_or(&b""[..], |f| f.raw()));
+    }
+    // The Bundle itself reads MSH-7 (timestamp) and MSH-10 (identifier).
+    for field in [7, 10] {
+        t.consume_path(&Path {
+            segment: *b"MSH",
+            occurrence: 1,
+            field,
+            repetition: None,
+            component: None,
+            subcomponent: None,
+        });
+    }
+    let unmapped = if opts.explain {
+        t.unmapped()
+    } else {
+        Vec::new()
+    };
+    t.untranslated.dedup();
+    Ok(Event {
+        doc: t.doc,
+        resources: t.resources,
+        structure: &structure.name,
+        trigger,
+        control_id,
+        timestamp,
+        bundle_id: h.finish(),
+        unmapped,
+        untranslated: t.untranslated,
+        problems: t.problems,
+    })
+}
+
+/// Fails when a segment the structure requires at its top level is absent.
+fn check_required(s: &Structure, msg: &Message<'_>) -> Result<(), Error> {
+    for &c in &s.nodes[0].children {
+        let node = &s.nodes[c];
+        if let (Some(id), true) = (node.segment, node.min > 0)
+            && !msg.segments().any(|seg| *seg.id_bytes() == id)
+        {
+            return Err(Error::new(
+                ErrorKind::MissingRequired,
+                format!(
+                    "{} requires a {} segment; the message has none",
+                    s.name, node.name
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl<'a> Translator<'a, '_> {
+    fn run(&mut self, structure: &'a Structure) -> Result<(), Error> {
+        let segments: Vec<Segment<'a>> = self.msg.segments().collect();
+        for (i, seg) in segments.iter().enumerate() {
+            let (node, group) = self.placement.segments[i];
+            let Some(node) = node else { continue };
+            self.current = Some(*seg);
+            for row in &structure.nodes[node].rows {
+                if let Some(c) = &row.when
+                    && !self.holds(c, None)?
+                {
+                    continue;
+                }
+                let res = if row.merge {
+                    match self.nearest(&row.resource, group, None, false) {
+                        Some(r) => r,
+                        None => self.create(&row.resource, group, &row.key, seg, row.line)?,
+                    }
+                } else {
+                    self.create(&row.resource, group, &row.key, seg, row.line)?
+                };
+                let obj = self.resources[res].node;
+                self.run_map(row.map, None, obj)?;
+                for link in &row.links {
+                    self.pending.push((res, link));
+                }
+            }
+        }
+        self.current = None;
+        for (res, link) in std::mem::take(&mut self.pending) {
+            self.link(res, link);
+        }
+        Ok(())
+    }
+
+    /// Makes a resource (or returns the one with the same id).
+    fn create(
+        &mut self,
+        ty: &'a str,
+        group: usize,
+        key: &[Path],
+        seg: &Segment<'a>,
+        line: u32,
+    ) -> Result<usize, Error> {
+        let mut h = IdHasher::new(ty);
+        let mut keyed = false;
+        for p in key {
+            let text = match self.resolve(p).and_then(|f| f.repetition(1)) {
+                Some(r) => match Part::Rep(r).descend_path(p) {
+                    Some(v) => text_of(&v.value())?.map(|t| t.into_owned()),
+                    None => None,
+                },
+                None => None,
+            };
+            if let Some(t) = &text {
+                keyed = true;
+                h.add(t);
+            } else {
+                h.add("");
+            }
+            self.consume_path(p);
+        }
+        if !keyed {
+            // Unique to this message: sender, control id, segment position and row.
+            let header = self.msg.header();
+            for n in [3, 10] {
+                h.add_bytes(header.field(n).map_or(&b""[..], |f| f.raw()));
+            }
+            h.add(&seg.number().to_string());
+            h.add(&line.to_string());
+        }
+        Ok(self.resource(ty, h.finish(), group))
+    }
+
+    fn resource(&mut self, ty: &'a str, id: String, group: usize) -> usize {
+        if let Some(&i) = self.by_id.get(&id) {
+            return i;
+        }
+        let node = self.doc.object();
+        self.doc
+            .set(node, "resourceType", Val::Str(Cow::Borrowed(ty)));
+        self.doc.set(node, "id", Val::Str(Cow::Owned(id.clone())));
+        self.resources.push(Resource {
+            ty,
+            id: id.clone(),
+            node,
+            group,
+        });
+        self.by_id.insert(id, self.resources.len() - 1);
+        self.resources.len() - 1
+    }
+
+    /// True when group instance `g` is `ancestor` or lies inside it.
+    fn within(&self, mut g: usize, ancestor: usize) -> bool {
+        loop {
+            if g == ancestor {
+                return true;
+            }
+            match self.placement.groups[g].parent {
+                Some(p) => g = p,
+                None => return false,
+            }
+        }
+    }
+
+    /// The nearest resource of type `ty` for a resource in `group`: the latest one made in
+    /// `group`, else in the closest enclosing instance, else anywhere inside that enclosing
+    /// instance (the Patient of a PATIENT group, seen from an OBX beside it); with `anywhere`,
+    /// failing all that, the first in the message (SIU's Appointment comes before its patient).
+    fn nearest(
+        &self,
+        ty: &str,
+        group: usize,
+        except: Option<usize>,
+        anywhere: bool,
+    ) -> Option<usize> {
+        let candidates = |pred: &dyn Fn(&Resource<'a>) -> bool| {
+            self.resources
+                .iter()
+                .enumerate()
+                .rev()
+                .find(|(i, r)| r.ty == ty && Some(*i) != except && pred(r))
+                .map(|(i, _)| i)
+        };
+        let mut g = Some(group);
+        while let Some(gi) = g {
+            if let Some(i) = candidates(&|r| r.group == gi) {
+                return Some(i);
+            }
+            if anywhere && let Some(i) = candidates(&|r| self.within(r.group, gi)) {
+                return Some(i);
+            }
+            g = self.placement.groups[gi].parent;
+        }
+        if !anywhere {
+            return None;
+        }
+        self.resources
+            .iter()
+            .enumerate()
+            .find(|(i, r)| r.ty == ty && Some(*i) != except)
+            .map(|(i, _)| i)
+    }
+
+    fn link(&mut self, res: usize, link: &'a Link) {
+        let group = self.resources[res].group;
+        match link {
+            Link::Outgoing { target, to } => {
+                if let Some(other) = self.nearest(to, group, Some(res), true) {
+                    let reference = format!("urn:uuid:{}", self.resources[other].id);
+                    let obj = self.resources[res].node;
+                    let at = self.element(obj, &target.steps);
+                    self.doc
+                        .set(at, "reference", Val::Str(Cow::Owned(reference)));
+                }
+            }
+            Link::Incoming { from, target } => {
+                if let Some(other) = self.nearest(from, group, Some(res), true) {
+                    let reference = format!("urn:uuid:{}", self.resources[res].id);
+                    let obj = self.resources[other].node;
+                    let at = self.element(obj, &target.steps);
+                    self.doc
+                        .set(at, "reference", Val::Str(Cow::Owned(reference)));
+                }
+            }
+        }
+    }
+
+    /// The segment a path names: the one being mapped when the ids match; else, for a first
+    /// occurrence, the closest one with that id in the current group instance or an enclosing
+    /// one (an OBX reading its own OBR); else the n-th in the message.
+    fn segment_for(&self, p: &Path) -> Option<Segment<'a>> {
+        let current = self.current?;
+        if *current.id_bytes() == p.segment && p.occurrence == 1 {
+            return Some(current);
+        }
+        if p.occurrence == 1 {
+            let here = current.number() as usize - 1;
+            let mut g = self.placement.segments.get(here).map(|&(_, g)| g);
+            while let Some(gi) = g {
+                let in_group = |i: &usize| self.placement.segments[*i].1 == gi;
+                // The latest such segment before this one, else the first after it.
+                let before = (0..here).rev().filter(in_group).find(|&i| {
+                    self.msg
+                        .segment(i + 1)
+                        .is_some_and(|s| *s.id_bytes() == p.segment)
+                });
+                let found = before.or_else(|| {
+                    (here + 1..self.placement.segments.len())
+                        .filter(in_group)
+                        .find(|&i| {
+                            self.msg
+                                .segment(i + 1)
+                                .is_some_and(|s| *s.id_bytes() == p.segment)
+                        })
+                });
+                if let Some(i) = found {
+                    return self.msg.segment(i + 1);
+                }
+                g = self.placement.groups[gi].parent;
+            }
+        }
+        self.msg
+            .segments()
+            .filter(|s| *s.id_bytes() == p.segment)
+            .nth(p.occurrence as usize - 1)
+    }
+
+    /// The field a path names (see [`Translator::segment_for`]).
+    fn resolve(&self, p: &Path) -> Option<crate::v2::Field<'a>> {
+        match self.current {
+            Some(_) => self.segment_for(p)?.field(p.field as usize),
+            None => self
+                .msg
+                .segments()
+                .filter(|s| *s.id_bytes() == p.segment)
+                .nth(p.occurrence as usize - 1)?
+                .field(p.field as usize),
+        }
+    }
+
+    fn consume_path(&mut self, p: &Path) {
+        if !self.opts.explain {
+            return;
+        }
+        let seg = match self.current {
+            Some(_) => self.segment_for(p),
+            None => self
+                .msg
+                .segments()
+                .filter(|s| *s.id_bytes() == p.segment)
+                .nth(p.occurrence as usize - 1),
+        };
+        if let Some(s) = seg {
+            self.consumed
+                .push((s.number() as u64) << 32 | p.field as u64);
+        }
+    }
+
+    /// Evaluates a condition against the current segment (and, for `.N`, the current value).
+    fn holds(&mut self, c: &Condition, part: Option<Part<'a>>) -> Result<bool, Error> {
+        Ok(match c {
+            Condition::Valued(o) => self.operand(o, part)?.is_some(),
+            Condition::Equals(o, lit) => self.operand(o, part)?.is_some_and(|t| t.trim() == lit),
+            Condition::In(o, lits) => self
+                .operand(o, part)?
+                .is_some_and(|t| lits.iter().any(|l| l == t.trim())),
+            Condition::LongerThan(o, n) => self
+                .operand(o, part)?
+                .is_some_and(|t| t.trim().chars().count() > *n),
+            Condition::Not(c) => !self.holds(c, part)?,
+            Condition::And(cs) => {
+                for c in cs {
+                    if !self.holds(c, part)? {
+                        return Ok(false);
+                    }
+                }
+                true
+            }
+            Condition::Or(cs) => {
+                for c in cs {
+                    if self.holds(c, part)? {
+                        return Ok(true);
+                    }
+                }
+                false
+            }
+        })
+    }
+
+    fn operand(
+        &mut self,
+        o: &Operand,
+        part: Option<Part<'a>>,
+    ) -> Result<Option<Cow<'a, str>>, Error> {
+        let v = match o {
+            Operand::Relative(nums) => part.and_then(|p| p.descend(nums)).map(|p| p.value()),
+            Operand::Path(p) => {
+                self.consume_path(p);
+                let Some(f) = self.resolve(p) else {
+                    return Ok(None);
+                };
+                match (p.repetition, p.component) {
+                    (None, None) => Some(f.value()),
+                    _ => f
+                        .repetition(p.repetition.unwrap_or(1) as usize)
+                        .and_then(|r| Part::Rep(r).descend_path(p))
+                        .map(|p| p.value()),
+                }
+            }
+        };
+        match v {
+            Some(v) => text_of(&v),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs a segment map (`part` is `None`) or a data type map over `part`, into `obj`.
+    fn run_map(&mut self, map: usize, part: Option<Part<'a>>, obj: NodeId) -> Result<(), Error> {
+        let m = &self.plan.maps[map];
+        for row in &m.rows {
+            if !row.direction.forward() || (self.opts.lightweight && !row.light) {
+                continue;
+            }
+            if let Some(c) = &row.when
+                && !self.holds(c, part)?
+            {
+                continue;
+            }
+            self.run_row(row, part, obj)?;
+        }
+        Ok(())
+    }
+
+    fn run_row(
+        &mut self,
+        row: &'a MapRow,
+        part: Option<Part<'a>>,
+        obj: NodeId,
+    ) -> Result<(), Error> {
+        match &row.source {
+            None => {
+                if let Some(c) = &row.constant {
+                    self.constant(obj, &row.target, c);
+                }
+                Ok(())
+            }
+            Some(Operand::Relative(nums)) => match part.and_then(|p| p.descend(nums)) {
+                Some(v) => self.run_value(row, v, obj),
+                None => Ok(()),
+            },
+            Some(Operand::Path(p)) => {
+                self.consume_path(p);
+                let Some(field) = self.resolve(p) else {
+                    return Ok(());
+                };
+                let joined_kind = match row.conversion {
+                    Conversion::Primitive(Primitive::JoinedText) => Some(false),
+                    Conversion::Primitive(Primitive::TextAsBase64) => Some(true),
+                    _ => None,
+                };
+                if let Some(base64) = joined_kind {
+                    let mut joined = String::new();
+                    for r in field.repetitions() {
+                        if let Some(t) = Part::Rep(r)
+                            .descend_path(p)
+                            .map(|v| text_of(&v.value()))
+                            .transpose()?
+                            .flatten()
+                        {
+                            if !joined.is_empty() {
+                                joined.push('\n');
+                            }
+                            joined.push_str(&t);
+                        }
+                    }
+                    if !joined.is_empty() {
+                        let value = if base64 {
+                            crate::fhir::base64::encode(joined.as_bytes())
+                        } else {
+                            joined
+                        };
+                        self.write(obj, &row.target, Val::Str(Cow::Owned(value)));
+                    }
+                    return Ok(());
+                }
+                match (p.repetition, row.each_repetition) {
+                    (None, true) => {
+                        for r in field.repetitions() {
+                            if let Some(v) = Part::Rep(r).descend_path(p) {
+                                self.run_value(row, v, obj)?;
+                            }
+                        }
+                        Ok(())
+                    }
+                    (n, _) => match field
+                        .repetition(n.unwrap_or(1) as usize)
+                        .and_then(|r| Part::Rep(r).descend_path(p))
+                    {
+                        Some(v) => self.run_value(row, v, obj),
+                        None => Ok(()),
+                    },
+                }
+            }
+        }
+    }
+
+    /// Maps one value of a row's source.
+    fn run_value(&mut self, row: &'a MapRow, v: Part<'a>, obj: NodeId) -> Result<(), Error> {
+        let value = v.value();
+        if value.is_empty() || value.is_null() {
+            return Ok(());
+        }
+        if let Some(c) = &row.constant {
+            self.constant(obj, &row.target, c);
+            return Ok(());
+        }
+        let done = match row.conversion {
+            Conversion::Map(m) => self.apply_map(row, m, v, obj),
+            Conversion::Primitive(p) => self.primitive(row, p, v, obj),
+        };
+        match done {
+            Err(e) if e.kind() == ErrorKind::BadValue && !self.opts.strict => {
+                self.problems.push(e.to_string());
+                if let Conversion::Primitive(_) = row.conversion {
+                    self.keep_original(obj, &row.target, v.first().value())?;
+                }
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    fn apply_map(
+        &mut self,
+        row: &'a MapRow,
+        m: usize,
+        v: Part<'a>,
+        obj: NodeId,
+    ) -> Result<(), Error> {
+        let map = &self.plan.maps[m];
+        if map.creates_resource {
+            let mut h = IdHasher::new(&map.fhir_type);
+            h.add_bytes(v.value().raw());
+            let ty: &'a str = &map.fhir_type;
+            let group = self.group_of_current();
+            let id = h.finish();
+            let existed = self.by_id.contains_key(&id);
+            let res = self.resource(ty, id, group);
+            if !existed {
+                let node = self.resources[res].node;
+                self.run_map(m, Some(v), node)?;
+            }
+            let reference = format!("urn:uuid:{}", self.resources[res].id);
+            let at = self.element(obj, &row.target.steps);
+            self.doc
+                .set(at, "reference", Val::Str(Cow::Owned(reference)));
+            return Ok(());
+        }
+        let at = self.element(obj, &row.target.steps);
+        self.run_map(m, Some(v), at)?;
+        if let Some(vocab) = row.vocabulary {
+            let code = text_of(&v.first().value())?;
+            if let Some(code) = code {
+                match self.plan.vocabularies[vocab].forward.get(code.trim()) {
+                    Some(concept) => {
+                        let codings = self.doc.member(at, "coding", Val::Array);
+                        let c = self.doc.push(codings, Val::Object);
+                        if !concept.system.is_empty() {
+                            self.doc
+                                .set(c, "system", Val::Str(Cow::Borrowed(&concept.system)));
+                        }
+                        self.doc
+                            .set(c, "code", Val::Str(Cow::Borrowed(&concept.code)));
+                        if !concept.display.is_empty() {
+                            self.doc
+                                .set(c, "display", Val::Str(Cow::Borrowed(&concept.display)));
+                        }
+                    }
+                    None => self.note_untranslated(v),
+                }
+            }
+        }
+        for (t, value) in &row.defaults {
+            self.constant(at, t, value);
+        }
+        Ok(())
+    }
+
+    /// Records the original text of a value that could not be converted in the element's
+    /// `originalText` extension, so nothing sent is lost.
+    fn keep_original(
+        &mut self,
+        obj: NodeId,
+        target: &'a Target,
+        v: Value<'a>,
+    ) -> Result<(), Error> {
+        let Some(Step::Member {
+            shadow,
+            many: false,
+            ..
+        }) = target.steps.last()
+        else {
+            return Ok(());
+        };
+        let Some(text) = text_of(&v)? else {
+            return Ok(());
+        };
+        let at = self.parent_of_last(obj, &target.steps);
+        let sh = self.doc.member(at, shadow, Val::Object);
+        self.original_text(sh, text);
+        Ok(())
+    }
+
+    /// Adds an `originalText` extension to `owner` (an element, or a primitive's `_name`).
+    fn original_text(&mut self, owner: NodeId, text: Cow<'a, str>) {
+        let exts = self.doc.member(owner, "extension", Val::Array);
+        let e = self.doc.push(exts, Val::Object);
+        self.doc
+            .set(e, "url", Val::Str(Cow::Borrowed(ORIGINAL_TEXT)));
+        self.doc.set(e, "valueString", Val::Str(text));
+    }
+
+    fn group_of_current(&self) -> usize {
+        let seg = self.current.map_or(0, |s| s.number() as usize - 1);
+        self.placement.segments.get(seg).map_or(0, |&(_, g)| g)
+    }
+
+    fn note_untranslated(&mut self, v: Part<'a>) {
+        if self.opts.explain {
+            self.untranslated
+                .push(occurrence_terser(&self.msg, &v.value().location()));
+        }
+    }
+
+    fn bad_value(&self, v: &Value<'a>, reason: &str) -> Error {
+        let e = Error::new(ErrorKind::BadValue, reason)
+            .at(v.location())
+            .at_offset(v.offset() as u64);
+        if self.opts.show_values {
+            e.with_value(String::from_utf8_lossy(v.raw()))
+        } else {
+            e
+        }
+    }
+
+    fn primitive(
+        &mut self,
+        row: &'a MapRow,
+        p: Primitive,
+        v: Part<'a>,
+        obj: NodeId,
+    ) -> Result<(), Error> {
+        let val = match p {
+            Primitive::Text | Primitive::JoinedText => match text_of(&v.value())? {
+                Some(t) => Val::Str(t),
+                None => return Ok(()),
+            },
+            Primitive::TextAsBase64 => match text_of(&v.value())? {
+                Some(t) => Val::Str(Cow::Owned(crate::fhir::base64::encode(t.as_bytes()))),
+                None => return Ok(()),
+            },
+            Primitive::Base64 => match text_of(&v.value())? {
+                Some(t) if crate::fhir::base64::is_valid(t.trim()) => {
+                    Val::Str(Cow::Owned(t.trim().to_string()))
+                }
+                Some(_) => return Err(self.bad_value(&v.value(), "not base64 data")),
+                None => return Ok(()),
+            },
+            Primitive::Code => {
+                let Some(t) = text_of(&v.first().value())? else {
+                    return Ok(());
+                };
+                let code = trim_cow(t);
+                match row.vocabulary {
+                    Some(vocab) => match self.plan.vocabularies[vocab].forward.get(code.as_ref()) {
+                        Some(c) => Val::Str(Cow::Borrowed(&c.code)),
+                        None => {
+                            self.note_untranslated(v);
+                            return Ok(());
+                        }
+                    },
+                    None => Val::Str(code),
+                }
+            }
+            Primitive::Boolean => match text_of(&v.first().value())?.as_deref().map(str::trim) {
+                Some("Y" | "y") => Val::Bool(true),
+                Some("N" | "n") => Val::Bool(false),
+                Some(_) => {
+                    self.note_untranslated(v);
+                    return Ok(());
+                }
+                None => return Ok(()),
+            },
+            Primitive::Decimal | Primitive::Integer { .. } => {
+                let Some(t) = text_of(&v.first().value())? else {
+                    return Ok(());
+                };
+                let n = json_number(t.trim(), matches!(p, Primitive::Integer { .. }))
+                    .ok_or_else(|| self.bad_value(&v.value(), "not a number"))?;
+                if let Primitive::Integer { min } = p
+                    && n.parse::<i64>().map_or(true, |x| x < min)
+                {
+                    return Err(self.bad_value(&v.value(), "number out of range for its FHIR type"));
+                }
+                Val::Number(Cow::Owned(n))
+            }
+            Primitive::Date(kind) => {
+                let (value, original) = self.date(v, kind)?;
+                let Some(orig) = original else {
+                    match value {
+                        Some(value) => {
+                            return {
+                                self.write(obj, &row.target, Val::Str(Cow::Owned(value)));
+                                Ok(())
+                            };
+                        }
+                        None => return Ok(()),
+                    }
+                };
+                // Inside an extension (patient-birthTime) a value cannot carry extensions of
+                // its own: a time padded to seconds is written as is; a time that could not be
+                // placed in a zone leaves the extension out and the original text goes on the
+                // element the extension belongs to (birthDate).
+                let steps = &row.target.steps;
+                if let Some(ext) = steps
+                    .iter()
+                    .rposition(|s| matches!(s, Step::Extension { .. }))
+                {
+                    match value {
+                        Some(value) if value.contains('T') => {
+                            return {
+                                self.write(obj, &row.target, Val::Str(Cow::Owned(value)));
+                                Ok(())
+                            };
+                        }
+                        _ => {
+                            let owner = self.walk(obj, &steps[..ext]);
+                            self.original_text(owner, Cow::Owned(orig));
+                            return Ok(());
+                        }
+                    }
+                }
+                let at = self.parent_of_last(obj, steps);
+                if let Some(Step::Member {
+                    name,
+                    shadow,
+                    many: false,
+                    ..
+                }) = steps.last()
+                {
+                    if let Some(value) = value {
+                        self.doc.set(at, name, Val::Str(Cow::Owned(value)));
+                    }
+                    let sh = self.doc.member(at, shadow, Val::Object);
+                    self.original_text(sh, Cow::Owned(orig));
+                    return Ok(());
+                }
+                match value {
+                    Some(value) => Val::Str(Cow::Owned(value)),
+                    None => return Ok(()),
+                }
+            }
+            Primitive::SnQuantity | Primitive::SnRange => {
+                return self.structured_numeric(row, p, v, obj);
+            }
+            Primitive::HdUri | Primitive::EiUri => {
+                let part = |n: u32| -> Result<Option<String>, Error> {
+                    Ok(match v.child(n) {
+                        Some(c) => text_of(&c.value())?.map(|t| t.trim().to_string()),
+                        None => None,
+                    })
+                };
+                // HD is namespace^universal id^type; EI puts the entity id first.
+                let shift = u32::from(p == Primitive::EiUri);
+                let (id, kind) = (part(2 + shift)?, part(3 + shift)?);
+                match (id, kind.as_deref()) {
+                    (Some(id), Some("ISO")) => Val::Str(Cow::Owned(format!("urn:oid:{id}"))),
+                    (Some(id), Some("UUID")) => {
+                        Val::Str(Cow::Owned(format!("urn:uuid:{}", id.to_ascii_lowercase())))
+                    }
+                    (Some(id), Some("URI")) => Val::Str(Cow::Owned(id)),
+                    _ => return Ok(()),
+                }
+            }
+            Primitive::Telecom => match telecom(v)? {
+                Some(t) => Val::Str(Cow::Owned(t)),
+                None => return Ok(()),
+            },
+            Primitive::CodeSystem => {
+                let Some(name) = text_of(&v.first().value())? else {
+                    return Ok(());
+                };
+                let name = name.trim();
+                let found = row
+                    .vocabulary
+                    .and_then(|voc| self.plan.vocabularies[voc].forward.get(name));
+                match (found, hl7_table_system(name)) {
+                    (Some(c), _) => Val::Str(Cow::Borrowed(&c.code)),
+                    (None, Some(url)) => Val::Str(Cow::Owned(url)),
+                    (None, None) => {
+                        self.note_untranslated(v);
+                        return Ok(());
+                    }
+                }
+            }
+            Primitive::CodedAs { concept } => {
+                let Some(t) = text_of(&v.first().value())? else {
+                    return Ok(());
+                };
+                let code = t.trim().to_string();
+                let plan: &'a Plan = self.plan;
+                let Some(c) = row
+                    .vocabulary
+                    .and_then(|voc| plan.vocabularies[voc].forward.get(code.as_str()))
+                else {
+                    self.note_untranslated(v);
+                    return Ok(());
+                };
+                let at = self.element(obj, &row.target.steps);
+                let coding = if concept {
+                    let list = self.doc.member(at, "coding", Val::Array);
+                    self.doc.push(list, Val::Object)
+                } else {
+                    at
+                };
+                if !c.system.is_empty() {
+                    self.doc
+                        .set(coding, "system", Val::Str(Cow::Borrowed(&c.system)));
+                }
+                self.doc
+                    .set(coding, "code", Val::Str(Cow::Borrowed(&c.code)));
+                if !c.display.is_empty() {
+                    self.doc
+                        .set(coding, "display", Val::Str(Cow::Borrowed(&c.display)));
+                }
+                return Ok(());
+            }
+            Primitive::Endpoint => match &self.opts.source_endpoint {
+                Some(e) => Val::Str(Cow::Owned(e.clone())),
+                None => match text_of(&v.first().value())? {
+                    Some(t) => Val::Str(Cow::Owned(endpoint_from_name(&t))),
+                    None => return Ok(()),
+                },
+            },
+        };
+        self.write(obj, &row.target, val);
+        Ok(())
+    }
+
+    /// Converts a DTM; returns the FHIR value and, when it does not carry everything sent, the
+    /// original text.
+    fn date(&self, v: Part<'a>, kind: DateKind) -> Result<(Option<String>, Option<String>), Error> {
+        let first = v.first().value();
+        let Some(text) = text_of(&first)? else {
+            return Ok((None, None));
+        };
+        let text = text.trim();
+        let dtm = Dtm::parse(text)
+            .map_err(|r| self.bad_value(&first, &format!("invalid date/time: {r}")))?;
+        let c = dtm.to_fhir(kind, self.opts.timezone);
+        Ok((c.value, c.lossy.then(|| text.to_string())))
+    }
+
+    fn structured_numeric(
+        &mut self,
+        row: &'a MapRow,
+        p: Primitive,
+        v: Part<'a>,
+        obj: NodeId,
+    ) -> Result<(), Error> {
+        let comp = |n: u32| -> Result<Option<String>, Error> {
+            Ok(match v.child(n) {
+                Some(c) => text_of(&c.value())?.map(|t| t.trim().to_string()),
+                None => None,
+            })
+        };
+        let (cmp, n1, sep, n2) = (comp(1)?, comp(2)?, comp(3)?, comp(4)?);
+        let num = |t: &Option<String>| -> Result<Option<String>, Error> {
+            match t {
+                Some(t) => json_number(t, false).map(Some).ok_or_else(|| {
+                    self.bad_value(
+                        &v.value(),
+                        "structured numeric holds a value that is not a number",
+                    )
+                }),
+                None => Ok(None),
+            }
+        };
+        let (n1, n2) = (num(&n1)?, num(&n2)?);
+        let at = self.element(obj, &row.target.steps);
+        match p {
+            Primitive::SnQuantity if sep.is_none() && n2.is_none() => {
+                if let Some(n) = n1 {
+                    self.doc.set(at, "value", Val::Number(Cow::Owned(n)));
+                    if let Some(c) = cmp.filter(|c| matches!(c.as_str(), "<" | "<=" | ">=" | ">")) {
+                        self.doc.set(at, "comparator", Val::Str(Cow::Owned(c)));
+                    }
+                }
+            }
+            Primitive::SnRange if matches!(sep.as_deref(), Some("-")) && cmp.is_none() => {
+                for (key, n) in [("low", n1), ("high", n2)] {
+                    if let Some(n) = n {
+                        let q = self.doc.member(at, key, Val::Object);
+                        self.doc.set(q, "value", Val::Number(Cow::Owned(n)));
+                    }
+                }
+            }
+            _ => self.note_untranslated(v),
+        }
+        Ok(())
+    }
+
+    /// Writes a constant, typed by its target.
+    fn constant(&mut self, obj: NodeId, target: &'a Target, value: &'a str) {
+        let val = match target.ty {
+            "boolean" => Val::Bool(value == "true"),
+            "decimal" | "integer" | "positiveInt" | "unsignedInt" => {
+                Val::Number(Cow::Borrowed(value))
+            }
+            _ => Val::Str(Cow::Borrowed(value)),
+        };
+        self.write(obj, target, val);
+    }
+
+    /// Writes a primitive value at the target.
+    fn write(&mut self, obj: NodeId, target: &'a Target, val: Val<'a>) {
+        let at = self.parent_of_last(obj, &target.steps);
+        match target.steps.last() {
+            Some(Step::Member {
+                name,
+                many: true,
+                index,
+                ..
+            }) => {
+                let arr = self.doc.member(at, name, Val::Array);
+                match index {
+                    Some(u32::MAX) => {
+                        if self.doc.children(arr).next().is_none() {
+                            self.doc.push(arr, val);
+                        }
+                    }
+                    Some(n) => {
+                        let have = self.doc.children(arr).count();
+                        for _ in have..(*n as usize).saturating_sub(1) {
+                            self.doc.push(arr, Val::Str(Cow::Borrowed("")));
+                        }
+                        if have < *n as usize {
+                            self.doc.push(arr, val);
+                        }
+                    }
+                    None => {
+                        self.doc.push(arr, val);
+                    }
+                }
+            }
+            Some(Step::Member { name, .. }) => {
+                self.doc.set(at, name, val);
+            }
+            Some(Step::Extension { .. }) | None => {}
+        }
+    }
+
+    /// Walks all but the last step, making what is missing; returns the node that holds the
+    /// last element.
+    fn parent_of_last(&mut self, obj: NodeId, steps: &'a [Step]) -> NodeId {
+        let n = steps.len().saturating_sub(1);
+        self.walk(obj, &steps[..n])
+    }
+
+    /// Walks all steps and returns the (object) element they end at.
+    fn element(&mut self, obj: NodeId, steps: &'a [Step]) -> NodeId {
+        self.walk(obj, steps)
+    }
+
+    fn walk(&mut self, obj: NodeId, steps: &'a [Step]) -> NodeId {
+        let mut cur = obj;
+        for step in steps {
+            cur = match step {
+                Step::Member {
+                    name,
+                    append,
+                    many,
+                    index,
+                    ..
+                } => {
+                    if *many {
+                        let arr = self.doc.member(cur, name, Val::Array);
+                        if *append {
+                            self.doc.push(arr, Val::Object)
+                        } else {
+                            let have = self.doc.children(arr).count();
+                            // `[$]`: the last entry, or a first one.
+                            let n = match index {
+                                Some(u32::MAX) => have.max(1),
+                                n => n.unwrap_or(1) as usize,
+                            };
+                            for _ in have..n {
+                                self.doc.push(arr, Val::Object);
+                            }
+                            self.doc.children(arr).nth(n - 1).unwrap_or(arr)
+                        }
+                    } else {
+                        self.doc.member(cur, name, Val::Object)
+                    }
+                }
+                Step::Extension { name, url, append } => {
+                    let arr = self.doc.member(cur, name, Val::Array);
+                    let doc = &self.doc;
+                    let existing = if *append {
+                        None
+                    } else {
+                        doc.children(arr).find(|&c| {
+                            doc.get(c, "url").and_then(|u| doc.str_at(u)) == Some(url.as_str())
+                        })
+                    };
+                    match existing {
+                        Some(e) => e,
+                        None => {
+                            let e = self.doc.push(arr, Val::Object);
+                            self.doc.mark_extension(e);
+                            self.doc.set(e, "url", Val::Str(Cow::Borrowed(url)));
+                            e
+                        }
+                    }
+                }
+            };
+        }
+        cur
+    }
+
+    /// Valued fields that no row read, in message order.
+    fn unmapped(&self) -> Vec<String> {
+        let mut consumed = self.consumed.clone();
+        consumed.sort_unstable();
+        let mut out = Vec::new();
+        for seg in self.msg.segments() {
+            for f in seg.fields() {
+                let n = f.location().field;
+                if seg.number() == 1 && n <= 2 {
+                    continue;
+                }
+                if f.is_empty()
+                    || consumed
+                        .binary_search(&((seg.number() as u64) << 32 | n as u64))
+                        .is_ok()
+                {
+                    continue;
+                }
+                out.push(occurrence_terser(&self.msg, &f.location()));
+            }
+        }
+        out
+    }
+}
+
+/// An XTN as one value: the e-mail or URL (XTN.4), the unformatted number (XTN.12), the number
+/// put together from XTN.5–8, or the old formatted number (XTN.1).
+fn telecom(v: Part<'_>) -> Result<Option<String>, Error> {
+    let c = |n: u32| -> Result<Option<String>, Error> {
+        Ok(match v.child(n) {
+            Some(c) => text_of(&c.value())?.map(|t| t.trim().to_string()),
+            None => None,
+        })
+    };
+    if let Some(t) = c(4)?.or(c(12)?) {
+        return Ok(Some(t));
+    }
+    if let Some(local) = c(7)? {
+        let mut out = String::new();
+        if let Some(cc) = c(5)? {
+            out.push_str(&format!("+{} ", cc.trim_start_matches('+')));
+        }
+        if let Some(area) = c(6)? {
+            out.push_str(&format!("({area}) "));
+        }
+        out.push_str(&local);
+        if let Some(ext) = c(8)? {
+            out.push_str(&format!(" ext. {ext}"));
+        }
+        return Ok(Some(out));
+    }
+    c(1)
+}
+
+/// `HL7nnnn` (an HL7-defined table) as its terminology.hl7.org code system URL.
+fn hl7_table_system(name: &str) -> Option<String> {
+    let digits = name.strip_prefix("HL7")?;
+    (digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| format!("http://terminology.hl7.org/CodeSystem/v2-{digits}"))
+}
+
+/// A location as a terser path with the segment's occurrence (`OBX[2]-5`).
+fn occurrence_terser(msg: &Message<'_>, loc: &Location) -> String {
+    let nth = msg
+        .segments()
+        .take(loc.segment_index as usize)
+        .filter(|s| *s.id_bytes() == loc.segment_id)
+        .count();
+    let mut t = loc.terser();
+    if nth > 1 {
+        t.insert_str(3, &format!("[{nth}]"));
+    }
+    t
+}
+
+fn trim_cow(t: Cow<'_, str>) -> Cow<'_, str> {
+    match t {
+        Cow::Borrowed(b) => Cow::Borrowed(b.trim()),
+        Cow::Owned(o) => Cow::Owned(o.trim().to_string()),
+    }
+}
+
+/// HL7 NM text as JSON number text: no `+`, no leading zeros, no bare point.
+fn json_number(t: &str, integer: bool) -> Option<String> {
+    let (neg, body) = match t.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (int, frac) = match body.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (body, None),
+    };
+    if (int.is_empty() && frac.is_none_or(str::is_empty))
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.is_none_or(|f| f.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
+    if integer && frac.is_some_and(|f| !f.is_empty()) {
+        return None;
+    }
+    let int = int.trim_start_matches('0');
+    let mut out = String::new();
+    if neg {
+        out.push('-');
+    }
+    out.push_str(if int.is_empty() { "0" } else { int });
+    if let Some(f) = frac.filter(|f| !f.is_empty() && !integer) {
+        out.push('.');
+        out.push_str(f);
+    }
+    Some(out)
+}
+
+/// The sender named as an MLLP endpoint URL: lower case, anything but letters, digits, `.` and
+/// `-` replaced by `-` (documented in `mappings/README.md`).
+fn endpoint_from_name(name: &str) -> String {
+    let host: String = name
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let host = host.trim_matches(['-', '.']);
+    format!("mllp://{}", if host.is_empty() { "unknown" } else { host })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers() {
+        let cases: &[(&str, bool, Option<&str>)] = &[
+            ("42", false, Some("42")),
+            ("+007.50", false, Some("7.50")),
+            ("-0.5", false, Some("-0.5")),
+            (".5", false, Some("0.5")),
+            ("5.", false, Some("5")),
+            ("1e3", false, None),
+            ("", false, None),
+            (".", false, None),
+            ("12", true, Some("12")),
+            ("1.5", true, None),
+        ];
+        for (t, int, want) in cases {
+            assert_eq!(json_number(t, *int).as_deref(), *want, "{t}");
+        }
+    }
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(endpoint_from_name("ADT1"), "mllp://adt1");
+        assert_eq!(
+            endpoint_from_name("GOOD HEALTH HOSPITAL"),
+            "mllp://good-health-hospital"
+        );
+        assert_eq!(endpoint_from_name("  "), "mllp://unknown");
+    }
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""Writes segments.csv and datatypes.csv: the HL7 v2 segment and data type definitions the
+mapping loader checks field and component references against.
+
+Every version from 2.1 to 2.8.2 is merged: a field or component is listed if any version
+defines it, with its data type in the latest version that has it, so references to fields
+later versions withdrew (AL1-6) still check. Source: the structure definitions shipped with
+hl7apy (pip install hl7apy==1.3.5), which transcribe the HL7 standards. Usage:
+
+    python3 gen_v2_tables.py OUT_DIR
+"""
+import importlib
+import sys
+
+VERSIONS = ["2_1", "2_2", "2_3", "2_3_1", "2_4", "2_5", "2_5_1", "2_6", "2_7", "2_8", "2_8_1", "2_8_2"]
+
+
+def main(out):
+    seg_fields = {}
+    dt_comps = {}
+    for v in VERSIONS:
+        segments = importlib.import_module(f"hl7apy.v{v}.segments")
+        datatypes = importlib.import_module(f"hl7apy.v{v}.datatypes")
+        for seg, spec in segments.SEGMENTS.items():
+            for entry in (spec[1] if len(spec) > 1 else ()):
+                # A few 2.1 definitions are malformed (ORO); they add nothing later versions lack.
+                if not isinstance(entry, tuple) or len(entry) != 4 or not str(entry[0]).startswith(seg + "_"):
+                    continue
+                name, child, (lo, hi), _ = entry
+                num = int(name.split("_")[-1])
+                seg_fields.setdefault(seg, {})[num] = (child[3], child[2], "*" if hi == -1 else hi)
+        for dt, comps in datatypes.DATATYPES_STRUCTS.items():
+            for entry in comps:
+                name, sub = entry[0], entry[1]
+                num = int(name.split("_")[-1])
+                dt_comps.setdefault(dt, {})[num] = (sub[3], sub[2])
+    with open(f"{out}/segments.csv", "w") as f:
+        f.write("segment,field,name,datatype,max\n")
+        for seg in sorted(seg_fields):
+            for num in sorted(seg_fields[seg]):
+                label, dt, hi = seg_fields[seg][num]
+                f.write(f"{seg},{num},{label},{dt},{hi}\n")
+    with open(f"{out}/datatypes.csv", "w") as f:
+        f.write("datatype,component,name,datatype_of_component\n")
+        for dt in sorted(dt_comps):
+            for num in sorted(dt_comps[dt]):
+                label, sub = dt_comps[dt][num]
+                f.write(f"{dt},{num},{label},{sub}\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

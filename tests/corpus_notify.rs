@@ -1,0 +1,117 @@
+//! Every message in `../shared/corpus` whose event the mapping tables cover translates, in both
+//! flavours and both notification forms, with no error. With `HL7FHIR_CORPUS_OUT=DIR` the
+//! notifications are also written there as NDJSON, one file per flavour and form, for
+//! `../shared/conformance/validate-fhir` (`.ci/run` does that).
+//!
+//! When the corpus is absent the test says so loudly and passes, unless
+//! `HL7FHIR_REQUIRE_CORPUS=1` makes that a failure.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use hl7fhir::engine::Engine;
+use hl7fhir::notify::{Flavor, Format, NotifyOptions};
+use hl7fhir::v2::{Chunk, FrameReader, ReceivedHeader};
+
+fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files(&p, out);
+        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("hl7" | "txt")) {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn corpus_translates() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    if !dir.is_dir() {
+        let msg = format!(
+            "CORPUS NOT FOUND at {}: the notification corpus check did not run",
+            dir.display()
+        );
+        assert!(
+            std::env::var_os("HL7FHIR_REQUIRE_CORPUS").is_none(),
+            "{msg}"
+        );
+        eprintln!("\n!!! {msg} !!!\n");
+        return;
+    }
+    let mut paths = Vec::new();
+    files(&dir, &mut paths);
+    paths.sort();
+    let engine = Engine::with_defaults().unwrap();
+    let forms = [
+        ("detailed-message", Flavor::Detailed, Format::Message),
+        ("lightweight-message", Flavor::Lightweight, Format::Message),
+        (
+            "detailed-subscription",
+            Flavor::Detailed,
+            Format::Subscription,
+        ),
+        (
+            "lightweight-subscription",
+            Flavor::Lightweight,
+            Format::Subscription,
+        ),
+    ];
+    let out_dir = std::env::var_os("HL7FHIR_CORPUS_OUT").map(PathBuf::from);
+    let mut sinks: Vec<Option<std::fs::File>> = forms
+        .iter()
+        .map(|(name, ..)| {
+            out_dir.as_ref().map(|d| {
+                std::fs::create_dir_all(d).unwrap();
+                std::fs::File::create(d.join(format!("corpus-{name}.ndjson"))).unwrap()
+            })
+        })
+        .collect();
+    let (mut covered, mut skipped, mut failures) = (0, 0, Vec::new());
+    for path in &paths {
+        let bytes = std::fs::read(path).unwrap();
+        let mut reader = FrameReader::new(&bytes[..], 16 << 20);
+        while let Some(chunk) = reader.next_chunk().unwrap() {
+            let Chunk::Message(m) = chunk else { continue };
+            let h = ReceivedHeader::read(m.message);
+            let msh9 = String::from_utf8_lossy(h.raw(9)).into_owned();
+            let mut parts = msh9.split('^');
+            let (t, e, s) = (
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or(""),
+            );
+            if engine.plan().route(t, e, s).is_none() {
+                skipped += 1;
+                continue;
+            }
+            covered += 1;
+            for (i, (name, flavor, format)) in forms.iter().enumerate() {
+                let opts = NotifyOptions {
+                    flavor: *flavor,
+                    format: *format,
+                    ..NotifyOptions::default()
+                };
+                let mut parser = engine.parser();
+                let mut out = Vec::new();
+                match engine.notify_with(&mut parser, m.message, &opts, false, &mut out) {
+                    Ok(_) => {
+                        if let Some(f) = sinks[i].as_mut() {
+                            f.write_all(&out).unwrap();
+                        }
+                    }
+                    Err(e) => failures.push(format!("{} ({name}): {e}", path.display())),
+                }
+            }
+        }
+    }
+    eprintln!(
+        "corpus notifications: {covered} messages covered, {skipped} not covered (event not mapped), {} failures",
+        failures.len()
+    );
+    assert!(covered > 100, "only {covered} corpus messages are covered");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -1,0 +1,244 @@
+//! The notification engine's behaviour at its edges: errors name MSH-9 or the location, strict
+//! and tolerant handling of bad values and missing segments, the time-zone rules, and stable ids.
+
+use hl7fhir::ErrorKind;
+use hl7fhir::engine::{Engine, EngineOptions};
+use hl7fhir::mapping::TableSet;
+use hl7fhir::notify::{Flavor, NotifyOptions};
+use serde_json::Value;
+
+fn engine(strict: bool, timezone: Option<&str>) -> Engine {
+    let options = EngineOptions {
+        strict,
+        timezone: timezone.map(|z| z.parse().unwrap()),
+        ..EngineOptions::default()
+    };
+    Engine::new(&TableSet::embedded(), options).unwrap()
+}
+
+fn adt(pid7: &str, msh7: &str) -> Vec<u8> {
+    format!("MSH|^~\\&|ADT1|GHH|||{msh7}||ADT^A01^ADT_A01|M1|P|2.5.1\rEVN|A01\rPID|1||MRN1^^^GHH^MR||DOE^JANE||{pid7}|F\rPV1|1|I||||||||||||||||VN1\r").into_bytes()
+}
+
+fn resource<'v>(bundle: &'v Value, ty: &str) -> Option<&'v Value> {
+    bundle["entry"]
+        .as_array()?
+        .iter()
+        .map(|e| &e["resource"])
+        .find(|r| r["resourceType"] == ty)
+}
+
+#[test]
+fn unknown_event_names_msh9() {
+    let msg = b"MSH|^~\\&|A|B|||20260101||ZZZ^Z99|M1|P|2.5\rPID|1\r";
+    let e = engine(false, None)
+        .notify(msg, &NotifyOptions::default())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnsupportedEvent);
+    assert_eq!(
+        e.to_string(),
+        "MSH-9 (segment 1) at byte 25: MSH-9 ZZZ^Z99: no mapping covers this message type and event"
+    );
+}
+
+#[test]
+fn missing_pid_is_an_error_when_strict_and_a_note_otherwise() {
+    let msg = b"MSH|^~\\&|A|B|||20260101||ADT^A01|M1|P|2.5\rEVN|A01\rPV1|1|I\r";
+    let e = engine(true, None)
+        .notify(msg, &NotifyOptions::default())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::MissingRequired);
+    assert_eq!(
+        e.to_string(),
+        "ADT_A01 requires a PID segment; the message has none"
+    );
+    let engine = engine(false, None);
+    let mut out = Vec::new();
+    let report = engine
+        .notify_with(
+            &mut engine.parser(),
+            msg,
+            &NotifyOptions::default(),
+            false,
+            &mut out,
+        )
+        .unwrap();
+    assert_eq!(
+        report.problems,
+        ["ADT_A01 requires a PID segment; the message has none"]
+    );
+    let bundle: Value = serde_json::from_slice(&out).unwrap();
+    assert!(resource(&bundle, "Patient").is_none());
+}
+
+#[test]
+fn bad_dates_fail_when_strict_and_keep_their_text_otherwise() {
+    let msg = adt("20081306", "20260101120000+0000");
+    let e = engine(true, None)
+        .notify(&msg, &NotifyOptions::default())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BadValue);
+    assert_eq!(
+        e.to_string(),
+        "PID-7.1 (segment 3) at byte 108: invalid date/time: month out of range"
+    );
+    let bundle = engine(false, None)
+        .notify(&msg, &NotifyOptions::default())
+        .unwrap();
+    let patient = resource(&bundle, "Patient").unwrap();
+    assert!(patient.get("birthDate").is_none());
+    assert_eq!(
+        patient["_birthDate"]["extension"][0]["valueString"],
+        "20081306"
+    );
+}
+
+#[test]
+fn time_zone_rules() {
+    let msg = |t: &str| adt("19610615", t);
+    let stamp = |e: &Engine, t: &str| {
+        e.notify(&msg(t), &NotifyOptions::default()).unwrap()["timestamp"].clone()
+    };
+    let bare = engine(false, None);
+    let chicago = engine(false, Some("America/Chicago"));
+    // An offset in the message is kept as sent, zone or not.
+    assert_eq!(
+        stamp(&bare, "20260314081503-0500"),
+        "2026-03-14T08:15:03-05:00"
+    );
+    assert_eq!(
+        stamp(&chicago, "20260314081503+0100"),
+        "2026-03-14T08:15:03+01:00"
+    );
+    // No offset: the configured zone's offset at that time, daylight saving included.
+    assert_eq!(
+        stamp(&chicago, "20260114081503"),
+        "2026-01-14T08:15:03-06:00"
+    );
+    assert_eq!(
+        stamp(&chicago, "20260714081503"),
+        "2026-07-14T08:15:03-05:00"
+    );
+    // No offset and no zone: an instant cannot be formed, so there is no timestamp.
+    assert_eq!(stamp(&bare, "20260314081503"), Value::Null);
+    // A dateTime element keeps the date and the original text.
+    // PV1-44, the admit time, with no offset.
+    let with_time = format!(
+        "MSH|^~\\&|A|B|||20260101||ADT^A01|M1|P|2.5\rEVN|A01\rPID|1||X^^^H^MR\rPV1|1|I{}20260314081500\r",
+        "|".repeat(43 - 1)
+    );
+    let enc = |e: &Engine| {
+        resource(
+            &e.notify(with_time.as_bytes(), &NotifyOptions::default())
+                .unwrap(),
+            "Encounter",
+        )
+        .unwrap()["period"]
+            .clone()
+    };
+    assert_eq!(enc(&bare)["start"], "2026-03-14");
+    assert_eq!(
+        enc(&bare)["_start"]["extension"][0]["valueString"],
+        "20260314081500"
+    );
+    assert_eq!(enc(&chicago)["start"], "2026-03-14T08:15:00-05:00");
+}
+
+#[test]
+fn ids_are_stable_across_messages_and_distinct_within_one() {
+    let e = engine(false, None);
+    let a = e
+        .notify(
+            &adt("19610615", "20260101120000+0000"),
+            &NotifyOptions::default(),
+        )
+        .unwrap();
+    let other = String::from_utf8(adt("19610615", "20260202120000+0000"))
+        .unwrap()
+        .replace("|M1|", "|M2|");
+    let b = e
+        .notify(other.as_bytes(), &NotifyOptions::default())
+        .unwrap();
+    assert_eq!(
+        resource(&a, "Patient").unwrap()["id"],
+        resource(&b, "Patient").unwrap()["id"]
+    );
+    assert_ne!(
+        resource(&a, "MessageHeader").unwrap()["id"],
+        resource(&b, "MessageHeader").unwrap()["id"]
+    );
+    let two_obx = b"MSH|^~\\&|A|B|||20260101||ADT^A01|M1|P|2.5\rEVN|A01\rPID|1||X^^^H^MR\rPV1|1|I\rOBX|1|NM|8302-2^Height^LN||180\rOBX|2|NM|8302-2^Height^LN||180\r";
+    let bundle = e.notify(two_obx, &NotifyOptions::default()).unwrap();
+    let ids: Vec<&Value> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .filter(|r| r["resourceType"] == "Observation")
+        .map(|r| &r["id"])
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1]);
+}
+
+#[test]
+fn lightweight_keeps_identifiers_and_references_only() {
+    let e = engine(false, None);
+    let light = e
+        .notify(
+            &adt("19610615", "20260101120000+0000"),
+            &NotifyOptions {
+                flavor: Flavor::Lightweight,
+                ..NotifyOptions::default()
+            },
+        )
+        .unwrap();
+    let patient = resource(&light, "Patient").unwrap();
+    let keys: Vec<&str> = patient
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["resourceType", "id", "identifier"]);
+    let encounter = resource(&light, "Encounter").unwrap();
+    assert_eq!(
+        encounter["subject"]["reference"],
+        format!("urn:uuid:{}", patient["id"].as_str().unwrap())
+    );
+}
+
+#[test]
+fn a_table_typo_names_file_and_line() {
+    let mut tables = TableSet::embedded();
+    let pid = tables
+        .get("segments/PID[Patient].csv")
+        .unwrap()
+        .replace("PID-8,,gender,", "PID-8,,gendr,");
+    tables.insert("segments/PID[Patient].csv", &pid);
+    let e = Engine::new(&tables, EngineOptions::default()).unwrap_err();
+    let line = pid.lines().position(|l| l.starts_with("PID-8,")).unwrap() + 1;
+    assert_eq!(
+        e.to_string(),
+        format!("segments/PID[Patient].csv:{line}: target `gendr`: Patient has no element `gendr`")
+    );
+}
+
+#[test]
+fn errors_never_quote_patient_data_unless_asked() {
+    let msg = adt("20081306", "20260101120000+0000");
+    let e = engine(true, None)
+        .notify(&msg, &NotifyOptions::default())
+        .unwrap_err();
+    assert!(!e.to_string().contains("20081306"));
+    let mut options = EngineOptions {
+        strict: true,
+        ..EngineOptions::default()
+    };
+    options.parse.show_values = true;
+    let shown = Engine::new(&TableSet::embedded(), options)
+        .unwrap()
+        .notify(&msg, &NotifyOptions::default())
+        .unwrap_err();
+    assert!(shown.to_string().ends_with("\"20081306\""), "{shown}");
+}
