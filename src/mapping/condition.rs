@@ -34,6 +34,8 @@ pub enum Condition {
     In(Operand, Vec<String>),
     /// The operand's decoded text has more than this many characters.
     LongerThan(Operand, usize),
+    /// The operand's decoded text is a well-formed HL7 date/time (DTM).
+    IsDate(Operand),
     /// Negation.
     Not(Box<Condition>),
     /// Every part holds.
@@ -49,7 +51,8 @@ impl Condition {
             Condition::Valued(o)
             | Condition::Equals(o, _)
             | Condition::In(o, _)
-            | Condition::LongerThan(o, _) => vec![o],
+            | Condition::LongerThan(o, _)
+            | Condition::IsDate(o) => vec![o],
             Condition::Not(c) => c.operands(),
             Condition::And(cs) | Condition::Or(cs) => {
                 cs.iter().flat_map(|c| c.operands()).collect()
@@ -124,6 +127,14 @@ fn test(i: &str) -> IResult<&str, Condition> {
         map(preceded(keyword("IN"), list), {
             let o = o.clone();
             move |l| Condition::In(o.clone(), l)
+        }),
+        map((keyword("IS"), keyword("NOT"), keyword("DATE")), {
+            let o = o.clone();
+            move |_| Condition::Not(Box::new(Condition::IsDate(o.clone())))
+        }),
+        map((keyword("IS"), keyword("DATE")), {
+            let o = o.clone();
+            move |_| Condition::IsDate(o.clone())
         }),
         map_res(
             preceded((keyword("LONGER"), keyword("THAN")), ws(digit1)),
@@ -229,6 +240,8 @@ mod tests {
                 Not(Box::new(In(p("MSH-9.2"), vec!["A08".into()]))),
             ),
             ("PID-7 LONGER THAN 8", LongerThan(p("PID-7"), 8)),
+            ("RXA-3 IS DATE", IsDate(p("RXA-3"))),
+            ("RXA-3 IS NOT DATE", Not(Box::new(IsDate(p("RXA-3"))))),
             (
                 "OBX-2 IN ('NM','SN')",
                 In(p("OBX-2"), vec!["NM".into(), "SN".into()]),

@@ -524,6 +524,11 @@ impl<'a> Translator<'a, '_> {
             Condition::LongerThan(o, n) => self
                 .operand(o, part)?
                 .is_some_and(|t| t.trim().chars().count() > *n),
+            // The first component: a TS carries its precision in the second.
+            Condition::IsDate(o) => self.operand(o, part)?.is_some_and(|t| {
+                let first = t.split('^').next().unwrap_or("").trim();
+                Dtm::parse(first).is_ok()
+            }),
             Condition::Not(c) => !self.holds(c, part)?,
             Condition::And(cs) => {
                 for c in cs {

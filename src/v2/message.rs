@@ -355,10 +355,25 @@ impl Index {
     }
 
     /// Checks the limits on the field that ends at `end`.
+    #[inline]
     fn check_field(&self, start: usize, end: usize) -> Result<(), Error> {
         let limits = &self.options.limits;
+        // A field shorter than the repetition limit cannot hold that many separators, so the
+        // count (a scan of the field's bits) is only needed for long fields.
+        if end - start > limits.max_field_bytes
+            || (end - start >= limits.max_repetitions
+                && count_bits(&self.repetition_bits, start, end) >= limits.max_repetitions)
+        {
+            return Err(self.field_error(start, end));
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn field_error(&self, start: usize, end: usize) -> Error {
+        let limits = &self.options.limits;
         if end - start > limits.max_field_bytes {
-            return Err(self.error(
+            return self.error(
                 ErrorKind::LimitExceeded,
                 format!(
                     "field is {} bytes, over the limit of {}",
@@ -366,16 +381,13 @@ impl Index {
                     limits.max_field_bytes
                 ),
                 start,
-            ));
+            );
         }
-        if count_bits(&self.repetition_bits, start, end) >= limits.max_repetitions {
-            return Err(self.error(
-                ErrorKind::LimitExceeded,
-                format!("field has more than {} repetitions", limits.max_repetitions),
-                start,
-            ));
-        }
-        Ok(())
+        self.error(
+            ErrorKind::LimitExceeded,
+            format!("field has more than {} repetitions", limits.max_repetitions),
+            start,
+        )
     }
 
     /// Reads MSH-18 (first repetition) to find the character set.
@@ -478,6 +490,7 @@ impl<'a> Message<'a> {
     }
 
     /// The segments in order.
+    #[inline]
     pub fn segments(&self) -> Segments<'a> {
         Segments {
             msg: *self,
@@ -533,6 +546,7 @@ pub struct Segments<'a> {
 impl<'a> Iterator for Segments<'a> {
     type Item = Segment<'a>;
 
+    #[inline]
     fn next(&mut self) -> Option<Segment<'a>> {
         (self.next < self.end).then(|| {
             self.next += 1;
@@ -587,6 +601,7 @@ impl<'a> Segment<'a> {
     }
 
     /// The segment's bytes without its terminator.
+    #[inline]
     pub fn raw(&self) -> &'a [u8] {
         let e = self.msg.entry(self.i);
         &self.msg.bytes[e.start as usize..e.end as usize]
@@ -614,12 +629,14 @@ impl<'a> Segment<'a> {
     }
 
     /// How many fields the segment has (the number of the last one present).
+    #[inline]
     pub fn field_count(&self) -> usize {
         let n = self.msg.entry(self.i).sep_count as usize;
         if self.is_header() { n + 1 } else { n }
     }
 
     /// Field `n`, counting from 1; `None` when the segment has fewer fields.
+    #[inline]
     pub fn field(&self, n: usize) -> Option<Field<'a>> {
         let e = self.msg.entry(self.i);
         let seps =
@@ -655,9 +672,36 @@ impl<'a> Segment<'a> {
     }
 
     /// The fields in order, from field 1.
-    pub fn fields(&self) -> impl Iterator<Item = Field<'a>> + 'a {
-        let seg = *self;
-        (1..=self.field_count()).filter_map(move |n| seg.field(n))
+    #[inline]
+    pub fn fields(&self) -> Fields<'a> {
+        Fields {
+            seg: *self,
+            next: 1,
+            count: self.field_count(),
+        }
+    }
+}
+
+/// Iterator over a segment's fields, from field 1.
+#[derive(Clone)]
+pub struct Fields<'a> {
+    seg: Segment<'a>,
+    next: usize,
+    count: usize,
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Field<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Field<'a>> {
+        while self.next <= self.count {
+            self.next += 1;
+            if let Some(f) = self.seg.field(self.next - 1) {
+                return Some(f);
+            }
+        }
+        None
     }
 }
 
@@ -697,6 +741,7 @@ impl std::fmt::Debug for Value<'_> {
 
 impl<'a> Value<'a> {
     /// The raw bytes, escapes not decoded.
+    #[inline]
     pub fn raw(&self) -> &'a [u8] {
         &self.msg.bytes[self.start as usize..self.end as usize]
     }
@@ -777,6 +822,7 @@ impl<'a> Value<'a> {
         }
     }
 
+    #[inline]
     fn split(&self, bits: &'a [u64]) -> Splitter<'a> {
         Splitter {
             bits,
@@ -840,6 +886,7 @@ macro_rules! view {
 
         impl<'a> Deref for $name<'a> {
             type Target = Value<'a>;
+            #[inline]
             fn deref(&self) -> &Value<'a> {
                 &self.0
             }
@@ -909,6 +956,7 @@ parts!(
 
 impl<'a> Field<'a> {
     /// The repetitions in order; an empty field has one, empty.
+    #[inline]
     pub fn repetitions(&self) -> Repetitions<'a> {
         Repetitions {
             parent: self.0,
@@ -930,6 +978,7 @@ impl<'a> Field<'a> {
 
 impl<'a> Repetition<'a> {
     /// The components in order; an empty repetition has one, empty.
+    #[inline]
     pub fn components(&self) -> Components<'a> {
         Components {
             parent: self.0,
@@ -946,6 +995,7 @@ impl<'a> Repetition<'a> {
 
 impl<'a> Component<'a> {
     /// The subcomponents in order; an empty component has one, empty.
+    #[inline]
     pub fn subcomponents(&self) -> Subcomponents<'a> {
         Subcomponents {
             parent: self.0,

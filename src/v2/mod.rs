@@ -26,7 +26,7 @@ pub use delimiters::Delimiters;
 pub use encode::{EncodeMode, FieldTree, MessageBuilder, SegmentTree, Tree};
 pub use framing::{Chunk, FrameReader, Framed, Framing};
 pub use message::{
-    Component, Components, Field, Index, Message, Parser, Repetition, Repetitions, Segment,
+    Component, Components, Field, Fields, Index, Message, Parser, Repetition, Repetitions, Segment,
     Segments, Subcomponent, Subcomponents, Value,
 };
 pub use options::{Formatting, Leniency, Limits, ParseOptions};
