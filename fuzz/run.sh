@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 seconds="${FUZZ_SECONDS:-60}"
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-    targets=(parse roundtrip)
+    targets=(parse roundtrip notify writeback ack)
 fi
 
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then
@@ -47,8 +47,15 @@ failed=()
 for target in "${targets[@]}"; do
     mkdir -p "fuzz/corpus/$target"
     echo "== fuzzing $target for ${seconds}s"
+    # Seeds: the handwritten messages, and for the translation targets the golden inputs.
+    case "$target" in
+        notify) seeds=(fuzz/seeds fixtures/v2-to-fhir) ;;
+        writeback) seeds=(fixtures/fhir-to-v2) ;;
+        ack) seeds=(fixtures/ack) ;;
+        *) seeds=(fuzz/seeds) ;;
+    esac
     if ! "${fuzz[@]}" run "${flags[@]}" "$target" \
-        "fuzz/corpus/$target" fuzz/seeds "${extra[@]}" -- \
+        "fuzz/corpus/$target" "${seeds[@]}" "${extra[@]}" -- \
         -max_total_time="$seconds" \
         -dict=fuzz/hl7.dict \
         -max_len=8192 \

@@ -96,6 +96,22 @@ impl Engine {
         Parser::new(self.options.parse)
     }
 
+    /// Translates a FHIR writeback request (a resource or a Bundle) into an HL7 v2 message;
+    /// `n` numbers it within a run for its control id.
+    pub fn writeback(
+        &self,
+        request: &serde_json::Value,
+        opts: &crate::writeback::WritebackOptions,
+        n: u64,
+    ) -> Result<crate::writeback::Written, Error> {
+        crate::writeback::writeback(&self.plan, request, opts, n)
+    }
+
+    /// Reads an HL7 v2 ACK as a FHIR OperationOutcome.
+    pub fn ack(&self, ack: &[u8]) -> Result<crate::writeback::ack::Answer, Error> {
+        crate::writeback::ack::answer(&self.plan, ack)
+    }
+
     /// Translates one message into a notification, as a JSON value.
     pub fn notify(&self, message: &[u8], opts: &NotifyOptions) -> Result<Json, Error> {
         let mut out = Vec::new();

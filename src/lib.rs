@@ -26,5 +26,6 @@ pub mod fhir;
 pub mod mapping;
 pub mod notify;
 pub mod v2;
+pub mod writeback;
 
 pub use error::{Error, ErrorKind, Location, Result};

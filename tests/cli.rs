@@ -179,3 +179,96 @@ fn closed_stdout_ends_quietly() {
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(stderr.is_empty(), "{stderr}");
 }
+
+#[test]
+fn writeback_errors_name_the_fhir_path_and_the_stream_goes_on() {
+    let input = concat!(
+        "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"name\":[{\"family\":\"Rossi\",\"given\":[\"Anna\"]}],\"gender\":\"female\"}\n",
+        "not json at all\n",
+        "{\"resourceType\":\"Patinet\",\"name\":[{\"family\":\"Typo\"}]}\n",
+        "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":[{\"resource\":{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"}},\"request\":{\"method\":\"POST\"}}]}\n",
+        "{\"resourceType\":\"Medication\",\"id\":\"m1\"}\n",
+        "{\"resourceType\":\"Account\",\"id\":\"a1\"}\n",
+    );
+    let r = run(
+        &["writeback", "--timestamp", "20260101120000+0000"],
+        input.as_bytes(),
+    );
+    assert_eq!(r.status, 1, "{}", r.stderr);
+    let out = String::from_utf8(r.stdout).unwrap();
+    assert!(
+        out.starts_with("MSH|^~\\&|HL7FHIR||||20260101120000+0000||ADT^A31^ADT_A05|"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\rPID|1||||Rossi^Anna||||F\r") || out.contains("PID|1||||Rossi^Anna|||F"),
+        "{out}"
+    );
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    let records: Vec<serde_json::Value> = lines[..lines.len() - 1]
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let got: Vec<(u64, &str, &str)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["index"].as_u64().unwrap(),
+                r["kind"].as_str().unwrap(),
+                r["message"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                2,
+                "bad_fhir",
+                "input is not JSON: a FHIR resource starts with `{`"
+            ),
+            (
+                3,
+                "bad_fhir",
+                "(root).resourceType: `Patinet` is not a FHIR R4 resource type"
+            ),
+            (
+                4,
+                "missing_required",
+                "Bundle.entry: an HL7 v2 ORU^R01 needs a Patient; the request has none"
+            ),
+            (
+                5,
+                "unsupported",
+                "Medication: Medication is not a resource writeback translates (Patient, Encounter, Observation, DiagnosticReport, ChargeItem, Account, Practitioner, PractitionerRole, Organization, Location, RelatedPerson, Coverage, AllergyIntolerance, Condition, Procedure, ServiceRequest, Specimen)"
+            ),
+            (
+                6,
+                "unsupported",
+                "Account: no HL7 v2 event carries Account without a Patient, Encounter, DiagnosticReport, Observation or ChargeItem; name one with --event"
+            ),
+        ]
+    );
+    assert_eq!(records[1]["fhir_path"], "(root).resourceType");
+    assert_eq!(records[3]["fhir_id"], "Medication/m1");
+    assert_eq!(
+        lines.last().unwrap(),
+        &"hl7fhir: 6 in, 1 translated, 5 failed"
+    );
+    assert!(
+        !r.stderr.contains("Rossi") && !r.stderr.contains("Typo"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn ack_becomes_an_operation_outcome() {
+    let ack = b"MSH|^~\\&|EHR|GHH|HL7FHIR||20260101||ACK^A08^ACK|9|P|2.5.1\rMSA|AE|CTRL1\rERR||PID^1^7|102^Data type error^HL70357|E||||bad date\r";
+    let r = run(&["ack"], ack);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(v["resourceType"], "OperationOutcome");
+    assert_eq!(v["id"], "CTRL1");
+    assert_eq!(v["issue"][0]["expression"][0], "Patient.birthDate");
+}

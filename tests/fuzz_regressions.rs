@@ -294,3 +294,19 @@ fn files_in_and_dirs(dir: &Path, dirs: &mut Vec<PathBuf>) -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// The translation targets' checks over the golden inputs they start from.
+#[test]
+fn translation_targets_hold_on_the_golden_inputs() {
+    for (dir, check) in [
+        ("fixtures/v2-to-fhir", checks::check_notify as fn(&[u8])),
+        ("fixtures/fhir-to-v2", checks::check_writeback),
+        ("fixtures/ack", checks::check_ack_answer),
+    ] {
+        let files = files_in(&root().join(dir));
+        assert!(!files.is_empty(), "{dir} is empty");
+        for f in files {
+            check(&std::fs::read(&f).unwrap());
+        }
+    }
+}

@@ -473,3 +473,81 @@ fn assert_same_tree(what: &str, want: &Tree, got: &Tree) {
 fn show(bytes: &[u8]) -> String {
     bytes.escape_ascii().to_string()
 }
+
+/// The engine the translation targets share, built once from the embedded tables.
+fn engine() -> &'static hl7fhir::engine::Engine {
+    static ENGINE: std::sync::OnceLock<hl7fhir::engine::Engine> = std::sync::OnceLock::new();
+    ENGINE.get_or_init(|| {
+        hl7fhir::engine::Engine::with_defaults().expect("the embedded tables compile")
+    })
+}
+
+/// The `notify` target: every message the framer finds gives exactly one outcome, a
+/// notification or an error, in each flavour and form; a notification is JSON whose Bundle
+/// starts with a MessageHeader (message form) or a Parameters (Backport form).
+pub fn check_notify(data: &[u8]) {
+    use hl7fhir::notify::{Flavor, Format, NotifyOptions};
+    let engine = engine();
+    let mut reader = FrameReader::new(data, 1 << 16);
+    while let Ok(Some(chunk)) = reader.next_chunk() {
+        let Chunk::Message(m) = chunk else { continue };
+        for (flavor, format) in [
+            (Flavor::Detailed, Format::Message),
+            (Flavor::Lightweight, Format::Message),
+            (Flavor::Detailed, Format::Subscription),
+        ] {
+            let opts = NotifyOptions {
+                flavor,
+                format,
+                ..NotifyOptions::default()
+            };
+            let mut out = Vec::new();
+            if engine
+                .notify_with(&mut engine.parser(), m.message, &opts, true, &mut out)
+                .is_ok()
+            {
+                let v: serde_json::Value =
+                    serde_json::from_slice(&out).expect("a notification is JSON");
+                let first = v["entry"][0]["resource"]["resourceType"].as_str();
+                let want = if format == Format::Message {
+                    "MessageHeader"
+                } else {
+                    "Parameters"
+                };
+                assert_eq!(
+                    first,
+                    Some(want),
+                    "a notification Bundle starts with its {want}"
+                );
+            }
+        }
+    }
+}
+
+/// The `writeback` target: a JSON input gives an HL7 v2 message or an error; every message
+/// written parses under the strict options.
+pub fn check_writeback(data: &[u8]) {
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return;
+    };
+    let opts = hl7fhir::writeback::WritebackOptions::default();
+    if let Ok(written) = engine().writeback(&json, &opts, 1) {
+        let mut parser = Parser::new(ParseOptions::strict());
+        if let Err(e) = parser.parse(&written.message) {
+            panic!("a written message must parse strictly: {e}");
+        }
+    }
+}
+
+/// The `ack` target: an input gives an OperationOutcome with at least one issue, or an error.
+pub fn check_ack_answer(data: &[u8]) {
+    if let Ok(answer) = engine().ack(data) {
+        assert_eq!(answer.outcome["resourceType"], "OperationOutcome");
+        assert!(
+            answer.outcome["issue"]
+                .as_array()
+                .is_some_and(|i| !i.is_empty()),
+            "an outcome has an issue"
+        );
+    }
+}

@@ -15,6 +15,8 @@ pub(crate) enum Command {
     Parse,
     Roundtrip,
     Notify,
+    Writeback,
+    Ack,
 }
 
 /// Everything a run needs, validated.
@@ -48,6 +50,14 @@ pub(crate) struct Config {
     pub ack: Option<PathBuf>,
     /// Frame the ACKs in MLLP.
     pub ack_mllp: bool,
+    /// Writeback: the event to write, instead of inferring it.
+    pub event: Option<String>,
+    /// Writeback: the envelope (MSH-3 to 6, 11, 12, seed).
+    pub envelope: crate::writeback::Envelope,
+    /// Writeback: frame the messages in MLLP.
+    pub mllp: bool,
+    /// Ack: the writeback requests the ACKs answer.
+    pub request: Option<PathBuf>,
 }
 
 /// What the arguments ask for.
@@ -71,6 +81,9 @@ COMMANDS:
     notify      one FHIR R4 notification per message (JSON, one per line): a message Bundle,
                 or an R4 Subscriptions Backport notification
     parse       one JSON line per message: its segments, fields, components as decoded text
+    writeback   FHIR JSON or NDJSON (a resource, or a transaction, batch or message Bundle) →
+                the HL7 v2 message an EHR takes (ADT, ORU, DFT), one after another
+    ack         HL7 v2 ACKs → FHIR OperationOutcomes (with --request, response Bundles)
     roundtrip   re-encode every message from its parsed form and write it back with its
                 framing: stdout is byte-identical to stdin for every message the parser accepts
 
@@ -89,6 +102,21 @@ NOTIFY OPTIONS:
     --topic URL              its topic (default urn:hl7fhir:topic:hl7v2-event)
     --explain                for each message, a JSON line on stderr naming every valued field
                              no mapping row read and every code no vocabulary translates
+
+WRITEBACK OPTIONS:
+    --event E                the trigger event to write (A01, A08, R01, P03 …) instead of inferring it
+    --profile FILE           the destination's envelope: a JSON object with sending_application,
+                             sending_facility, receiving_application, receiving_facility,
+                             processing_id (P, T, D), version (default 2.5.1), seed, timestamp
+    --seed N                 seed of the message control ids (unique within a run, the same for
+                             the same seed and input)
+    --timestamp DTM          MSH-7 for every message (default: now, UTC)
+    --mllp                   frame the messages in MLLP
+
+ACK OPTIONS:
+    --request FILE           the writeback requests (JSON or NDJSON, in the order they were sent,
+                             with the same --profile/--seed): each ACK that answers a transaction
+                             or batch Bundle gives a transaction-response (batch-response) Bundle
 
 OPTIONS:
     --strict                 follow the standard: CR segment ends only, no BOM, no blank lines,
@@ -150,6 +178,12 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Req
     let mut progress = false;
     let mut ack = None;
     let mut ack_mllp = false;
+    let mut event = None;
+    let mut profile: Option<PathBuf> = None;
+    let mut seed = None;
+    let mut timestamp = None;
+    let mut mllp = false;
+    let mut request = None;
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
             Short('h') | Long("help") => return Ok(Request::Help(USAGE.to_string())),
@@ -231,11 +265,46 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Req
             Long("progress") => progress = true,
             Long("ack") => ack = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?)),
             Long("ack-mllp") => ack_mllp = true,
+            Long("event") => {
+                event = Some(
+                    parser
+                        .value()
+                        .map_err(|e| e.to_string())?
+                        .to_string_lossy()
+                        .into_owned(),
+                )
+            }
+            Long("profile") => {
+                profile = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?))
+            }
+            Long("seed") => {
+                let v = parser.value().map_err(|e| e.to_string())?;
+                seed = Some(
+                    v.to_str()
+                        .and_then(|s| s.parse::<u64>().ok())
+                        .ok_or("--seed takes a whole number")?,
+                );
+            }
+            Long("timestamp") => {
+                timestamp = Some(
+                    parser
+                        .value()
+                        .map_err(|e| e.to_string())?
+                        .to_string_lossy()
+                        .into_owned(),
+                )
+            }
+            Long("mllp") => mllp = true,
+            Long("request") => {
+                request = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?))
+            }
             Value(v) if command.is_none() => {
                 command = Some(match v.to_str() {
                     Some("parse") => Command::Parse,
                     Some("roundtrip") => Command::Roundtrip,
                     Some("notify") => Command::Notify,
+                    Some("writeback") => Command::Writeback,
+                    Some("ack") => Command::Ack,
                     _ => {
                         return Err(format!(
                             "unknown command {:?}; try --help",
@@ -249,6 +318,21 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Req
         }
     }
     let command = command.ok_or("no command given; try --help")?;
+    let mut envelope = match &profile {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| format!("--profile: cannot read {}: {e}", p.display()))?;
+            crate::writeback::Envelope::from_profile(&text)
+                .map_err(|e| format!("--profile {}: {e}", p.display()))?
+        }
+        None => crate::writeback::Envelope::default(),
+    };
+    if let Some(s) = seed {
+        envelope.seed = s;
+    }
+    if timestamp.is_some() {
+        envelope.timestamp = timestamp;
+    }
     Ok(Request::Run(Box::new(Config {
         command,
         parse,
@@ -265,6 +349,10 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Req
         progress,
         ack,
         ack_mllp,
+        event,
+        envelope,
+        mllp,
+        request,
     })))
 }
 

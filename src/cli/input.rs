@@ -80,7 +80,6 @@ impl<R: Read + Send> Source for Hl7Source<R> {
 /// where its outermost bracket closes; text that does not start a JSON object or array is an
 /// invalid record up to the end of its line. Values deeper than `max_depth` or larger than
 /// `max_bytes` are skipped as invalid records, with bounded memory.
-#[allow(dead_code)] // Read by the writeback command.
 pub(crate) struct JsonSource<R> {
     src: R,
     buf: Vec<u8>,
@@ -91,7 +90,6 @@ pub(crate) struct JsonSource<R> {
     max_depth: usize,
 }
 
-#[allow(dead_code)]
 impl<R: Read> JsonSource<R> {
     pub(crate) fn new(src: R, max_bytes: usize, max_depth: usize) -> JsonSource<R> {
         JsonSource {

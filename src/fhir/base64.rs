@@ -27,6 +27,25 @@ pub fn encode(bytes: &[u8]) -> String {
     out
 }
 
+/// Decodes padded base64; `None` when the text is not well formed.
+pub fn decode(text: &str) -> Option<Vec<u8>> {
+    if !is_valid(text) {
+        return None;
+    }
+    let value = |c: u8| ALPHABET.iter().position(|&a| a == c).map(|p| p as u32);
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    for chunk in text.as_bytes().chunks(4) {
+        let pad = chunk.iter().filter(|&&c| c == b'=').count();
+        let mut n = 0u32;
+        for &c in chunk {
+            n = n << 6 | if c == b'=' { 0 } else { value(c)? };
+        }
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..3 - pad]);
+    }
+    Some(out)
+}
+
 /// True for well-formed base64 with padding (whitespace is not allowed).
 pub fn is_valid(text: &str) -> bool {
     let b = text.as_bytes();
@@ -52,6 +71,9 @@ mod tests {
             (b"line1\nline2", "bGluZTEKbGluZTI="),
         ] {
             assert_eq!(encode(raw), enc);
+            if !enc.is_empty() {
+                assert_eq!(decode(enc).as_deref(), Some(raw));
+            }
             assert!(enc.is_empty() || is_valid(enc));
         }
         assert!(!is_valid("Zm9v\n"));

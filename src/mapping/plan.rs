@@ -223,6 +223,19 @@ pub struct Vocabulary {
     pub forward: HashMap<String, Concept>,
     /// (FHIR system, FHIR code) → HL7 concept (code, display, HL7 table), first row wins.
     pub reverse: HashMap<(String, String), Concept>,
+    /// FHIR code alone → HL7 concept, first row wins (for `code` elements, which carry no
+    /// system).
+    pub reverse_by_code: HashMap<String, Concept>,
+}
+
+impl Vocabulary {
+    /// The HL7 concept for a FHIR code, by system when one is given.
+    pub fn back(&self, system: Option<&str>, code: &str) -> Option<&Concept> {
+        match system {
+            Some(s) => self.reverse.get(&(s.to_string(), code.to_string())),
+            None => self.reverse_by_code.get(code),
+        }
+    }
 }
 
 /// The compiled tables.
@@ -975,6 +988,7 @@ impl Compiler<'_> {
             name: name.to_string(),
             forward: HashMap::new(),
             reverse: HashMap::new(),
+            reverse_by_code: HashMap::new(),
         };
         for row in rows {
             let (code, fhir_code, fhir_system) = (row.cell(0), row.cell(3), row.cell(5));
@@ -1000,13 +1014,17 @@ impl Compiler<'_> {
             if v.forward.insert(code.to_string(), concept).is_some() {
                 return Err(err(file, row.line, format!("code `{code}` appears twice")));
             }
+            let back = Concept {
+                code: code.to_string(),
+                display: row.cell(1).to_string(),
+                system: row.cell(2).to_string(),
+            };
+            v.reverse_by_code
+                .entry(fhir_code.to_string())
+                .or_insert_with(|| back.clone());
             v.reverse
                 .entry((fhir_system.to_string(), fhir_code.to_string()))
-                .or_insert(Concept {
-                    code: code.to_string(),
-                    display: row.cell(1).to_string(),
-                    system: row.cell(2).to_string(),
-                });
+                .or_insert(back);
         }
         self.plan.vocabularies.push(v);
         let index = self.plan.vocabularies.len() - 1;

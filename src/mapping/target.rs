@@ -46,6 +46,8 @@ impl Step {
 /// A checked target: its steps and the type of the element it ends at.
 #[derive(Debug, Clone)]
 pub struct Target {
+    /// The path as written in the table, e.g. `name[].given[]`.
+    pub text: String,
     /// The steps.
     pub steps: Vec<Step>,
     /// The FHIR type of the last element.
@@ -187,6 +189,7 @@ pub fn parse(owner: &str, path: &str) -> Result<Target, String> {
         ));
     }
     Ok(Target {
+        text: path.trim().to_string(),
         steps,
         ty,
         codes: &el.codes,

@@ -425,6 +425,18 @@ impl MessageBuilder {
         self.set(seg, p.field as usize, rep, comp, sub, text);
     }
 
+    /// Removes the last segment (one that turned out to have nothing in it).
+    pub fn pop_segment(&mut self) {
+        if self.tree.segments.len() > 1 {
+            self.tree.segments.pop();
+        }
+    }
+
+    /// Segment `seg` (1-based) of the tree, to edit in place.
+    pub fn segment_mut(&mut self, seg: usize) -> Option<&mut SegmentTree> {
+        self.tree.segments.get_mut(seg.checked_sub(1)?)
+    }
+
     /// The tree built so far.
     pub fn tree(&self) -> &Tree {
         &self.tree

@@ -113,6 +113,8 @@ pub struct FrameReader<R> {
     /// Bytes of the last returned chunk, dropped at the next call.
     consumed: usize,
     max_message: usize,
+    /// True when the last read filled the space offered (more input is likely waiting).
+    full_reads: bool,
 }
 
 impl<R: Read> FrameReader<R> {
@@ -127,12 +129,17 @@ impl<R: Read> FrameReader<R> {
             offset: 0,
             consumed: 0,
             max_message: max_message_bytes,
+            full_reads: false,
         }
     }
 
     /// True when bytes past the last returned chunk are already in the buffer.
+    ///
+    /// Only when the last read filled its buffer: a stream that delivers less than asked (a
+    /// socket, an interactive pipe) may hold back the rest of a message, and a caller batching
+    /// messages should not wait on it.
     pub fn has_buffered(&self) -> bool {
-        self.start + self.consumed < self.end
+        self.full_reads && self.start + self.consumed < self.end
     }
 
     /// Stream offset of the next unread chunk.
@@ -217,7 +224,10 @@ impl<R: Read> FrameReader<R> {
             }
             match self.src.read(&mut self.buf[self.end..]) {
                 Ok(0) => self.eof = true,
-                Ok(k) => self.end += k,
+                Ok(k) => {
+                    self.end += k;
+                    self.full_reads = k == READ_SIZE;
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     return Err(Error::new(ErrorKind::Io, format!("reading input: {e}"))

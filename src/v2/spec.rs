@@ -14,6 +14,8 @@ const DATATYPES: &str = include_str!("tables/datatypes.csv");
 struct Spec {
     /// Segment id → data type of each field (index 0 is field 1).
     segments: HashMap<&'static str, Vec<&'static str>>,
+    /// (segment, field) → `version=type` pairs where an earlier version had another type.
+    earlier: HashMap<(&'static str, usize), &'static str>,
     /// Data type → data type of each component.
     datatypes: HashMap<&'static str, Vec<&'static str>>,
 }
@@ -40,9 +42,22 @@ fn spec() -> &'static Spec {
             }
             m
         };
+        let mut earlier = HashMap::new();
+        for line in SEGMENTS.lines().skip(1) {
+            let c: Vec<&'static str> = line.split(',').collect();
+            if let (Some(seg), Some(n), Some(e)) = (
+                c.first(),
+                c.get(1).and_then(|n| n.parse::<usize>().ok()),
+                c.get(5),
+            ) && !e.is_empty()
+            {
+                earlier.insert((*seg, n), *e);
+            }
+        }
         Spec {
             segments: read(SEGMENTS),
             datatypes: read(DATATYPES),
+            earlier,
         }
     })
 }
@@ -64,6 +79,25 @@ pub fn field_type(segment: &str, n: usize) -> Option<&'static str> {
         .get(n.checked_sub(1)?)
         .copied()
         .filter(|t| !t.is_empty())
+}
+
+/// The data type of field `n` of a segment in HL7 `version` (e.g. `2.5.1`): PV1-36 is IS in
+/// 2.5.1 and CWE from 2.7.
+///
+/// ```
+/// assert_eq!(hl7fhir::v2::spec::field_type_in("PV1", 36, "2.5.1"), Some("IS"));
+/// assert_eq!(hl7fhir::v2::spec::field_type_in("PV1", 36, "2.8"), Some("CWE"));
+/// ```
+pub fn field_type_in(segment: &str, n: usize, version: &str) -> Option<&'static str> {
+    let latest = field_type(segment, n)?;
+    let earlier = spec().earlier.get(&(segment, n)).copied().unwrap_or("");
+    Some(
+        earlier
+            .split(';')
+            .filter_map(|p| p.split_once('='))
+            .find(|(v, _)| *v == version)
+            .map_or(latest, |(_, t)| t),
+    )
 }
 
 /// The number of components of a composite data type; `None` for primitives and unknown types.

@@ -1,14 +1,38 @@
 //! One module per subcommand; each implements [`Translator`](super::stream::Translator) for
 //! one input at a time and leaves reading, threads, ordering and error records to the driver.
 
+pub(crate) mod ack;
 pub(crate) mod notify;
 pub(crate) mod parse;
 pub(crate) mod roundtrip;
+pub(crate) mod writeback;
 
 use super::args::{Command, Config};
-use super::input::Hl7Source;
+use std::sync::Arc;
+
+use super::input::{Hl7Source, JsonSource};
 use super::stream::Job;
+use crate::engine::{Engine, EngineOptions};
 use crate::error::Error;
+use crate::mapping::TableSet;
+
+/// Deepest JSON nesting a writeback request may have; FHIR resources need far less.
+const MAX_JSON_DEPTH: usize = 64;
+
+/// The engine a command line asks for: the embedded tables with `--mappings` laid over them.
+pub(crate) fn engine(config: &Config) -> Result<Arc<Engine>, Error> {
+    let tables = match &config.mappings {
+        Some(dir) => TableSet::with_overrides(dir)?,
+        None => TableSet::embedded(),
+    };
+    let options = EngineOptions {
+        parse: config.parse,
+        timezone: config.timezone,
+        source_endpoint: config.source_endpoint.clone(),
+        strict: config.strict,
+    };
+    Ok(Arc::new(Engine::new(&tables, options)?))
+}
 
 /// The job a command line asks for.
 pub(crate) fn job(config: &Config) -> Result<Job, Error> {
@@ -28,6 +52,27 @@ pub(crate) fn job(config: &Config) -> Result<Job, Error> {
             hl7: true,
             passthrough: true,
         },
+        Command::Writeback => {
+            let shared = writeback::WritebackCommand::shared(config)?;
+            let json = move |r| {
+                Box::new(JsonSource::new(r, max, MAX_JSON_DEPTH)) as Box<dyn super::input::Source>
+            };
+            Job {
+                source: Box::new(json),
+                translator: Box::new(move || Box::new(writeback::WritebackCommand::new(&shared))),
+                hl7: false,
+                passthrough: false,
+            }
+        }
+        Command::Ack => {
+            let shared = ack::AckCommand::shared(config)?;
+            Job {
+                source: Box::new(hl7),
+                translator: Box::new(move || Box::new(ack::AckCommand::new(&shared))),
+                hl7: false,
+                passthrough: false,
+            }
+        }
         Command::Notify => {
             let shared = notify::NotifyCommand::shared(config)?;
             Job {

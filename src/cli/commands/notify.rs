@@ -7,9 +7,8 @@ use serde_json::json;
 
 use crate::cli::args::Config;
 use crate::cli::stream::{Input, Translator};
-use crate::engine::{Engine, EngineOptions};
+use crate::engine::Engine;
 use crate::error::Error;
-use crate::mapping::TableSet;
 use crate::notify::NotifyOptions;
 use crate::v2::Parser;
 
@@ -29,17 +28,7 @@ pub(crate) struct NotifyCommand {
 impl NotifyCommand {
     /// Builds the engine once, from the embedded tables and `--mappings`.
     pub(crate) fn shared(config: &Config) -> Result<Arc<Shared>, Error> {
-        let tables = match &config.mappings {
-            Some(dir) => TableSet::with_overrides(dir)?,
-            None => TableSet::embedded(),
-        };
-        let options = EngineOptions {
-            parse: config.parse,
-            timezone: config.timezone,
-            source_endpoint: config.source_endpoint.clone(),
-            strict: config.strict,
-        };
-        let engine = Arc::new(Engine::new(&tables, options)?);
+        let engine = super::engine(config)?;
         Ok(Arc::new(Shared {
             engine,
             options: config.notify.clone(),

@@ -3,8 +3,9 @@
 mapping loader checks field and component references against.
 
 Every version from 2.1 to 2.8.2 is merged: a field or component is listed if any version
-defines it, with its data type in the latest version that has it, so references to fields
-later versions withdrew (AL1-6) still check. Source: the structure definitions shipped with
+defines it, with its data type in the latest version that has it (and, in `earlier`, the versions
+where it had another type), so references to fields later versions withdrew (AL1-6) still
+check and a writer can use the type of the version it writes. Source: the structure definitions shipped with
 hl7apy (pip install hl7apy==1.3.5), which transcribe the HL7 standards. Usage:
 
     python3 gen_v2_tables.py OUT_DIR
@@ -17,6 +18,7 @@ VERSIONS = ["2_1", "2_2", "2_3", "2_3_1", "2_4", "2_5", "2_5_1", "2_6", "2_7", "
 
 def main(out):
     seg_fields = {}
+    seg_types = {}
     dt_comps = {}
     for v in VERSIONS:
         segments = importlib.import_module(f"hl7apy.v{v}.segments")
@@ -29,17 +31,20 @@ def main(out):
                 name, child, (lo, hi), _ = entry
                 num = int(name.split("_")[-1])
                 seg_fields.setdefault(seg, {})[num] = (child[3], child[2], "*" if hi == -1 else hi)
+                seg_types.setdefault((seg, num), {})[v.replace("_", ".")] = child[2]
         for dt, comps in datatypes.DATATYPES_STRUCTS.items():
             for entry in comps:
                 name, sub = entry[0], entry[1]
                 num = int(name.split("_")[-1])
                 dt_comps.setdefault(dt, {})[num] = (sub[3], sub[2])
     with open(f"{out}/segments.csv", "w") as f:
-        f.write("segment,field,name,datatype,max\n")
+        f.write("segment,field,name,datatype,max,earlier\n")
         for seg in sorted(seg_fields):
             for num in sorted(seg_fields[seg]):
                 label, dt, hi = seg_fields[seg][num]
-                f.write(f"{seg},{num},{label},{dt},{hi}\n")
+                # Versions whose type differs from the latest: what a writer of that version uses.
+                earlier = ";".join(f"{v}={t}" for v, t in seg_types[(seg, num)].items() if t != dt)
+                f.write(f"{seg},{num},{label},{dt},{hi},{earlier}\n")
     with open(f"{out}/datatypes.csv", "w") as f:
         f.write("datatype,component,name,datatype_of_component\n")
         for dt in sorted(dt_comps):

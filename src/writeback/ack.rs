@@ -1,0 +1,325 @@
+//! The EHR's answer: an HL7 v2 ACK (MSA and ERR segments) becomes a FHIR OperationOutcome, and
+//! for a `transaction` or `batch` writeback a response Bundle with a status per entry.
+//!
+//! - AA/CA: success (an `information` issue); AE/CE: error; AR/CR: rejected, `transient` when
+//!   ERR-3 says the record was locked (206) or the application failed (207).
+//! - One issue per ERR: severity from ERR-4, code from ERR-3 (HL7 table 0357), expression from
+//!   ERR-2 translated through the mapping tables to the FHIR element the writeback filled
+//!   (`PID^1^7` → `Patient.birthDate`), diagnostics from ERR-8, ERR-7 or MSA-3.
+//! - MSA-2 (the control id of the message the ACK answers) is the OperationOutcome's id, which
+//!   ties the answer to the message sent.
+
+use serde_json::{Value as Json, json};
+
+use crate::error::{Error, ErrorKind};
+use crate::fhir::id::IdHasher;
+use crate::mapping::Plan;
+use crate::mapping::condition::Operand;
+use crate::v2::{Message, ParseOptions, Parser};
+
+/// What an ACK says, in FHIR terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// MSA-1.
+    pub code: String,
+    /// MSA-2: the control id of the message answered.
+    pub control_id: String,
+    /// The OperationOutcome.
+    pub outcome: Json,
+}
+
+impl Answer {
+    /// True for AA and CA.
+    pub fn accepted(&self) -> bool {
+        matches!(self.code.as_str(), "AA" | "CA")
+    }
+
+    /// True for AR and CR.
+    pub fn rejected(&self) -> bool {
+        matches!(self.code.as_str(), "AR" | "CR")
+    }
+
+    /// True when a reject says to try again later (ERR-3 206 or 207).
+    pub fn transient(&self) -> bool {
+        self.outcome["issue"].as_array().is_some_and(|issues| {
+            issues.iter().any(|i| {
+                matches!(
+                    i["code"].as_str(),
+                    Some("lock-error" | "exception" | "transient")
+                )
+            })
+        })
+    }
+}
+
+/// FHIR issue-type for an HL7 table 0357 code.
+fn issue_type(code: &str) -> &'static str {
+    match code {
+        "0" => "informational",
+        "100" => "structure",
+        "101" => "required",
+        "102" => "value",
+        "103" => "code-invalid",
+        "104" => "too-long",
+        "200" | "201" | "202" | "203" => "not-supported",
+        "204" => "not-found",
+        "205" => "duplicate",
+        "206" => "lock-error",
+        "207" => "exception",
+        _ => "processing",
+    }
+}
+
+fn severity(err4: &str, ack: &str) -> &'static str {
+    match err4 {
+        "W" => "warning",
+        "I" => "information",
+        "F" => "fatal",
+        "E" => "error",
+        _ if matches!(ack, "AA" | "CA") => "information",
+        _ => "error",
+    }
+}
+
+/// The FHIR element the writeback filled from `SEG-field`, through the message maps.
+fn expression(plan: &Plan, segment: &str, field: u32) -> Option<String> {
+    for s in &plan.structures {
+        for node in &s.nodes {
+            if node.name != segment {
+                continue;
+            }
+            for row in &node.rows {
+                let map = &plan.maps[row.map];
+                for r in &map.rows {
+                    if let Some(Operand::Path(p)) = &r.source
+                        && p.segment_id() == segment
+                        && p.field == field
+                        && r.direction.reverse()
+                    {
+                        let path = r.target.text.replace("[]", "");
+                        return Some(format!("{}.{path}", row.resource));
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+fn text(msg: &Message<'_>, seg: &crate::v2::Segment<'_>, field: usize, comp: usize) -> String {
+    let _ = msg;
+    seg.field(field)
+        .and_then(|f| f.component(comp))
+        .and_then(|c| c.text().ok())
+        .map(|t| t.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Reads an ACK.
+pub fn answer(plan: &Plan, ack: &[u8]) -> Result<Answer, Error> {
+    let mut parser = Parser::new(ParseOptions::tolerant());
+    let msg = parser.parse(ack)?;
+    let msa = msg
+        .first("MSA")
+        .ok_or_else(|| Error::new(ErrorKind::MissingRequired, "an ACK needs an MSA segment"))?;
+    let code = text(&msg, &msa, 1, 1);
+    if !matches!(code.as_str(), "AA" | "AE" | "AR" | "CA" | "CE" | "CR") {
+        return Err(Error::new(
+            ErrorKind::BadValue,
+            "MSA-1 is not an acknowledgment code (AA, AE, AR, CA, CE, CR)",
+        )
+        .at(msa.field(1).map_or(msa.location(), |f| f.location())));
+    }
+    let control_id = text(&msg, &msa, 2, 1);
+    let msa3 = text(&msg, &msa, 3, 1);
+    let mut issues = Vec::new();
+    for err in msg.segments_with_id("ERR") {
+        // ERR-3 (v2.5+), or ERR-1.4 (before v2.5) for the condition code.
+        let mut condition = text(&msg, &err, 3, 1);
+        let mut condition_text = text(&msg, &err, 3, 2);
+        let location = if err.field(2).is_some_and(|f| !f.is_empty()) {
+            (text(&msg, &err, 2, 1), text(&msg, &err, 2, 3))
+        } else {
+            let f = err.field(1);
+            let sub = |c: usize, s: usize| {
+                f.and_then(|f| f.component(c))
+                    .and_then(|x| x.subcomponent(s))
+                    .and_then(|x| x.text().ok())
+                    .map(|t| t.to_string())
+                    .unwrap_or_default()
+            };
+            if condition.is_empty() {
+                condition = sub(4, 1);
+                condition_text = sub(4, 2);
+            }
+            (text(&msg, &err, 1, 1), text(&msg, &err, 1, 3))
+        };
+        let mut issue = serde_json::Map::new();
+        issue.insert(
+            "severity".into(),
+            severity(&text(&msg, &err, 4, 1), &code).into(),
+        );
+        issue.insert("code".into(), issue_type(&condition).into());
+        if !condition.is_empty() {
+            let mut coding = json!({"system": "http://terminology.hl7.org/CodeSystem/v2-0357", "code": condition});
+            if !condition_text.is_empty() {
+                coding["display"] = condition_text.clone().into();
+            }
+            issue.insert("details".into(), json!({"coding": [coding]}));
+        }
+        let diagnostics = [text(&msg, &err, 8, 1), text(&msg, &err, 7, 1), msa3.clone()]
+            .into_iter()
+            .find(|t| !t.is_empty());
+        if let Some(d) = diagnostics {
+            issue.insert("diagnostics".into(), d.into());
+        }
+        let (seg_id, field) = location;
+        if !seg_id.is_empty() {
+            let mut locations = vec![Json::String(match field.parse::<u32>() {
+                Ok(n) => format!("{seg_id}-{n}"),
+                Err(_) => seg_id.clone(),
+            })];
+            if let Some(expr) = field
+                .parse::<u32>()
+                .ok()
+                .and_then(|n| expression(plan, &seg_id, n))
+            {
+                issue.insert("expression".into(), json!([expr]));
+            }
+            issue.insert(
+                "location".into(),
+                Json::Array(std::mem::take(&mut locations)),
+            );
+        }
+        issues.push(Json::Object(issue));
+    }
+    if issues.is_empty() {
+        let (sev, ty, text) = match code.as_str() {
+            "AA" | "CA" => ("information", "informational", "the message was accepted"),
+            "AR" | "CR" => ("error", "processing", "the message was rejected"),
+            _ => ("error", "processing", "the message was not processed"),
+        };
+        let diag = if msa3.is_empty() {
+            text.to_string()
+        } else {
+            msa3.clone()
+        };
+        issues.push(json!({"severity": sev, "code": ty, "diagnostics": diag}));
+    }
+    let id = if !control_id.is_empty()
+        && control_id.len() <= 64
+        && control_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
+        control_id.clone()
+    } else {
+        let mut h = IdHasher::new("OperationOutcome");
+        h.add(&control_id);
+        h.finish()
+    };
+    let outcome = json!({"resourceType": "OperationOutcome", "id": id, "issue": issues});
+    Ok(Answer {
+        code,
+        control_id,
+        outcome,
+    })
+}
+
+/// The response Bundle to a `transaction` or `batch` writeback: one entry per request entry with
+/// its status and the outcome.
+pub fn response_bundle(answer: &Answer, request: &Json) -> Json {
+    let kind = match request["type"].as_str() {
+        Some("batch") => "batch-response",
+        _ => "transaction-response",
+    };
+    let status_for = |method: &str| -> &'static str {
+        if answer.accepted() {
+            if method == "POST" {
+                "201 Created"
+            } else {
+                "200 OK"
+            }
+        } else if answer.rejected() && answer.transient() {
+            "503 Service Unavailable"
+        } else if answer.rejected() {
+            "422 Unprocessable Entity"
+        } else {
+            "400 Bad Request"
+        }
+    };
+    let entries: Vec<Json> = request["entry"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+        .iter()
+        .map(|e| {
+            let method = e
+                .pointer("/request/method")
+                .and_then(Json::as_str)
+                .unwrap_or("PUT");
+            json!({"response": {"status": status_for(method), "outcome": answer.outcome}})
+        })
+        .collect();
+    let mut h = IdHasher::new("Bundle");
+    h.add(&answer.control_id);
+    json!({"resourceType": "Bundle", "id": h.finish(), "type": kind, "entry": entries})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::TableSet;
+
+    fn plan() -> Plan {
+        Plan::compile(&TableSet::embedded()).unwrap()
+    }
+
+    #[test]
+    fn answers() {
+        let p = plan();
+        let aa = answer(
+            &p,
+            b"MSH|^~\\&|EHR|H|HL7FHIR|H|20260101||ACK^A08^ACK|9|P|2.5.1\rMSA|AA|CTRL1\r",
+        )
+        .unwrap();
+        assert!(aa.accepted());
+        assert_eq!(
+            aa.outcome,
+            json!({"resourceType": "OperationOutcome", "id": "CTRL1", "issue": [{"severity": "information", "code": "informational", "diagnostics": "the message was accepted"}]})
+        );
+        let ae = answer(&p, b"MSH|^~\\&|EHR|H|HL7FHIR|H|20260101||ACK^A08^ACK|9|P|2.5.1\rMSA|AE|CTRL2\rERR||PID^1^7^1|102^Data type error^HL70357|E||||birth date is not a date\rERR||PID^1^8|103^Table value not found^HL70357|W\r").unwrap();
+        assert_eq!(
+            ae.outcome["issue"][0],
+            json!({"severity": "error", "code": "value", "details": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0357", "code": "102", "display": "Data type error"}]}, "diagnostics": "birth date is not a date", "expression": ["Patient.birthDate"], "location": ["PID-7"]})
+        );
+        assert_eq!(ae.outcome["issue"][1]["severity"], "warning");
+        assert_eq!(
+            ae.outcome["issue"][1]["expression"],
+            json!(["Patient.gender"])
+        );
+        let ar = answer(&p, b"MSH|^~\\&|EHR|H|HL7FHIR|H|20260101||ACK^R01^ACK|9|P|2.5.1\rMSA|AR|CTRL3\rERR|||207^Application internal error^HL70357|E\r").unwrap();
+        assert!(ar.rejected() && ar.transient());
+        let old = answer(&p, b"MSH|^~\\&|EHR|H|HL7FHIR|H|20260101||ACK|9|P|2.3\rMSA|AE|CTRL4|bad date\rERR|PID^1^7^102&Data type error&HL70357\r").unwrap();
+        assert_eq!(
+            old.outcome["issue"][0]["details"]["coding"][0]["code"],
+            "102"
+        );
+        assert_eq!(old.outcome["issue"][0]["diagnostics"], "bad date");
+        let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [{"request": {"method": "POST"}}, {"request": {"method": "PUT"}}]});
+        let b = response_bundle(&aa, &tx);
+        assert_eq!(b["entry"][0]["response"]["status"], "201 Created");
+        assert_eq!(b["entry"][1]["response"]["status"], "200 OK");
+        assert_eq!(
+            response_bundle(&ar, &tx)["entry"][0]["response"]["status"],
+            "503 Service Unavailable"
+        );
+        assert_eq!(response_bundle(&ae, &tx)["type"], "transaction-response");
+        assert_eq!(
+            answer(&p, b"MSH|^~\\&|A|B|C|D|2026||ACK|1|P|2.5\r")
+                .unwrap_err()
+                .to_string(),
+            "an ACK needs an MSA segment"
+        );
+    }
+}

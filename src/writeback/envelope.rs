@@ -1,0 +1,153 @@
+//! The message envelope of a writeback: sending and receiving application and facility
+//! (MSH-3 to MSH-6), processing id (MSH-11), version (MSH-12) and message control ids (MSH-10),
+//! from options or a small JSON profile per destination.
+//!
+//! Control ids are a hash of the seed and the message's position in the run: unique within a
+//! run, and the same for the same seed, so a replay produces the same messages.
+
+use serde_json::Value as Json;
+
+use crate::error::{Error, ErrorKind};
+use crate::fhir::id::IdHasher;
+
+/// Where writeback messages come from and go to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// MSH-3.
+    pub sending_application: String,
+    /// MSH-4.
+    pub sending_facility: String,
+    /// MSH-5.
+    pub receiving_application: String,
+    /// MSH-6.
+    pub receiving_facility: String,
+    /// MSH-11: P (production), T (training) or D (debugging).
+    pub processing_id: String,
+    /// MSH-12.
+    pub version: String,
+    /// Seed of the control ids.
+    pub seed: u64,
+    /// MSH-7 and EVN-2; the current time (UTC) when `None`.
+    pub timestamp: Option<String>,
+}
+
+impl Default for Envelope {
+    fn default() -> Envelope {
+        Envelope {
+            sending_application: "HL7FHIR".into(),
+            sending_facility: String::new(),
+            receiving_application: String::new(),
+            receiving_facility: String::new(),
+            processing_id: "P".into(),
+            version: "2.5.1".into(),
+            seed: 0,
+            timestamp: None,
+        }
+    }
+}
+
+impl Envelope {
+    /// Reads a profile: a JSON object with any of `sending_application`, `sending_facility`,
+    /// `receiving_application`, `receiving_facility`, `processing_id`, `version`, `seed`,
+    /// `timestamp`.
+    ///
+    /// ```
+    /// use hl7fhir::writeback::Envelope;
+    /// let e = Envelope::from_profile(r#"{"receiving_application": "EPIC", "processing_id": "T"}"#).unwrap();
+    /// assert_eq!((e.receiving_application.as_str(), e.processing_id.as_str()), ("EPIC", "T"));
+    /// ```
+    pub fn from_profile(text: &str) -> Result<Envelope, Error> {
+        let bad = |m: String| Error::new(ErrorKind::BadValue, m);
+        let json: Json =
+            serde_json::from_str(text).map_err(|e| bad(format!("profile is not JSON: {e}")))?;
+        let obj = json
+            .as_object()
+            .ok_or_else(|| bad("profile must be a JSON object".into()))?;
+        let mut e = Envelope::default();
+        for (key, value) in obj {
+            let text = || {
+                value
+                    .as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| bad(format!("profile `{key}` must be a string")))
+            };
+            match key.as_str() {
+                "sending_application" => e.sending_application = text()?,
+                "sending_facility" => e.sending_facility = text()?,
+                "receiving_application" => e.receiving_application = text()?,
+                "receiving_facility" => e.receiving_facility = text()?,
+                "processing_id" => e.processing_id = text()?,
+                "version" => e.version = text()?,
+                "timestamp" => e.timestamp = Some(text()?),
+                "seed" => {
+                    e.seed = value
+                        .as_u64()
+                        .ok_or_else(|| bad("profile `seed` must be a whole number".into()))?
+                }
+                other => return Err(bad(format!("profile has an unknown key `{other}`"))),
+            }
+        }
+        if !matches!(e.processing_id.as_str(), "P" | "T" | "D") {
+            return Err(bad(format!(
+                "processing_id `{}` must be P, T or D",
+                e.processing_id
+            )));
+        }
+        Ok(e)
+    }
+
+    /// The control id of the `n`-th message: 20 characters, as MSH-10 allows before v2.7.
+    pub fn control_id(&self, n: u64) -> String {
+        let mut h = IdHasher::new("MSH-10");
+        h.add(&self.seed.to_string());
+        h.add(&n.to_string());
+        h.finish().replace('-', "")[..20].to_uppercase()
+    }
+
+    /// MSH-7: the configured time or now.
+    pub fn timestamp(&self) -> String {
+        self.timestamp
+            .clone()
+            .unwrap_or_else(|| chrono::Utc::now().format("%Y%m%d%H%M%S+0000").to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_ids_are_unique_and_seeded() {
+        let e = Envelope::default();
+        let ids: std::collections::HashSet<String> = (0..1000).map(|n| e.control_id(n)).collect();
+        assert_eq!(ids.len(), 1000);
+        assert_eq!(e.control_id(7), Envelope::default().control_id(7));
+        assert_ne!(
+            e.control_id(7),
+            Envelope {
+                seed: 1,
+                ..Envelope::default()
+            }
+            .control_id(7)
+        );
+        assert_eq!(e.control_id(7).len(), 20);
+    }
+
+    #[test]
+    fn profile_errors() {
+        for (text, want) in [
+            ("[]", "profile must be a JSON object"),
+            (
+                "{\"sending_app\": \"X\"}",
+                "profile has an unknown key `sending_app`",
+            ),
+            (
+                "{\"processing_id\": \"Q\"}",
+                "processing_id `Q` must be P, T or D",
+            ),
+            ("{\"seed\": \"x\"}", "profile `seed` must be a whole number"),
+        ] {
+            assert_eq!(Envelope::from_profile(text).unwrap_err().to_string(), want);
+        }
+    }
+}

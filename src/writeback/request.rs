@@ -1,0 +1,290 @@
+//! Reading a writeback request: a single resource, a `transaction` or `batch` Bundle, or a
+//! `message` Bundle whose MessageHeader names the event. Each resource is kept with its FHIR path
+//! (for error records), its full URL (to resolve references) and whether it is created or
+//! updated.
+
+use serde_json::Value as Json;
+
+use crate::error::{Error, ErrorKind};
+use crate::fhir::elements;
+
+/// Whether a request creates or updates a resource: `POST` creates, `PUT` updates, and a bare
+/// resource counts as an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// A new resource.
+    Create,
+    /// A change to an existing resource.
+    Update,
+}
+
+/// One resource of a request.
+#[derive(Debug, Clone)]
+pub struct Resource<'j> {
+    /// Its type.
+    pub ty: &'j str,
+    /// Its JSON.
+    pub json: &'j Json,
+    /// Its FHIR path in the request, e.g. `Bundle.entry[2].resource`.
+    pub path: String,
+    /// `Bundle.entry.fullUrl`, when given.
+    pub full_url: Option<&'j str>,
+    /// Create or update.
+    pub method: Method,
+}
+
+impl Resource<'_> {
+    /// True when `reference` (a Reference.reference) points at this resource: its full URL, its
+    /// `Type/id`, or a full URL ending in `/Type/id`.
+    pub fn is(&self, reference: &str) -> bool {
+        if self.full_url == Some(reference) {
+            return true;
+        }
+        let Some(id) = self.json.get("id").and_then(Json::as_str) else {
+            return false;
+        };
+        let local = format!("{}/{id}", self.ty);
+        reference == local
+            || reference.ends_with(&format!("/{local}"))
+            || reference == format!("urn:uuid:{id}")
+    }
+}
+
+/// A parsed request.
+#[derive(Debug, Clone)]
+pub struct Request<'j> {
+    /// The resources, in request order (the MessageHeader of a message Bundle left out).
+    pub resources: Vec<Resource<'j>>,
+    /// The event a message Bundle's MessageHeader names (`eventCoding.code`).
+    pub event: Option<String>,
+}
+
+/// The resource types writeback translates.
+pub const SUPPORTED: &[&str] = &[
+    "Patient",
+    "Encounter",
+    "Observation",
+    "DiagnosticReport",
+    "ChargeItem",
+    "Account",
+    "Practitioner",
+    "PractitionerRole",
+    "Organization",
+    "Location",
+    "RelatedPerson",
+    "Coverage",
+    "AllergyIntolerance",
+    "Condition",
+    "Procedure",
+    "ServiceRequest",
+    "Specimen",
+];
+
+fn bad(path: &str, reason: impl Into<String>) -> Error {
+    Error::new(ErrorKind::BadFhir, reason).at_fhir_path(path)
+}
+
+fn resource_type<'j>(json: &'j Json, path: &str) -> Result<&'j str, Error> {
+    let ty = json
+        .get("resourceType")
+        .and_then(Json::as_str)
+        .ok_or_else(|| bad(path, "not a FHIR resource: no resourceType"))?;
+    if !elements::is_resource(ty) {
+        return Err(bad(
+            &format!("{path}.resourceType"),
+            format!("`{ty}` is not a FHIR R4 resource type"),
+        ));
+    }
+    Ok(ty)
+}
+
+/// Reads a request from JSON.
+pub fn read(json: &Json) -> Result<Request<'_>, Error> {
+    if !json.is_object() {
+        return Err(bad("(root)", "not a FHIR resource: expected a JSON object"));
+    }
+    let ty = resource_type(json, "(root)")?;
+    if ty != "Bundle" {
+        check_supported(ty, ty)?;
+        return Ok(Request {
+            resources: vec![Resource {
+                ty,
+                json,
+                path: ty.to_string(),
+                full_url: None,
+                method: Method::Update,
+            }],
+            event: None,
+        });
+    }
+    let kind = json.get("type").and_then(Json::as_str).unwrap_or("");
+    let entries = json
+        .get("entry")
+        .and_then(Json::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let mut request = Request {
+        resources: Vec::new(),
+        event: None,
+    };
+    match kind {
+        "transaction" | "batch" | "message" => {}
+        other => {
+            return Err(bad(
+                "Bundle.type",
+                format!("a writeback is a transaction, batch or message Bundle, not `{other}`"),
+            ));
+        }
+    }
+    for (i, entry) in entries.iter().enumerate() {
+        let path = format!("Bundle.entry[{i}]");
+        let res = entry
+            .get("resource")
+            .ok_or_else(|| bad(&path, "entry has no resource"))?;
+        let rpath = format!("{path}.resource");
+        let ty = resource_type(res, &rpath)?;
+        if kind == "message" && i == 0 {
+            if ty != "MessageHeader" {
+                return Err(bad(
+                    &rpath,
+                    "a message Bundle starts with its MessageHeader",
+                ));
+            }
+            request.event = res
+                .pointer("/eventCoding/code")
+                .and_then(Json::as_str)
+                .map(str::to_string);
+            if request.event.is_none() {
+                return Err(bad(
+                    &format!("{rpath}.eventCoding.code"),
+                    "the MessageHeader names no event",
+                ));
+            }
+            continue;
+        }
+        check_supported(ty, &rpath)?;
+        let method = match entry.pointer("/request/method").and_then(Json::as_str) {
+            Some("POST") => Method::Create,
+            Some("PUT") | None => Method::Update,
+            Some(m) => {
+                return Err(bad(
+                    &format!("{path}.request.method"),
+                    format!("`{m}` cannot become an HL7 v2 message (POST or PUT)"),
+                ));
+            }
+        };
+        let full_url = entry.get("fullUrl").and_then(Json::as_str);
+        request.resources.push(Resource {
+            ty,
+            json: res,
+            path: rpath,
+            full_url,
+            method,
+        });
+    }
+    if request.resources.is_empty() {
+        return Err(bad(
+            "Bundle.entry",
+            "the Bundle holds no resource to write back",
+        ));
+    }
+    Ok(request)
+}
+
+fn check_supported(ty: &str, path: &str) -> Result<(), Error> {
+    if SUPPORTED.contains(&ty) {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "{ty} is not a resource writeback translates ({})",
+                SUPPORTED.join(", ")
+            ),
+        )
+        .at_fhir_path(path))
+    }
+}
+
+impl<'j> Request<'j> {
+    /// The resources of a type.
+    pub fn of(&self, ty: &str) -> impl Iterator<Item = (usize, &Resource<'j>)> + '_ {
+        let ty = ty.to_string();
+        self.resources
+            .iter()
+            .enumerate()
+            .filter(move |(_, r)| r.ty == ty)
+    }
+
+    /// The resource a reference points at.
+    pub fn resolve(&self, reference: &str) -> Option<usize> {
+        self.resources.iter().position(|r| r.is(reference))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn request_shapes_and_errors() {
+        let bare = json!({"resourceType": "Patient", "id": "p1"});
+        let r = read(&bare).unwrap();
+        assert_eq!(
+            (r.resources.len(), r.resources[0].method),
+            (1, Method::Update)
+        );
+        let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"fullUrl": "urn:uuid:1", "resource": {"resourceType": "Patient"}, "request": {"method": "POST", "url": "Patient"}},
+            {"resource": {"resourceType": "Encounter", "id": "e1"}, "request": {"method": "PUT", "url": "Encounter/e1"}}
+        ]});
+        let r = read(&tx).unwrap();
+        assert_eq!(r.resources[0].method, Method::Create);
+        assert!(r.resources[0].is("urn:uuid:1"));
+        assert!(r.resources[1].is("Encounter/e1"));
+        assert!(r.resources[1].is("https://fhir.example.org/r4/Encounter/e1"));
+        let msg = json!({"resourceType": "Bundle", "type": "message", "entry": [
+            {"resource": {"resourceType": "MessageHeader", "eventCoding": {"code": "A08"}}},
+            {"resource": {"resourceType": "Patient"}}
+        ]});
+        assert_eq!(read(&msg).unwrap().event.as_deref(), Some("A08"));
+        let cases: Vec<(Json, &str)> = vec![
+            (
+                json!([1]),
+                "(root): not a FHIR resource: expected a JSON object",
+            ),
+            (
+                json!({"name": "x"}),
+                "(root): not a FHIR resource: no resourceType",
+            ),
+            (
+                json!({"resourceType": "Patinet"}),
+                "(root).resourceType: `Patinet` is not a FHIR R4 resource type",
+            ),
+            (
+                json!({"resourceType": "Medication"}),
+                "Medication: Medication is not a resource writeback translates (Patient, Encounter, Observation, DiagnosticReport, ChargeItem, Account, Practitioner, PractitionerRole, Organization, Location, RelatedPerson, Coverage, AllergyIntolerance, Condition, Procedure, ServiceRequest, Specimen)",
+            ),
+            (
+                json!({"resourceType": "Bundle", "type": "searchset", "entry": []}),
+                "Bundle.type: a writeback is a transaction, batch or message Bundle, not `searchset`",
+            ),
+            (
+                json!({"resourceType": "Bundle", "type": "batch", "entry": [{"resource": {"resourceType": "Patient"}, "request": {"method": "DELETE"}}]}),
+                "Bundle.entry[0].request.method: `DELETE` cannot become an HL7 v2 message (POST or PUT)",
+            ),
+            (
+                json!({"resourceType": "Bundle", "type": "message", "entry": [{"resource": {"resourceType": "Patient"}}]}),
+                "Bundle.entry[0].resource: a message Bundle starts with its MessageHeader",
+            ),
+            (
+                json!({"resourceType": "Bundle", "type": "batch", "entry": []}),
+                "Bundle.entry: the Bundle holds no resource to write back",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(read(&input).unwrap_err().to_string(), want);
+        }
+    }
+}
