@@ -242,3 +242,42 @@ fn errors_never_quote_patient_data_unless_asked() {
         .unwrap_err();
     assert!(shown.to_string().ends_with("\"20081306\""), "{shown}");
 }
+
+#[test]
+fn paths_into_other_segments_stay_inside_their_own_group() {
+    // Two orders: the first has an ORC naming an ordering provider and a TQ1; the second has
+    // neither, so it must not borrow them: no ServiceRequest, no start time from the first.
+    let msg = b"MSH|^~\\&|LAB|GHH|||20260101120000||ORU^R01^ORU_R01|M1|P|2.5.1\r\
+PID|1||MRN1^^^GHH^MR||DOE^JANE\r\
+ORC|RE|P1^EHR|F1^LAB||CM|||||||1234^WELBY^MARCUS\r\
+OBR|1|P1^EHR|F1^LAB|GLU^Glucose^L|||20260101080000\r\
+TQ1|1||||||20260101070000\r\
+OBX|1|NM|GLU^Glucose^L||5.4|mmol/L|||||F\r\
+OBR|2||F2^LAB|NA^Sodium^L|||20260101090000\r\
+OBX|1|NM|NA^Sodium^L||140|mmol/L|||||F\r";
+    let out = engine(false, None)
+        .notify(msg, &NotifyOptions::default())
+        .unwrap();
+    let resources: Vec<&Value> = out["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .collect();
+    let requests: Vec<_> = resources
+        .iter()
+        .filter(|r| r["resourceType"] == "ServiceRequest")
+        .collect();
+    assert_eq!(requests.len(), 1, "only the order with an ORC has one");
+    assert!(requests[0]["requester"].is_object(), "{}", requests[0]);
+    let reports: Vec<_> = resources
+        .iter()
+        .filter(|r| r["resourceType"] == "DiagnosticReport")
+        .collect();
+    assert_eq!(reports.len(), 2);
+    let second = reports
+        .iter()
+        .find(|r| r["identifier"].to_string().contains("F2"))
+        .unwrap();
+    assert!(second.get("basedOn").is_none(), "{second}");
+}

@@ -153,6 +153,13 @@ pub fn parse(owner: &str, path: &str) -> Result<Target, String> {
         }
         match url {
             Some(url) => {
+                if index.is_some() {
+                    // The first extension with the URL is found or made; `[]` adds another.
+                    return Err(format!(
+                        "`{}`: an extension chosen by URL takes `[]` or no index",
+                        path.trim()
+                    ));
+                }
                 if el.ty != "Extension" {
                     return Err(format!(
                         "`{name}(…)` selects by URL, only for extension and modifierExtension"
@@ -254,6 +261,11 @@ mod tests {
                 "`name(…)` selects by URL, only for extension and modifierExtension",
             ),
             ("Patient", "na-me", "bad step `na-me` in target `na-me`"),
+            (
+                "Patient",
+                "extension(http://a.b/c)[$].valueString",
+                "`extension(http://a.b/c)[$].valueString`: an extension chosen by URL takes `[]` or no index",
+            ),
             ("Patient", "", "empty target"),
         ];
         for (owner, path, want) in bad {

@@ -11,6 +11,8 @@ use crate::mapping::plan::Structure;
 pub(crate) struct GroupInstance {
     /// The enclosing instance (`None` for the message itself).
     pub parent: Option<usize>,
+    /// The structure node this is an instance of (0 for the message).
+    pub node: usize,
 }
 
 /// Where each segment went.
@@ -30,11 +32,50 @@ struct Level {
     at: Option<usize>,
 }
 
+impl Placement {
+    /// True when instance `g` lies inside instance `ancestor` (or is it).
+    pub fn within(&self, mut g: usize, ancestor: usize) -> bool {
+        loop {
+            if g == ancestor {
+                return true;
+            }
+            match self.groups[g].parent {
+                Some(p) => g = p,
+                None => return false,
+            }
+        }
+    }
+
+    /// True when what instance `g` holds belongs with instance `from`: no group on `g`'s way up
+    /// is another instance of a group `from` itself lies in. From inside one ORDER_OBSERVATION,
+    /// another order's TQ1 (or another PATIENT_RESULT's patient) is not visible.
+    pub fn visible(&self, g: usize, from: usize) -> bool {
+        let mut mine = Vec::new();
+        let mut at = Some(from);
+        while let Some(i) = at {
+            mine.push((self.groups[i].node, i));
+            at = self.groups[i].parent;
+        }
+        let mut at = Some(g);
+        while let Some(i) = at {
+            let node = self.groups[i].node;
+            if mine.iter().any(|&(n, inst)| n == node && inst != i) {
+                return false;
+            }
+            at = self.groups[i].parent;
+        }
+        true
+    }
+}
+
 /// Places every segment id of a message.
 pub(crate) fn place(s: &Structure, ids: impl Iterator<Item = [u8; 3]>) -> Placement {
     let mut p = Placement {
         segments: Vec::new(),
-        groups: vec![GroupInstance { parent: None }],
+        groups: vec![GroupInstance {
+            parent: None,
+            node: 0,
+        }],
     };
     let mut stack = vec![Level {
         node: 0,
@@ -119,7 +160,10 @@ fn enter(
     id: [u8; 3],
 ) -> usize {
     let parent = stack.last().map(|l| l.instance);
-    p.groups.push(GroupInstance { parent });
+    p.groups.push(GroupInstance {
+        parent,
+        node: group,
+    });
     let instance = p.groups.len() - 1;
     stack.push(Level {
         node: group,

@@ -281,19 +281,26 @@ impl<'a> Translator<'a, '_> {
             let (node, group) = self.placement.segments[i];
             let Some(node) = node else { continue };
             self.current = Some(*seg);
-            for row in &structure.nodes[node].rows {
+            let rows = &structure.nodes[node].rows;
+            for (r, row) in rows.iter().enumerate() {
                 if let Some(c) = &row.when
                     && !self.holds(c, None)?
                 {
                     continue;
                 }
+                // Which of the segment's rows for this type it is: a keyless id must not move
+                // when a table gains a comment or a row for another type.
+                let ordinal = rows[..r]
+                    .iter()
+                    .filter(|o| o.resource == row.resource)
+                    .count();
                 let res = if row.merge {
                     match self.nearest(&row.resource, group, None, false) {
                         Some(r) => r,
-                        None => self.create(&row.resource, group, &row.key, seg, row.line)?,
+                        None => self.create(&row.resource, group, &row.key, seg, ordinal)?,
                     }
                 } else {
-                    self.create(&row.resource, group, &row.key, seg, row.line)?
+                    self.create(&row.resource, group, &row.key, seg, ordinal)?
                 };
                 let obj = self.resources[res].node;
                 self.run_map(row.map, None, obj)?;
@@ -316,7 +323,7 @@ impl<'a> Translator<'a, '_> {
         group: usize,
         key: &[Path],
         seg: &Segment<'a>,
-        line: u32,
+        ordinal: usize,
     ) -> Result<usize, Error> {
         let mut h = IdHasher::new(ty);
         let mut keyed = false;
@@ -337,13 +344,14 @@ impl<'a> Translator<'a, '_> {
             self.consume_path(p);
         }
         if !keyed {
-            // Unique to this message: sender, control id, segment position and row.
+            // Unique to this message: sender, control id, segment position and which of the
+            // segment's rows for this type made it.
             let header = self.msg.header();
             for n in [3, 10] {
                 h.add_bytes(header.field(n).map_or(&b""[..], |f| f.raw()));
             }
             h.add(&seg.number().to_string());
-            h.add(&line.to_string());
+            h.add(&ordinal.to_string());
         }
         Ok(self.resource(ty, h.finish(), group))
     }
@@ -366,23 +374,11 @@ impl<'a> Translator<'a, '_> {
         self.resources.len() - 1
     }
 
-    /// True when group instance `g` is `ancestor` or lies inside it.
-    fn within(&self, mut g: usize, ancestor: usize) -> bool {
-        loop {
-            if g == ancestor {
-                return true;
-            }
-            match self.placement.groups[g].parent {
-                Some(p) => g = p,
-                None => return false,
-            }
-        }
-    }
-
     /// The nearest resource of type `ty` for a resource in `group`: the latest one made in
-    /// `group`, else in the closest enclosing instance, else anywhere inside that enclosing
-    /// instance (the Patient of a PATIENT group, seen from an OBX beside it); with `anywhere`,
-    /// failing all that, the first in the message (SIU's Appointment comes before its patient).
+    /// `group`, else in the closest enclosing instance, else (for links) anywhere inside that
+    /// enclosing instance that is visible from `group` (the Patient of a PATIENT group, seen
+    /// from an OBX beside it; SIU's Appointment finding the patient group after it), never
+    /// another instance of a group `group` lies in.
     fn nearest(
         &self,
         ty: &str,
@@ -390,7 +386,7 @@ impl<'a> Translator<'a, '_> {
         except: Option<usize>,
         anywhere: bool,
     ) -> Option<usize> {
-        let candidates = |pred: &dyn Fn(&Resource<'a>) -> bool| {
+        let pick = |pred: &dyn Fn(&Resource<'a>) -> bool| {
             self.resources
                 .iter()
                 .enumerate()
@@ -400,22 +396,19 @@ impl<'a> Translator<'a, '_> {
         };
         let mut g = Some(group);
         while let Some(gi) = g {
-            if let Some(i) = candidates(&|r| r.group == gi) {
+            if let Some(i) = pick(&|r| r.group == gi) {
                 return Some(i);
             }
-            if anywhere && let Some(i) = candidates(&|r| self.within(r.group, gi)) {
+            if anywhere
+                && let Some(i) = pick(&|r| {
+                    self.placement.within(r.group, gi) && self.placement.visible(r.group, group)
+                })
+            {
                 return Some(i);
             }
             g = self.placement.groups[gi].parent;
         }
-        if !anywhere {
-            return None;
-        }
-        self.resources
-            .iter()
-            .enumerate()
-            .find(|(i, r)| r.ty == ty && Some(*i) != except)
-            .map(|(i, _)| i)
+        None
     }
 
     fn link(&mut self, res: usize, link: &'a Link) {
@@ -434,6 +427,10 @@ impl<'a> Translator<'a, '_> {
                 if let Some(other) = self.nearest(from, group, Some(res), true) {
                     let reference = format!("urn:uuid:{}", self.resources[res].id);
                     let obj = self.resources[other].node;
+                    // A resource reached twice (by its key, in two groups) is listed once.
+                    if self.references(obj, &target.steps, &reference) {
+                        return;
+                    }
                     let at = self.element(obj, &target.steps);
                     self.doc
                         .set(at, "reference", Val::Str(Cow::Owned(reference)));
@@ -452,34 +449,61 @@ impl<'a> Translator<'a, '_> {
         }
         if p.occurrence == 1 {
             let here = current.number() as usize - 1;
-            let mut g = self.placement.segments.get(here).map(|&(_, g)| g);
+            let from = self.placement.segments.get(here).map_or(0, |&(_, g)| g);
+            let matches = |i: &usize| {
+                self.msg
+                    .segment(i + 1)
+                    .is_some_and(|s| *s.id_bytes() == p.segment)
+            };
+            let mut g = Some(from);
             while let Some(gi) = g {
-                let in_group = |i: &usize| self.placement.segments[*i].1 == gi;
-                // The latest such segment before this one, else the first after it.
-                let before = (0..here).rev().filter(in_group).find(|&i| {
-                    self.msg
-                        .segment(i + 1)
-                        .is_some_and(|s| *s.id_bytes() == p.segment)
-                });
+                // Inside this instance and visible from here: the latest before this segment,
+                // else the first after it.
+                let near = |i: &usize| {
+                    let sg = self.placement.segments[*i].1;
+                    self.placement.within(sg, gi) && self.placement.visible(sg, from)
+                };
+                let before = (0..here).rev().filter(near).find(matches);
                 let found = before.or_else(|| {
                     (here + 1..self.placement.segments.len())
-                        .filter(in_group)
-                        .find(|&i| {
-                            self.msg
-                                .segment(i + 1)
-                                .is_some_and(|s| *s.id_bytes() == p.segment)
-                        })
+                        .filter(near)
+                        .find(matches)
                 });
                 if let Some(i) = found {
                     return self.msg.segment(i + 1);
                 }
                 g = self.placement.groups[gi].parent;
             }
+            return None;
         }
         self.msg
             .segments()
             .filter(|s| *s.id_bytes() == p.segment)
             .nth(p.occurrence as usize - 1)
+    }
+
+    /// True when the list `steps` names on `obj` already holds a reference to `reference`.
+    fn references(&self, obj: NodeId, steps: &[Step], reference: &str) -> bool {
+        let mut nodes = vec![obj];
+        for step in steps {
+            let name = match step {
+                Step::Member { name, .. } | Step::Extension { name, .. } => name,
+            };
+            nodes = nodes
+                .into_iter()
+                .filter_map(|n| self.doc.get(n, name))
+                .flat_map(|n| match self.doc.val(n) {
+                    Val::Array => self.doc.children(n).collect::<Vec<_>>(),
+                    _ => vec![n],
+                })
+                .collect();
+        }
+        nodes.iter().any(|&n| {
+            self.doc
+                .get(n, "reference")
+                .and_then(|r| self.doc.str_at(r))
+                == Some(reference)
+        })
     }
 
     /// The field a path names (see [`Translator::segment_for`]).
