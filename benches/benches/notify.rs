@@ -1,0 +1,76 @@
+//! Throughput of notifications: one message of each kind (the golden fixtures ADT^A01 admit,
+//! ORU^R01 with 20 OBX, SIU^S12 and DFT^P03) translated to detailed and lightweight message
+//! Bundles, next to parsing the same message alone in the same run.
+//!
+//! Each iteration translates one message into a reused buffer with a reused parser, as a
+//! gateway's worker does. Throughput is in bytes of HL7 input; messages/s is its inverse of the
+//! time per iteration. `cargo run -p hl7fhir-benches --bin ratios --release` prints the table.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use hl7fhir::engine::Engine;
+use hl7fhir::notify::{Flavor, NotifyOptions};
+
+/// The benchmarked messages: (bench id, fixture name).
+const MESSAGES: &[(&str, &str)] = &[
+    ("adt_a01", "adt_a01_admit"),
+    ("oru_r01_20_obx", "oru_r01_cbc_panel"),
+    ("siu_s12", "siu_s12_booked_visit"),
+    ("dft_p03", "dft_p03_procedures"),
+];
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/v2-to-fhir")
+        .join(format!("{name}.hl7"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn notify(c: &mut Criterion) {
+    let engine = Engine::with_defaults().expect("the embedded tables compile");
+    let mut g = c.benchmark_group("notify");
+    g.warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20);
+    for (id, name) in MESSAGES {
+        let message = fixture(name);
+        g.throughput(Throughput::Bytes(message.len() as u64));
+        let mut parser = engine.parser();
+        g.bench_function(format!("{id}/parse"), |b| {
+            b.iter(|| {
+                parser
+                    .parse(black_box(&message))
+                    .map(|m| m.segments().count())
+            })
+        });
+        let mut out = Vec::with_capacity(64 * 1024);
+        for (flavor, label) in [
+            (Flavor::Detailed, "detailed"),
+            (Flavor::Lightweight, "lightweight"),
+        ] {
+            let opts = NotifyOptions {
+                flavor,
+                ..NotifyOptions::default()
+            };
+            // A message the engine rejects would time the error path: fail loudly instead.
+            engine
+                .notify_with(&mut parser, &message, &opts, false, &mut out)
+                .expect("the fixture translates");
+            g.bench_function(format!("{id}/{label}"), |b| {
+                b.iter(|| {
+                    out.clear();
+                    engine
+                        .notify_with(&mut parser, black_box(&message), &opts, false, &mut out)
+                        .map(|_| out.len())
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, notify);
+criterion_main!(benches);
