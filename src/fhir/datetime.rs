@@ -109,34 +109,57 @@ impl<'a> Dtm<'a> {
         Ok(d)
     }
 
-    fn date_text(&self) -> String {
-        let mut s = String::from(self.year);
+    fn push_date(&self, s: &mut String) {
+        s.push_str(self.year);
         for p in [self.month, self.day].into_iter().flatten() {
             s.push('-');
             s.push_str(p);
         }
-        s
     }
 
-    fn time_text(&self) -> Option<String> {
-        let h = self.hour?;
-        let mut s = format!(
-            "{h}:{}:{}",
-            self.minute.unwrap_or("00"),
-            self.second.unwrap_or("00")
-        );
+    /// Appends `hh:mm:ss[.f]`; false (nothing appended) without an hour.
+    fn push_time(&self, s: &mut String) -> bool {
+        let Some(h) = self.hour else {
+            return false;
+        };
+        s.push_str(h);
+        s.push(':');
+        s.push_str(self.minute.unwrap_or("00"));
+        s.push(':');
+        s.push_str(self.second.unwrap_or("00"));
         if let Some(f) = self.fraction {
             s.push('.');
             s.push_str(f);
         }
-        Some(s)
+        true
     }
 
-    /// The offset written as sent, or found for the local time in `zone`.
-    fn offset_text(&self, zone: Option<Tz>) -> Option<String> {
+    /// Appends the offset as sent, or the one found for the local time in `zone`; false
+    /// (nothing appended) when there is none.
+    fn push_offset(&self, zone: Option<Tz>, s: &mut String) -> bool {
         if let Some(o) = self.offset {
-            return Some(format!("{}:{}", &o[..3], &o[3..5]));
+            s.push_str(&o[..3]);
+            s.push(':');
+            s.push_str(&o[3..5]);
+            return true;
         }
+        let Some(secs) = self.zone_offset(zone) else {
+            return false;
+        };
+        let m = secs.unsigned_abs() / 60;
+        s.push(if secs < 0 { '-' } else { '+' });
+        for (i, n) in [m / 60, m % 60].into_iter().enumerate() {
+            if i == 1 {
+                s.push(':');
+            }
+            s.push(char::from(b'0' + (n / 10 % 10) as u8));
+            s.push(char::from(b'0' + (n % 10) as u8));
+        }
+        true
+    }
+
+    /// Seconds east of UTC of this local time in `zone`.
+    fn zone_offset(&self, zone: Option<Tz>) -> Option<i32> {
         let zone = zone?;
         let date = NaiveDate::from_ymd_opt(
             self.year.parse().ok()?,
@@ -150,12 +173,7 @@ impl<'a> Dtm<'a> {
         )?;
         match zone.from_local_datetime(&NaiveDateTime::new(date, time)) {
             // A local time the clocks skip or pass twice has no single offset: not guessed.
-            LocalResult::Single(t) => {
-                let secs = t.offset().fix().local_minus_utc();
-                let sign = if secs < 0 { '-' } else { '+' };
-                let m = secs.abs() / 60;
-                Some(format!("{sign}{:02}:{:02}", m / 60, m % 60))
-            }
+            LocalResult::Single(t) => Some(t.offset().fix().local_minus_utc()),
             _ => None,
         }
     }
@@ -163,36 +181,44 @@ impl<'a> Dtm<'a> {
     /// Converts to the FHIR `kind`.
     pub fn to_fhir(&self, kind: DateKind, zone: Option<Tz>) -> Converted {
         let padded = self.hour.is_some() && self.second.is_none();
+        let mut s = String::with_capacity(32);
         match kind {
-            DateKind::Date => Converted {
-                value: Some(self.date_text()),
-                lossy: false,
-            },
-            DateKind::Time => match self.time_text() {
-                Some(t) => Converted {
-                    value: Some(t),
+            DateKind::Date => {
+                self.push_date(&mut s);
+                Converted {
+                    value: Some(s),
+                    lossy: false,
+                }
+            }
+            DateKind::Time => match self.push_time(&mut s) {
+                true => Converted {
+                    value: Some(s),
                     lossy: padded,
                 },
-                None => Converted {
+                false => Converted {
                     value: None,
                     lossy: true,
                 },
             },
             DateKind::DateTime | DateKind::Instant => {
-                let with_time = self
-                    .time_text()
-                    .zip(self.offset_text(zone))
-                    .filter(|_| self.day.is_some());
+                self.push_date(&mut s);
+                let date_len = s.len();
+                s.push('T');
+                let with_time =
+                    self.day.is_some() && self.push_time(&mut s) && self.push_offset(zone, &mut s);
                 match (with_time, kind) {
-                    (Some((t, o)), _) => Converted {
-                        value: Some(format!("{}T{t}{o}", self.date_text())),
+                    (true, _) => Converted {
+                        value: Some(s),
                         lossy: padded,
                     },
-                    (None, DateKind::DateTime) => Converted {
-                        value: Some(self.date_text()),
-                        lossy: self.hour.is_some(),
-                    },
-                    (None, _) => Converted {
+                    (false, DateKind::DateTime) => {
+                        s.truncate(date_len);
+                        Converted {
+                            value: Some(s),
+                            lossy: self.hour.is_some(),
+                        }
+                    }
+                    (false, _) => Converted {
                         value: None,
                         lossy: true,
                     },

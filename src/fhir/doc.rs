@@ -12,6 +12,8 @@ use std::io::{self, Write};
 
 use serde_json::{Map, Value as Json};
 
+use super::id::Id;
+
 /// Index of a node in a [`Doc`].
 pub type NodeId = u32;
 
@@ -30,6 +32,10 @@ pub enum Val<'a> {
     Number(Cow<'a, str>),
     /// A boolean.
     Bool(bool),
+    /// A resource id, written as its UUID text.
+    Id(Id),
+    /// A reference to a resource in the same Bundle: `urn:uuid:` and the id.
+    Urn(Id),
 }
 
 #[derive(Debug, Clone)]
@@ -52,8 +58,13 @@ pub struct Doc<'a> {
 impl<'a> Doc<'a> {
     /// An empty document.
     pub fn new() -> Doc<'a> {
+        Doc::with_capacity(256)
+    }
+
+    /// An empty document with room for `nodes` nodes.
+    pub fn with_capacity(nodes: usize) -> Doc<'a> {
         Doc {
-            nodes: Vec::with_capacity(256),
+            nodes: Vec::with_capacity(nodes),
         }
     }
 
@@ -183,31 +194,8 @@ impl<'a> Doc<'a> {
                 .all(|c| self.nodes[c as usize].key == "url" || self.is_empty(c)),
             Val::Object | Val::Array => self.children(node).all(|c| self.is_empty(c)),
             Val::Str(s) => s.is_empty(),
-            Val::Number(_) | Val::Bool(_) => false,
+            Val::Number(_) | Val::Bool(_) | Val::Id(_) | Val::Urn(_) => false,
         }
-    }
-
-    /// Computes, for every node under `node`, whether it is empty, in one pass.
-    fn emptiness(&self, node: NodeId, memo: &mut [bool]) -> bool {
-        let n = &self.nodes[node as usize];
-        let empty = match &n.val {
-            Val::Object | Val::Array => {
-                let mut all = true;
-                let mut c = n.first;
-                while c != NONE {
-                    let child_empty = self.emptiness(c, memo);
-                    if !(child_empty || (n.extension && self.nodes[c as usize].key == "url")) {
-                        all = false;
-                    }
-                    c = self.nodes[c as usize].next;
-                }
-                all
-            }
-            Val::Str(s) => s.is_empty(),
-            Val::Number(_) | Val::Bool(_) => false,
-        };
-        memo[node as usize] = empty;
-        empty
     }
 
     /// Writes the node as compact JSON, skipping empty members.
@@ -219,40 +207,81 @@ impl<'a> Doc<'a> {
 
     /// Appends the node as compact JSON to a byte buffer, skipping empty members.
     pub fn write_into(&self, node: NodeId, out: &mut Vec<u8>) {
-        let mut memo = vec![false; self.nodes.len()];
-        self.emptiness(node, &mut memo);
-        self.write_with(node, &memo, out);
+        if !self.write_with(node, out) {
+            out.extend_from_slice(match self.nodes[node as usize].val {
+                Val::Array => b"[]",
+                Val::Str(_) => b"\"\"",
+                _ => b"{}",
+            });
+        }
     }
 
-    fn write_with(&self, node: NodeId, empty: &[bool], out: &mut Vec<u8>) {
-        match &self.nodes[node as usize].val {
+    /// Writes a node; returns false, having written nothing, when it is empty (see
+    /// [`Doc::is_empty`]). Emptiness is found while writing: an object whose members all turn
+    /// out empty is cut off again, so no separate pass over the tree is needed.
+    fn write_with(&self, node: NodeId, out: &mut Vec<u8>) -> bool {
+        let n = &self.nodes[node as usize];
+        match &n.val {
             Val::Object | Val::Array => {
-                let object = self.nodes[node as usize].val == Val::Object;
+                let object = n.val == Val::Object;
+                let start = out.len();
                 out.push(if object { b'{' } else { b'[' });
-                let mut first = true;
-                for c in self.children(node) {
-                    if empty[c as usize] {
-                        continue;
-                    }
-                    if !first {
+                let (mut any, mut beyond_url) = (false, false);
+                let mut c = n.first;
+                while c != NONE {
+                    let child = &self.nodes[c as usize];
+                    let mark = out.len();
+                    if any {
                         out.push(b',');
                     }
-                    first = false;
                     if object {
                         // Keys are FHIR element names: never anything JSON must escape.
-                        let key = self.nodes[c as usize].key.as_bytes();
+                        let key = child.key.as_bytes();
                         out.reserve(key.len() + 3);
                         out.push(b'"');
                         out.extend_from_slice(key);
                         out.extend_from_slice(b"\":");
                     }
-                    self.write_with(c, empty, out);
+                    if self.write_with(c, out) {
+                        any = true;
+                        beyond_url |= child.key != "url";
+                    } else {
+                        out.truncate(mark);
+                    }
+                    c = child.next;
+                }
+                if !any || (n.extension && !beyond_url) {
+                    out.truncate(start);
+                    return false;
                 }
                 out.push(if object { b'}' } else { b']' });
+                true
             }
-            Val::Str(s) => push_str(s, out),
-            Val::Number(n) => out.extend_from_slice(n.as_bytes()),
-            Val::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Val::Str(s) if s.is_empty() => false,
+            Val::Str(s) => {
+                push_str(s, out);
+                true
+            }
+            Val::Number(n) => {
+                out.extend_from_slice(n.as_bytes());
+                true
+            }
+            Val::Bool(b) => {
+                out.extend_from_slice(if *b { b"true" } else { b"false" });
+                true
+            }
+            Val::Id(id) => {
+                out.push(b'"');
+                out.extend_from_slice(&id.uuid());
+                out.push(b'"');
+                true
+            }
+            Val::Urn(id) => {
+                out.extend_from_slice(b"\"urn:uuid:");
+                out.extend_from_slice(&id.uuid());
+                out.push(b'"');
+                true
+            }
         }
     }
 
@@ -276,6 +305,8 @@ impl<'a> Doc<'a> {
             // Numbers are checked JSON number text when they are made.
             Val::Number(n) => serde_json::from_str(n).unwrap_or(Json::Null),
             Val::Bool(b) => Json::Bool(*b),
+            Val::Id(id) => Json::String(id.to_string()),
+            Val::Urn(id) => Json::String(format!("urn:uuid:{id}")),
         }
     }
 }

@@ -26,6 +26,22 @@ impl IdHasher {
         self.add_bytes(value.as_bytes());
     }
 
+    /// Adds a number as its decimal text (the same as `add(&n.to_string())`, without the
+    /// `String`).
+    pub fn add_number(&mut self, mut n: u64) {
+        let mut buf = [0u8; 20];
+        let mut at = buf.len();
+        loop {
+            at -= 1;
+            buf[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.add_bytes(&buf[at..]);
+    }
+
     /// Adds one value given as raw bytes.
     pub fn add_bytes(&mut self, value: &[u8]) {
         for &b in value {
@@ -38,21 +54,69 @@ impl IdHasher {
 
     /// The id: `xxxxxxxx-xxxx-8xxx-[89ab]xxx-xxxxxxxxxxxx` (version 8, "custom", RFC 9562).
     pub fn finish(&self) -> String {
+        self.id().to_string()
+    }
+
+    /// The id as a value, for callers that write it without making a `String`.
+    pub fn id(&self) -> Id {
         let mut v = self.0;
         v = (v & !(0xf << 76)) | (0x8 << 76);
         v = (v & !(0x3 << 62)) | (0x2 << 62);
-        // Written by hand: formatting a u128 through `format!` costs more than the hashing.
+        Id(v)
+    }
+}
+
+/// A resource id: a hash with the UUID version and variant bits set. Copy, compared and hashed
+/// as a number; turned into text only when written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Id(u128);
+
+impl Id {
+    /// The lowercase UUID text, `xxxxxxxx-xxxx-8xxx-[89ab]xxx-xxxxxxxxxxxx`.
+    pub fn uuid(&self) -> [u8; 36] {
+        // Written by hand, a byte at a time: ids are written many times per message.
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut out = String::with_capacity(36);
-        for i in 0..32 {
-            if matches!(i, 8 | 12 | 16 | 20) {
-                out.push('-');
-            }
-            out.push(HEX[((v >> (124 - 4 * i)) & 0xf) as usize] as char);
+        // Where the two hex digits of each of the 16 bytes go, around the dashes.
+        const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+        let mut out = [b'-'; 36];
+        for (i, b) in self.0.to_be_bytes().into_iter().enumerate() {
+            out[AT[i]] = HEX[usize::from(b >> 4)];
+            out[AT[i] + 1] = HEX[usize::from(b & 0xf)];
         }
         out
     }
 }
+
+impl std::fmt::Display for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The text is ASCII hex digits and dashes.
+        f.write_str(std::str::from_utf8(&self.uuid()).unwrap_or_default())
+    }
+}
+
+/// The hasher for maps keyed by [`Id`]: an id is already a well-mixed hash, so its low bits
+/// serve as the map's hash with no further work.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdMapHasher(u64);
+
+impl std::hash::Hasher for IdMapHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        self.0 = v as u64 ^ (v >> 64) as u64;
+    }
+}
+
+/// A map keyed by [`Id`].
+pub type IdMap<V> = std::collections::HashMap<Id, V, std::hash::BuildHasherDefault<IdMapHasher>>;
 
 #[cfg(test)]
 mod tests {
@@ -72,6 +136,12 @@ mod tests {
         assert_eq!(s.len(), 36);
         assert_eq!(&s[14..15], "8");
         assert!(matches!(&s[19..20], "8" | "9" | "a" | "b"));
+        for n in [0u64, 7, 10, 12345, u64::MAX] {
+            let (mut a, mut b) = (IdHasher::new("X"), IdHasher::new("X"));
+            a.add_number(n);
+            b.add(&n.to_string());
+            assert_eq!(a.finish(), b.finish());
+        }
         assert_eq!(
             IdHasher::new("Patient").finish(),
             "a2677985-ab65-8afe-aaeb-68eb4e5da913"

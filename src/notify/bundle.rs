@@ -66,14 +66,14 @@ fn message_bundle<'a>(event: &mut Event<'a>) -> NodeId {
     let entries = doc.member(b, "entry", Val::Array);
     for r in &event.resources {
         let e = doc.push(entries, Val::Object);
-        doc.set(e, "fullUrl", owned(format!("urn:uuid:{}", r.id)));
+        doc.set(e, "fullUrl", Val::Urn(r.id));
         doc.insert_node(e, "resource", r.node);
     }
     b
 }
 
 /// The references MessageHeader.focus holds, in order.
-fn focus(event: &Event<'_>) -> Vec<String> {
+fn focus<'a>(event: &Event<'a>) -> Vec<Val<'a>> {
     let doc = &event.doc;
     let Some(h) = event.resources.first() else {
         return Vec::new();
@@ -82,11 +82,7 @@ fn focus(event: &Event<'_>) -> Vec<String> {
         return Vec::new();
     };
     doc.children(list)
-        .filter_map(|f| {
-            doc.get(f, "reference")
-                .and_then(|r| doc.str_at(r))
-                .map(str::to_string)
-        })
+        .filter_map(|f| doc.get(f, "reference").map(|r| doc.val(r).clone()))
         .collect()
 }
 
@@ -165,7 +161,7 @@ fn notification_bundle<'a>(event: &mut Event<'a>, opts: &'a NotifyOptions) -> No
                 "additional-context"
             },
             "valueReference",
-            owned(f.clone()),
+            f.clone(),
         );
     }
     let e = doc.push(entries, Val::Object);
@@ -179,7 +175,7 @@ fn notification_bundle<'a>(event: &mut Event<'a>, opts: &'a NotifyOptions) -> No
 
     for r in event.resources.iter().skip(1) {
         let e = doc.push(entries, Val::Object);
-        doc.set(e, "fullUrl", owned(format!("urn:uuid:{}", r.id)));
+        doc.set(e, "fullUrl", Val::Urn(r.id));
         if full {
             doc.insert_node(e, "resource", r.node);
         }

@@ -4,7 +4,6 @@
 //! exists. The result is an [`Event`]: the resources in order, in one [`Doc`].
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use chrono_tz::Tz;
 
@@ -12,7 +11,7 @@ use super::structure::{self, Placement};
 use crate::error::{Error, ErrorKind, Location};
 use crate::fhir::datetime::{DateKind, Dtm};
 use crate::fhir::doc::{Doc, NodeId, Val};
-use crate::fhir::id::IdHasher;
+use crate::fhir::id::{Id, IdHasher, IdMap};
 use crate::mapping::condition::{Condition, Operand};
 use crate::mapping::plan::{Conversion, Link, MapRow, Plan, Primitive, Structure};
 use crate::mapping::target::{Step, Target};
@@ -44,7 +43,7 @@ pub struct Resource<'a> {
     /// Its type.
     pub ty: &'a str,
     /// Its id (also the UUID of its `urn:uuid:` full URL).
-    pub id: String,
+    pub id: Id,
     /// Its node in the document.
     pub node: NodeId,
     /// The group instance it was made in.
@@ -136,7 +135,7 @@ struct Translator<'a, 'o> {
     opts: &'o TranslateOptions,
     doc: Doc<'a>,
     resources: Vec<Resource<'a>>,
-    by_id: HashMap<String, usize>,
+    by_id: IdMap<usize>,
     placement: Placement,
     /// Links to resolve once every resource exists: (resource index, link).
     pending: Vec<(usize, &'a Link)>,
@@ -194,9 +193,11 @@ pub fn translate<'a>(
         plan,
         msg,
         opts,
-        doc: Doc::new(),
+        // Detailed resources come to about one node per two bytes of message; growing the
+        // arena as it fills would copy it several times per message.
+        doc: Doc::with_capacity(256.max(msg.bytes().len() / 2)),
         resources: Vec::new(),
-        by_id: HashMap::new(),
+        by_id: IdMap::default(),
         placement,
         pending: Vec::new(),
         consumed: Vec::new(),
@@ -350,23 +351,23 @@ impl<'a> Translator<'a, '_> {
             for n in [3, 10] {
                 h.add_bytes(header.field(n).map_or(&b""[..], |f| f.raw()));
             }
-            h.add(&seg.number().to_string());
-            h.add(&ordinal.to_string());
+            h.add_number(seg.number() as u64);
+            h.add_number(ordinal as u64);
         }
-        Ok(self.resource(ty, h.finish(), group))
+        Ok(self.resource(ty, h.id(), group))
     }
 
-    fn resource(&mut self, ty: &'a str, id: String, group: usize) -> usize {
+    fn resource(&mut self, ty: &'a str, id: Id, group: usize) -> usize {
         if let Some(&i) = self.by_id.get(&id) {
             return i;
         }
         let node = self.doc.object();
         self.doc
             .set(node, "resourceType", Val::Str(Cow::Borrowed(ty)));
-        self.doc.set(node, "id", Val::Str(Cow::Owned(id.clone())));
+        self.doc.set(node, "id", Val::Id(id));
         self.resources.push(Resource {
             ty,
-            id: id.clone(),
+            id,
             node,
             group,
         });
@@ -416,24 +417,22 @@ impl<'a> Translator<'a, '_> {
         match link {
             Link::Outgoing { target, to } => {
                 if let Some(other) = self.nearest(to, group, Some(res), true) {
-                    let reference = format!("urn:uuid:{}", self.resources[other].id);
+                    let reference = self.resources[other].id;
                     let obj = self.resources[res].node;
                     let at = self.element(obj, &target.steps);
-                    self.doc
-                        .set(at, "reference", Val::Str(Cow::Owned(reference)));
+                    self.doc.set(at, "reference", Val::Urn(reference));
                 }
             }
             Link::Incoming { from, target } => {
                 if let Some(other) = self.nearest(from, group, Some(res), true) {
-                    let reference = format!("urn:uuid:{}", self.resources[res].id);
+                    let reference = self.resources[res].id;
                     let obj = self.resources[other].node;
                     // A resource reached twice (by its key, in two groups) is listed once.
-                    if self.references(obj, &target.steps, &reference) {
+                    if self.references(obj, &target.steps, reference) {
                         return;
                     }
                     let at = self.element(obj, &target.steps);
-                    self.doc
-                        .set(at, "reference", Val::Str(Cow::Owned(reference)));
+                    self.doc.set(at, "reference", Val::Urn(reference));
                 }
             }
         }
@@ -483,7 +482,7 @@ impl<'a> Translator<'a, '_> {
     }
 
     /// True when the list `steps` names on `obj` already holds a reference to `reference`.
-    fn references(&self, obj: NodeId, steps: &[Step], reference: &str) -> bool {
+    fn references(&self, obj: NodeId, steps: &[Step], reference: Id) -> bool {
         let mut nodes = vec![obj];
         for step in steps {
             let name = match step {
@@ -501,8 +500,7 @@ impl<'a> Translator<'a, '_> {
         nodes.iter().any(|&n| {
             self.doc
                 .get(n, "reference")
-                .and_then(|r| self.doc.str_at(r))
-                == Some(reference)
+                .is_some_and(|r| *self.doc.val(r) == Val::Urn(reference))
         })
     }
 
@@ -729,17 +727,16 @@ impl<'a> Translator<'a, '_> {
             h.add_bytes(v.value().raw());
             let ty: &'a str = &map.fhir_type;
             let group = self.group_of_current();
-            let id = h.finish();
+            let id = h.id();
             let existed = self.by_id.contains_key(&id);
             let res = self.resource(ty, id, group);
             if !existed {
                 let node = self.resources[res].node;
                 self.run_map(m, Some(v), node)?;
             }
-            let reference = format!("urn:uuid:{}", self.resources[res].id);
+            let reference = self.resources[res].id;
             let at = self.element(obj, &row.target.steps);
-            self.doc
-                .set(at, "reference", Val::Str(Cow::Owned(reference)));
+            self.doc.set(at, "reference", Val::Urn(reference));
             return Ok(());
         }
         let at = self.element(obj, &row.target.steps);
