@@ -257,3 +257,39 @@ fn sigterm_finishes_what_was_read_and_flushes() {
         "hl7fhir: 2 in, 2 translated, 0 failed\n"
     );
 }
+
+#[test]
+fn progress_goes_to_stderr_only_when_asked() {
+    // A message, a pause longer than the progress interval, another message.
+    let feed = |w: &mut dyn Write| {
+        let _ = w.write_all(format!("\x0b{MSG}\x1c\r").as_bytes());
+        let _ = w.flush();
+        std::thread::sleep(Duration::from_millis(1300));
+        let _ = w.write_all(format!("\x0b{MSG}\x1c\r").as_bytes());
+    };
+    let (status, out_bytes, stderr, _) = run_streaming(&["notify", "--progress"], feed);
+    assert_eq!(status, 0, "{stderr}");
+    let progress: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("hl7fhir: progress: "))
+        .collect();
+    assert!(!progress.is_empty(), "{stderr}");
+    // Counts, bytes and rate, never a value from the message.
+    let first = progress[0];
+    assert!(
+        first.contains(" in, ") && first.contains(" failed, ") && first.contains(" bytes, "),
+        "{first}"
+    );
+    assert!(first.ends_with(" messages/s"), "{first}");
+    assert!(!stderr.contains("EVERYMAN"), "{stderr}");
+    assert!(
+        stderr.ends_with("hl7fhir: 2 in, 2 translated, 0 failed\n"),
+        "{stderr}"
+    );
+
+    let (status, quiet_bytes, stderr, _) = run_streaming(&["notify"], feed);
+    assert_eq!(status, 0, "{stderr}");
+    assert_eq!(stderr, "hl7fhir: 2 in, 2 translated, 0 failed\n");
+    // stdout carries the same notifications either way.
+    assert_eq!(out_bytes, quiet_bytes);
+}

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
@@ -556,6 +556,8 @@ fn write_in_order(
     let mut failure: Option<String> = None;
     let started = Instant::now();
     let mut last_progress = Instant::now();
+    // Someone typing messages at a terminal gets no progress lines between them.
+    let progress = config.progress && (!config.inputs.is_empty() || !io::stdin().is_terminal());
 
     loop {
         while let Some(d) = pending.remove(&next) {
@@ -576,7 +578,7 @@ fn write_in_order(
             end = Some(dispatched.load(Ordering::Acquire));
             continue;
         }
-        if config.progress && last_progress.elapsed() >= Duration::from_secs(1) {
+        if progress && last_progress.elapsed() >= Duration::from_secs(1) {
             let secs = started.elapsed().as_secs_f64().max(1e-9);
             let _ = writeln!(
                 io::stderr(),
