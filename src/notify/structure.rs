@@ -50,21 +50,15 @@ impl Placement {
     /// is another instance of a group `from` itself lies in. From inside one ORDER_OBSERVATION,
     /// another order's TQ1 (or another PATIENT_RESULT's patient) is not visible.
     pub fn visible(&self, g: usize, from: usize) -> bool {
-        let mut mine = Vec::new();
-        let mut at = Some(from);
-        while let Some(i) = at {
-            mine.push((self.groups[i].node, i));
-            at = self.groups[i].parent;
-        }
-        let mut at = Some(g);
-        while let Some(i) = at {
+        // Groups nest a few levels deep: comparing the two chains of ancestors pairwise is
+        // cheaper than collecting either.
+        let ancestors = |start: usize| {
+            std::iter::successors(Some(start), |&i| self.groups[i].parent)
+        };
+        ancestors(g).all(|i| {
             let node = self.groups[i].node;
-            if mine.iter().any(|&(n, inst)| n == node && inst != i) {
-                return false;
-            }
-            at = self.groups[i].parent;
-        }
-        true
+            ancestors(from).all(|j| self.groups[j].node != node || j == i)
+        })
     }
 }
 

@@ -462,11 +462,12 @@ impl<'a> Translator<'a, '_> {
                     let sg = self.placement.segments[*i].1;
                     self.placement.within(sg, gi) && self.placement.visible(sg, from)
                 };
-                let before = (0..here).rev().filter(near).find(matches);
+                // The id test is cheap; the placement test walks group instances.
+                let before = (0..here).rev().filter(matches).find(near);
                 let found = before.or_else(|| {
                     (here + 1..self.placement.segments.len())
-                        .filter(near)
-                        .find(matches)
+                        .filter(matches)
+                        .find(near)
                 });
                 if let Some(i) = found {
                     return self.msg.segment(i + 1);
