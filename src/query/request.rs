@@ -114,8 +114,10 @@ impl Reader<'_> {
                 }
                 _ => {
                     if !q.pairs[i].is_empty() {
-                        return Err(self
-                            .unsupported(p, "given twice: the query carries one value per field"));
+                        return Err(self.unsupported(
+                            p,
+                            "the parameter is given twice: the query carries one value per field",
+                        ));
                     }
                     let value = self.value(p, row)?;
                     // An e-mail address is XTN.4; any other telecom value is the number, XTN.1.

@@ -140,7 +140,7 @@ pub(crate) fn respond(
     if not_found && matches > 0 {
         return Err(Error::new(
             ErrorKind::BadValue,
-            format!("QAK-2 is NF (no data found) but the response holds {matches} patients"),
+            "QAK-2 is NF (no data found) but the response holds patients (PID segments)",
         )
         .at(qak
             .as_ref()

@@ -134,11 +134,13 @@ fn url(text: &[u8], at: usize) -> Result<Search, Error> {
         let Some((name, value)) = piece.split_once('=') else {
             return Err(bad("a search parameter without `=` and a value").at_offset(here as u64));
         };
-        let name = decode(name, here)?;
         if name.is_empty() {
             return Err(bad("a search parameter without a name").at_offset(here as u64));
         }
-        let value = decode(value, here + piece.len() - value.len())?;
+        // The name as written locates a value that does not decode.
+        let place = |e: Error| e.at_fhir_path(format!("{resource}?{name}"));
+        let value = decode(value, here + piece.len() - value.len()).map_err(place)?;
+        let name = decode(name, here).map_err(place)?;
         params.push(Param {
             name,
             value,
