@@ -29,7 +29,8 @@ struct Query {
     /// Identifier domains to return (QPD-8).
     domains: Vec<Authority>,
     count: Option<u32>,
-    continuation: Option<(String, String)>,
+    /// The tag of the query continued (`None` when it had none) and the supplier's pointer.
+    continuation: Option<(Option<String>, String)>,
 }
 
 struct Reader<'a> {
@@ -127,7 +128,7 @@ impl Reader<'_> {
             }
         }
         match (tag, pointer) {
-            (Some(t), Some(c)) => {
+            (tag, Some(c)) => {
                 if self.style == Style::A19 {
                     return Err(continuation_error(
                         search,
@@ -135,14 +136,14 @@ impl Reader<'_> {
                         "QRY^A19 has no DSC segment in HL7 v2.5: a continuation cannot be sent as an A19 query",
                     ));
                 }
-                q.continuation = Some((t, c));
+                q.continuation = Some((tag, c));
             }
             (None, None) => {}
-            _ => {
+            (Some(_), None) => {
                 return Err(continuation_error(
                     search,
                     self.resource,
-                    "_continuation and _querytag go together (the next link of a searchset)",
+                    "_querytag names the query a _continuation continues; alone it asks nothing",
                 ));
             }
         }
@@ -455,8 +456,9 @@ pub(crate) fn build(
     let time = env.timestamp();
     let mut b = MessageBuilder::new(Delimiters::default(), Charset::Utf8);
     env.write_header(&mut b, opts.style.message(), &control_id, &time);
+    // A continuation repeats the tag of the query it continues, even none.
     let tag = match &q.continuation {
-        Some((tag, _)) => tag.clone(),
+        Some((tag, _)) => tag.clone().unwrap_or_default(),
         None => query_tag(env, opts.style, n),
     };
     match opts.style {

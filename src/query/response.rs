@@ -7,8 +7,8 @@
 //! The Bundle's `self` link is the search again, read back from the query the response echoes
 //! (QPD for RSP^K22, QRD for ADR^A19) through the same query table, so it names exactly what
 //! was asked. A DSC continuation pointer gives a `next` link that `hl7fhir query` turns into
-//! the continuation query: the same parameters plus `_count`, `_querytag` (the echoed QPD-2)
-//! and `_continuation` (DSC-1).
+//! the continuation query: the same parameters plus `_count`, `_querytag` (the echoed QPD-2,
+//! when there is one) and `_continuation` (DSC-1).
 
 use std::borrow::Cow;
 
@@ -179,9 +179,14 @@ pub(crate) fn respond(
             if !params.iter().any(|(n, _)| n == "_count") {
                 // With more to come, this payload is the increment the supplier chose.
                 let increment = number(&qak, 5)?.unwrap_or(matches as u64);
-                params.push(("_count".into(), increment.to_string()));
+                if increment > 0 {
+                    params.push(("_count".into(), increment.to_string()));
+                }
             }
-            params.push(("_querytag".into(), escape(&echo.tag)));
+            // A query sent without a tag is continued without one.
+            if !echo.tag.is_empty() {
+                params.push(("_querytag".into(), escape(&echo.tag)));
+            }
             params.push(("_continuation".into(), escape(p)));
             Some(link(&base, &params))
         }
@@ -347,13 +352,14 @@ fn echo_q22(
     let mut identifier = (String::new(), Authority::default());
     if let Some(field) = qpd.field(3) {
         for (r, rep) in field.repetitions().enumerate() {
+            // The value as sent, spaces and all, so that the link asks the same again.
             let part = |c: usize| -> Result<String, Error> {
                 Ok(match rep.component(c) {
-                    Some(v) => v.text()?.trim().to_string(),
+                    Some(v) => v.text()?.into_owned(),
                     None => String::new(),
                 })
             };
-            let (name, value) = (part(1)?, part(2)?);
+            let (name, value) = (part(1)?.trim().to_string(), part(2)?);
             if name.is_empty() && value.is_empty() {
                 continue;
             }
