@@ -313,3 +313,40 @@ fn usage_and_table_errors_exit_2() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn hostile_search_lines_are_error_records_and_the_stream_goes_on() {
+    let mut input = Vec::new();
+    input.extend_from_slice(b"Patient?family=A\n");
+    input.extend_from_slice(format!("Patient?family={}\n", "B".repeat(5000)).as_bytes());
+    input.extend_from_slice(b"Patient?family=\xff\xfe\n");
+    input.extend_from_slice(format!("{}{}\n", "{\"a\":[".repeat(300), "]}".repeat(300)).as_bytes());
+    input.extend_from_slice(b"\x00\x01\x02binary\x1c\x0b\n");
+    input.extend_from_slice(b"Patient?family=C\n");
+    let r = run(&["query", "--max-message-bytes", "4096"], &input);
+    assert_eq!(r.status, 1, "{}", r.stderr);
+    assert_eq!(messages(&r.stdout).len(), 2);
+    let (records, summary) = records(&r.stderr);
+    let got: Vec<(u64, &str)> = records
+        .iter()
+        .map(|r| (r["index"].as_u64().unwrap(), r["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (2, "limit_exceeded"),
+            (3, "bad_fhir"),
+            (4, "bad_fhir"),
+            (5, "bad_fhir")
+        ]
+    );
+    assert!(
+        records[2]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("not JSON: recursion limit exceeded"),
+        "{}",
+        records[2]
+    );
+    assert_eq!(summary, "hl7fhir: 6 in, 2 translated, 4 failed");
+}
