@@ -15,15 +15,16 @@ use crate::writeback::Envelope;
 use super::search::{Param, Search, split, unescape};
 use super::{QueryOptions, Written};
 
-/// The continuation of an earlier query: its tag and the supplier's pointer.
+/// The parameters a `next` link adds: the supplier's continuation pointer (DSC-1) and the tag
+/// of the query it continues (QPD-2).
 const CONTINUATION: &str = "_continuation";
 const QUERY_TAG: &str = "_querytag";
 
 /// A search checked against the table: what the query carries.
 #[derive(Debug, Default)]
 struct Query {
-    /// Per parameter row (table order): the (reference, value) pairs it writes.
-    pairs: Vec<Vec<(String, String)>>,
+    /// Per parameter row (table order): the (reference, value) pair it writes, if any.
+    pairs: Vec<Option<(String, String)>>,
     /// The identifier searched: value and assigning authority.
     identifier: Option<(String, Authority)>,
     /// Identifier domains to return (QPD-8).
@@ -60,7 +61,7 @@ impl Reader<'_> {
 
     fn read(&self, search: &Search) -> Result<Query, Error> {
         let mut q = Query {
-            pairs: vec![Vec::new(); self.rows.params.len()],
+            pairs: vec![None; self.rows.params.len()],
             ..Query::default()
         };
         let (mut tag, mut pointer) = (None, None);
@@ -114,7 +115,7 @@ impl Reader<'_> {
                     q.count = Some(self.count(p)?);
                 }
                 _ => {
-                    if !q.pairs[i].is_empty() {
+                    if q.pairs[i].is_some() {
                         return Err(self.unsupported(
                             p,
                             "the parameter is given twice: the query carries one value per field",
@@ -123,7 +124,7 @@ impl Reader<'_> {
                     let value = self.value(p, row)?;
                     // An e-mail address is XTN.4; any other telecom value is the number, XTN.1.
                     let which = usize::from(row.kind == ParamKind::Telecom && value.contains('@'));
-                    q.pairs[i].push((row.references().swap_remove(which), value));
+                    q.pairs[i] = Some((row.references().swap_remove(which), value));
                 }
             }
         }
@@ -147,7 +148,7 @@ impl Reader<'_> {
                 ));
             }
         }
-        let has_criteria = q.identifier.is_some() || q.pairs.iter().any(|p| !p.is_empty());
+        let has_criteria = q.identifier.is_some() || q.pairs.iter().any(Option::is_some);
         if !has_criteria {
             return Err(Error::new(
                 ErrorKind::Unsupported,
@@ -233,11 +234,12 @@ impl Reader<'_> {
 
     /// A FHIR date search value as an HL7 date: a full date, with no prefix but `eq`.
     fn date(&self, p: &Param, text: &str) -> Result<String, Error> {
+        const PREFIXES: [&str; 9] = ["eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"];
         let (prefix, date) = match text.get(..2) {
-            Some(pre) if pre.bytes().all(|b| b.is_ascii_lowercase()) => (pre, &text[2..]),
+            Some(pre) if PREFIXES.contains(&pre) => (pre, &text[2..]),
             _ => ("eq", text),
         };
-        if !matches!(prefix, "eq") {
+        if prefix != "eq" {
             return Err(self.unsupported(
                 p,
                 format!(
@@ -397,8 +399,8 @@ fn continuation_error(search: &Search, resource: &str, reason: &str) -> Error {
 }
 
 /// The query tag of message `n` of a run: a seeded prefix and the message's number, so that
-/// tags are unique within a run and the same for the same seed. QRD-4 allows 10 characters,
-/// QPD-2 32.
+/// tags are unique within a run and the same for the same seed. QPD-2 allows 32 characters;
+/// QRD-4 allows 10, which a 4-character prefix keeps to for the first million queries.
 pub(crate) fn query_tag(env: &Envelope, style: Style, n: u64) -> String {
     let mut h = IdHasher::new("query tag");
     h.add(&env.seed.to_string());
@@ -484,7 +486,7 @@ pub(crate) fn build(
                         }
                     }
                 }
-                pairs.extend(written.iter().cloned());
+                pairs.extend(written.clone());
             }
             for (i, (reference, value)) in pairs.iter().enumerate() {
                 b.set(qpd, 3, i + 1, 1, 1, &format!("@{reference}"));

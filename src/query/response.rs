@@ -89,22 +89,25 @@ pub(crate) fn respond(
     };
     let msa_failed = matches!(msa1.as_str(), "AE" | "AR" | "CE" | "CR");
     let qak_failed = matches!(qak2.as_str(), "AE" | "AR");
-    if msa_failed || qak_failed || style.is_none() {
-        if style.is_none() && !msa_failed {
+    let style = match style {
+        Some(style) if !msa_failed && !qak_failed => style,
+        None if !msa_failed => {
             return Err(Error::new(
                 ErrorKind::UnsupportedEvent,
                 "an ACK that accepts the query carries no results: expected RSP^K22 or ADR^A19",
             )
             .at(field_location(&header, 9)));
         }
-        let code = (!msa_failed).then_some(qak2.as_str());
-        let answer = answer_message(plan, &msg, code)?;
-        serde_json::to_writer(&mut *out, &answer.outcome)
-            .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
-        out.push(b'\n');
-        return Ok(());
-    }
-    let style = style.unwrap_or_default();
+        _ => {
+            // QAK-2 carries the verdict when MSA-1 accepted the message but not the query.
+            let code = (!msa_failed).then_some(qak2.as_str());
+            let answer = answer_message(plan, &msg, code)?;
+            serde_json::to_writer(&mut *out, &answer.outcome)
+                .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+            out.push(b'\n');
+            return Ok(());
+        }
+    };
     if !matches!(msa1.as_str(), "AA" | "CA") {
         return Err(Error::new(
             ErrorKind::BadValue,

@@ -361,7 +361,7 @@ mod tests {
         let errors: &[(&[u8], &str)] = &[
             (
                 b"Patient?family=%G1",
-                "at byte 15: bad percent-encoding: `%` must be followed by two hex digits",
+                "Patient?family at byte 15: bad percent-encoding: `%` must be followed by two hex digits",
             ),
             (
                 b"Patient?family",
@@ -389,7 +389,7 @@ mod tests {
             ),
             (
                 b"Patient?family=%FF",
-                "at byte 15: a percent-encoded value is not UTF-8",
+                "Patient?family at byte 15: a percent-encoded value is not UTF-8",
             ),
             (b"\n\n", "the search is empty"),
         ];
