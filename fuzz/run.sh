@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 seconds="${FUZZ_SECONDS:-60}"
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-    targets=(parse roundtrip notify writeback ack)
+    targets=(parse roundtrip notify writeback ack query)
 fi
 
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then
@@ -52,6 +52,7 @@ for target in "${targets[@]}"; do
         notify) seeds=(fuzz/seeds fixtures/v2-to-fhir) ;;
         writeback) seeds=(fixtures/fhir-to-v2) ;;
         ack) seeds=(fixtures/ack) ;;
+        query) seeds=(fixtures/query/search fixtures/query/response) ;;
         *) seeds=(fuzz/seeds) ;;
     esac
     if ! "${fuzz[@]}" run "${flags[@]}" "$target" \

@@ -7,6 +7,7 @@ use chrono_tz::Tz;
 use serde_json::Value as Json;
 
 use crate::error::{Error, ErrorKind};
+use crate::mapping::query::QueryPlan;
 use crate::mapping::{Plan, TableSet};
 use crate::notify::{self, NotifyOptions, TranslateOptions};
 use crate::v2::{ParseOptions, Parser};
@@ -64,14 +65,18 @@ pub struct Report {
 #[derive(Debug)]
 pub struct Engine {
     plan: Plan,
+    queries: QueryPlan,
     options: EngineOptions,
 }
 
 impl Engine {
     /// An engine over `tables`.
     pub fn new(tables: &TableSet, options: EngineOptions) -> Result<Engine, Error> {
+        let plan = Plan::compile(tables)?;
+        let queries = QueryPlan::compile(tables, &plan)?;
         Ok(Engine {
-            plan: Plan::compile(tables)?,
+            plan,
+            queries,
             options,
         })
     }
@@ -84,6 +89,11 @@ impl Engine {
     /// The compiled plan.
     pub fn plan(&self) -> &Plan {
         &self.plan
+    }
+
+    /// The compiled query tables.
+    pub fn queries(&self) -> &QueryPlan {
+        &self.queries
     }
 
     /// The options.
@@ -110,6 +120,77 @@ impl Engine {
     /// Reads an HL7 v2 ACK as a FHIR OperationOutcome.
     pub fn ack(&self, ack: &[u8]) -> Result<crate::writeback::ack::Answer, Error> {
         crate::writeback::ack::answer(&self.plan, ack)
+    }
+
+    /// Translates a FHIR search (a search URL or a `Parameters` resource) into an HL7 v2
+    /// query, QBP^Q22 or QRY^A19; `n` numbers it within a run for its control id and query tag.
+    ///
+    /// ```
+    /// use hl7fhir::engine::Engine;
+    /// use hl7fhir::query::QueryOptions;
+    /// let engine = Engine::with_defaults().unwrap();
+    /// let q = engine.query(b"Patient?family=SMITH&birthdate=1980-01-01", &QueryOptions::default(), 1).unwrap();
+    /// let text = String::from_utf8(q.message).unwrap();
+    /// assert!(text.contains("\rQPD|IHE PDQ Query|"));
+    /// assert!(text.contains("|@PID.5.1.1^SMITH~@PID.7^19800101\r"));
+    /// ```
+    pub fn query(
+        &self,
+        search: &[u8],
+        opts: &crate::query::QueryOptions,
+        n: u64,
+    ) -> Result<crate::query::Written, Error> {
+        crate::query::query(
+            &self.plan,
+            &self.queries,
+            search,
+            opts,
+            self.options.parse.show_values,
+            n,
+        )
+    }
+
+    /// Reads an HL7 v2 query response (RSP^K22, ADR^A19, or an ACK rejecting the query) as a
+    /// FHIR searchset Bundle or OperationOutcome.
+    pub fn query_response(
+        &self,
+        response: &[u8],
+        opts: &crate::query::ResponseOptions,
+    ) -> Result<Json, Error> {
+        let mut out = Vec::new();
+        self.query_response_with(&mut self.parser(), response, opts, &mut out)?;
+        serde_json::from_slice(&out).map_err(|e| Error::new(ErrorKind::Io, e.to_string()))
+    }
+
+    /// Like [`Engine::query_response`], appending one line of JSON to `out` and reusing
+    /// `parser`.
+    pub fn query_response_with(
+        &self,
+        parser: &mut Parser,
+        response: &[u8],
+        opts: &crate::query::ResponseOptions,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let msg = parser.parse(response)?;
+        crate::query::respond(
+            &self.plan,
+            &self.queries,
+            msg,
+            opts,
+            &self.translate_options(false, false),
+            out,
+        )
+    }
+
+    fn translate_options(&self, lightweight: bool, explain: bool) -> TranslateOptions {
+        TranslateOptions {
+            timezone: self.options.timezone,
+            source_endpoint: self.options.source_endpoint.clone(),
+            show_values: self.options.parse.show_values,
+            lightweight,
+            explain,
+            strict: self.options.strict,
+        }
     }
 
     /// Translates one message into a notification, as a JSON value.
@@ -145,14 +226,7 @@ impl Engine {
         out: &mut Vec<u8>,
     ) -> Result<Report, Error> {
         let msg = parser.parse(message)?;
-        let topts = TranslateOptions {
-            timezone: self.options.timezone,
-            source_endpoint: self.options.source_endpoint.clone(),
-            show_values: self.options.parse.show_values,
-            lightweight: opts.flavor == notify::Flavor::Lightweight,
-            explain,
-            strict: self.options.strict,
-        };
+        let topts = self.translate_options(opts.flavor == notify::Flavor::Lightweight, explain);
         let mut event = notify::translate::translate(&self.plan, msg, &topts)?;
         let root = notify::assemble(&mut event, opts)?;
         event.doc.write_into(root, out);

@@ -4,6 +4,8 @@
 //!   paths, MLLP/batch/plain framing, the encoder and ACKs.
 //! - [`mapping`]: the declarative mapping tables (`mappings/`), loaded, checked and compiled.
 //! - [`notify`]: HL7 v2 events → FHIR notifications (message Bundles, Backport notifications).
+//! - [`query`]: FHIR searches → HL7 v2 queries (QBP^Q22, QRY^A19), and their answers →
+//!   searchset Bundles.
 //! - [`fhir`]: the FHIR R4 side: element definitions, the JSON document, dates, ids.
 //! - [`engine`]: the thread-safe engine gateways link.
 //! - [`error`]: the one error type, with byte offsets and HL7 locations.
@@ -25,6 +27,7 @@ pub mod error;
 pub mod fhir;
 pub mod mapping;
 pub mod notify;
+pub mod query;
 pub mod v2;
 pub mod writeback;
 

@@ -310,3 +310,30 @@ fn translation_targets_hold_on_the_golden_inputs() {
         }
     }
 }
+
+/// The `query` check over every query fixture, one at a time and all in one stream: searches
+/// and responses both ways, the self and next links sent again.
+#[test]
+fn query_fixtures_pass_the_query_check() {
+    let mut all = Vec::new();
+    for dir in ["fixtures/query/search", "fixtures/query/response"] {
+        for path in files_in(&root().join(dir)) {
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            if !matches!(ext, "search" | "hl7") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| checks::check_query(&bytes))) {
+                let why = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("(no message)");
+                panic!("{}: the query check failed: {why}", path.display());
+            }
+            all.extend_from_slice(&bytes);
+            all.push(b'\n');
+        }
+    }
+    checks::check_query(&all);
+}

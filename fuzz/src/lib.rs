@@ -551,3 +551,184 @@ pub fn check_ack_answer(data: &[u8]) {
         );
     }
 }
+
+/// The `query` target, both ways, on the same bytes.
+///
+/// As searches, split into lines as `hl7fhir query` reads them: every line that is not blank
+/// gives exactly one query or one error, in either style. A query parses under the strict
+/// options and is the message it claims (MSH-9, MSH-10, the query tag). A QBP^Q22 read back
+/// from an answer that echoes its QPD (NF) gives a Bundle whose self link, sent again as the
+/// same message of the run, writes the same QPD: the link asks exactly what was asked.
+///
+/// As responses, split by the framer: every message gives exactly one JSON line (a searchset
+/// Bundle or an OperationOutcome) or an error and no output. A Bundle's next link sends
+/// whenever its self link does, as the same QPD followed by a DSC with the pointer.
+pub fn check_query(data: &[u8]) {
+    use hl7fhir::query::{QueryOptions, ResponseOptions, Style};
+    let engine = engine();
+    let envelope = hl7fhir::writeback::Envelope {
+        timestamp: Some("20260101120000+0000".into()),
+        ..hl7fhir::writeback::Envelope::default()
+    };
+    let mut n = 0u64;
+    for line in data.split(|&b| b == b'\n') {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        n += 1;
+        for style in [Style::Q22, Style::A19] {
+            let opts = QueryOptions {
+                style,
+                envelope: envelope.clone(),
+            };
+            let Ok(written) = engine.query(line, &opts, n) else {
+                continue;
+            };
+            let mut parser = Parser::new(ParseOptions::strict());
+            let msg = parser.parse(&written.message).unwrap_or_else(|e| {
+                panic!(
+                    "a query must parse strictly: {e}\n{}",
+                    show(&written.message)
+                )
+            });
+            let msh9: Vec<String> = (1..=3).map(|c| field_text(&msg, "MSH", 9, c)).collect();
+            assert_eq!(msh9, style.message(), "MSH-9 of the query");
+            assert_eq!(field_text(&msg, "MSH", 10, 1), written.control_id);
+            let (tag_segment, tag_field) = match style {
+                Style::Q22 => ("QPD", 2),
+                Style::A19 => ("QRD", 4),
+            };
+            assert_eq!(
+                field_text(&msg, tag_segment, tag_field, 1),
+                written.query_tag
+            );
+            if style == Style::Q22 && msg.first("DSC").is_none() {
+                let qpd = segment_bytes(&written.message, b"QPD|");
+                let answer = [
+                    &b"MSH|^~\\&|MPI|GHH|HL7FHIR||20260101120001+0000||RSP^K22^RSP_K21|R1|P|2.5.1\rMSA|AA|C1\rQAK|T1|NF\r"[..],
+                    &qpd,
+                    b"\r",
+                ]
+                .concat();
+                let bundle = engine
+                    .query_response(&answer, &ResponseOptions::default())
+                    .unwrap_or_else(|e| {
+                        panic!("the echo of a query must read back: {e}\n{}", show(&answer))
+                    });
+                let again = engine
+                    .query(link(&bundle, "self").as_bytes(), &opts, n)
+                    .unwrap_or_else(|e| {
+                        panic!("the self link must send: {e}\n{}", link(&bundle, "self"))
+                    });
+                assert_same_bytes(
+                    "the self link writes the QPD it came from",
+                    &qpd,
+                    &segment_bytes(&again.message, b"QPD|"),
+                );
+            }
+        }
+    }
+    let mut parser = engine.parser();
+    let mut reader = FrameReader::new(data, 1 << 16);
+    while let Ok(Some(chunk)) = reader.next_chunk() {
+        let Chunk::Message(m) = chunk else { continue };
+        let mut out = Vec::new();
+        let result = engine.query_response_with(
+            &mut parser,
+            m.message,
+            &ResponseOptions::default(),
+            &mut out,
+        );
+        if result.is_err() {
+            assert!(out.is_empty(), "an error writes no output");
+            continue;
+        }
+        assert_eq!(
+            out.iter().filter(|&&b| b == b'\n').count(),
+            1,
+            "one answer is one line"
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out).expect("an answer is JSON");
+        match json["resourceType"].as_str() {
+            Some("OperationOutcome") => assert!(
+                json["issue"].as_array().is_some_and(|i| !i.is_empty()),
+                "an outcome has an issue"
+            ),
+            Some("Bundle") => {
+                assert_eq!(json["type"], "searchset");
+                for e in json["entry"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+                    assert!(matches!(
+                        e["search"]["mode"].as_str(),
+                        Some("match" | "include")
+                    ));
+                }
+                let next = link(&json, "next");
+                if next.is_empty() {
+                    continue;
+                }
+                let opts = QueryOptions {
+                    style: Style::Q22,
+                    envelope: envelope.clone(),
+                };
+                let sent = engine.query(link(&json, "self").as_bytes(), &opts, 1);
+                let continued = engine.query(next.as_bytes(), &opts, 1);
+                assert_eq!(
+                    sent.is_ok(),
+                    continued.is_ok(),
+                    "the next link sends when the self link does: {next}"
+                );
+                if let (Ok(a), Ok(b)) = (sent, continued) {
+                    let qpd = |m: &[u8]| {
+                        let mut s = segment_bytes(m, b"QPD|");
+                        // The self link has no tag of its own; the next link repeats the echoed one.
+                        let fields: Vec<&[u8]> = s.splitn(4, |&c| c == b'|').collect();
+                        if fields.len() == 4 {
+                            s = [fields[0], fields[1], fields[3]].join(&b'|');
+                        }
+                        s
+                    };
+                    assert_same_bytes(
+                        "the next link repeats the query",
+                        &qpd(&a.message),
+                        &qpd(&b.message),
+                    );
+                    assert!(
+                        b.message.windows(5).any(|w| w == b"\rDSC|"),
+                        "a continuation ends in DSC"
+                    );
+                }
+            }
+            other => panic!("an answer is a Bundle or an OperationOutcome, not {other:?}"),
+        }
+    }
+}
+
+/// The decoded text of component `comp` of the first repetition of a field of the first
+/// segment with that id; empty when absent.
+fn field_text(msg: &Message<'_>, id: &str, field: usize, comp: usize) -> String {
+    msg.first(id)
+        .and_then(|s| s.field(field))
+        .and_then(|f| f.component(comp))
+        .and_then(|c| c.text().ok())
+        .map(|t| t.into_owned())
+        .unwrap_or_default()
+}
+
+/// The raw bytes of the first segment starting with `prefix`, without its CR.
+fn segment_bytes(message: &[u8], prefix: &[u8]) -> Vec<u8> {
+    message
+        .split(|&b| b == b'\r')
+        .find(|s| s.starts_with(prefix))
+        .unwrap_or_default()
+        .to_vec()
+}
+
+/// The URL of a Bundle's link with this relation; empty when absent.
+fn link(bundle: &serde_json::Value, relation: &str) -> String {
+    bundle["link"]
+        .as_array()
+        .and_then(|links| links.iter().find(|l| l["relation"] == relation))
+        .and_then(|l| l["url"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}

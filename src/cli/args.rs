@@ -17,6 +17,7 @@ pub(crate) enum Command {
     Notify,
     Writeback,
     Ack,
+    Query,
 }
 
 /// Everything a run needs, validated.
@@ -58,6 +59,12 @@ pub(crate) struct Config {
     pub mllp: bool,
     /// Ack: the writeback requests the ACKs answer.
     pub request: Option<PathBuf>,
+    /// Query: read responses (`--response`) instead of writing queries.
+    pub response: bool,
+    /// Query: QBP^Q22 or QRY^A19.
+    pub style: crate::query::Style,
+    /// Query: the FHIR base URL of the links in searchset Bundles.
+    pub base: Option<String>,
 }
 
 /// What the arguments ask for.
@@ -84,6 +91,10 @@ COMMANDS:
     writeback   FHIR JSON or NDJSON (a resource, or a transaction, batch or message Bundle) →
                 the HL7 v2 message an EHR takes (ADT, ORU, DFT), one after another
     ack         HL7 v2 ACKs → FHIR OperationOutcomes (with --request, response Bundles)
+    query       FHIR searches, one per line (Patient?family=SMITH&birthdate=1980-01-01, with
+                or without a base URL, or a Parameters resource) → HL7 v2 queries
+                (QBP^Q22 per IHE PDQ, or QRY^A19); with --response, the EHR's answers
+                (RSP^K22, ADR^A19) → FHIR searchset Bundles or OperationOutcomes
     roundtrip   re-encode every message from its parsed form and write it back with its
                 framing: stdout is byte-identical to stdin for every message the parser accepts
 
@@ -117,6 +128,13 @@ ACK OPTIONS:
     --request FILE           the writeback requests (JSON or NDJSON, in the order they were sent,
                              with the same --profile/--seed): each ACK that answers a transaction
                              or batch Bundle gives a transaction-response (batch-response) Bundle
+
+QUERY OPTIONS:
+    --style STYLE            q22 (default): QBP^Q22^QBP_Q21, IHE PDQ; a19: QRY^A19^QRY_A19
+    --response               read HL7 v2 responses instead: RSP^K22 or ADR^A19 → a searchset
+                             Bundle (a next link when DSC continues it); AE/AR → OperationOutcome
+    --base URL               the FHIR base URL of the self and next links (default: relative)
+    --profile, --seed, --timestamp, --mllp as for writeback (query tags are seeded too)
 
 OPTIONS:
     --strict                 follow the standard: CR segment ends only, no BOM, no blank lines,
@@ -184,6 +202,9 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Req
     let mut timestamp = None;
     let mut mllp = false;
     let mut request = None;
+    let mut response = false;
+    let mut style = crate::query::Style::default();
+    let mut base = None;
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
             Short('h') | Long("help") => return Ok(Request::Help(USAGE.to_string())),
@@ -295,6 +316,23 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Req
                 )
             }
             Long("mllp") => mllp = true,
+            Long("response") => response = true,
+            Long("style") => {
+                let v = parser.value().map_err(|e| e.to_string())?;
+                style = v
+                    .to_str()
+                    .and_then(crate::query::Style::from_name)
+                    .ok_or("--style takes q22 or a19")?;
+            }
+            Long("base") => {
+                base = Some(
+                    parser
+                        .value()
+                        .map_err(|e| e.to_string())?
+                        .to_string_lossy()
+                        .into_owned(),
+                )
+            }
             Long("request") => {
                 request = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?))
             }
@@ -305,6 +343,7 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Req
                     Some("notify") => Command::Notify,
                     Some("writeback") => Command::Writeback,
                     Some("ack") => Command::Ack,
+                    Some("query") => Command::Query,
                     _ => {
                         return Err(format!(
                             "unknown command {:?}; try --help",
@@ -353,6 +392,9 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Req
         envelope,
         mllp,
         request,
+        response,
+        style,
+        base,
     })))
 }
 
@@ -408,6 +450,7 @@ mod tests {
                 &["notify", "--format", "xml"],
                 "--format takes message or subscription",
             ),
+            (&["query", "--style", "q21"], "--style takes q22 or a19"),
         ];
         for (args, want) in errors {
             assert_eq!(run(args).unwrap_err(), *want);

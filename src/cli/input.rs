@@ -261,14 +261,12 @@ impl<R: Read + Send> Source for JsonSource<R> {
 }
 
 /// Text lines (FHIR search URLs); blank lines are `Between`.
-#[allow(dead_code)] // Read by the query command.
 pub(crate) struct LineSource<R> {
     inner: std::io::BufReader<R>,
     offset: u64,
     max_bytes: usize,
 }
 
-#[allow(dead_code)]
 impl<R: Read> LineSource<R> {
     pub(crate) fn new(r: R, max_bytes: usize) -> LineSource<R> {
         LineSource {

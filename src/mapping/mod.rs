@@ -5,6 +5,7 @@
 pub mod condition;
 mod load;
 pub mod plan;
+pub mod query;
 pub mod target;
 
 pub use load::TableSet;

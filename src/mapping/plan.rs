@@ -1054,7 +1054,7 @@ fn check_constant(t: &Target, value: &str) -> Result<(), String> {
 }
 
 /// Checks that a path names a known segment and a field it has.
-fn check_path(p: &Path) -> Result<(), String> {
+pub(crate) fn check_path(p: &Path) -> Result<(), String> {
     let id = p.segment_id();
     if spec::is_local(id) {
         return Ok(());

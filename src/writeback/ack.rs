@@ -119,10 +119,18 @@ fn text(msg: &Message<'_>, seg: &crate::v2::Segment<'_>, field: usize, comp: usi
 pub fn answer(plan: &Plan, ack: &[u8]) -> Result<Answer, Error> {
     let mut parser = Parser::new(ParseOptions::tolerant());
     let msg = parser.parse(ack)?;
+    answer_message(plan, &msg, None)
+}
+
+/// Reads the MSA and ERR segments of a parsed message (an ACK, or a query response that
+/// reports an error). `code` stands in for MSA-1 when another field carries the verdict: a
+/// query response whose MSA-1 is AA but whose QAK-2 is AE or AR.
+pub fn answer_message(plan: &Plan, msg: &Message<'_>, code: Option<&str>) -> Result<Answer, Error> {
+    let msg = *msg;
     let msa = msg
         .first("MSA")
         .ok_or_else(|| Error::new(ErrorKind::MissingRequired, "an ACK needs an MSA segment"))?;
-    let code = text(&msg, &msa, 1, 1);
+    let code = code.map_or_else(|| text(&msg, &msa, 1, 1), str::to_string);
     if !matches!(code.as_str(), "AA" | "AE" | "AR" | "CA" | "CE" | "CR") {
         return Err(Error::new(
             ErrorKind::BadValue,

@@ -9,6 +9,7 @@ use serde_json::Value as Json;
 
 use crate::error::{Error, ErrorKind};
 use crate::fhir::id::IdHasher;
+use crate::v2::MessageBuilder;
 
 /// Where writeback messages come from and go to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +110,36 @@ impl Envelope {
         self.timestamp
             .clone()
             .unwrap_or_else(|| chrono::Utc::now().format("%Y%m%d%H%M%S+0000").to_string())
+    }
+
+    /// Fills MSH of the message `b` builds: applications and facilities, MSH-7 `time`, MSH-9
+    /// (type, event, structure), MSH-10 `control_id`, processing id, version, and UTF-8 as the
+    /// character set the builder writes.
+    pub fn write_header(
+        &self,
+        b: &mut MessageBuilder,
+        msh9: [&str; 3],
+        control_id: &str,
+        time: &str,
+    ) {
+        for (field, value) in [
+            (3, self.sending_application.as_str()),
+            (4, &self.sending_facility),
+            (5, &self.receiving_application),
+            (6, &self.receiving_facility),
+            (7, time),
+            (10, control_id),
+            (11, &self.processing_id),
+            (12, &self.version),
+        ] {
+            if !value.is_empty() {
+                b.set(1, field, 1, 1, 1, value);
+            }
+        }
+        for (c, v) in msh9.into_iter().enumerate() {
+            b.set(1, 9, 1, c + 1, 1, v);
+        }
+        b.set(1, 18, 1, 1, 1, "UNICODE UTF-8");
     }
 }
 

@@ -4,13 +4,14 @@
 pub(crate) mod ack;
 pub(crate) mod notify;
 pub(crate) mod parse;
+pub(crate) mod query;
 pub(crate) mod roundtrip;
 pub(crate) mod writeback;
 
 use super::args::{Command, Config};
 use std::sync::Arc;
 
-use super::input::{Hl7Source, JsonSource};
+use super::input::{Hl7Source, JsonSource, LineSource};
 use super::stream::Job;
 use crate::engine::{Engine, EngineOptions};
 use crate::error::Error;
@@ -69,6 +70,25 @@ pub(crate) fn job(config: &Config) -> Result<Job, Error> {
             Job {
                 source: Box::new(hl7),
                 translator: Box::new(move || Box::new(ack::AckCommand::new(&shared))),
+                hl7: false,
+                passthrough: false,
+            }
+        }
+        Command::Query if config.response => {
+            let shared = query::Shared::new(config)?;
+            Job {
+                source: Box::new(hl7),
+                translator: Box::new(move || Box::new(query::ResponseCommand::new(&shared))),
+                hl7: false,
+                passthrough: false,
+            }
+        }
+        Command::Query => {
+            let shared = query::Shared::new(config)?;
+            let lines = move |r| Box::new(LineSource::new(r, max)) as Box<dyn super::input::Source>;
+            Job {
+                source: Box::new(lines),
+                translator: Box::new(move || Box::new(query::QueryCommand::new(&shared))),
                 hl7: false,
                 passthrough: false,
             }
