@@ -52,9 +52,8 @@ impl Placement {
     pub fn visible(&self, g: usize, from: usize) -> bool {
         // Groups nest a few levels deep: comparing the two chains of ancestors pairwise is
         // cheaper than collecting either.
-        let ancestors = |start: usize| {
-            std::iter::successors(Some(start), |&i| self.groups[i].parent)
-        };
+        let ancestors =
+            |start: usize| std::iter::successors(Some(start), |&i| self.groups[i].parent);
         ancestors(g).all(|i| {
             let node = self.groups[i].node;
             ancestors(from).all(|j| self.groups[j].node != node || j == i)

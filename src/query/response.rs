@@ -14,6 +14,7 @@ use std::borrow::Cow;
 
 use crate::error::{Error, ErrorKind, Location};
 use crate::fhir::doc::{Doc, NodeId, Val};
+use crate::fhir::id::Id;
 use crate::mapping::Plan;
 use crate::mapping::query::{Authority, ParamKind, QueryPlan, Style, StyleTable};
 use crate::notify::translate::{Resource, TranslateOptions, translate};
@@ -220,7 +221,7 @@ pub(crate) fn respond(
     let entries = doc.member(b, "entry", Val::Array);
     for r in selected(&event.resources, doc) {
         let e = doc.push(entries, Val::Object);
-        doc.set(e, "fullUrl", owned(format!("urn:uuid:{}", r.id)));
+        doc.set(e, "fullUrl", Val::Urn(r.id));
         doc.insert_node(e, "resource", r.node);
         let search = doc.member(e, "search", Val::Object);
         let mode = if r.ty == PATIENT { "match" } else { "include" };
@@ -235,7 +236,7 @@ pub(crate) fn respond(
 /// RelatedPerson a site maps from NK1), and what those refer to (a PD1 Organization), but not
 /// the MessageHeader nor what only it names (MSH-4's Organization).
 fn selected<'r, 'a>(resources: &'r [Resource<'a>], doc: &Doc<'a>) -> Vec<&'r Resource<'a>> {
-    let refs: Vec<Vec<String>> = resources
+    let refs: Vec<Vec<Id>> = resources
         .iter()
         .map(|r| {
             let mut out = Vec::new();
@@ -243,11 +244,10 @@ fn selected<'r, 'a>(resources: &'r [Resource<'a>], doc: &Doc<'a>) -> Vec<&'r Res
             out
         })
         .collect();
-    let urn = |r: &Resource<'_>| format!("urn:uuid:{}", r.id);
-    let patients: Vec<String> = resources
+    let patients: Vec<Id> = resources
         .iter()
         .filter(|r| r.ty == PATIENT)
-        .map(urn)
+        .map(|r| r.id)
         .collect();
     let mut keep: Vec<bool> = resources
         .iter()
@@ -258,7 +258,7 @@ fn selected<'r, 'a>(resources: &'r [Resource<'a>], doc: &Doc<'a>) -> Vec<&'r Res
         .collect();
     // What a kept resource refers to is kept too, until nothing changes.
     loop {
-        let wanted: Vec<String> = refs
+        let wanted: Vec<Id> = refs
             .iter()
             .zip(&keep)
             .filter(|(_, k)| **k)
@@ -266,7 +266,7 @@ fn selected<'r, 'a>(resources: &'r [Resource<'a>], doc: &Doc<'a>) -> Vec<&'r Res
             .collect();
         let mut changed = false;
         for (i, r) in resources.iter().enumerate() {
-            if !keep[i] && r.ty != "MessageHeader" && wanted.contains(&urn(r)) {
+            if !keep[i] && r.ty != "MessageHeader" && wanted.contains(&r.id) {
                 keep[i] = true;
                 changed = true;
             }
@@ -282,10 +282,10 @@ fn selected<'r, 'a>(resources: &'r [Resource<'a>], doc: &Doc<'a>) -> Vec<&'r Res
         .collect()
 }
 
-/// Every `urn:uuid:` reference under a node.
-fn references(doc: &Doc<'_>, node: NodeId, out: &mut Vec<String>) {
+/// The ids every `urn:uuid:` reference under a node names.
+fn references(doc: &Doc<'_>, node: NodeId, out: &mut Vec<Id>) {
     match doc.val(node) {
-        Val::Str(s) if s.starts_with("urn:uuid:") => out.push(s.to_string()),
+        Val::Urn(id) => out.push(*id),
         Val::Object | Val::Array => {
             for c in doc.children(node) {
                 references(doc, c, out);
