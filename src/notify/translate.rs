@@ -539,7 +539,7 @@ impl<'a> Translator<'a, '_> {
     /// Evaluates a condition against the current segment (and, for `.N`, the current value).
     fn holds(&mut self, c: &Condition, part: Option<Part<'a>>) -> Result<bool, Error> {
         Ok(match c {
-            Condition::Valued(o) => self.operand(o, part)?.is_some(),
+            Condition::Valued(o) => self.valued(o, part)?,
             Condition::Equals(o, lit) => self.operand(o, part)?.is_some_and(|t| t.trim() == lit),
             Condition::In(o, lits) => self
                 .operand(o, part)?
@@ -572,18 +572,41 @@ impl<'a> Translator<'a, '_> {
         })
     }
 
+    /// True when the operand has text (see [`text_of`]), decoding it only when it holds an
+    /// escape sequence or non-ASCII bytes: `VALUED` is the most common condition.
+    fn valued(&mut self, o: &Operand, part: Option<Part<'a>>) -> Result<bool, Error> {
+        let Some(v) = self.operand_value(o, part) else {
+            return Ok(false);
+        };
+        if v.is_empty() || v.is_null() {
+            return Ok(false);
+        }
+        let raw = v.raw();
+        let escape = self.msg.delimiters().escape;
+        if raw.is_ascii() && escape.is_none_or(|e| !raw.contains(&e)) {
+            return Ok(!raw.trim_ascii().is_empty());
+        }
+        Ok(text_of(&v)?.is_some())
+    }
+
     fn operand(
         &mut self,
         o: &Operand,
         part: Option<Part<'a>>,
     ) -> Result<Option<Cow<'a, str>>, Error> {
-        let v = match o {
+        match self.operand_value(o, part) {
+            Some(v) => text_of(&v),
+            None => Ok(None),
+        }
+    }
+
+    /// The value an operand names, undecoded.
+    fn operand_value(&mut self, o: &Operand, part: Option<Part<'a>>) -> Option<Value<'a>> {
+        match o {
             Operand::Relative(nums) => part.and_then(|p| p.descend(nums)).map(|p| p.value()),
             Operand::Path(p) => {
                 self.consume_path(p);
-                let Some(f) = self.resolve(p) else {
-                    return Ok(None);
-                };
+                let f = self.resolve(p)?;
                 match (p.repetition, p.component) {
                     (None, None) => Some(f.value()),
                     _ => f
@@ -592,10 +615,6 @@ impl<'a> Translator<'a, '_> {
                         .map(|p| p.value()),
                 }
             }
-        };
-        match v {
-            Some(v) => text_of(&v),
-            None => Ok(None),
         }
     }
 
