@@ -355,12 +355,7 @@ impl Index {
     ) -> Result<(), Error> {
         let opts = &self.options;
         if term > 0 && !(term == 1 && bytes[pos] == b'\r') && !opts.leniency.lf_segment_ends {
-            let what = if term == 2 { "CRLF" } else { "LF" };
-            return Err(self.error(
-                ErrorKind::LineEnd,
-                format!("segment ends with {what}, not CR (enable the lf_segment_ends leniency)"),
-                pos,
-            ));
+            return Err(self.line_end_error(pos, term));
         }
         if cur.fresh && pos == cur.seg_start {
             // An empty line: either absorbed into the previous terminator or an error.
@@ -384,14 +379,7 @@ impl Index {
             self.check_field(cur.field_start, pos)?;
         }
         if self.segments.len() >= opts.limits.max_segments {
-            return Err(self.error(
-                ErrorKind::LimitExceeded,
-                format!(
-                    "message has more than {} segments",
-                    opts.limits.max_segments
-                ),
-                cur.seg_start,
-            ));
+            return Err(self.segment_limit(cur.seg_start));
         }
         self.segments.push(SegmentEntry {
             start: cur.seg_start as u32,
@@ -409,36 +397,65 @@ impl Index {
         Ok(())
     }
 
+    #[cold]
+    fn line_end_error(&self, pos: usize, term: usize) -> Error {
+        let what = if term == 2 { "CRLF" } else { "LF" };
+        self.error(
+            ErrorKind::LineEnd,
+            format!("segment ends with {what}, not CR (enable the lf_segment_ends leniency)"),
+            pos,
+        )
+    }
+
+    #[cold]
+    fn segment_limit(&self, seg_start: usize) -> Error {
+        let max = self.options.limits.max_segments;
+        self.error(
+            ErrorKind::LimitExceeded,
+            format!("message has more than {max} segments"),
+            seg_start,
+        )
+    }
+
     /// Checks the segment id in `bytes[start..end]`.
+    #[inline]
     fn check_id(&self, bytes: &[u8], start: usize, end: usize) -> Result<(), Error> {
-        let id = &bytes[start..end];
-        let valid = id.len() == 3
-            && id[0].is_ascii_uppercase()
-            && id[1..]
-                .iter()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-        if !valid {
-            return Err(self
-                .error(
-                    ErrorKind::BadSegmentId,
-                    "segment id is not three characters A-Z, 0-9",
-                    start,
-                )
-                .at(Location {
-                    segment_index: self.segments.len() as u32 + 1,
-                    ..Location::default()
-                }));
+        let valid = match bytes.get(start..end) {
+            Some(&[a, b, c]) => {
+                a.is_ascii_uppercase()
+                    && (b.is_ascii_uppercase() || b.is_ascii_digit())
+                    && (c.is_ascii_uppercase() || c.is_ascii_digit())
+                    && (&[a, b, c] != b"MSH" || self.segments.is_empty())
+            }
+            _ => false,
+        };
+        if valid {
+            Ok(())
+        } else {
+            Err(self.id_error(bytes, start, end))
         }
-        if id == b"MSH" && !self.segments.is_empty() {
-            return Err(self
+    }
+
+    #[cold]
+    fn id_error(&self, bytes: &[u8], start: usize, end: usize) -> Error {
+        if bytes.get(start..end) == Some(b"MSH") {
+            return self
                 .error(
                     ErrorKind::NestedHeader,
                     "a second MSH inside one message",
                     start,
                 )
-                .at(self.seg_location(*b"MSH")));
+                .at(self.seg_location(*b"MSH"));
         }
-        Ok(())
+        self.error(
+            ErrorKind::BadSegmentId,
+            "segment id is not three characters A-Z, 0-9",
+            start,
+        )
+        .at(Location {
+            segment_index: self.segments.len() as u32 + 1,
+            ..Location::default()
+        })
     }
 
     /// Checks the limits on the field that ends at `end`.
@@ -520,12 +537,19 @@ impl Index {
     }
 }
 
+/// The three bytes of a segment id at `start` (`?` for any past the end of the input).
+#[inline]
 fn segment_id(bytes: &[u8], start: usize) -> [u8; 3] {
-    let mut id = [b'?'; 3];
-    for (dst, src) in id.iter_mut().zip(bytes[start..].iter()) {
-        *dst = *src;
+    match bytes.get(start..start + 3) {
+        Some(&[a, b, c]) => [a, b, c],
+        _ => {
+            let mut id = [b'?'; 3];
+            for (dst, src) in id.iter_mut().zip(bytes.get(start..).unwrap_or_default()) {
+                *dst = *src;
+            }
+            id
+        }
     }
-    id
 }
 
 /// A parsed message: the input bytes and their index.
@@ -1169,7 +1193,8 @@ macro_rules! parts {
 
             #[inline(always)]
             fn part(&mut self, start: u32, end: u32, words: Words) -> $child<'a> {
-                self.loc.$level = self.loc.$level.saturating_add(1);
+                // A message shorter than 4 GiB has fewer parts than `u32::MAX`.
+                self.loc.$level = self.loc.$level.wrapping_add(1);
                 $child(Value {
                     msg: self.msg,
                     start,
