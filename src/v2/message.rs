@@ -780,6 +780,7 @@ impl<'a> Segment<'a> {
                 ..Coords::default()
             },
             words: UNKNOWN_WORDS,
+            base: 0,
         }))
     }
 
@@ -843,6 +844,7 @@ impl<'a> Iterator for Fields<'a> {
                 ..Coords::default()
             },
             words: UNKNOWN_WORDS,
+            base: 0,
         }))
     }
 
@@ -874,12 +876,16 @@ pub struct Value<'a> {
     end: u32,
     loc: Coords,
     /// The separators inside `start..end`, for the levels below this value's own, when the
-    /// value is at most 64 bytes long: bit `i` of `words[L]` marks byte `start + i` (`L` is
-    /// [`REP`], [`COMP`] or [`SUB`]). An entry of `u64::MAX` means "not known here, read the
-    /// index's bitmaps" (fields start that way; 64 separators in a row read the same, which
-    /// only costs a lookup). With these words splitting a value touches no memory, and a value
-    /// whose word for a level is 0 is one part, found at once.
+    /// value lies within 64 bytes of `base`: bit `i` of `words[L]` marks byte `base + i` (`L`
+    /// is [`REP`], [`COMP`] or [`SUB`]). An entry of `u64::MAX` means "not known here, read
+    /// the index's bitmaps" (fields start that way; 64 separators in a row read the same,
+    /// which only costs a lookup). With these words splitting a value touches no memory, and a
+    /// value whose word for a level is 0 is one part, found at once.
     words: Words,
+    /// The byte that bit 0 of `words` stands for: the start of the value whose words were
+    /// read from the bitmaps (a field, usually), kept by its parts so that theirs are its
+    /// own, masked, without a shift.
+    base: u32,
 }
 
 /// [`Value::words`] when nothing is known yet.
@@ -1001,13 +1007,13 @@ struct Splitter {
 }
 
 impl Splitter {
-    /// A splitter over a value of at most 64 bytes whose separators are `word`, counted from
-    /// `start`.
+    /// A splitter over `[start, end)`, within 64 bytes of `base`, whose separators are
+    /// `word`, counted from `base`.
     #[inline(always)]
-    fn local(word: u64, start: u32, end: u32) -> Splitter {
+    fn local(word: u64, base: u32, start: u32, end: u32) -> Splitter {
         Splitter {
             word,
-            base: start,
+            base,
             next_start: start,
             end,
         }
@@ -1157,7 +1163,7 @@ macro_rules! parts {
             msg: Message<'a>,
             loc: Coords,
             split: Splitter,
-            /// Separator words of the levels below, counted from `split.base`, past the last
+            /// Separator words of the levels below, counted from `split.base`, after the last
             /// part yielded (short values only).
             rest: Words,
             /// True for a value longer than 64 bytes: parts come from the bitmaps and find
@@ -1170,6 +1176,7 @@ macro_rules! parts {
             fn new(parent: &Value<'a>) -> $iter<'a> {
                 let (start, end) = (parent.start, parent.end);
                 let mut rest = parent.words;
+                let mut base = parent.base;
                 if rest[$bits] == u64::MAX {
                     if end - start > BLOCK as u32 {
                         return $iter {
@@ -1181,18 +1188,19 @@ macro_rules! parts {
                         };
                     }
                     rest = parent.msg.index.window(start, end);
+                    base = start;
                 }
                 $iter {
                     msg: parent.msg,
                     loc: parent.loc,
-                    split: Splitter::local(rest[$bits], start, end),
+                    split: Splitter::local(rest[$bits], base, start, end),
                     rest,
                     scan: false,
                 }
             }
 
             #[inline(always)]
-            fn part(&mut self, start: u32, end: u32, words: Words) -> $child<'a> {
+            fn part(&mut self, start: u32, end: u32, words: Words, base: u32) -> $child<'a> {
                 // A message shorter than 4 GiB has fewer parts than `u32::MAX`.
                 self.loc.$level = self.loc.$level.wrapping_add(1);
                 $child(Value {
@@ -1201,6 +1209,7 @@ macro_rules! parts {
                     end,
                     loc: self.loc,
                     words,
+                    base,
                 })
             }
 
@@ -1209,7 +1218,7 @@ macro_rules! parts {
                 let (split, part) = self.split.next_scan(&self.msg.index.bitmaps, $bits);
                 self.split = split;
                 let (start, end) = part?;
-                Some(self.part(start, end, UNKNOWN_WORDS))
+                Some(self.part(start, end, UNKNOWN_WORDS, 0))
             }
         }
 
@@ -1221,15 +1230,10 @@ macro_rules! parts {
                 if self.scan {
                     return self.next_scan();
                 }
-                let base = self.split.base;
                 let (start, end, below) = self.split.next_local()?;
-                // The part's words count from its own start, at most 64 bytes past `base`
-                // (exactly 64 only for an empty last part, whose words are 0 however the
-                // shift wraps).
-                let shift = start - base;
-                let words = self.rest.map(|word| (word & below).wrapping_shr(shift));
+                let words = self.rest.map(|word| word & below);
                 self.rest = self.rest.map(|word| word & !below);
-                Some(self.part(start, end, words))
+                Some(self.part(start, end, words, self.split.base))
             }
 
             /// Skips `n` parts; for a long value by counting separator bits a word at a time.
@@ -1248,7 +1252,7 @@ macro_rules! parts {
                     .loc
                     .$level
                     .saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
-                Some(self.part(start, end, UNKNOWN_WORDS))
+                Some(self.part(start, end, UNKNOWN_WORDS, 0))
             }
         }
     };
@@ -1298,6 +1302,7 @@ impl<'a> Field<'a> {
             } else {
                 self.0.words
             },
+            base: self.0.start,
             ..self.0
         };
         Repetitions::new(&value)
