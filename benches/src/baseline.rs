@@ -48,9 +48,10 @@ pub fn count_delimiters_mask(bytes: &[u8]) -> usize {
     n + rest.iter().filter(|&&b| is_delimiter(b)).count()
 }
 
-/// Classifies each 64-byte block into a `u64` mask the way `src/v2/scan.rs` does: 0/1 bytes
-/// from a vectorised compare, packed 8 at a time with one multiply, then `count_ones`. This is
-/// what producing masks (positions, not just a count) costs in portable safe Rust.
+/// Classifies each 64-byte block into a `u64` mask the way the portable classifier of
+/// `src/v2/scan.rs` does (x86_64 builds use SSE2 `movemask` instead): 0/1 bytes from a
+/// vectorised compare, packed 8 at a time with one multiply, then `count_ones`. This is what
+/// producing masks (positions, not just a count) costs in portable safe Rust.
 pub fn count_delimiters_packed(bytes: &[u8]) -> usize {
     let (blocks, rest) = bytes.as_chunks::<64>();
     let mut n = 0;

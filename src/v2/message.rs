@@ -2,11 +2,18 @@
 //! [`Repetition`], [`Component`] and [`Subcomponent`].
 //!
 //! Parsing makes one pass over the bytes (see [`scan`](super::scan)) and fills one [`Index`] per
-//! message: a table of segments, the position of every field separator, and three bitmaps (one
-//! bit per byte) marking repetition, component and subcomponent separators. The index lives in
-//! the [`Parser`] and is reused, so parsing a stream allocates nothing once the buffers have
-//! grown to the largest message. Views are `Copy`, borrow the input and the index, and find
-//! their parts by scanning bitmap words, never by allocating.
+//! message: a table of segments, the position of every field separator, and per 64-byte block
+//! the bitmaps (one bit per byte) of repetition, component and subcomponent separators, plus
+//! one marking the field ends whose field holds any of them. The index lives in the [`Parser`]
+//! and is reused, so parsing a stream allocates nothing once the buffers have grown to the
+//! largest message.
+//!
+//! Views are `Copy` and borrow the input and the index. A field without separators inside (most
+//! fields) is recognised from its end mark and splits into itself at every level without a
+//! scan. Any other value of at most 64 bytes reads its separators from the bitmaps once, as one
+//! 64-bit word per level, and hands each part the bits of its own range: splitting is then
+//! `trailing_zeros` on a register, with no memory access and no allocation. Longer values walk
+//! the bitmaps a block at a time.
 //!
 //! Numbering follows HL7: segments, fields, repetitions, components and subcomponents all count
 //! from 1. For MSH, field 1 is the field separator itself and field 2 the encoding characters.
@@ -18,7 +25,9 @@ use super::charset::Charset;
 use super::delimiters::{Delimiters, parse_header};
 use super::escape::unescape;
 use super::options::{Formatting, ParseOptions};
-use super::scan::{BLOCK, BlockMasks, Classifier, count_bits, next_bit, nth_bit};
+use super::scan::{
+    BLOCK, BlockMasks, COMP, Classifier, NESTED, REP, SUB, Words, count_bits, nested_ends,
+};
 use crate::error::{Error, ErrorKind, Location};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -47,9 +56,8 @@ pub struct Index {
     body_start: u32,
     segments: Vec<SegmentEntry>,
     separators: Vec<u32>,
-    repetition_bits: Vec<u64>,
-    component_bits: Vec<u64>,
-    subcomponent_bits: Vec<u64>,
+    /// Repetition, component and subcomponent separators, one [`Words`] per 64-byte block.
+    bitmaps: Vec<Words>,
 }
 
 /// Parses messages, reusing one index so a stream allocates nothing per message once warm.
@@ -103,9 +111,36 @@ struct Cursor {
     first_sep: usize,
     /// Bytes before this position were consumed as part of a terminator.
     skip_until: usize,
+    /// Carry of [`nested_ends`] from one block to the next.
+    nested: bool,
+    /// True when no field shorter than a block can break the field size or repetition
+    /// limits, so fields between two separators of one block need no check.
+    short_fields_pass: bool,
+    max_fields: usize,
 }
 
 impl Index {
+    /// The separator words of `[start, end)`, at most 64 bytes, counted from `start`: bit `i`
+    /// of `[L]` marks byte `start + i`. The range may straddle two blocks.
+    #[inline(always)]
+    fn window(&self, start: u32, end: u32) -> Words {
+        let w = (start / BLOCK as u32) as usize;
+        let shift = start % BLOCK as u32;
+        let lo = self.bitmaps.get(w).copied().unwrap_or_default();
+        let hi = if shift + (end - start) > BLOCK as u32 {
+            self.bitmaps.get(w + 1).copied().unwrap_or_default()
+        } else {
+            Words::default()
+        };
+        let keep = window_mask(end - start);
+        let mut words = Words::default();
+        for level in [REP, COMP, SUB] {
+            let both = (u128::from(hi[level]) << BLOCK) | u128::from(lo[level]);
+            words[level] = (both >> shift) as u64 & keep;
+        }
+        words
+    }
+
     fn error(&self, kind: ErrorKind, reason: impl Into<String>, offset: usize) -> Error {
         Error::new(kind, reason).at_offset(offset as u64)
     }
@@ -118,13 +153,12 @@ impl Index {
         let opts = self.options;
         self.segments.clear();
         self.separators.clear();
-        self.repetition_bits.clear();
-        self.component_bits.clear();
-        self.subcomponent_bits.clear();
+        self.bitmaps.clear();
         if bytes.is_empty() {
             return Err(self.error(ErrorKind::EmptyInput, "no message bytes", 0));
         }
-        let max = opts.limits.max_message_bytes.min(u32::MAX as usize);
+        // Below `u32::MAX`, so that a view's `end + 1` (its "finished" mark) cannot wrap.
+        let max = opts.limits.max_message_bytes.min(u32::MAX as usize - 1);
         if bytes.len() > max {
             return Err(self.error(
                 ErrorKind::LimitExceeded,
@@ -149,32 +183,32 @@ impl Index {
         self.delimiters = header.delimiters;
         self.body_start = body_start as u32;
         let classifier = Classifier::new(&header.delimiters);
-        // MSH-2 holds the delimiter characters themselves; they are not separators.
         let msh2 = (body_start + 4, body_start + 4 + header.msh2_len);
 
         let words = bytes.len().div_ceil(BLOCK);
-        self.repetition_bits.reserve(words);
-        self.component_bits.reserve(words);
-        self.subcomponent_bits.reserve(words);
+        self.bitmaps.reserve(words);
         let mut cur = Cursor {
             seg_start: body_start,
             fresh: true,
             field_start: body_start,
             first_sep: 0,
             skip_until: 0,
+            nested: false,
+            short_fields_pass: opts.limits.max_field_bytes >= BLOCK
+                && opts.limits.max_repetitions >= BLOCK,
+            max_fields: opts.limits.max_fields,
         };
 
         let (blocks, rest) = bytes.as_chunks::<BLOCK>();
         for (k, block) in blocks.iter().enumerate() {
             let masks = classifier.block(block);
-            self.push_masks(k, masks, msh2);
-            self.structure(bytes, k * BLOCK, masks.structural, &mut cur)?;
+            self.block(bytes, k * BLOCK, masks, 0, msh2, &mut cur)?;
         }
         if !rest.is_empty() {
-            let k = blocks.len();
             let masks = classifier.tail(rest);
-            self.push_masks(k, masks, msh2);
-            self.structure(bytes, k * BLOCK, masks.structural, &mut cur)?;
+            // The end of the input ends the last field as a terminator would.
+            let end = 1 << rest.len();
+            self.block(bytes, blocks.len() * BLOCK, masks, end, msh2, &mut cur)?;
         }
         if cur.seg_start < bytes.len() {
             self.end_segment(bytes, bytes.len(), 0, &mut cur)?;
@@ -186,11 +220,21 @@ impl Index {
         Ok(())
     }
 
-    fn push_masks(&mut self, k: usize, mut m: BlockMasks, msh2: (usize, usize)) {
-        let (lo, hi) = (k * BLOCK, k * BLOCK + BLOCK);
-        if msh2.0 < hi && msh2.1 > lo {
-            let from = msh2.0.max(lo) - lo;
-            let to = msh2.1.min(hi) - lo;
+    /// Records one block's masks and handles its field separators and line ends.
+    #[inline(always)]
+    fn block(
+        &mut self,
+        bytes: &[u8],
+        base: usize,
+        mut m: BlockMasks,
+        input_end: u64,
+        msh2: (usize, usize),
+        cur: &mut Cursor,
+    ) -> Result<(), Error> {
+        if base < msh2.1 {
+            // MSH-2 holds the delimiter characters themselves; they are not separators.
+            let from = msh2.0.max(base) - base;
+            let to = (msh2.1 - base).min(BLOCK);
             let clear = if to - from == BLOCK {
                 u64::MAX
             } else {
@@ -200,40 +244,27 @@ impl Index {
             m.component &= !clear;
             m.subcomponent &= !clear;
         }
-        self.repetition_bits.push(m.repetition);
-        self.component_bits.push(m.component);
-        self.subcomponent_bits.push(m.subcomponent);
-    }
-
-    /// Handles the structural bytes (field separators, CR, LF) of one block.
-    #[inline]
-    fn structure(
-        &mut self,
-        bytes: &[u8],
-        base: usize,
-        mut mask: u64,
-        cur: &mut Cursor,
-    ) -> Result<(), Error> {
-        let fs = self.delimiters.field;
-        while mask != 0 {
-            let pos = base + mask.trailing_zeros() as usize;
-            mask &= mask - 1;
-            if pos < cur.skip_until {
-                continue;
-            }
-            if bytes[pos] == fs {
-                if cur.fresh {
-                    self.check_id(bytes, cur.seg_start, pos)?;
-                    cur.fresh = false;
-                } else {
-                    self.check_field(cur.field_start, pos)?;
-                }
-                if self.separators.len() - cur.first_sep >= self.options.limits.max_fields {
-                    return Err(self.field_limit(bytes, cur, pos));
-                }
-                self.separators.push(pos as u32);
-                cur.field_start = pos + 1;
-            } else {
+        let mut words = Words::default();
+        words[REP] = m.repetition;
+        words[COMP] = m.component;
+        words[SUB] = m.subcomponent;
+        words[NESTED] = nested_ends(
+            m.field | m.line | input_end,
+            m.repetition | m.component | m.subcomponent,
+            &mut cur.nested,
+        );
+        self.bitmaps.push(words);
+        // Field separators up to each line end, then the line end itself.
+        let mut fields = m.field;
+        let mut lines = m.line;
+        while lines != 0 {
+            let at = lines.trailing_zeros() as usize;
+            lines &= lines - 1;
+            let before = fields & ((1u64 << at) - 1);
+            fields ^= before;
+            self.field_separators(bytes, base, before, cur)?;
+            let pos = base + at;
+            if pos >= cur.skip_until {
                 let term = if bytes[pos] == b'\r' && bytes.get(pos + 1) == Some(&b'\n') {
                     2
                 } else {
@@ -242,9 +273,65 @@ impl Index {
                 self.end_segment(bytes, pos, term, cur)?;
             }
         }
+        self.field_separators(bytes, base, fields, cur)
+    }
+
+    /// Records the field separators `fields` of the block at `base`, all in one segment.
+    #[inline(always)]
+    fn field_separators(
+        &mut self,
+        bytes: &[u8],
+        base: usize,
+        mut fields: u64,
+        cur: &mut Cursor,
+    ) -> Result<(), Error> {
+        if fields == 0 {
+            return Ok(());
+        }
+        // The first one may end a field (or the segment id) begun before this block.
+        self.field_separator(bytes, base + fields.trailing_zeros() as usize, cur)?;
+        fields &= fields - 1;
+        if fields == 0 {
+            return Ok(());
+        }
+        // The others end fields inside this block, shorter than 64 bytes: unless the limits
+        // are that tight, recording them is all there is to do.
+        let n = fields.count_ones() as usize;
+        if cur.short_fields_pass && self.separators.len() - cur.first_sep + n <= cur.max_fields {
+            cur.field_start = base + (BLOCK - fields.leading_zeros() as usize);
+            self.separators.reserve(n);
+            while fields != 0 {
+                self.separators
+                    .push((base + fields.trailing_zeros() as usize) as u32);
+                fields &= fields - 1;
+            }
+            return Ok(());
+        }
+        while fields != 0 {
+            self.field_separator(bytes, base + fields.trailing_zeros() as usize, cur)?;
+            fields &= fields - 1;
+        }
         Ok(())
     }
 
+    /// Records the field separator at `pos`, ending the segment id or the previous field.
+    #[inline(always)]
+    fn field_separator(&mut self, bytes: &[u8], pos: usize, cur: &mut Cursor) -> Result<(), Error> {
+        if cur.fresh {
+            self.check_id(bytes, cur.seg_start, pos)?;
+            cur.fresh = false;
+        } else {
+            self.check_field(cur.field_start, pos)?;
+        }
+        if self.separators.len() - cur.first_sep >= self.options.limits.max_fields {
+            return Err(self.field_limit(bytes, cur, pos));
+        }
+        self.separators.push(pos as u32);
+        cur.field_start = pos + 1;
+        Ok(())
+    }
+
+    #[cold]
     fn field_limit(&self, bytes: &[u8], cur: &Cursor, pos: usize) -> Error {
         let id = segment_id(bytes, cur.seg_start);
         self.error(
@@ -268,12 +355,7 @@ impl Index {
     ) -> Result<(), Error> {
         let opts = &self.options;
         if term > 0 && !(term == 1 && bytes[pos] == b'\r') && !opts.leniency.lf_segment_ends {
-            let what = if term == 2 { "CRLF" } else { "LF" };
-            return Err(self.error(
-                ErrorKind::LineEnd,
-                format!("segment ends with {what}, not CR (enable the lf_segment_ends leniency)"),
-                pos,
-            ));
+            return Err(self.line_end_error(pos, term));
         }
         if cur.fresh && pos == cur.seg_start {
             // An empty line: either absorbed into the previous terminator or an error.
@@ -297,14 +379,7 @@ impl Index {
             self.check_field(cur.field_start, pos)?;
         }
         if self.segments.len() >= opts.limits.max_segments {
-            return Err(self.error(
-                ErrorKind::LimitExceeded,
-                format!(
-                    "message has more than {} segments",
-                    opts.limits.max_segments
-                ),
-                cur.seg_start,
-            ));
+            return Err(self.segment_limit(cur.seg_start));
         }
         self.segments.push(SegmentEntry {
             start: cur.seg_start as u32,
@@ -322,36 +397,65 @@ impl Index {
         Ok(())
     }
 
+    #[cold]
+    fn line_end_error(&self, pos: usize, term: usize) -> Error {
+        let what = if term == 2 { "CRLF" } else { "LF" };
+        self.error(
+            ErrorKind::LineEnd,
+            format!("segment ends with {what}, not CR (enable the lf_segment_ends leniency)"),
+            pos,
+        )
+    }
+
+    #[cold]
+    fn segment_limit(&self, seg_start: usize) -> Error {
+        let max = self.options.limits.max_segments;
+        self.error(
+            ErrorKind::LimitExceeded,
+            format!("message has more than {max} segments"),
+            seg_start,
+        )
+    }
+
     /// Checks the segment id in `bytes[start..end]`.
+    #[inline]
     fn check_id(&self, bytes: &[u8], start: usize, end: usize) -> Result<(), Error> {
-        let id = &bytes[start..end];
-        let valid = id.len() == 3
-            && id[0].is_ascii_uppercase()
-            && id[1..]
-                .iter()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-        if !valid {
-            return Err(self
-                .error(
-                    ErrorKind::BadSegmentId,
-                    "segment id is not three characters A-Z, 0-9",
-                    start,
-                )
-                .at(Location {
-                    segment_index: self.segments.len() as u32 + 1,
-                    ..Location::default()
-                }));
+        let valid = match bytes.get(start..end) {
+            Some(&[a, b, c]) => {
+                a.is_ascii_uppercase()
+                    && (b.is_ascii_uppercase() || b.is_ascii_digit())
+                    && (c.is_ascii_uppercase() || c.is_ascii_digit())
+                    && (&[a, b, c] != b"MSH" || self.segments.is_empty())
+            }
+            _ => false,
+        };
+        if valid {
+            Ok(())
+        } else {
+            Err(self.id_error(bytes, start, end))
         }
-        if id == b"MSH" && !self.segments.is_empty() {
-            return Err(self
+    }
+
+    #[cold]
+    fn id_error(&self, bytes: &[u8], start: usize, end: usize) -> Error {
+        if bytes.get(start..end) == Some(b"MSH") {
+            return self
                 .error(
                     ErrorKind::NestedHeader,
                     "a second MSH inside one message",
                     start,
                 )
-                .at(self.seg_location(*b"MSH")));
+                .at(self.seg_location(*b"MSH"));
         }
-        Ok(())
+        self.error(
+            ErrorKind::BadSegmentId,
+            "segment id is not three characters A-Z, 0-9",
+            start,
+        )
+        .at(Location {
+            segment_index: self.segments.len() as u32 + 1,
+            ..Location::default()
+        })
     }
 
     /// Checks the limits on the field that ends at `end`.
@@ -362,7 +466,7 @@ impl Index {
         // count (a scan of the field's bits) is only needed for long fields.
         if end - start > limits.max_field_bytes
             || (end - start >= limits.max_repetitions
-                && count_bits(&self.repetition_bits, start, end) >= limits.max_repetitions)
+                && count_bits(&self.bitmaps, REP, start, end) >= limits.max_repetitions)
         {
             return Err(self.field_error(start, end));
         }
@@ -433,12 +537,19 @@ impl Index {
     }
 }
 
+/// The three bytes of a segment id at `start` (`?` for any past the end of the input).
+#[inline]
 fn segment_id(bytes: &[u8], start: usize) -> [u8; 3] {
-    let mut id = [b'?'; 3];
-    for (dst, src) in id.iter_mut().zip(bytes[start..].iter()) {
-        *dst = *src;
+    match bytes.get(start..start + 3) {
+        Some(&[a, b, c]) => [a, b, c],
+        _ => {
+            let mut id = [b'?'; 3];
+            for (dst, src) in id.iter_mut().zip(bytes.get(start..).unwrap_or_default()) {
+                *dst = *src;
+            }
+            id
+        }
     }
-    id
 }
 
 /// A parsed message: the input bytes and their index.
@@ -668,26 +779,45 @@ impl<'a> Segment<'a> {
                 field: n as u32,
                 ..Coords::default()
             },
+            words: UNKNOWN_WORDS,
+            base: 0,
         }))
     }
 
     /// The fields in order, from field 1.
     #[inline]
     pub fn fields(&self) -> Fields<'a> {
+        let e = self.msg.entry(self.i);
+        let seps = self
+            .msg
+            .index
+            .separators
+            .get(e.first_sep as usize..(e.first_sep + e.sep_count) as usize)
+            .unwrap_or_default();
         Fields {
-            seg: *self,
+            msg: self.msg,
+            seg: self.i,
+            seps,
+            seg_end: e.end,
             next: 1,
-            count: self.field_count(),
+            msh1: self.is_header(),
         }
     }
 }
 
-/// Iterator over a segment's fields, from field 1.
-#[derive(Clone)]
+/// Iterator over a segment's fields, from field 1: each field runs from one separator to the
+/// next (or to the segment's end).
+#[derive(Clone, Copy)]
 pub struct Fields<'a> {
-    seg: Segment<'a>,
-    next: usize,
-    count: usize,
+    msg: Message<'a>,
+    seg: u32,
+    /// Separators not yet passed; the next field starts after the first.
+    seps: &'a [u32],
+    seg_end: u32,
+    /// Number of the next field, from 1.
+    next: u32,
+    /// True before MSH-1, the field separator itself, has been yielded.
+    msh1: bool,
 }
 
 impl<'a> Iterator for Fields<'a> {
@@ -695,15 +825,36 @@ impl<'a> Iterator for Fields<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<Field<'a>> {
-        while self.next <= self.count {
-            self.next += 1;
-            if let Some(f) = self.seg.field(self.next - 1) {
-                return Some(f);
-            }
-        }
-        None
+        let (&sep, rest) = self.seps.split_first()?;
+        let (start, end) = if self.msh1 {
+            self.msh1 = false;
+            (sep, sep + 1)
+        } else {
+            self.seps = rest;
+            (sep + 1, rest.first().copied().unwrap_or(self.seg_end))
+        };
+        self.next += 1;
+        Some(Field(Value {
+            msg: self.msg,
+            start,
+            end,
+            loc: Coords {
+                seg: self.seg,
+                field: self.next - 1,
+                ..Coords::default()
+            },
+            words: UNKNOWN_WORDS,
+            base: 0,
+        }))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.seps.len() + usize::from(self.msh1);
+        (n, Some(n))
     }
 }
+
+impl ExactSizeIterator for Fields<'_> {}
 
 /// 0 means "not at that level"; segment is the 0-based index into the segment table.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -724,7 +875,21 @@ pub struct Value<'a> {
     start: u32,
     end: u32,
     loc: Coords,
+    /// The separators inside `start..end`, for the levels below this value's own, when the
+    /// value lies within 64 bytes of `base`: bit `i` of `words[L]` marks byte `base + i` (`L`
+    /// is [`REP`], [`COMP`] or [`SUB`]). An entry of `u64::MAX` means "not known here, read
+    /// the index's bitmaps" (fields start that way; 64 separators in a row read the same,
+    /// which only costs a lookup). With these words splitting a value touches no memory, and a
+    /// value whose word for a level is 0 is one part, found at once.
+    words: Words,
+    /// The byte that bit 0 of `words` stands for: the start of the value whose words were
+    /// read from the bitmaps (a field, usually), kept by its parts so that theirs are its
+    /// own, masked, without a shift.
+    base: u32,
 }
+
+/// [`Value::words`] when nothing is known yet.
+const UNKNOWN_WORDS: Words = [u64::MAX; 4];
 
 impl std::fmt::Debug for Value<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -821,60 +986,149 @@ impl<'a> Value<'a> {
                 .map_err(|e| bad_bytes(e.offset)),
         }
     }
+}
 
-    #[inline]
-    fn split(&self, bits: &'a [u64]) -> Splitter<'a> {
+/// Splits `[start, end)` at separator bits; always yields at least one part.
+///
+/// It holds a 64-bit window of separator bits still ahead: for a value of at most 64 bytes,
+/// the value's own words, so splitting it touches no memory and costs no branch but the loop's
+/// own; for a longer value, the index's bitmap one block at a time ([`Splitter::scan`] and
+/// [`Splitter::next_scan`], out of line).
+#[derive(Clone, Copy)]
+struct Splitter {
+    /// Separator bits not yet passed; bit `i` is byte `base + i`. Clipped to the range.
+    word: u64,
+    /// The value's start for a short value, else the start of the block `word` came from.
+    base: u32,
+    /// Start of the next part; past `end` once the last part has been yielded (messages are
+    /// shorter than `u32::MAX` bytes, see `Index::build`, so `end + 1` does not wrap).
+    next_start: u32,
+    end: u32,
+}
+
+impl Splitter {
+    /// A splitter over `[start, end)`, within 64 bytes of `base`, whose separators are
+    /// `word`, counted from `base`.
+    #[inline(always)]
+    fn local(word: u64, base: u32, start: u32, end: u32) -> Splitter {
         Splitter {
-            bits,
-            next_start: self.start as usize,
-            end: self.end as usize,
-            done: false,
+            word,
+            base,
+            next_start: start,
+            end,
         }
     }
-}
 
-/// Splits `[start, end)` at the set bits of one bitmap; always yields at least one part.
-#[derive(Clone)]
-struct Splitter<'a> {
-    bits: &'a [u64],
-    next_start: usize,
-    end: usize,
-    done: bool,
-}
-
-impl Iterator for Splitter<'_> {
-    type Item = (u32, u32);
-
-    /// Skips `n` parts by counting separator bits a word at a time, instead of visiting each.
-    fn nth(&mut self, n: usize) -> Option<(u32, u32)> {
-        if n > 0 && !self.done {
-            match nth_bit(self.bits, self.next_start, self.end, n - 1) {
-                Some(p) => self.next_start = p + 1,
-                None => {
-                    self.done = true;
-                    return None;
-                }
-            }
-        }
-        self.next()
-    }
-
-    #[inline]
-    fn next(&mut self) -> Option<(u32, u32)> {
-        if self.done {
+    /// The next part of a short value, as `(start, end, below)`: `below` masks the window's
+    /// bits before the part's end separator (all of them for the last part), for clipping the
+    /// words the part inherits.
+    #[inline(always)]
+    fn next_local(&mut self) -> Option<(u32, u32, u64)> {
+        let start = self.next_start;
+        if start > self.end {
             return None;
         }
+        // Without a separator left, `lowest` is 0 and the part runs to the end: written
+        // without a branch, as most values have no separator at a given level.
+        let lowest = self.word & self.word.wrapping_neg();
+        let end = if self.word != 0 {
+            self.base + self.word.trailing_zeros()
+        } else {
+            self.end
+        };
+        self.word ^= lowest;
+        self.next_start = end + 1;
+        Some((start, end, lowest.wrapping_sub(1)))
+    }
+
+    /// A splitter over a value longer than 64 bytes, reading bitmap `level` block by block.
+    #[inline(never)]
+    fn scan(bits: &[Words], level: usize, start: u32, end: u32) -> Splitter {
+        let base = start - start % BLOCK as u32;
+        let word = bits
+            .get((base / BLOCK as u32) as usize)
+            .map_or(0, |w| w[level]);
+        Splitter {
+            word: word & (u64::MAX << (start % BLOCK as u32)) & window_mask(end - base),
+            base,
+            next_start: start,
+            end,
+        }
+    }
+
+    /// The next part of a long value. It takes and returns the splitter by value, so the
+    /// iterator holding it can stay in registers.
+    #[inline(never)]
+    fn next_scan(mut self, bits: &[Words], level: usize) -> (Splitter, Option<(u32, u32)>) {
         let start = self.next_start;
-        match next_bit(self.bits, start, self.end) {
-            Some(p) => {
-                self.next_start = p + 1;
-                Some((start as u32, p as u32))
+        if start > self.end {
+            return (self, None);
+        }
+        while self.word == 0 && self.end - self.base > BLOCK as u32 {
+            self.base += BLOCK as u32;
+            let word = bits
+                .get((self.base / BLOCK as u32) as usize)
+                .map_or(0, |w| w[level]);
+            self.word = word & window_mask(self.end - self.base);
+        }
+        let end = if self.word != 0 {
+            self.base + self.word.trailing_zeros()
+        } else {
+            self.end
+        };
+        self.word &= self.word.wrapping_sub(1);
+        self.next_start = end + 1;
+        (self, Some((start, end)))
+    }
+
+    /// Skips `n` parts of a long value, counting separator bits a word at a time instead of
+    /// visiting each, and returns the one after them.
+    #[inline(never)]
+    fn nth_scan(
+        mut self,
+        bits: &[Words],
+        level: usize,
+        n: usize,
+    ) -> (Splitter, Option<(u32, u32)>) {
+        // Passing `n` parts means passing `n` separators.
+        let mut left = n;
+        while left > 0 && self.next_start <= self.end {
+            while self.word == 0 && self.end - self.base > BLOCK as u32 {
+                self.base += BLOCK as u32;
+                let word = bits
+                    .get((self.base / BLOCK as u32) as usize)
+                    .map_or(0, |w| w[level]);
+                self.word = word & window_mask(self.end - self.base);
             }
-            None => {
-                self.done = true;
-                Some((start as u32, self.end as u32))
+            if self.word == 0 {
+                self.next_start = self.end + 1;
+                return (self, None);
+            }
+            let ones = self.word.count_ones() as usize;
+            if left <= ones {
+                for _ in 1..left {
+                    self.word &= self.word - 1;
+                }
+                let p = self.base + self.word.trailing_zeros();
+                self.word &= self.word - 1;
+                self.next_start = p + 1;
+                left = 0;
+            } else {
+                left -= ones;
+                self.word = 0;
             }
         }
+        self.next_scan(bits, level)
+    }
+}
+
+/// The bits of a window for its first `len` bytes (all 64 when `len` >= 64).
+#[inline(always)]
+fn window_mask(len: u32) -> u64 {
+    if len >= BLOCK as u32 {
+        u64::MAX
+    } else {
+        (1u64 << len) - 1
     }
 }
 
@@ -902,24 +1156,103 @@ macro_rules! view {
 }
 
 macro_rules! parts {
-    ($(#[$doc:meta])* $iter:ident, $child:ident, $level:ident) => {
+    ($(#[$doc:meta])* $iter:ident, $child:ident, $level:ident, $bits:expr) => {
         $(#[$doc])*
-        #[derive(Clone)]
+        #[derive(Clone, Copy)]
         pub struct $iter<'a> {
-            parent: Value<'a>,
-            split: Splitter<'a>,
-            n: u32,
+            msg: Message<'a>,
+            loc: Coords,
+            split: Splitter,
+            /// Separator words of the levels below, counted from `split.base`, after the last
+            /// part yielded (short values only).
+            rest: Words,
+            /// True for a value longer than 64 bytes: parts come from the bitmaps and find
+            /// their own words.
+            scan: bool,
+        }
+
+        impl<'a> $iter<'a> {
+            #[inline(always)]
+            fn new(parent: &Value<'a>) -> $iter<'a> {
+                let (start, end) = (parent.start, parent.end);
+                let mut rest = parent.words;
+                let mut base = parent.base;
+                if rest[$bits] == u64::MAX {
+                    if end - start > BLOCK as u32 {
+                        return $iter {
+                            msg: parent.msg,
+                            loc: parent.loc,
+                            split: Splitter::scan(&parent.msg.index.bitmaps, $bits, start, end),
+                            rest: UNKNOWN_WORDS,
+                            scan: true,
+                        };
+                    }
+                    rest = parent.msg.index.window(start, end);
+                    base = start;
+                }
+                $iter {
+                    msg: parent.msg,
+                    loc: parent.loc,
+                    split: Splitter::local(rest[$bits], base, start, end),
+                    rest,
+                    scan: false,
+                }
+            }
+
+            #[inline(always)]
+            fn part(&mut self, start: u32, end: u32, words: Words, base: u32) -> $child<'a> {
+                // A message shorter than 4 GiB has fewer parts than `u32::MAX`.
+                self.loc.$level = self.loc.$level.wrapping_add(1);
+                $child(Value {
+                    msg: self.msg,
+                    start,
+                    end,
+                    loc: self.loc,
+                    words,
+                    base,
+                })
+            }
+
+            #[inline(always)]
+            fn next_scan(&mut self) -> Option<$child<'a>> {
+                let (split, part) = self.split.next_scan(&self.msg.index.bitmaps, $bits);
+                self.split = split;
+                let (start, end) = part?;
+                Some(self.part(start, end, UNKNOWN_WORDS, 0))
+            }
         }
 
         impl<'a> Iterator for $iter<'a> {
             type Item = $child<'a>;
-            #[inline]
+
+            #[inline(always)]
             fn next(&mut self) -> Option<$child<'a>> {
-                let (start, end) = self.split.next()?;
-                self.n = self.n.saturating_add(1);
-                let mut loc = self.parent.loc;
-                loc.$level = self.n;
-                Some($child(Value { msg: self.parent.msg, start, end, loc }))
+                if self.scan {
+                    return self.next_scan();
+                }
+                let (start, end, below) = self.split.next_local()?;
+                let words = self.rest.map(|word| word & below);
+                self.rest = self.rest.map(|word| word & !below);
+                Some(self.part(start, end, words, self.split.base))
+            }
+
+            /// Skips `n` parts; for a long value by counting separator bits a word at a time.
+            fn nth(&mut self, n: usize) -> Option<$child<'a>> {
+                if !self.scan {
+                    // At most 64 parts, each clipping the inherited words: step through them.
+                    for _ in 0..n {
+                        self.next()?;
+                    }
+                    return self.next();
+                }
+                let (split, part) = self.split.nth_scan(&self.msg.index.bitmaps, $bits, n);
+                self.split = split;
+                let (start, end) = part?;
+                self.loc.$level = self
+                    .loc
+                    .$level
+                    .saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+                Some(self.part(start, end, UNKNOWN_WORDS, 0))
             }
         }
     };
@@ -943,26 +1276,36 @@ view!(
 );
 parts!(
     /// The repetitions of a field, in order.
-    Repetitions, Repetition, rep
+    Repetitions, Repetition, rep, REP
 );
 parts!(
     /// The components of a repetition, in order.
-    Components, Component, comp
+    Components, Component, comp, COMP
 );
 parts!(
     /// The subcomponents of a component, in order.
-    Subcomponents, Subcomponent, sub
+    Subcomponents, Subcomponent, sub, SUB
 );
 
 impl<'a> Field<'a> {
     /// The repetitions in order; an empty field has one, empty.
-    #[inline]
+    #[inline(always)]
     pub fn repetitions(&self) -> Repetitions<'a> {
-        Repetitions {
-            parent: self.0,
-            split: self.0.split(&self.0.msg.index.repetition_bits),
-            n: 0,
-        }
+        // A field without separators inside (most of them) splits into itself at every level;
+        // the index marks the ends of the others, so only those need their words read.
+        let end = self.0.end;
+        let nested = self.0.msg.index.bitmaps.get((end / BLOCK as u32) as usize);
+        let simple = nested.is_some_and(|words| words[NESTED] >> (end % BLOCK as u32) & 1 == 0);
+        let value = Value {
+            words: if simple {
+                Words::default()
+            } else {
+                self.0.words
+            },
+            base: self.0.start,
+            ..self.0
+        };
+        Repetitions::new(&value)
     }
 
     /// Repetition `n`, counting from 1.
@@ -978,13 +1321,9 @@ impl<'a> Field<'a> {
 
 impl<'a> Repetition<'a> {
     /// The components in order; an empty repetition has one, empty.
-    #[inline]
+    #[inline(always)]
     pub fn components(&self) -> Components<'a> {
-        Components {
-            parent: self.0,
-            split: self.0.split(&self.0.msg.index.component_bits),
-            n: 0,
-        }
+        Components::new(&self.0)
     }
 
     /// Component `n`, counting from 1.
@@ -995,13 +1334,9 @@ impl<'a> Repetition<'a> {
 
 impl<'a> Component<'a> {
     /// The subcomponents in order; an empty component has one, empty.
-    #[inline]
+    #[inline(always)]
     pub fn subcomponents(&self) -> Subcomponents<'a> {
-        Subcomponents {
-            parent: self.0,
-            split: self.0.split(&self.0.msg.index.subcomponent_bits),
-            n: 0,
-        }
+        Subcomponents::new(&self.0)
     }
 
     /// Subcomponent `n`, counting from 1.
