@@ -953,6 +953,14 @@ impl<'a> Value<'a> {
             // MSH-1 and MSH-2 are the delimiters themselves (printable ASCII), never escaped.
             return Ok(Cow::Borrowed(std::str::from_utf8(raw).unwrap_or_default()));
         }
+        // Most values are plain ASCII: no escape sequence, and nothing any supported character
+        // set reads differently, so the bytes are the text.
+        let escape = self.msg.index.delimiters.escape;
+        if raw.iter().all(|&b| b.is_ascii() && Some(b) != escape)
+            && let Ok(text) = std::str::from_utf8(raw)
+        {
+            return Ok(Cow::Borrowed(text));
+        }
         let fail = |kind, reason: &str, at: usize| {
             let e = Error::new(kind, reason)
                 .at(self.location())
@@ -1239,10 +1247,32 @@ macro_rules! parts {
             /// Skips `n` parts; for a long value by counting separator bits a word at a time.
             fn nth(&mut self, n: usize) -> Option<$child<'a>> {
                 if !self.scan {
-                    // At most 64 parts, each clipping the inherited words: step through them.
-                    for _ in 0..n {
-                        self.next()?;
+                    if n == 0 {
+                        return self.next();
                     }
+                    if self.split.next_start > self.split.end {
+                        return None;
+                    }
+                    // Pass `n` separators at once: part `n` starts after the n-th one, and
+                    // the parts passed over take their words with them. Lookups by number
+                    // (`PID-5.2`) land here, so no part before the one wanted is built.
+                    let mut w = self.split.word;
+                    for _ in 1..n {
+                        w &= w.wrapping_sub(1);
+                    }
+                    if w == 0 {
+                        self.split.next_start = self.split.end + 1;
+                        return None;
+                    }
+                    let sep = w & w.wrapping_neg();
+                    self.split.word = w ^ sep;
+                    self.split.next_start = self.split.base + sep.trailing_zeros() + 1;
+                    let passed = (sep << 1).wrapping_sub(1);
+                    self.rest = self.rest.map(|word| word & !passed);
+                    self.loc.$level = self
+                        .loc
+                        .$level
+                        .wrapping_add(u32::try_from(n).unwrap_or(u32::MAX));
                     return self.next();
                 }
                 let (split, part) = self.split.nth_scan(&self.msg.index.bitmaps, $bits, n);
