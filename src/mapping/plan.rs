@@ -835,7 +835,16 @@ impl Compiler<'_> {
             ),
         };
         let type_name = row.cell(3);
-        let conversion = if type_name.is_empty() {
+        // A reverse row with a field and a constant writes the constant to the field when its
+        // target is present: the constant is HL7 text, so neither the target's FHIR type nor a
+        // conversion applies.
+        let reverse_constant = direction == Direction::Reverse
+            && source.is_some()
+            && !row.cell(5).is_empty()
+            && type_name.is_empty();
+        let conversion = if reverse_constant {
+            Conversion::Primitive(Primitive::Text)
+        } else if type_name.is_empty() {
             match default_primitive(target.ty) {
                 Some(p) => Conversion::Primitive(p),
                 None if source.is_none() => Conversion::Primitive(Primitive::Text),
@@ -924,7 +933,9 @@ impl Compiler<'_> {
         let mut defaults = Vec::new();
         let value = row.cell(5);
         if !value.is_empty() {
-            if let (Conversion::Map(m), Some(_)) = (conversion, &source) {
+            if reverse_constant {
+                constant = Some(value.to_string());
+            } else if let (Conversion::Map(m), Some(_)) = (conversion, &source) {
                 let built = self.plan.maps[m].fhir_type.clone();
                 for pair in value.split(';').map(str::trim).filter(|p| !p.is_empty()) {
                     let (k, v) = pair
