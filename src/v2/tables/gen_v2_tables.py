@@ -4,7 +4,7 @@ mapping loader checks field and component references against.
 
 Every version from 2.1 to 2.8.2 is merged: a field or component is listed if any version
 defines it, with its data type in the latest version that has it (and, in `earlier`, the versions
-where it had another type), so references to fields later versions withdrew (AL1-6) still
+where it had another type or none, and the versions that require it), so references to fields later versions withdrew (AL1-6) still
 check and a writer can use the type of the version it writes. Source: the structure definitions shipped with
 hl7apy (pip install hl7apy==1.3.5), which transcribe the HL7 standards. Usage:
 
@@ -20,8 +20,11 @@ def main(out):
     seg_fields = {}
     seg_types = {}
     dt_comps = {}
+    seg_versions = {}
+    seg_required = {}
     for v in VERSIONS:
         segments = importlib.import_module(f"hl7apy.v{v}.segments")
+        seg_versions[v.replace("_", ".")] = set(segments.SEGMENTS)
         datatypes = importlib.import_module(f"hl7apy.v{v}.datatypes")
         for seg, spec in segments.SEGMENTS.items():
             for entry in (spec[1] if len(spec) > 1 else ()):
@@ -32,19 +35,31 @@ def main(out):
                 num = int(name.split("_")[-1])
                 seg_fields.setdefault(seg, {})[num] = (child[3], child[2], "*" if hi == -1 else hi)
                 seg_types.setdefault((seg, num), {})[v.replace("_", ".")] = child[2]
+                if lo >= 1:
+                    seg_required.setdefault((seg, num), []).append(v.replace("_", "."))
         for dt, comps in datatypes.DATATYPES_STRUCTS.items():
             for entry in comps:
                 name, sub = entry[0], entry[1]
                 num = int(name.split("_")[-1])
                 dt_comps.setdefault(dt, {})[num] = (sub[3], sub[2])
     with open(f"{out}/segments.csv", "w") as f:
-        f.write("segment,field,name,datatype,max,earlier\n")
+        f.write("segment,field,name,datatype,max,earlier,required\n")
         for seg in sorted(seg_fields):
             for num in sorted(seg_fields[seg]):
                 label, dt, hi = seg_fields[seg][num]
                 # Versions whose type differs from the latest: what a writer of that version uses.
-                earlier = ";".join(f"{v}={t}" for v, t in seg_types[(seg, num)].items() if t != dt)
-                f.write(f"{seg},{num},{label},{dt},{hi},{earlier}\n")
+                # A version that has the segment but not the field (NTE-5 before 2.6) has an empty
+                # type, so a writer of that version leaves the field out.
+                types = seg_types[(seg, num)]
+                has_segment = [v for v in (x.replace("_", ".") for x in VERSIONS) if seg in seg_versions[v]]
+                earlier = ";".join(
+                    f"{v}={types.get(v, '')}" for v in has_segment if types.get(v, "") != dt
+                )
+                # The versions that require the field; `all` when every version defining it does.
+                required = seg_required.get((seg, num), [])
+                defining = [v for v in types]
+                required = "all" if required and required == defining else ";".join(required)
+                f.write(f"{seg},{num},{label},{dt},{hi},{earlier},{required}\n")
     with open(f"{out}/datatypes.csv", "w") as f:
         f.write("datatype,component,name,datatype_of_component\n")
         for dt in sorted(dt_comps):
