@@ -52,6 +52,7 @@ pub fn writeback(
             )
             .at_fhir_path("(request)")
         })?;
+    event::check_content(&req, message_type, &event)?;
     let carried = event::carried(&req, &event);
     reverse::write(
         plan,

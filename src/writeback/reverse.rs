@@ -40,6 +40,10 @@ use crate::v2::{Charset, Delimiters, MessageBuilder, Path, spec};
 
 const ORIGINAL_TEXT: &str = "http://hl7.org/fhir/StructureDefinition/originalText";
 
+/// The resources a writeback is about: a segment made from one of them that lacks a field the
+/// HL7 version requires fails the request; a segment made from anything else is left out.
+const CONTENT: &[&str] = &["Patient", "Observation", "DiagnosticReport", "ChargeItem"];
+
 /// A repetition under construction: components, each a list of subcomponents.
 type Rep = Vec<Vec<String>>;
 
@@ -104,6 +108,8 @@ struct Writer<'p, 'j> {
     reserved: Vec<Option<(usize, usize)>>,
     /// JSON nodes some row read (for `unmapped`).
     consumed: HashSet<NodeKey>,
+    /// `consumed` in the order nodes were added, to take back a segment left out.
+    consumed_log: Vec<NodeKey>,
     /// Nodes already written into the segment being filled: primitive values, and list
     /// entries a row appending to the list took. Rows that append to one list (XPN.2 and
     /// XPN.3 both to `given[]`) take its entries in turn, and a value two rows read goes to the
@@ -181,6 +187,7 @@ pub(crate) fn write(
         used: vec![false; req.resources.len()],
         reserved: vec![None; req.resources.len()],
         consumed: HashSet::new(),
+        consumed_log: Vec::new(),
         taken: HashSet::new(),
         set_ids: HashMap::new(),
         group_counter: 0,
@@ -511,7 +518,16 @@ fn anchor(s: &Structure, node: usize) -> Option<usize> {
 
 impl<'p, 'j> Writer<'p, 'j> {
     fn mark(&mut self, v: &Json) {
-        self.consumed.insert(v as NodeKey);
+        if self.consumed.insert(v as NodeKey) {
+            self.consumed_log.push(v as NodeKey);
+        }
+    }
+
+    /// Forgets what was read since `checkpoint` (a segment left out after all).
+    fn unmark_since(&mut self, checkpoint: usize) {
+        for k in self.consumed_log.drain(checkpoint..) {
+            self.consumed.remove(&k);
+        }
     }
 
     /// Marks an element and everything in it as read (a Coding read whole by `ID[Coding]`).
@@ -694,8 +710,18 @@ impl<'p, 'j> Writer<'p, 'j> {
             .any(|(ni, n)| ni != node && n.rows.iter().any(|r| !r.merge && r.resource == ty))
     }
 
-    fn group(&mut self, node: usize, ctx: &Context, event: &str, time: &str) -> Result<(), Error> {
+    /// Writes a group instance; returns the resources placed in it, which a group that does
+    /// not repeat shares with the rest of its enclosing group (the Encounter of PATIENT.VISIT
+    /// is the one the ORDER_OBSERVATION beside it refers to).
+    fn group(
+        &mut self,
+        node: usize,
+        ctx: &Context,
+        event: &str,
+        time: &str,
+    ) -> Result<Vec<usize>, Error> {
         let s = self.structure;
+        let start = ctx.bound.len();
         let mut ctx = ctx.clone();
         for &child in &s.nodes[node].children {
             let c = &s.nodes[child];
@@ -723,7 +749,10 @@ impl<'p, 'j> Writer<'p, 'j> {
                         group: self.group_counter,
                         outer: ctx.group,
                     };
-                    self.group(child, &inner, event, time)?;
+                    let placed = self.group(child, &inner, event, time)?;
+                    if !c.repeats {
+                        ctx.bound.extend(placed);
+                    }
                 }
                 continue;
             }
@@ -741,10 +770,14 @@ impl<'p, 'j> Writer<'p, 'j> {
                     outer: ctx.group,
                 };
                 inner.bound.push(i);
-                self.group(child, &inner, event, time)?;
+                let placed = self.group(child, &inner, event, time)?;
+                if !c.repeats {
+                    ctx.bound.push(i);
+                    ctx.bound.extend(placed);
+                }
             }
         }
-        Ok(())
+        Ok(ctx.bound.split_off(start))
     }
 
     /// Writes the segments of one segment node; returns the resources placed there.
@@ -789,8 +822,10 @@ impl<'p, 'j> Writer<'p, 'j> {
             };
             for i in instances {
                 self.used[i] = true;
+                let checkpoint = (self.consumed_log.len(), placed.len());
                 placed.push(i);
                 let seg = self.b.add_segment(&name);
+                self.mark_links(i, row, ctx);
                 self.fill(seg, &id, row.map, i, None)?;
                 // Rows for other resources on this segment add what theirs hold: the Account
                 // on PID (PID-18), the report on an ORC (ORC-1), an order on its OBR.
@@ -813,10 +848,27 @@ impl<'p, 'j> Writer<'p, 'j> {
                         if !other.merge && !self.used[x] {
                             self.used[x] = true;
                             placed.push(x);
+                            self.mark_links(x, other, &here);
                             here.bound.push(x);
                         }
                         self.fill(seg, &id, other.map, x, None)?;
                     }
+                }
+                if let Some(field) = self.missing_required(seg, &id) {
+                    let optional = n.min == 0
+                        || (ctx.anchor == Some(node)
+                            && n.parent.is_some_and(|p| s.nodes[p].min == 0));
+                    if !optional || CONTENT.contains(&self.ty(i)) {
+                        return Err(self.missing_error(i, row.map, &id, field));
+                    }
+                    // An optional segment the resource cannot fill stays out; what the resource
+                    // holds is reported unmapped.
+                    self.b.pop_segment();
+                    self.unmark_since(checkpoint.0);
+                    for x in placed.drain(checkpoint.1..) {
+                        self.used[x] = false;
+                    }
+                    continue;
                 }
                 self.set_id(seg, &id, scope);
                 written += 1;
@@ -869,18 +921,89 @@ impl<'p, 'j> Writer<'p, 'j> {
         Ok(placed)
     }
 
-    /// Drops a segment nothing was written into; numbers it otherwise.
+    /// Drops a segment nothing was written into, or that lacks a field the version requires
+    /// (an NTE with no comment); numbers it otherwise.
     fn keep_unless_empty(&mut self, seg: usize, id: &[u8; 3], scope: usize) -> usize {
         let empty = self.b.tree().segments[seg - 1]
             .fields
             .iter()
             .all(|f| f.iter().flatten().flatten().all(String::is_empty));
-        if empty {
+        if empty || self.missing_required(seg, id).is_some() {
             self.b.pop_segment();
             0
         } else {
             self.set_id(seg, id, scope);
             1
+        }
+    }
+
+    /// The first field the HL7 version written requires that segment `seg` leaves empty; a set
+    /// ID in field 1 is numbered afterwards and does not count.
+    fn missing_required(&self, seg: usize, id: &[u8; 3]) -> Option<u32> {
+        let name = std::str::from_utf8(id).ok()?;
+        let fields = &self.b.tree().segments[seg - 1].fields;
+        (1..=spec::field_count(name)?).find_map(|n| {
+            let set_id = n == 1 && spec::field_type(name, 1) == Some("SI");
+            let empty = fields
+                .get(n - 1)
+                .is_none_or(|f| f.iter().flatten().flatten().all(String::is_empty));
+            (!set_id && empty && spec::required_in(name, n, &self.version)).then_some(n as u32)
+        })
+    }
+
+    /// The error for a required field resource `i` cannot fill, at the FHIR element the
+    /// segment map fills that field from.
+    fn missing_error(&self, i: usize, map: usize, id: &[u8; 3], field: u32) -> Error {
+        let r = &self.req.resources[i];
+        let seg = String::from_utf8_lossy(id);
+        let mut names: Vec<&str> = Vec::new();
+        for row in &self.plan.maps[map].rows {
+            if let Some(Operand::Path(p)) = &row.source
+                && p.segment == *id
+                && p.field == field
+                && !names.contains(&first_name(&row.target))
+            {
+                names.push(first_name(&row.target));
+            }
+        }
+        // Rows filling a choice (`occurrenceDateTime`, `occurrencePeriod.start`) name it `[x]`.
+        let element = match names.as_slice() {
+            [] => None,
+            [one] => Some(one.to_string()),
+            [first, rest @ ..] => {
+                let common = rest.iter().fold(first.len(), |n, other| {
+                    first
+                        .bytes()
+                        .zip(other.bytes())
+                        .take(n)
+                        .take_while(|(a, b)| a == b)
+                        .count()
+                });
+                Some(if common > 0 {
+                    format!("{}[x]", &first[..common])
+                } else {
+                    names.join(" or ")
+                })
+            }
+        };
+        let version = &self.version;
+        match element {
+            Some(e) => Error::new(
+                ErrorKind::MissingRequired,
+                format!(
+                    "an HL7 v{version} {seg} needs {seg}-{field}, and the {} has no {e} to fill it",
+                    r.ty
+                ),
+            )
+            .at_fhir_path(format!("{}.{e}", r.path)),
+            None => Error::new(
+                ErrorKind::MissingRequired,
+                format!(
+                    "an HL7 v{version} {seg} needs {seg}-{field}, which no mapping row fills from a {}",
+                    r.ty
+                ),
+            )
+            .at_fhir_path(r.path.clone()),
         }
     }
 
@@ -978,7 +1101,7 @@ impl<'p, 'j> Writer<'p, 'j> {
             let Some(Operand::Path(p)) = &row.source else {
                 continue;
             };
-            if p.segment != *id {
+            if p.segment != *id || !self.defined(id, p.field) {
                 continue;
             }
             if let Some(c) = &row.when
@@ -1066,6 +1189,14 @@ impl<'p, 'j> Writer<'p, 'j> {
             }
         }
         Ok(())
+    }
+
+    /// True when the HL7 version written defines the field: a later version's field (NTE-5,
+    /// entered by, came with 2.6) is left out, and what it would carry stays unmapped.
+    fn defined(&self, id: &[u8; 3], field: u32) -> bool {
+        let name = std::str::from_utf8(id).unwrap_or("");
+        spec::field_type(name, field as usize).is_none()
+            || spec::field_type_in(name, field as usize, &self.version).is_some()
     }
 
     /// The first empty repetition of a field (1-based): where a row mapping every repetition
@@ -1515,10 +1646,80 @@ impl<'p, 'j> Writer<'p, 'j> {
     fn unmapped(&self) -> Vec<String> {
         let mut out = Vec::new();
         for r in &self.req.resources {
+            // A resource is marked when a segment is written from it; that says nothing about
+            // its parts, so its members start unread.
+            let Some(members) = r.json.as_object() else {
+                continue;
+            };
             let mut path = r.ty.to_string();
-            self.leaves(r.json, &mut path, &mut out, false);
+            for (k, x) in members {
+                if k == "resourceType" || k == "id" || k.starts_with('_') {
+                    continue;
+                }
+                path.push('.');
+                path.push_str(k);
+                self.leaves(x, &mut path, &mut out, false);
+                path.truncate(r.ty.len());
+            }
         }
         out
+    }
+
+    /// Marks the references that tie resource `i`, placed for `row`, to the resources placed
+    /// before it: the message structure carries them (its `subject`, the `result` entry of its
+    /// report, the report's `basedOn` naming it).
+    fn mark_links(&mut self, i: usize, row: &MessageRow, ctx: &Context) {
+        let json = self.req.resources[i].json;
+        for link in &row.links {
+            match link {
+                Link::Outgoing { target, to } => {
+                    if let Some(other) = self.get(ctx, to) {
+                        for v in select(json, &target.steps, Select::default()) {
+                            if v.get("reference")
+                                .and_then(Json::as_str)
+                                .is_some_and(|x| self.req.resources[other].is(x))
+                            {
+                                self.mark_all(v);
+                            }
+                        }
+                    }
+                }
+                Link::Incoming { from, target } => {
+                    if let Some(owner) = self.get(ctx, from) {
+                        let owner = self.req.resources[owner].json;
+                        self.mark_references_to(owner, target, i);
+                    }
+                }
+            }
+        }
+        let ty = self.ty(i);
+        for b in ctx.bound.clone() {
+            let bty = self.ty(b);
+            let owner = self.req.resources[b].json;
+            for node in &self.structure.nodes {
+                for brow in node.rows.iter().filter(|x| x.resource == bty) {
+                    for link in &brow.links {
+                        if let Link::Outgoing { target, to } = link
+                            && to == ty
+                        {
+                            self.mark_references_to(owner, target, i);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Marks the entries of `owner`'s `target` that point at resource `i`.
+    fn mark_references_to(&mut self, owner: &'j Json, target: &Target, i: usize) {
+        for v in select(owner, &target.steps, Select::default()) {
+            if v.get("reference")
+                .and_then(Json::as_str)
+                .is_some_and(|x| self.req.resources[i].is(x))
+            {
+                self.mark_all(v);
+            }
+        }
     }
 
     /// True when a row read `v` or anything in it.
