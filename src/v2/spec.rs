@@ -20,8 +20,13 @@ struct Spec {
     earlier: HashMap<(&'static str, usize), &'static str>,
     /// (segment, field) → the versions that require it, `;`-separated, or `all`.
     required: HashMap<(&'static str, usize), &'static str>,
+    /// (segment, field) → (repetitions allowed in the latest version, `version=max` pairs where
+    /// another version allows another number); `*` is any number.
+    repetitions: HashMap<(&'static str, usize), (&'static str, &'static str)>,
     /// Data type → data type of each component.
     datatypes: HashMap<&'static str, Vec<&'static str>>,
+    /// (data type, component) → `version=type` pairs, as for fields.
+    components_earlier: HashMap<(&'static str, usize), &'static str>,
 }
 
 fn spec() -> &'static Spec {
@@ -48,6 +53,7 @@ fn spec() -> &'static Spec {
         };
         let mut earlier = HashMap::new();
         let mut required = HashMap::new();
+        let mut repetitions = HashMap::new();
         for line in SEGMENTS.lines().skip(1) {
             let c: Vec<&'static str> = line.split(',').collect();
             let (Some(seg), Some(n)) = (c.first(), c.get(1).and_then(|n| n.parse::<usize>().ok()))
@@ -60,12 +66,28 @@ fn spec() -> &'static Spec {
             if let Some(r) = c.get(6).filter(|r| !r.is_empty()) {
                 required.insert((*seg, n), *r);
             }
+            if let Some(max) = c.get(4) {
+                repetitions.insert((*seg, n), (*max, c.get(7).copied().unwrap_or("")));
+            }
+        }
+        let mut components_earlier = HashMap::new();
+        for line in DATATYPES.lines().skip(1) {
+            let c: Vec<&'static str> = line.split(',').collect();
+            if let (Some(dt), Some(n), Some(e)) = (
+                c.first(),
+                c.get(1).and_then(|n| n.parse::<usize>().ok()),
+                c.get(4).filter(|e| !e.is_empty()),
+            ) {
+                components_earlier.insert((*dt, n), *e);
+            }
         }
         Spec {
             segments: read(SEGMENTS),
             datatypes: read(DATATYPES),
+            components_earlier,
             earlier,
             required,
+            repetitions,
         }
     })
 }
@@ -101,12 +123,46 @@ pub fn field_type(segment: &str, n: usize) -> Option<&'static str> {
 /// ```
 pub fn field_type_in(segment: &str, n: usize, version: &str) -> Option<&'static str> {
     let latest = field_type(segment, n)?;
-    let earlier = spec().earlier.get(&(segment, n)).copied().unwrap_or("");
-    earlier
+    in_version(latest, spec().earlier.get(&(segment, n)).copied(), version)
+}
+
+/// The type a version gives, from the latest type and the `version=type` pairs where it differs;
+/// `None` when the version lacks it or withdrew it (`WD`).
+fn in_version(
+    latest: &'static str,
+    earlier: Option<&'static str>,
+    version: &str,
+) -> Option<&'static str> {
+    let t = earlier
+        .unwrap_or("")
         .split(';')
         .filter_map(|p| p.split_once('='))
         .find(|(v, _)| *v == version)
-        .map_or(Some(latest), |(_, t)| (!t.is_empty()).then_some(t))
+        .map_or(latest, |(_, t)| t);
+    (!t.is_empty() && t != "WD").then_some(t)
+}
+
+/// The data type of component `n` (1-based) of a data type in HL7 `version`; `None` when that
+/// version's data type has no such component (XTN.1 was withdrawn in 2.6, CE has 6 components
+/// and CWE 9 in 2.5.1, while later CWE have more).
+///
+/// ```
+/// use hl7fhir::v2::spec::component_type_in;
+/// assert_eq!(component_type_in("XTN", 1, "2.5.1"), Some("ST"));
+/// assert_eq!(component_type_in("XTN", 1, "2.6"), None);
+/// assert_eq!(component_type_in("CE", 7, "2.5.1"), None);
+/// ```
+pub fn component_type_in(datatype: &str, n: usize, version: &str) -> Option<&'static str> {
+    let latest = spec()
+        .datatypes
+        .get(datatype)?
+        .get(n.checked_sub(1)?)
+        .copied()?;
+    in_version(
+        latest,
+        spec().components_earlier.get(&(datatype, n)).copied(),
+        version,
+    )
 }
 
 /// True when HL7 `version` requires field `n` of a segment (PID-3 in every version, OBX-11
@@ -125,6 +181,25 @@ pub fn required_in(segment: &str, n: usize, version: &str) -> bool {
         Some(versions) => versions.split(';').any(|v| v == version),
         None => false,
     }
+}
+
+/// How many repetitions HL7 `version` allows in field `n` of a segment; `None` for any number
+/// (or an unknown field).
+///
+/// ```
+/// use hl7fhir::v2::spec::max_repetitions_in;
+/// assert_eq!(max_repetitions_in("PID", 5, "2.3"), Some(1));
+/// assert_eq!(max_repetitions_in("PID", 5, "2.5.1"), None);
+/// assert_eq!(max_repetitions_in("PID", 7, "2.5.1"), Some(1));
+/// ```
+pub fn max_repetitions_in(segment: &str, n: usize, version: &str) -> Option<usize> {
+    let (latest, earlier) = spec().repetitions.get(&(segment, n))?;
+    let max = earlier
+        .split(';')
+        .filter_map(|p| p.split_once('='))
+        .find(|(v, _)| *v == version)
+        .map_or(*latest, |(_, m)| m);
+    max.parse().ok()
 }
 
 /// The number of components of a composite data type; `None` for primitives and unknown types.
