@@ -115,6 +115,10 @@ struct Writer<'p, 'j> {
     /// XPN.3 both to `given[]`) take its entries in turn, and a value two rows read goes to the
     /// first one only. A resource reached through a reference gets a scope of its own.
     taken: HashSet<NodeKey>,
+    /// Values rows of the segment being filled write directly; a data type map leaves them.
+    direct: HashSet<NodeKey>,
+    /// How many data type maps deep the writer is.
+    depth: usize,
     /// Set ID counters per (segment id, group instance).
     set_ids: HashMap<([u8; 3], usize), u32>,
     group_counter: usize,
@@ -172,13 +176,20 @@ pub(crate) fn write(
             b.set(1, field, 1, 1, 1, value);
         }
     }
+    // MSH-9.3 (message structure) came with v2.3.1.
+    let msg_type = spec::field_type_in("MSH", 9, &env.version).unwrap_or("MSG");
     for (c, v) in [message_type, event, s.name.as_str()]
         .into_iter()
         .enumerate()
     {
-        b.set(1, 9, 1, c + 1, 1, v);
+        if spec::component_type_in(msg_type, c + 1, &env.version).is_some() {
+            b.set(1, 9, 1, c + 1, 1, v);
+        }
     }
-    b.set(1, 18, 1, 1, 1, "UNICODE UTF-8");
+    // MSH-18 (character set) came with v2.3.
+    if spec::field_type_in("MSH", 18, &env.version).is_some() {
+        b.set(1, 18, 1, 1, 1, "UNICODE UTF-8");
+    }
     let mut w = Writer {
         plan,
         structure: s,
@@ -189,6 +200,8 @@ pub(crate) fn write(
         consumed: HashSet::new(),
         consumed_log: Vec::new(),
         taken: HashSet::new(),
+        direct: HashSet::new(),
+        depth: 0,
         set_ids: HashMap::new(),
         group_counter: 0,
         version: env.version.clone(),
@@ -680,12 +693,34 @@ impl<'p, 'j> Writer<'p, 'j> {
                             if !refs.is_empty() && !self.points_at_or_outside(&refs, i) {
                                 return false;
                             }
+                            // Named by no reference here, but by another resource of that type
+                            // (the order another report is based on): it belongs there.
+                            if refs.is_empty() && self.claimed_by_other(b, target, i) {
+                                return false;
+                            }
                         }
                     }
                 }
             }
         }
         true
+    }
+
+    /// True when a resource of `owner`'s type other than `owner` names resource `i` in
+    /// `target`.
+    fn claimed_by_other(&self, owner: usize, target: &Target, i: usize) -> bool {
+        let ty = self.ty(owner);
+        self.req.resources.iter().enumerate().any(|(k, other)| {
+            k != owner
+                && other.ty == ty
+                && select(other.json, &target.steps, Select::default())
+                    .iter()
+                    .any(|v| {
+                        v.get("reference")
+                            .and_then(Json::as_str)
+                            .is_some_and(|x| self.req.resources[i].is(x))
+                    })
+        })
     }
 
     /// The request resources a primary row is written for, in request order.
@@ -798,7 +833,10 @@ impl<'p, 'j> Writer<'p, 'j> {
         }
         if &id == b"EVN" {
             let seg = self.b.add_segment("EVN");
-            self.b.set(seg, 1, 1, 1, 1, event);
+            // EVN-1 (event type code) was withdrawn in v2.7: MSH-9.2 says it.
+            if spec::field_type_in("EVN", 1, &self.version).is_some() {
+                self.b.set(seg, 1, 1, 1, 1, event);
+            }
             self.b.set(seg, 2, 1, 1, 1, time);
             return Ok(placed);
         }
@@ -1093,6 +1131,41 @@ impl<'p, 'j> Writer<'p, 'j> {
         json: &'j Json,
         focus: Option<&Focus<'p, 'j>>,
     ) -> Result<(), Error> {
+        // A value a row of this segment writes directly (FT1-8, DG1-4: `code.text`) is not
+        // also written by a data type map reaching it (CWE.9 of FT1-7, DG1-3).
+        let mut direct = HashSet::new();
+        for row in &m.rows {
+            if let (Some(Operand::Path(p)), Conversion::Primitive(_), None) =
+                (&row.source, row.conversion, &row.constant)
+                && row.direction.reverse()
+                && p.segment == *id
+                && self.defined(id, p.field)
+                && row
+                    .when
+                    .as_ref()
+                    .is_none_or(|c| self.holds_on_segment(c, seg, m, json, focus))
+            {
+                for v in self.matching(row, json, focus) {
+                    if !v.is_object() && !v.is_array() {
+                        direct.insert(v as NodeKey);
+                    }
+                }
+            }
+        }
+        let saved_direct = std::mem::replace(&mut self.direct, direct);
+        let result = self.fill_rows_in(seg, id, m, json, focus);
+        self.direct = saved_direct;
+        result
+    }
+
+    fn fill_rows_in(
+        &mut self,
+        seg: usize,
+        id: &[u8; 3],
+        m: &'p ElementMap,
+        json: &'j Json,
+        focus: Option<&Focus<'p, 'j>>,
+    ) -> Result<(), Error> {
         for row in &m.rows {
             self.consume_constant(row, json);
             if !row.direction.reverse() {
@@ -1117,25 +1190,47 @@ impl<'p, 'j> Writer<'p, 'j> {
             if !row.each_repetition || joined {
                 // Forward joins every repetition into one value: one value comes back.
                 values.truncate(1);
+            } else {
+                // The same entry twice (PID-2 sent equal to PID-3) is one repetition.
+                let mut kept: Vec<&Json> = Vec::with_capacity(values.len());
+                values.retain(|v| {
+                    let again = kept.contains(v);
+                    if !again {
+                        kept.push(v);
+                    }
+                    !again
+                });
+            }
+            let field = p.field as usize;
+            let base = base_of(p);
+            let start_rep = match p.repetition {
+                Some(r) => r as usize,
+                None if row.each_repetition => self.next_rep(seg, field),
+                None => 1,
+            };
+            // Repetitions beyond what the version allows (one name in a v2.3 PID-5) stay
+            // unwritten and are reported.
+            let name = std::str::from_utf8(id).unwrap_or("");
+            let max = spec::max_repetitions_in(name, field, &self.version);
+            if let Some(max) = max {
+                values.truncate((max + 1).saturating_sub(start_rep));
             }
             for v in &values {
                 self.mark(v);
             }
-            let field = p.field as usize;
-            let base = base_of(p);
             if values.is_empty() {
-                if let Some(orig) = original_text(json, &row.target) {
+                // A date the forward direction could not place in FHIR (no zone to give its
+                // time an offset) is kept as sent; a malformed one is not written.
+                if let (Some(orig), Conversion::Primitive(Primitive::Date(_))) =
+                    (original_text(json, &row.target), row.conversion)
+                    && Dtm::parse(orig.trim()).is_ok()
+                {
                     let mut rep = self.current_rep(seg, field, 1);
                     set_in(&mut rep, if base.is_empty() { &[1] } else { &base }, orig);
                     self.put_rep(seg, field, 1, rep);
                 }
                 continue;
             }
-            let start_rep = match p.repetition {
-                Some(r) => r as usize,
-                None if row.each_repetition => self.next_rep(seg, field),
-                None => 1,
-            };
             if row.constant.is_none() && joined {
                 // Lines of text are the repetitions of a TX or FT field: forward joins them
                 // with line feeds.
@@ -1148,7 +1243,13 @@ impl<'p, 'j> Writer<'p, 'j> {
                     continue;
                 };
                 self.taken.insert(v);
-                for (k, line) in text.split('\n').enumerate() {
+                let lines: Vec<&str> = if max.is_some_and(|m| text.matches('\n').count() >= m) {
+                    // More lines than repetitions allowed: one value, its line breaks escaped.
+                    vec![text.as_str()]
+                } else {
+                    text.split('\n').collect()
+                };
+                for (k, line) in lines.into_iter().enumerate() {
                     let mut rep = self.current_rep(seg, field, start_rep + k);
                     set_in(
                         &mut rep,
@@ -1174,17 +1275,7 @@ impl<'p, 'j> Writer<'p, 'j> {
                         self.taken.insert(v);
                     }
                 }
-                // A field of a simple type (IS, ID, ST …) holds one value: a code read back
-                // through a CodeableConcept map keeps only its code.
-                let name = String::from_utf8_lossy(id);
-                if spec::field_type_in(&name, field, &self.version)
-                    .is_some_and(|t| t != "varies" && spec::component_count(t).is_none())
-                {
-                    rep.truncate(1);
-                    if let Some(c) = rep.first_mut() {
-                        c.truncate(1);
-                    }
-                }
+                fit_to_version(id, field, &self.version, &mut rep);
                 self.put_rep(seg, field, start_rep + k, rep);
             }
         }
@@ -1293,7 +1384,10 @@ impl<'p, 'j> Writer<'p, 'j> {
         match row.conversion {
             Conversion::Primitive(p) => {
                 let leaf = !v.is_object() && !v.is_array();
-                if leaf && self.taken.contains(&(v as NodeKey)) {
+                if leaf
+                    && (self.taken.contains(&(v as NodeKey))
+                        || (self.depth > 0 && self.direct.contains(&(v as NodeKey))))
+                {
                     return Ok(());
                 }
                 if v.is_object() {
@@ -1338,7 +1432,9 @@ impl<'p, 'j> Writer<'p, 'j> {
                 if let (Some(vocab), "CodeableConcept") = (row.vocabulary, map.fhir_type.as_str()) {
                     self.concept_back(vocab, element, &mut inner);
                 }
+                self.depth += 1;
                 let result = self.map_back(map, element, &mut inner);
+                self.depth -= 1;
                 if let Some(saved) = saved {
                     self.taken = saved;
                 }
@@ -1372,6 +1468,35 @@ impl<'p, 'j> Writer<'p, 'j> {
             .and_then(Json::as_array)
             .map(Vec::as_slice)
             .unwrap_or(&[]);
+        // The forward direction keeps the code as sent and adds its translation: when a coding
+        // translates to another coding of the concept, that one is the translation, and the
+        // code as sent (with its display and table) goes back as it was.
+        let voc = &self.plan.vocabularies[vocab];
+        let as_sent = codings.iter().any(|c| {
+            c.get("code")
+                .and_then(Json::as_str)
+                .and_then(|code| voc.forward.get(code))
+                .is_some_and(|t| {
+                    codings.iter().any(|d| {
+                        d.get("code").and_then(Json::as_str) == Some(t.code.as_str())
+                            && d.get("system").and_then(Json::as_str) == Some(t.system.as_str())
+                            && !std::ptr::eq(c, d)
+                    })
+                })
+        });
+        if as_sent {
+            for d in codings {
+                let translation = d.get("system").and_then(Json::as_str).is_some_and(|sys| {
+                    d.get("code")
+                        .and_then(Json::as_str)
+                        .is_some_and(|code| voc.back(Some(sys), code).is_some())
+                });
+                if translation {
+                    self.mark_all(d);
+                }
+            }
+            return;
+        }
         for c in codings {
             let (Some(system), Some(code)) = (
                 c.get("system").and_then(Json::as_str),
@@ -1518,7 +1643,10 @@ impl<'p, 'j> Writer<'p, 'j> {
                     (vec![3 + shift], kind.to_string()),
                 ]))
             }
-            Primitive::Telecom => telecom_back(v.as_str()?),
+            Primitive::Telecom => telecom_back(
+                v.as_str()?,
+                spec::component_type_in("XTN", 1, &self.version).is_some(),
+            ),
             Primitive::CodedAs { .. } => {
                 let coding = if v.get("coding").is_some() {
                     v.pointer("/coding/0")?
@@ -1773,6 +1901,37 @@ impl<'p, 'j> Writer<'p, 'j> {
     }
 }
 
+/// Shapes a repetition to the field's data type in the HL7 version written: a field of a simple
+/// type (IS, ID, ST …) holds one value, so a code read back through a CodeableConcept map keeps
+/// only its code; components the version's type lacks (CWE.7 in a v2.5.1 CE field, XTN.1 from
+/// v2.6) are left out, and a component of a simple type keeps one subcomponent.
+fn fit_to_version(id: &[u8; 3], field: usize, version: &str, rep: &mut Rep) {
+    let name = std::str::from_utf8(id).unwrap_or("");
+    let Some(ty) = spec::field_type_in(name, field, version) else {
+        return;
+    };
+    if ty == "varies" {
+        return;
+    }
+    if spec::component_count(ty).is_none() {
+        rep.truncate(1);
+        if let Some(c) = rep.first_mut() {
+            c.truncate(1);
+        }
+        return;
+    }
+    for (ci, comp) in rep.iter_mut().enumerate() {
+        match spec::component_type_in(ty, ci + 1, version) {
+            None => comp.clear(),
+            Some(ct) if spec::component_count(ct).is_none() => comp.truncate(1),
+            Some(_) => {}
+        }
+    }
+    while rep.last().is_some_and(|c| c.iter().all(String::is_empty)) {
+        rep.pop();
+    }
+}
+
 /// The primitive conversion of a row (text for a map).
 fn primitive_of(row: &MapRow) -> Primitive {
     match row.conversion {
@@ -1800,8 +1959,8 @@ fn list_row_steps(m: &ElementMap) -> &[Step] {
 
 /// An XTN back from one telephone text: the form the forward direction builds from XTN.5–8
 /// (`+1 (847) 5550143 ext. 12`) goes back to those components, an e-mail address to XTN.4,
-/// anything else to XTN.1.
-fn telecom_back(value: &str) -> Option<Piece> {
+/// anything else to XTN.1, or to XTN.12 (unformatted number) in versions without XTN.1.
+fn telecom_back(value: &str, has_xtn1: bool) -> Option<Piece> {
     if value.contains('@') {
         return Some(Piece::Parts(vec![(vec![4], value.to_string())]));
     }
@@ -1836,9 +1995,9 @@ fn telecom_back(value: &str) -> Option<Piece> {
         parts.extend(ext.map(|e| (vec![8], e.to_string())));
         Some(parts)
     })();
-    Some(Piece::Parts(
-        parsed.unwrap_or_else(|| vec![(vec![1], value.to_string())]),
-    ))
+    Some(Piece::Parts(parsed.unwrap_or_else(|| {
+        vec![(vec![if has_xtn1 { 1 } else { 12 }], value.to_string())]
+    })))
 }
 
 /// True for rows that take list entries in turn: they append (`given[]`), or their defaults
