@@ -735,6 +735,7 @@ fn roundtrip(engine: &Engine, bytes: &[u8]) -> Result<Outcome, String> {
             version: version.clone(),
             ..Envelope::default()
         },
+        explain: false,
     };
     let sent_place = place(s, ids(&tree).into_iter());
     let sent_places: Vec<Option<Vec<Place>>> = sent_place

@@ -149,6 +149,7 @@ fn fhir_to_v2_to_fhir_keeps_mapped_elements() {
             timestamp: Some("20260101120000+0000".into()),
             ..Envelope::default()
         },
+        explain: true,
     };
     let mut failures = Vec::new();
     let mut inputs: Vec<_> = std::fs::read_dir(&dir)

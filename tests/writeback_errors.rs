@@ -138,6 +138,7 @@ fn bad_result_and_charge_requests_are_named_at_their_fhir_path() {
                 timestamp: Some("20260101120000+0000".into()),
                 ..Envelope::default()
             },
+            explain: false,
         };
         match engine.writeback(&request, &opts, 1) {
             Ok(w) => failures.push(format!(

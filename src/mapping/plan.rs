@@ -221,8 +221,8 @@ pub struct Vocabulary {
     pub name: String,
     /// HL7 code → FHIR concept.
     pub forward: HashMap<String, Concept>,
-    /// (FHIR system, FHIR code) → HL7 concept (code, display, HL7 table), first row wins.
-    pub reverse: HashMap<(String, String), Concept>,
+    /// FHIR system → FHIR code → HL7 concept (code, display, HL7 table), first row wins.
+    pub reverse: HashMap<String, HashMap<String, Concept>>,
     /// FHIR code alone → HL7 concept, first row wins (for `code` elements, which carry no
     /// system).
     pub reverse_by_code: HashMap<String, Concept>,
@@ -232,7 +232,7 @@ impl Vocabulary {
     /// The HL7 concept for a FHIR code, by system when one is given.
     pub fn back(&self, system: Option<&str>, code: &str) -> Option<&Concept> {
         match system {
-            Some(s) => self.reverse.get(&(s.to_string(), code.to_string())),
+            Some(s) => self.reverse.get(s).and_then(|codes| codes.get(code)),
             None => self.reverse_by_code.get(code),
         }
     }
@@ -1034,7 +1034,9 @@ impl Compiler<'_> {
                 .entry(fhir_code.to_string())
                 .or_insert_with(|| back.clone());
             v.reverse
-                .entry((fhir_system.to_string(), fhir_code.to_string()))
+                .entry(fhir_system.to_string())
+                .or_default()
+                .entry(fhir_code.to_string())
                 .or_insert(back);
         }
         self.plan.vocabularies.push(v);

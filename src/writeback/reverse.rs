@@ -22,12 +22,15 @@
 //! reach an element wins; backwards each FHIR value is written once, by the first row that
 //! reads it, so the field that gives the element its value is the one that gets it back.
 
-use std::collections::{HashMap, HashSet};
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::rc::Rc;
 
 use serde_json::Value as Json;
 
-use super::Envelope;
+use super::WritebackOptions;
 use super::request::Request;
+use super::version::{FastMap, FastSet, Version};
 use crate::error::{Error, ErrorKind};
 use crate::fhir::base64;
 use crate::fhir::datetime::{Dtm, fhir_to_dtm};
@@ -36,16 +39,15 @@ use crate::mapping::plan::{
     Conversion, ElementMap, Link, MapRow, MessageRow, Plan, Primitive, Structure, StructureNode,
 };
 use crate::mapping::target::{Step, Target};
-use crate::v2::{Charset, Delimiters, MessageBuilder, Path, spec};
+use crate::v2::{Charset, Delimiters, Path, spec};
+
+use super::out::{Message as Out, Rep, Text};
 
 const ORIGINAL_TEXT: &str = "http://hl7.org/fhir/StructureDefinition/originalText";
 
 /// The resources a writeback is about: a segment made from one of them that lacks a field the
 /// HL7 version requires fails the request; a segment made from anything else is left out.
 const CONTENT: &[&str] = &["Patient", "Observation", "DiagnosticReport", "ChargeItem"];
-
-/// A repetition under construction: components, each a list of subcomponents.
-type Rep = Vec<Vec<String>>;
 
 /// A JSON node by address: the request is borrowed for the whole writeback, so an address
 /// names one node.
@@ -64,15 +66,16 @@ pub struct Written {
     pub structure: String,
     /// MSH-10.
     pub control_id: String,
-    /// FHIR elements of the request that no row read (`Patient.name[0].text`).
+    /// FHIR elements of the request that no row read (`Patient.name[0].text`), when the options
+    /// asked to explain.
     pub unmapped: Vec<String>,
 }
 
 /// A value read back from FHIR: text for one place, or parts for several components.
-enum Piece {
-    Text(String),
+enum Piece<'a> {
+    Text(Text<'a>),
     /// (component numbers relative to the row's source, text).
-    Parts(Vec<(Vec<u32>, String)>),
+    Parts(Vec<(Vec<u32>, Text<'a>)>),
 }
 
 /// The list entry a repeating segment is written for: rows whose target starts with the list
@@ -100,30 +103,32 @@ struct Writer<'p, 'j> {
     plan: &'p Plan,
     structure: &'p Structure,
     req: &'j Request<'j>,
-    b: MessageBuilder,
+    b: Out<'j>,
     /// Resources already written as a segment's own resource.
     used: Vec<bool>,
     /// Resources reserved for the row whose map's constants they match (the merged Patient
     /// of an A40 for MRG).
     reserved: Vec<Option<(usize, usize)>>,
     /// JSON nodes some row read (for `unmapped`).
-    consumed: HashSet<NodeKey>,
+    consumed: FastSet<NodeKey>,
     /// `consumed` in the order nodes were added, to take back a segment left out.
     consumed_log: Vec<NodeKey>,
     /// Nodes already written into the segment being filled: primitive values, and list
     /// entries a row appending to the list took. Rows that append to one list (XPN.2 and
     /// XPN.3 both to `given[]`) take its entries in turn, and a value two rows read goes to the
     /// first one only. A resource reached through a reference gets a scope of its own.
-    taken: HashSet<NodeKey>,
+    taken: FastSet<NodeKey>,
     /// Values rows of the segment being filled write directly; a data type map leaves them.
-    direct: HashSet<NodeKey>,
+    direct: FastSet<NodeKey>,
+    /// Emptied sets for the next scope, so that scopes do not allocate anew.
+    spare_sets: Vec<FastSet<NodeKey>>,
     /// How many data type maps deep the writer is.
     depth: usize,
     /// Set ID counters per (segment id, group instance).
-    set_ids: HashMap<([u8; 3], usize), u32>,
+    set_ids: FastMap<([u8; 3], usize), u32>,
     group_counter: usize,
-    /// The HL7 version written (field types differ between versions).
-    version: String,
+    /// What the HL7 version written defines (field types differ between versions).
+    version: Rc<Version>,
 }
 
 /// Where in the structure a segment is written, and for which resources.
@@ -151,15 +156,17 @@ pub(crate) fn write(
     structure: usize,
     req: &Request<'_>,
     trigger: (&str, &str),
-    env: &Envelope,
+    opts: &WritebackOptions,
     n: u64,
     carried: &[&Json],
 ) -> Result<Written, Error> {
+    let env = &opts.envelope;
     let (message_type, event) = trigger;
     let s = &plan.structures[structure];
     check_references(s, req)?;
     check_patient(req, message_type, event)?;
-    let mut b = MessageBuilder::new(Delimiters::default(), Charset::Utf8);
+    let mut b = Out::new();
+    let msh = b.add(*b"MSH");
     let control_id = env.control_id(n);
     let time = env.timestamp();
     for (field, value) in [
@@ -173,7 +180,8 @@ pub(crate) fn write(
         (12, &env.version),
     ] {
         if !value.is_empty() {
-            b.set(1, field, 1, 1, 1, value);
+            b.segment_mut(msh)
+                .set(field, 1, &[1], Cow::Owned(value.clone()));
         }
     }
     // MSH-9.3 (message structure) came with v2.3.1.
@@ -183,12 +191,14 @@ pub(crate) fn write(
         .enumerate()
     {
         if spec::component_type_in(msg_type, c + 1, &env.version).is_some() {
-            b.set(1, 9, 1, c + 1, 1, v);
+            b.segment_mut(msh)
+                .set(9, 1, &[c as u32 + 1], Cow::Owned(v.to_string()));
         }
     }
     // MSH-18 (character set) came with v2.3.
     if spec::field_type_in("MSH", 18, &env.version).is_some() {
-        b.set(1, 18, 1, 1, 1, "UNICODE UTF-8");
+        b.segment_mut(msh)
+            .set(18, 1, &[1], Cow::Borrowed("UNICODE UTF-8"));
     }
     let mut w = Writer {
         plan,
@@ -197,22 +207,27 @@ pub(crate) fn write(
         b,
         used: vec![false; req.resources.len()],
         reserved: vec![None; req.resources.len()],
-        consumed: HashSet::new(),
-        consumed_log: Vec::new(),
-        taken: HashSet::new(),
-        direct: HashSet::new(),
+        consumed: FastSet::with_capacity_and_hasher(256, Default::default()),
+        consumed_log: Vec::with_capacity(256),
+        taken: FastSet::default(),
+        direct: FastSet::default(),
         depth: 0,
-        set_ids: HashMap::new(),
+        spare_sets: Vec::new(),
+        set_ids: FastMap::default(),
         group_counter: 0,
-        version: env.version.clone(),
+        version: Version::get(&env.version),
     };
     for v in carried {
         w.mark_all(v);
     }
     w.reserve();
     w.group(0, &Context::default(), event, &time)?;
-    let message = w.b.encode()?;
-    let unmapped = w.unmapped();
+    let message = w.b.encode(&Delimiters::default(), Charset::Utf8)?;
+    let unmapped = if opts.explain {
+        w.unmapped()
+    } else {
+        Vec::new()
+    };
     Ok(Written {
         message,
         message_type: message_type.to_string(),
@@ -233,7 +248,7 @@ fn check_patient(req: &Request<'_>, message_type: &str, event: &str) -> Result<(
         ["subject", "patient", "beneficiary"].iter().find_map(|k| {
             r.json
                 .get(*k)
-                .and_then(|s| s.get("reference"))
+                .and_then(|s| s.key("reference"))
                 .map(|_| format!("{}.{k}", r.path))
         })
     });
@@ -360,6 +375,112 @@ fn reference_pointer(t: &Target) -> String {
     p
 }
 
+/// The JSON nodes a target selects: a few kept in place, more spilled into a vector. Most
+/// targets select no node or one, and the writer selects for every row of every segment, so a
+/// vector for each would be most of the allocations of a writeback.
+#[derive(Clone)]
+struct Nodes<'j> {
+    len: usize,
+    inline: [&'j Json; 4],
+    spill: Vec<&'j Json>,
+}
+
+static NO_NODE: Json = Json::Null;
+
+impl<'j> Nodes<'j> {
+    fn new() -> Nodes<'j> {
+        Nodes {
+            len: 0,
+            inline: [&NO_NODE; 4],
+            spill: Vec::new(),
+        }
+    }
+
+    fn one(node: &'j Json) -> Nodes<'j> {
+        let mut n = Nodes::new();
+        n.push(node);
+        n
+    }
+
+    fn push(&mut self, node: &'j Json) {
+        if self.len < self.inline.len() {
+            self.inline[self.len] = node;
+        } else {
+            if self.len == self.inline.len() {
+                self.spill.extend_from_slice(&self.inline);
+            }
+            self.spill.push(node);
+        }
+        self.len += 1;
+    }
+
+    fn extend(&mut self, nodes: impl IntoIterator<Item = &'j Json>) {
+        for n in nodes {
+            self.push(n);
+        }
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&&'j Json) -> bool) {
+        let mut kept = Nodes::new();
+        for n in self.iter() {
+            if keep(n) {
+                kept.push(n);
+            }
+        }
+        *self = kept;
+    }
+
+    fn truncate(&mut self, n: usize) {
+        if n < self.len {
+            if self.len > self.inline.len() {
+                self.spill.truncate(n);
+                if n <= self.inline.len() {
+                    self.inline[..n].copy_from_slice(&self.spill[..n]);
+                    self.spill.clear();
+                }
+            }
+            self.len = n;
+        }
+    }
+}
+
+impl<'j> std::ops::Deref for Nodes<'j> {
+    type Target = [&'j Json];
+
+    fn deref(&self) -> &[&'j Json] {
+        if self.len > self.inline.len() {
+            &self.spill
+        } else {
+            &self.inline[..self.len]
+        }
+    }
+}
+
+impl<'j> IntoIterator for Nodes<'j> {
+    type Item = &'j Json;
+    type IntoIter = NodesIter<'j>;
+
+    fn into_iter(self) -> NodesIter<'j> {
+        NodesIter { nodes: self, at: 0 }
+    }
+}
+
+/// The nodes of a [`Nodes`], by value.
+struct NodesIter<'j> {
+    nodes: Nodes<'j>,
+    at: usize,
+}
+
+impl<'j> Iterator for NodesIter<'j> {
+    type Item = &'j Json;
+
+    fn next(&mut self) -> Option<&'j Json> {
+        let n = self.nodes.get(self.at).copied();
+        self.at += 1;
+        n
+    }
+}
+
 /// How [`select`] reads a target.
 #[derive(Clone, Copy, Default)]
 struct Select<'a, 'p, 'j> {
@@ -371,13 +492,13 @@ struct Select<'a, 'p, 'j> {
 }
 
 /// Follows target steps into a JSON element; `[]` and extensions by URL may give several.
-fn select<'j>(node: &'j Json, steps: &[Step], how: Select<'_, '_, 'j>) -> Vec<&'j Json> {
-    let mut cur = vec![node];
+fn select<'j>(node: &'j Json, steps: &[Step], how: Select<'_, '_, 'j>) -> Nodes<'j> {
+    let mut cur = Nodes::one(node);
     let last_indexed = steps
         .iter()
         .rposition(|s| matches!(s, Step::Member { index: Some(_), .. }));
     for (depth, step) in steps.iter().enumerate() {
-        let mut next = Vec::new();
+        let mut next = Nodes::new();
         for n in cur {
             match step {
                 Step::Member {
@@ -387,7 +508,7 @@ fn select<'j>(node: &'j Json, steps: &[Step], how: Select<'_, '_, 'j>) -> Vec<&'
                     many,
                     ..
                 } => {
-                    let Some(v) = n.get(name) else { continue };
+                    let Some(v) = member(n, name) else { continue };
                     match (v.as_array(), many) {
                         (Some(items), true) => match (append, index) {
                             (true, _) => next.extend(items.iter()),
@@ -426,14 +547,35 @@ fn select<'j>(node: &'j Json, steps: &[Step], how: Select<'_, '_, 'j>) -> Vec<&'
             let entry: NodeKey = f.entry;
             let all = steps_list(node, &steps[..=depth]);
             next = if all.iter().any(|e| std::ptr::eq(*e, entry)) {
-                vec![f.entry]
+                Nodes::one(f.entry)
             } else {
-                Vec::new()
+                Nodes::new()
             };
         }
         cur = next;
     }
     cur
+}
+
+/// A member of a JSON object. FHIR objects have a handful of members, and finding one by
+/// comparing names costs less than hashing the name to look it up.
+fn member<'j>(v: &'j Json, name: &str) -> Option<&'j Json> {
+    let m = v.as_object()?;
+    if m.len() > 16 {
+        return m.get(name);
+    }
+    m.iter().find(|(k, _)| k.as_str() == name).map(|(_, x)| x)
+}
+
+/// [`member`] as a method, for chains.
+trait Member<'j> {
+    fn key(self, name: &str) -> Option<&'j Json>;
+}
+
+impl<'j> Member<'j> for &'j Json {
+    fn key(self, name: &str) -> Option<&'j Json> {
+        member(self, name)
+    }
 }
 
 /// Every entry of the list the last step names.
@@ -443,7 +585,7 @@ fn steps_list<'j>(node: &'j Json, steps: &[Step]) -> Vec<&'j Json> {
         let mut next = Vec::new();
         for n in cur {
             match step {
-                Step::Member { name, .. } => match n.get(name) {
+                Step::Member { name, .. } => match member(n, name) {
                     Some(Json::Array(a)) => next.extend(a.iter()),
                     Some(v) => next.push(v),
                     None => {}
@@ -464,38 +606,23 @@ fn steps_list<'j>(node: &'j Json, steps: &[Step]) -> Vec<&'j Json> {
 }
 
 /// The text of a primitive JSON value. Numbers keep the digits they were written with.
-fn primitive_text(v: &Json) -> Option<String> {
+fn primitive_text(v: &Json) -> Option<Text<'_>> {
     match v {
-        Json::String(s) if !s.is_empty() => Some(s.clone()),
-        Json::Number(n) => Some(n.to_string()),
-        Json::Bool(b) => Some(if *b { "Y" } else { "N" }.to_string()),
+        Json::String(s) if !s.is_empty() => Some(Cow::Borrowed(s)),
+        Json::Number(n) => Some(Cow::Owned(n.to_string())),
+        Json::Bool(b) => Some(Cow::Borrowed(if *b { "Y" } else { "N" })),
         _ => None,
     }
 }
 
-/// Reads a part of a repetition under construction.
-fn get_in(rep: &Rep, nums: &[u32]) -> Option<String> {
-    let c = rep.get(*nums.first().unwrap_or(&1) as usize - 1)?;
-    let s = c.get(*nums.get(1).unwrap_or(&1) as usize - 1)?;
-    (!s.is_empty()).then(|| s.clone())
+/// Reads a part of a repetition under construction, for a condition.
+fn get_in(rep: &Rep<'_>, nums: &[u32]) -> Option<String> {
+    rep.get(nums).map(str::to_string)
 }
 
-/// Writes a part of a repetition, growing it; an existing value wins (as forward: first wins).
-fn set_in(rep: &mut Rep, nums: &[u32], text: String) {
-    let (c, s) = (
-        *nums.first().unwrap_or(&1) as usize,
-        *nums.get(1).unwrap_or(&1) as usize,
-    );
-    if rep.len() < c {
-        rep.resize_with(c, Vec::new);
-    }
-    let comp = &mut rep[c - 1];
-    if comp.len() < s {
-        comp.resize_with(s, String::new);
-    }
-    if comp[s - 1].is_empty() {
-        comp[s - 1] = text;
-    }
+/// Writes a part of a repetition; an existing value wins (as forward: first wins).
+fn set_in<'a>(rep: &mut Rep<'a>, nums: &[u32], text: Text<'a>) {
+    rep.set(nums, text);
 }
 
 /// The component path of a row's source within its field: `[]` for `OBX-5`, `[4, 1]` for
@@ -529,7 +656,20 @@ fn anchor(s: &Structure, node: usize) -> Option<usize> {
         .or_else(|| n.children.first().and_then(|&c| anchor(s, c)))
 }
 
-impl<'p, 'j> Writer<'p, 'j> {
+impl<'p: 'j, 'j> Writer<'p, 'j> {
+    /// Starts a scope of `taken` (a segment, or a resource reached through a reference);
+    /// returns the enclosing one, for [`Writer::end_scope`].
+    fn fresh_scope(&mut self) -> FastSet<NodeKey> {
+        let fresh = self.spare_sets.pop().unwrap_or_default();
+        std::mem::replace(&mut self.taken, fresh)
+    }
+
+    fn end_scope(&mut self, enclosing: FastSet<NodeKey>) {
+        let mut done = std::mem::replace(&mut self.taken, enclosing);
+        done.clear();
+        self.spare_sets.push(done);
+    }
+
     fn mark(&mut self, v: &Json) {
         if self.consumed.insert(v as NodeKey) {
             self.consumed_log.push(v as NodeKey);
@@ -582,7 +722,7 @@ impl<'p, 'j> Writer<'p, 'j> {
     /// of one structure make that resource type.
     fn reserve(&mut self) {
         let s = self.structure;
-        let mut rows_by_type: HashMap<&str, Vec<(usize, usize)>> = HashMap::new();
+        let mut rows_by_type: FastMap<&str, Vec<(usize, usize)>> = FastMap::default();
         for (ni, node) in s.nodes.iter().enumerate() {
             for (ri, row) in node.rows.iter().enumerate() {
                 if !row.merge && node.segment != Some(*b"MSH") {
@@ -634,7 +774,7 @@ impl<'p, 'j> Writer<'p, 'j> {
     fn points_at_or_outside(&self, refs: &[&Json], i: usize) -> bool {
         let texts: Vec<&str> = refs
             .iter()
-            .filter_map(|v| v.get("reference").and_then(Json::as_str))
+            .filter_map(|v| v.key("reference").and_then(Json::as_str))
             .collect();
         texts.iter().any(|x| self.req.resources[i].is(x))
             || texts.iter().all(|x| self.req.resolve(x).is_none())
@@ -716,7 +856,7 @@ impl<'p, 'j> Writer<'p, 'j> {
                 && select(other.json, &target.steps, Select::default())
                     .iter()
                     .any(|v| {
-                        v.get("reference")
+                        v.key("reference")
                             .and_then(Json::as_str)
                             .is_some_and(|x| self.req.resources[i].is(x))
                     })
@@ -826,18 +966,21 @@ impl<'p, 'j> Writer<'p, 'j> {
         let s = self.structure;
         let n = &s.nodes[node];
         let id = n.segment.unwrap_or(*b"ZZZ");
-        let name = String::from_utf8_lossy(&id).into_owned();
         let mut placed = Vec::new();
         if &id == b"MSH" {
             return Ok(placed);
         }
         if &id == b"EVN" {
-            let seg = self.b.add_segment("EVN");
+            let seg = self.b.add(*b"EVN");
             // EVN-1 (event type code) was withdrawn in v2.7: MSH-9.2 says it.
-            if spec::field_type_in("EVN", 1, &self.version).is_some() {
-                self.b.set(seg, 1, 1, 1, 1, event);
+            if self.version.field(b"EVN", 1).ty.is_some() {
+                self.b
+                    .segment_mut(seg)
+                    .set(1, 1, &[1], Cow::Owned(event.to_string()));
             }
-            self.b.set(seg, 2, 1, 1, 1, time);
+            self.b
+                .segment_mut(seg)
+                .set(2, 1, &[1], Cow::Owned(time.to_string()));
             return Ok(placed);
         }
         let scope = if ctx.anchor == Some(node) {
@@ -862,7 +1005,7 @@ impl<'p, 'j> Writer<'p, 'j> {
                 self.used[i] = true;
                 let checkpoint = (self.consumed_log.len(), placed.len());
                 placed.push(i);
-                let seg = self.b.add_segment(&name);
+                let seg = self.b.add(id);
                 self.mark_links(i, row, ctx);
                 self.fill(seg, &id, row.map, i, None)?;
                 // Rows for other resources on this segment add what theirs hold: the Account
@@ -901,7 +1044,7 @@ impl<'p, 'j> Writer<'p, 'j> {
                     }
                     // An optional segment the resource cannot fill stays out; what the resource
                     // holds is reported unmapped.
-                    self.b.pop_segment();
+                    self.b.pop();
                     self.unmark_since(checkpoint.0);
                     for x in placed.drain(checkpoint.1..) {
                         self.used[x] = false;
@@ -938,13 +1081,13 @@ impl<'p, 'j> Writer<'p, 'j> {
                         let prefix = &list_row_steps(&self.plan.maps[first.map])[..depth];
                         for entry in steps_list(self.req.resources[i].json, prefix) {
                             let focus = Focus { step, depth, entry };
-                            let seg = self.b.add_segment(&name);
+                            let seg = self.b.add(id);
                             self.fill(seg, &id, first.map, i, Some(&focus))?;
                             written += self.keep_unless_empty(seg, &id, scope);
                         }
                     }
                     None => {
-                        let seg = self.b.add_segment(&name);
+                        let seg = self.b.add(id);
                         for &(r, x) in &adds {
                             self.fill(seg, &id, r.map, x, None)?;
                         }
@@ -962,12 +1105,9 @@ impl<'p, 'j> Writer<'p, 'j> {
     /// Drops a segment nothing was written into, or that lacks a field the version requires
     /// (an NTE with no comment); numbers it otherwise.
     fn keep_unless_empty(&mut self, seg: usize, id: &[u8; 3], scope: usize) -> usize {
-        let empty = self.b.tree().segments[seg - 1]
-            .fields
-            .iter()
-            .all(|f| f.iter().flatten().flatten().all(String::is_empty));
+        let empty = self.b.segment(seg).is_empty();
         if empty || self.missing_required(seg, id).is_some() {
-            self.b.pop_segment();
+            self.b.pop();
             0
         } else {
             self.set_id(seg, id, scope);
@@ -978,15 +1118,13 @@ impl<'p, 'j> Writer<'p, 'j> {
     /// The first field the HL7 version written requires that segment `seg` leaves empty; a set
     /// ID in field 1 is numbered afterwards and does not count.
     fn missing_required(&self, seg: usize, id: &[u8; 3]) -> Option<u32> {
-        let name = std::str::from_utf8(id).ok()?;
-        let fields = &self.b.tree().segments[seg - 1].fields;
-        (1..=spec::field_count(name)?).find_map(|n| {
-            let set_id = n == 1 && spec::field_type(name, 1) == Some("SI");
-            let empty = fields
-                .get(n - 1)
-                .is_none_or(|f| f.iter().flatten().flatten().all(String::is_empty));
-            (!set_id && empty && spec::required_in(name, n, &self.version)).then_some(n as u32)
-        })
+        let segment = self.b.segment(seg);
+        let set_id = self.version.field(id, 1).ty == Some("SI");
+        self.version
+            .required(id)
+            .iter()
+            .copied()
+            .find(|&n| !(segment.valued(n as usize) || (n == 1 && set_id)))
     }
 
     /// The error for a required field resource `i` cannot fill, at the FHIR element the
@@ -1024,7 +1162,7 @@ impl<'p, 'j> Writer<'p, 'j> {
                 })
             }
         };
-        let version = &self.version;
+        let version = self.version.name();
         match element {
             Some(e) => Error::new(
                 ErrorKind::MissingRequired,
@@ -1050,14 +1188,14 @@ impl<'p, 'j> Writer<'p, 'j> {
         match id {
             b"PV1" => {
                 // No visit: patient class N, "not applicable", as A28 and A31 are sent.
-                let seg = self.b.add_segment("PV1");
-                self.b.set(seg, 2, 1, 1, 1, "N");
+                let seg = self.b.add(*b"PV1");
+                self.b.segment_mut(seg).set(2, 1, &[1], Cow::Borrowed("N"));
                 self.set_id(seg, id, scope);
             }
             b"OBR" => {
                 // Observations without a DiagnosticReport: one OBR names the first one's code,
                 // the service the results answer.
-                let seg = self.b.add_segment("OBR");
+                let seg = self.b.add(*b"OBR");
                 let first = (0..self.req.resources.len())
                     .find(|&i| self.ty(i) == "Observation" && !self.used[i]);
                 let concept = self.plan.map_index.get("CWE[CodeableConcept]").copied();
@@ -1065,9 +1203,9 @@ impl<'p, 'j> Writer<'p, 'j> {
                     && let Some(code) = self.req.resources[i].json.get("code")
                 {
                     let mut rep = Rep::new();
-                    let saved = std::mem::take(&mut self.taken);
+                    let saved = self.fresh_scope();
                     self.map_back(&self.plan.maps[m], code, &mut rep)?;
-                    self.taken = saved;
+                    self.end_scope(saved);
                     self.put_rep(seg, 4, 1, rep);
                 }
                 self.set_id(seg, id, scope);
@@ -1087,21 +1225,15 @@ impl<'p, 'j> Writer<'p, 'j> {
     /// Fills field 1 with the set ID when the standard defines one there (PID-1, OBX-1 …),
     /// counting within `scope`, as HL7 numbers repeating segments.
     fn set_id(&mut self, seg: usize, id: &[u8; 3], scope: usize) {
-        let name = String::from_utf8_lossy(id);
-        if spec::field_type(&name, 1) != Some("SI") {
+        if self.version.field(id, 1).ty != Some("SI") {
             return;
         }
         let n = self.set_ids.entry((*id, scope)).or_insert(0);
         *n += 1;
         let n = *n;
-        if let Some(s) = self.b.segment_mut(seg) {
-            let empty = s
-                .fields
-                .first()
-                .is_none_or(|f| f.iter().flatten().flatten().all(String::is_empty));
-            if empty {
-                self.b.set(seg, 1, 1, 1, 1, &n.to_string());
-            }
+        let s = self.b.segment_mut(seg);
+        if !s.valued(1) {
+            s.set(1, 1, &[1], Cow::Owned(n.to_string()));
         }
     }
 
@@ -1117,9 +1249,9 @@ impl<'p, 'j> Writer<'p, 'j> {
         let m: &'p ElementMap = &self.plan.maps[map];
         let json = self.req.resources[i].json;
         self.mark(json);
-        let saved = std::mem::take(&mut self.taken);
+        let saved = self.fresh_scope();
         let result = self.fill_rows(seg, id, m, json, focus);
-        self.taken = saved;
+        self.end_scope(saved);
         result
     }
 
@@ -1133,7 +1265,7 @@ impl<'p, 'j> Writer<'p, 'j> {
     ) -> Result<(), Error> {
         // A value a row of this segment writes directly (FT1-8, DG1-4: `code.text`) is not
         // also written by a data type map reaching it (CWE.9 of FT1-7, DG1-3).
-        let mut direct = HashSet::new();
+        let mut direct = self.spare_sets.pop().unwrap_or_default();
         for row in &m.rows {
             if let (Some(Operand::Path(p)), Conversion::Primitive(_), None) =
                 (&row.source, row.conversion, &row.constant)
@@ -1154,7 +1286,9 @@ impl<'p, 'j> Writer<'p, 'j> {
         }
         let saved_direct = std::mem::replace(&mut self.direct, direct);
         let result = self.fill_rows_in(seg, id, m, json, focus);
-        self.direct = saved_direct;
+        let mut done = std::mem::replace(&mut self.direct, saved_direct);
+        done.clear();
+        self.spare_sets.push(done);
         result
     }
 
@@ -1192,14 +1326,16 @@ impl<'p, 'j> Writer<'p, 'j> {
                 values.truncate(1);
             } else {
                 // The same entry twice (PID-2 sent equal to PID-3) is one repetition.
-                let mut kept: Vec<&Json> = Vec::with_capacity(values.len());
-                values.retain(|v| {
-                    let again = kept.contains(v);
-                    if !again {
-                        kept.push(v);
-                    }
-                    !again
-                });
+                if values.len() > 1 {
+                    let mut kept: Vec<&Json> = Vec::with_capacity(values.len());
+                    values.retain(|v| {
+                        let again = kept.contains(v);
+                        if !again {
+                            kept.push(v);
+                        }
+                        !again
+                    });
+                }
             }
             let field = p.field as usize;
             let base = base_of(p);
@@ -1210,12 +1346,11 @@ impl<'p, 'j> Writer<'p, 'j> {
             };
             // Repetitions beyond what the version allows (one name in a v2.3 PID-5) stay
             // unwritten and are reported.
-            let name = std::str::from_utf8(id).unwrap_or("");
-            let max = spec::max_repetitions_in(name, field, &self.version);
+            let max = self.version.field(id, p.field).max;
             if let Some(max) = max {
                 values.truncate((max + 1).saturating_sub(start_rep));
             }
-            for v in &values {
+            for v in values.iter() {
                 self.mark(v);
             }
             if values.is_empty() {
@@ -1226,7 +1361,11 @@ impl<'p, 'j> Writer<'p, 'j> {
                     && Dtm::parse(orig.trim()).is_ok()
                 {
                     let mut rep = self.current_rep(seg, field, 1);
-                    set_in(&mut rep, if base.is_empty() { &[1] } else { &base }, orig);
+                    set_in(
+                        &mut rep,
+                        if base.is_empty() { &[1] } else { &base },
+                        Cow::Owned(orig),
+                    );
                     self.put_rep(seg, field, 1, rep);
                 }
                 continue;
@@ -1243,19 +1382,19 @@ impl<'p, 'j> Writer<'p, 'j> {
                     continue;
                 };
                 self.taken.insert(v);
-                let lines: Vec<&str> = if max.is_some_and(|m| text.matches('\n').count() >= m) {
-                    // More lines than repetitions allowed: one value, its line breaks escaped.
-                    vec![text.as_str()]
+                let lines: Vec<Text<'j>> = if max.is_some_and(|m| text.matches('\n').count() >= m) {
+                    // More lines than repetitions allowed: one value, its line breaks
+                    // escaped.
+                    vec![text]
                 } else {
-                    text.split('\n').collect()
+                    match text {
+                        Cow::Borrowed(t) => t.split('\n').map(Cow::Borrowed).collect(),
+                        Cow::Owned(t) => t.split('\n').map(|l| Cow::Owned(l.into())).collect(),
+                    }
                 };
                 for (k, line) in lines.into_iter().enumerate() {
                     let mut rep = self.current_rep(seg, field, start_rep + k);
-                    set_in(
-                        &mut rep,
-                        if base.is_empty() { &[1] } else { &base },
-                        line.into(),
-                    );
+                    set_in(&mut rep, if base.is_empty() { &[1] } else { &base }, line);
                     self.put_rep(seg, field, start_rep + k, rep);
                 }
                 continue;
@@ -1266,7 +1405,7 @@ impl<'p, 'j> Writer<'p, 'j> {
                     set_in(
                         &mut rep,
                         if base.is_empty() { &[1] } else { &base },
-                        c.clone(),
+                        Cow::Borrowed(c.as_str()),
                     );
                 } else {
                     self.value_into(row, v, json, &mut rep, &base)?;
@@ -1285,22 +1424,14 @@ impl<'p, 'j> Writer<'p, 'j> {
     /// True when the HL7 version written defines the field: a later version's field (NTE-5,
     /// entered by, came with 2.6) is left out, and what it would carry stays unmapped.
     fn defined(&self, id: &[u8; 3], field: u32) -> bool {
-        let name = std::str::from_utf8(id).unwrap_or("");
-        spec::field_type(name, field as usize).is_none()
-            || spec::field_type_in(name, field as usize, &self.version).is_some()
+        let f = self.version.field(id, field);
+        !f.known || f.ty.is_some()
     }
 
     /// The first empty repetition of a field (1-based): where a row mapping every repetition
     /// adds its values after an earlier row's.
     fn next_rep(&self, seg: usize, field: usize) -> usize {
-        let f = self.b.tree().segments[seg - 1].fields.get(field - 1);
-        f.map_or(0, |f| {
-            if f.iter().flatten().flatten().all(String::is_empty) {
-                0
-            } else {
-                f.len()
-            }
-        }) + 1
+        self.b.segment(seg).repetitions(field) + 1
     }
 
     /// The elements a row reads, after its defaults filter them and without the entries an
@@ -1312,7 +1443,7 @@ impl<'p, 'j> Writer<'p, 'j> {
         row: &'p MapRow,
         json: &'j Json,
         focus: Option<&Focus<'p, 'j>>,
-    ) -> Vec<&'j Json> {
+    ) -> Nodes<'j> {
         let how = Select {
             focus,
             any_index: !row.defaults.is_empty(),
@@ -1335,7 +1466,7 @@ impl<'p, 'j> Writer<'p, 'j> {
             let map = &self.plan.maps[m];
             if map.creates_resource {
                 values.retain(|v| {
-                    v.get("reference")
+                    v.key("reference")
                         .and_then(Json::as_str)
                         .and_then(|r| self.req.resolve(r))
                         .is_some_and(|i| self.ty(i) == map.fhir_type)
@@ -1345,31 +1476,13 @@ impl<'p, 'j> Writer<'p, 'j> {
         values
     }
 
-    fn current_rep(&self, seg: usize, field: usize, rep: usize) -> Rep {
-        self.b.tree().segments[seg - 1]
-            .fields
-            .get(field - 1)
-            .and_then(|f| f.get(rep - 1))
-            .cloned()
-            .unwrap_or_default()
+    /// Takes a repetition of a field out of a segment, to add to it and put it back.
+    fn current_rep(&mut self, seg: usize, field: usize, rep: usize) -> Rep<'j> {
+        self.b.segment_mut(seg).take_rep(field, rep)
     }
 
-    fn put_rep(&mut self, seg: usize, field: usize, rep: usize, value: Rep) {
-        if value.iter().flatten().all(String::is_empty) {
-            return;
-        }
-        let Some(s) = self.b.segment_mut(seg) else {
-            return;
-        };
-        if s.fields.len() < field {
-            s.fields
-                .resize_with(field, || vec![vec![vec![String::new()]]]);
-        }
-        let f = &mut s.fields[field - 1];
-        if f.len() < rep {
-            f.resize_with(rep, || vec![vec![String::new()]]);
-        }
-        f[rep - 1] = value;
+    fn put_rep(&mut self, seg: usize, field: usize, rep: usize, value: Rep<'j>) {
+        self.b.segment_mut(seg).put_rep(field, rep, value);
     }
 
     /// Converts one FHIR element back and writes it into `rep` at `base`.
@@ -1378,7 +1491,7 @@ impl<'p, 'j> Writer<'p, 'j> {
         row: &'p MapRow,
         v: &'j Json,
         owner: &'j Json,
-        rep: &mut Rep,
+        rep: &mut Rep<'j>,
         base: &[u32],
     ) -> Result<(), Error> {
         match row.conversion {
@@ -1414,7 +1527,7 @@ impl<'p, 'j> Writer<'p, 'j> {
             Conversion::Map(m) => {
                 let map: &'p ElementMap = &self.plan.maps[m];
                 let element = if map.creates_resource {
-                    let Some(reference) = v.get("reference").and_then(Json::as_str) else {
+                    let Some(reference) = v.key("reference").and_then(Json::as_str) else {
                         return Ok(());
                     };
                     match self.req.resolve(reference) {
@@ -1425,10 +1538,8 @@ impl<'p, 'j> Writer<'p, 'j> {
                     v
                 };
                 self.mark(element);
-                let saved = map
-                    .creates_resource
-                    .then(|| std::mem::take(&mut self.taken));
-                let mut inner: Rep = Vec::new();
+                let saved = map.creates_resource.then(|| self.fresh_scope());
+                let mut inner: Rep<'j> = Rep::new();
                 if let (Some(vocab), "CodeableConcept") = (row.vocabulary, map.fhir_type.as_str()) {
                     self.concept_back(vocab, element, &mut inner);
                 }
@@ -1436,22 +1547,18 @@ impl<'p, 'j> Writer<'p, 'j> {
                 let result = self.map_back(map, element, &mut inner);
                 self.depth -= 1;
                 if let Some(saved) = saved {
-                    self.taken = saved;
+                    self.end_scope(saved);
                 }
                 result?;
                 if base.is_empty() {
-                    for (ci, comp) in inner.into_iter().enumerate() {
-                        for (si, sub) in comp.into_iter().enumerate() {
-                            if !sub.is_empty() {
-                                set_in(rep, &[ci as u32 + 1, si as u32 + 1], sub);
-                            }
-                        }
+                    for (c, s, t) in inner.into_parts() {
+                        set_in(rep, &[u32::from(c), u32::from(s)], t);
                     }
                 } else {
                     // A map applied to a component: its components are subcomponents here.
-                    for (ci, comp) in inner.into_iter().enumerate() {
-                        if let Some(sub) = comp.into_iter().next().filter(|s| !s.is_empty()) {
-                            set_in(rep, &[base[0], ci as u32 + 1], sub);
+                    for (c, s, t) in inner.into_parts() {
+                        if s == 1 {
+                            set_in(rep, &[base[0], u32::from(c)], t);
                         }
                     }
                 }
@@ -1462,7 +1569,7 @@ impl<'p, 'j> Writer<'p, 'j> {
 
     /// A CodeableConcept whose coding the vocabulary translates back becomes that HL7 code,
     /// its text and its table.
-    fn concept_back(&mut self, vocab: usize, element: &'j Json, rep: &mut Rep) {
+    fn concept_back(&mut self, vocab: usize, element: &'j Json, rep: &mut Rep<'j>) {
         let codings = element
             .get("coding")
             .and_then(Json::as_array)
@@ -1504,14 +1611,11 @@ impl<'p, 'j> Writer<'p, 'j> {
             ) else {
                 continue;
             };
-            if let Some(back) = self.plan.vocabularies[vocab].back(Some(system), code) {
-                set_in(rep, &[1], back.code.clone());
-                if !back.display.is_empty() {
-                    set_in(rep, &[2], back.display.clone());
-                }
-                if !back.system.is_empty() {
-                    set_in(rep, &[3], back.system.clone());
-                }
+            let plan: &'p Plan = self.plan;
+            if let Some(back) = plan.vocabularies[vocab].back(Some(system), code) {
+                set_in(rep, &[1], Cow::Borrowed(&back.code));
+                set_in(rep, &[2], Cow::Borrowed(&back.display));
+                set_in(rep, &[3], Cow::Borrowed(&back.system));
                 self.mark(c);
                 return;
             }
@@ -1523,7 +1627,7 @@ impl<'p, 'j> Writer<'p, 'j> {
         &mut self,
         map: &'p ElementMap,
         element: &'j Json,
-        rep: &mut Rep,
+        rep: &mut Rep<'j>,
     ) -> Result<(), Error> {
         for row in &map.rows {
             self.consume_constant(row, element);
@@ -1562,27 +1666,31 @@ impl<'p, 'j> Writer<'p, 'j> {
     }
 
     /// The HL7 coding system name (table 0396) for a code system URL.
-    fn system_name(&self, url: &str) -> Option<String> {
+    fn system_name(&self, url: &'j str) -> Option<Text<'j>> {
         if let Some(table) = url.strip_prefix("http://terminology.hl7.org/CodeSystem/v2-") {
-            return Some(format!("HL7{table}"));
+            return Some(Cow::Owned(format!("HL7{table}")));
         }
-        let v = self.plan.vocabulary_index.get("CodingSystem")?;
-        self.plan.vocabularies[*v]
+        let plan: &'p Plan = self.plan;
+        let v = plan.vocabulary_index.get("CodingSystem")?;
+        plan.vocabularies[*v]
             .back(None, url)
-            .map(|c| c.code.clone())
+            .map(|c| Cow::Borrowed(c.code.as_str()))
     }
 
     /// Converts a FHIR primitive (or small composite) back to HL7 text.
     /// `owner` is the element the row's target starts from (for the original text kept beside a
     /// date).
     fn primitive_back(
-        &mut self,
+        &self,
         row: &'p MapRow,
         p: Primitive,
         v: &'j Json,
         owner: &'j Json,
-    ) -> Option<Piece> {
-        let vocab = row.vocabulary.map(|i| &self.plan.vocabularies[i]);
+    ) -> Option<Piece<'j>> {
+        let plan: &'p Plan = self.plan;
+        let vocab = row.vocabulary.map(|i| &plan.vocabularies[i]);
+        let code_of =
+            |c: &'p crate::mapping::plan::Concept| Piece::Text(Cow::Borrowed(c.code.as_str()));
         match p {
             Primitive::Text | Primitive::Endpoint | Primitive::JoinedText => {
                 primitive_text(v).map(Piece::Text)
@@ -1590,29 +1698,29 @@ impl<'p, 'j> Writer<'p, 'j> {
             Primitive::Code => {
                 let code = primitive_text(v)?;
                 match vocab {
-                    Some(voc) => voc.back(None, &code).map(|c| Piece::Text(c.code.clone())),
+                    Some(voc) => voc.back(None, &code).map(code_of),
                     None => Some(Piece::Text(code)),
                 }
             }
             Primitive::Boolean => v
                 .as_bool()
-                .map(|b| Piece::Text(if b { "Y" } else { "N" }.into())),
+                .map(|b| Piece::Text(Cow::Borrowed(if b { "Y" } else { "N" }))),
             Primitive::Decimal | Primitive::Integer { .. } => primitive_text(v).map(Piece::Text),
             Primitive::Date(_) => {
                 let text = v.as_str()?;
                 let dtm = fhir_to_dtm(text)?;
                 // The value as sent, when the forward direction kept it beside a value padded
                 // to seconds or cut to its date: the same instant, at the precision sent.
-                Some(Piece::Text(
+                Some(Piece::Text(Cow::Owned(
                     original_text(owner, &row.target)
                         .filter(|o| same_moment(o, &dtm))
                         .unwrap_or(dtm),
-                ))
+                )))
             }
             Primitive::SnQuantity => {
-                let mut parts = Vec::new();
+                let mut parts = Vec::with_capacity(2);
                 if let Some(c) = v.get("comparator").and_then(Json::as_str) {
-                    parts.push((vec![1], c.to_string()));
+                    parts.push((vec![1], Cow::Borrowed(c)));
                 }
                 parts.push((vec![2], v.get("value").and_then(primitive_text)?));
                 Some(Piece::Parts(parts))
@@ -1623,7 +1731,7 @@ impl<'p, 'j> Writer<'p, 'j> {
                 if low.is_none() && high.is_none() {
                     return None;
                 }
-                let mut parts = vec![(vec![3], "-".to_string())];
+                let mut parts = vec![(vec![3], Cow::Borrowed("-"))];
                 parts.extend(low.map(|l| (vec![2], l)));
                 parts.extend(high.map(|h| (vec![4], h)));
                 Some(Piece::Parts(parts))
@@ -1632,21 +1740,20 @@ impl<'p, 'j> Writer<'p, 'j> {
                 let uri = v.as_str()?;
                 let shift = u32::from(p == Primitive::EiUri);
                 let (id, kind) = if let Some(oid) = uri.strip_prefix("urn:oid:") {
-                    (oid.to_string(), "ISO")
+                    (oid, "ISO")
                 } else if let Some(uuid) = uri.strip_prefix("urn:uuid:") {
-                    (uuid.to_string(), "UUID")
+                    (uuid, "UUID")
                 } else {
-                    (uri.to_string(), "URI")
+                    (uri, "URI")
                 };
                 Some(Piece::Parts(vec![
-                    (vec![2 + shift], id),
-                    (vec![3 + shift], kind.to_string()),
+                    (vec![2 + shift], Cow::Borrowed(id)),
+                    (vec![3 + shift], Cow::Borrowed(kind)),
                 ]))
             }
-            Primitive::Telecom => telecom_back(
-                v.as_str()?,
-                spec::component_type_in("XTN", 1, &self.version).is_some(),
-            ),
+            Primitive::Telecom => {
+                telecom_back(v.as_str()?, self.version.component("XTN", 1).is_some())
+            }
             Primitive::CodedAs { .. } => {
                 let coding = if v.get("coding").is_some() {
                     v.pointer("/coding/0")?
@@ -1657,9 +1764,7 @@ impl<'p, 'j> Writer<'p, 'j> {
                     coding.get("system").and_then(Json::as_str),
                     coding.get("code").and_then(Json::as_str)?,
                 );
-                vocab?
-                    .back(system, code)
-                    .map(|c| Piece::Text(c.code.clone()))
+                vocab?.back(system, code).map(code_of)
             }
             Primitive::CodeSystem => {
                 let url = v.as_str()?;
@@ -1668,11 +1773,11 @@ impl<'p, 'j> Writer<'p, 'j> {
             Primitive::TextAsBase64 | Primitive::Base64 => {
                 let data = v.as_str()?;
                 if p == Primitive::Base64 {
-                    return Some(Piece::Text(data.to_string()));
+                    return Some(Piece::Text(Cow::Borrowed(data)));
                 }
                 base64::decode(data)
                     .and_then(|b| String::from_utf8(b).ok())
-                    .map(Piece::Text)
+                    .map(|t| Piece::Text(Cow::Owned(t)))
             }
         }
     }
@@ -1700,7 +1805,7 @@ impl<'p, 'j> Writer<'p, 'j> {
                     let v = self.matching(row, element, None).into_iter().next()?;
                     match &row.constant {
                         Some(c) => Some(c.clone()),
-                        None => primitive_text(v).or_else(|| Some(String::new())),
+                        None => Some(primitive_text(v).map(Cow::into_owned).unwrap_or_default()),
                     }
                 })
             })
@@ -1732,21 +1837,18 @@ impl<'p, 'j> Writer<'p, 'j> {
         json: &'j Json,
         focus: Option<&Focus<'p, 'j>>,
     ) -> bool {
-        let tree = &self.b.tree().segments[seg - 1];
+        let segment = self.b.segment(seg);
         let text = |o: &Operand| -> Option<String> {
             let Operand::Path(p) = o else { return None };
-            if p.segment_id() != tree.id {
+            if p.segment != segment.id {
                 return None;
             }
-            let here = tree
-                .fields
-                .get(p.field as usize - 1)
-                .and_then(|f| f.get(p.repetition.unwrap_or(1) as usize - 1))
+            let here = segment
+                .rep(p.field as usize, p.repetition.unwrap_or(1) as usize)
                 .and_then(|r| {
                     let nums = base_of(p);
                     if nums.is_empty() {
-                        let t = r.iter().map(|c| c.join("&")).collect::<Vec<_>>().join("^");
-                        (!t.trim_matches(['^', '&']).is_empty()).then_some(t)
+                        Some(r.joined())
                     } else {
                         get_in(r, &nums)
                     }
@@ -1762,7 +1864,7 @@ impl<'p, 'j> Writer<'p, 'j> {
                     let v = self.matching(row, json, focus).into_iter().next()?;
                     match &row.constant {
                         Some(c) => Some(c.clone()),
-                        None => primitive_text(v).or_else(|| Some(String::new())),
+                        None => Some(primitive_text(v).map(Cow::into_owned).unwrap_or_default()),
                     }
                 })
             })
@@ -1803,7 +1905,7 @@ impl<'p, 'j> Writer<'p, 'j> {
                 Link::Outgoing { target, to } => {
                     if let Some(other) = self.get(ctx, to) {
                         for v in select(json, &target.steps, Select::default()) {
-                            if v.get("reference")
+                            if v.key("reference")
                                 .and_then(Json::as_str)
                                 .is_some_and(|x| self.req.resources[other].is(x))
                             {
@@ -1841,7 +1943,7 @@ impl<'p, 'j> Writer<'p, 'j> {
     /// Marks the entries of `owner`'s `target` that point at resource `i`.
     fn mark_references_to(&mut self, owner: &'j Json, target: &Target, i: usize) {
         for v in select(owner, &target.steps, Select::default()) {
-            if v.get("reference")
+            if v.key("reference")
                 .and_then(Json::as_str)
                 .is_some_and(|x| self.req.resources[i].is(x))
             {
@@ -1905,31 +2007,22 @@ impl<'p, 'j> Writer<'p, 'j> {
 /// type (IS, ID, ST …) holds one value, so a code read back through a CodeableConcept map keeps
 /// only its code; components the version's type lacks (CWE.7 in a v2.5.1 CE field, XTN.1 from
 /// v2.6) are left out, and a component of a simple type keeps one subcomponent.
-fn fit_to_version(id: &[u8; 3], field: usize, version: &str, rep: &mut Rep) {
-    let name = std::str::from_utf8(id).unwrap_or("");
-    let Some(ty) = spec::field_type_in(name, field, version) else {
+fn fit_to_version(id: &[u8; 3], field: usize, version: &Version, rep: &mut Rep<'_>) {
+    let f = version.field(id, field as u32);
+    let Some(ty) = f.ty else {
         return;
     };
     if ty == "varies" {
         return;
     }
-    if spec::component_count(ty).is_none() {
-        rep.truncate(1);
-        if let Some(c) = rep.first_mut() {
-            c.truncate(1);
-        }
+    if !f.composite {
+        rep.retain(|c, s| c == 1 && s == 1);
         return;
     }
-    for (ci, comp) in rep.iter_mut().enumerate() {
-        match spec::component_type_in(ty, ci + 1, version) {
-            None => comp.clear(),
-            Some(ct) if spec::component_count(ct).is_none() => comp.truncate(1),
-            Some(_) => {}
-        }
-    }
-    while rep.last().is_some_and(|c| c.iter().all(String::is_empty)) {
-        rep.pop();
-    }
+    rep.retain(|c, s| match version.component(ty, u32::from(c)) {
+        None => false,
+        Some(ct) => s == 1 || version.composite(ct),
+    });
 }
 
 /// The primitive conversion of a row (text for a map).
@@ -1960,9 +2053,9 @@ fn list_row_steps(m: &ElementMap) -> &[Step] {
 /// An XTN back from one telephone text: the form the forward direction builds from XTN.5–8
 /// (`+1 (847) 5550143 ext. 12`) goes back to those components, an e-mail address to XTN.4,
 /// anything else to XTN.1, or to XTN.12 (unformatted number) in versions without XTN.1.
-fn telecom_back(value: &str, has_xtn1: bool) -> Option<Piece> {
+fn telecom_back(value: &str, has_xtn1: bool) -> Option<Piece<'_>> {
     if value.contains('@') {
-        return Some(Piece::Parts(vec![(vec![4], value.to_string())]));
+        return Some(Piece::Parts(vec![(vec![4], Cow::Borrowed(value))]));
     }
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     let parsed = (|| {
@@ -1973,7 +2066,7 @@ fn telecom_back(value: &str, has_xtn1: bool) -> Option<Piece> {
             if !digits(cc) {
                 return None;
             }
-            parts.push((vec![5], cc.to_string()));
+            parts.push((vec![5], Cow::Borrowed(cc)));
             rest = r;
         }
         if let Some(r) = rest.strip_prefix('(') {
@@ -1981,7 +2074,7 @@ fn telecom_back(value: &str, has_xtn1: bool) -> Option<Piece> {
             if !digits(area) {
                 return None;
             }
-            parts.push((vec![6], area.to_string()));
+            parts.push((vec![6], Cow::Borrowed(area)));
             rest = r;
         }
         let (local, ext) = match rest.split_once(" ext. ") {
@@ -1991,12 +2084,12 @@ fn telecom_back(value: &str, has_xtn1: bool) -> Option<Piece> {
         if !digits(local) || ext.is_some_and(|e| !digits(e)) || parts.is_empty() {
             return None;
         }
-        parts.push((vec![7], local.to_string()));
-        parts.extend(ext.map(|e| (vec![8], e.to_string())));
+        parts.push((vec![7], Cow::Borrowed(local)));
+        parts.extend(ext.map(|e| (vec![8], Cow::Borrowed(e))));
         Some(parts)
     })();
     Some(Piece::Parts(parsed.unwrap_or_else(|| {
-        vec![(vec![if has_xtn1 { 1 } else { 12 }], value.to_string())]
+        vec![(vec![if has_xtn1 { 1 } else { 12 }], Cow::Borrowed(value))]
     })))
 }
 
@@ -2034,7 +2127,7 @@ fn derived_elsewhere(map: &ElementMap, row: &MapRow, v: &Json, rep: &Rep) -> boo
             && other.when.is_some()
             && match &other.source {
                 Some(Operand::Relative(nums)) if !nums.is_empty() => {
-                    get_in(rep, nums).as_deref() == Some(text.as_str())
+                    rep.get(nums) == Some(text.as_ref())
                         && other.when.as_ref().is_some_and(|c| {
                             eval(c, &|o: &Operand| match o {
                                 Operand::Relative(n) => get_in(rep, n),
