@@ -23,7 +23,6 @@
 //! reads it, so the field that gives the element its value is the one that gets it back.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::rc::Rc;
 
 use serde_json::Value as Json;
@@ -275,7 +274,7 @@ fn check_patient(req: &Request<'_>, message_type: &str, event: &str) -> Result<(
 /// link names: a DiagnosticReport whose `result` lists a Condition, or a ChargeItem whose
 /// `account` is a Patient, cannot be written.
 fn check_references(s: &Structure, req: &Request<'_>) -> Result<(), Error> {
-    let mut checked: HashSet<(&str, &str)> = HashSet::new();
+    let mut checked: Vec<(&str, &str)> = Vec::new();
     for node in &s.nodes {
         for row in &node.rows {
             for link in &row.links {
@@ -286,9 +285,13 @@ fn check_references(s: &Structure, req: &Request<'_>) -> Result<(), Error> {
                     }
                     Link::Incoming { .. } => continue,
                 };
-                if !checked.insert((owner, target.text.as_str())) {
+                // Only links from resources the request holds, each element once.
+                if !req.resources.iter().any(|r| r.ty == owner)
+                    || checked.contains(&(owner, target.text.as_str()))
+                {
                     continue;
                 }
+                checked.push((owner, target.text.as_str()));
                 // Every type some row of this structure accepts at that element.
                 let accepted = |ty: &str| {
                     s.nodes.iter().flat_map(|n| &n.rows).any(|r| {
@@ -722,25 +725,24 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
     /// of one structure make that resource type.
     fn reserve(&mut self) {
         let s = self.structure;
-        let mut rows_by_type: FastMap<&str, Vec<(usize, usize)>> = FastMap::default();
-        for (ni, node) in s.nodes.iter().enumerate() {
-            for (ri, row) in node.rows.iter().enumerate() {
-                if !row.merge && node.segment != Some(*b"MSH") {
-                    rows_by_type
-                        .entry(row.resource.as_str())
-                        .or_default()
-                        .push((ni, ri));
+        let mut rows: Vec<(usize, usize)> = Vec::new();
+        let mut last_type = "";
+        for (i, r) in self.req.resources.iter().enumerate() {
+            if r.ty != last_type {
+                last_type = r.ty;
+                rows.clear();
+                for (ni, node) in s.nodes.iter().enumerate() {
+                    for (ri, row) in node.rows.iter().enumerate() {
+                        if !row.merge && node.segment != Some(*b"MSH") && row.resource == r.ty {
+                            rows.push((ni, ri));
+                        }
+                    }
                 }
             }
-        }
-        for (i, r) in self.req.resources.iter().enumerate() {
-            let Some(rows) = rows_by_type.get(r.ty) else {
-                continue;
-            };
             if rows.len() < 2 {
                 continue;
             }
-            for &(ni, ri) in rows {
+            for &(ni, ri) in &rows {
                 let map = &self.plan.maps[s.nodes[ni].rows[ri].map];
                 let constants: Vec<&MapRow> = map
                     .rows
