@@ -183,12 +183,13 @@ fn closed_stdout_ends_quietly() {
 #[test]
 fn writeback_errors_name_the_fhir_path_and_the_stream_goes_on() {
     let input = concat!(
-        "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"name\":[{\"family\":\"Rossi\",\"given\":[\"Anna\"]}],\"gender\":\"female\"}\n",
+        "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"identifier\":[{\"value\":\"MRN-1\"}],\"name\":[{\"family\":\"Rossi\",\"given\":[\"Anna\"]}],\"gender\":\"female\"}\n",
         "not json at all\n",
         "{\"resourceType\":\"Patinet\",\"name\":[{\"family\":\"Typo\"}]}\n",
         "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":[{\"resource\":{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"}},\"request\":{\"method\":\"POST\"}}]}\n",
         "{\"resourceType\":\"Medication\",\"id\":\"m1\"}\n",
         "{\"resourceType\":\"Account\",\"id\":\"a1\"}\n",
+        "{\"resourceType\":\"Patient\",\"id\":\"p2\",\"name\":[{\"family\":\"Moretti\"}]}\n",
     );
     let r = run(
         &["writeback", "--timestamp", "20260101120000+0000"],
@@ -200,10 +201,7 @@ fn writeback_errors_name_the_fhir_path_and_the_stream_goes_on() {
         out.starts_with("MSH|^~\\&|HL7FHIR||||20260101120000+0000||ADT^A31^ADT_A05|"),
         "{out}"
     );
-    assert!(
-        out.contains("\rPID|1||||Rossi^Anna||||F\r") || out.contains("PID|1||||Rossi^Anna|||F"),
-        "{out}"
-    );
+    assert!(out.contains("\rPID|1||MRN-1||Rossi^Anna|||F\r"), "{out}");
     let lines: Vec<&str> = r.stderr.lines().collect();
     let records: Vec<serde_json::Value> = lines[..lines.len() - 1]
         .iter()
@@ -247,16 +245,21 @@ fn writeback_errors_name_the_fhir_path_and_the_stream_goes_on() {
                 "unsupported",
                 "Account: no HL7 v2 event carries Account without a Patient, Encounter, DiagnosticReport, Observation or ChargeItem; name one with --event"
             ),
+            (
+                7,
+                "missing_required",
+                "Patient.identifier: an HL7 v2.5.1 PID needs PID-3, and the Patient has no identifier to fill it"
+            ),
         ]
     );
     assert_eq!(records[1]["fhir_path"], "(root).resourceType");
     assert_eq!(records[3]["fhir_id"], "Medication/m1");
     assert_eq!(
         lines.last().unwrap(),
-        &"hl7fhir: 6 in, 1 translated, 5 failed"
+        &"hl7fhir: 7 in, 1 translated, 6 failed"
     );
     assert!(
-        !r.stderr.contains("Rossi") && !r.stderr.contains("Typo"),
+        !r.stderr.contains("Rossi") && !r.stderr.contains("Typo") && !r.stderr.contains("Moretti"),
         "{}",
         r.stderr
     );

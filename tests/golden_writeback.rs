@@ -35,6 +35,7 @@ fn golden_writebacks() {
     let opts = WritebackOptions {
         event: None,
         envelope: envelope(),
+        explain: false,
     };
     let mut inputs: Vec<PathBuf> = std::fs::read_dir(fixtures())
         .unwrap()

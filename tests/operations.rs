@@ -172,7 +172,7 @@ fn many_segments_and_json_bombs_are_bounded() {
     let bomb = "[".repeat(100_000) + &"]".repeat(100_000);
     let (status, _, stderr, peak) = run_streaming(&["writeback"], move |w| {
         let _ = w.write_all(bomb.as_bytes());
-        let _ = w.write_all(b"\n{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Ok\"}]}\n");
+        let _ = w.write_all(b"\n{\"resourceType\":\"Patient\",\"identifier\":[{\"value\":\"1\"}],\"name\":[{\"family\":\"Ok\"}]}\n");
     });
     assert_eq!(status, 1, "{stderr}");
     assert!(

@@ -36,6 +36,8 @@ pub enum Condition {
     LongerThan(Operand, usize),
     /// The operand's decoded text is a well-formed HL7 date/time (DTM).
     IsDate(Operand),
+    /// The operand's decoded text is a number below this one (`FT1-11.1.1 < 0`: a credit).
+    Below(Operand, String),
     /// Negation.
     Not(Box<Condition>),
     /// Every part holds.
@@ -52,11 +54,21 @@ impl Condition {
             | Condition::Equals(o, _)
             | Condition::In(o, _)
             | Condition::LongerThan(o, _)
-            | Condition::IsDate(o) => vec![o],
+            | Condition::IsDate(o)
+            | Condition::Below(o, _) => vec![o],
             Condition::Not(c) => c.operands(),
             Condition::And(cs) | Condition::Or(cs) => {
                 cs.iter().flat_map(|c| c.operands()).collect()
             }
+        }
+    }
+
+    /// True when `text` is a number below `limit` (both decimal text); false for anything that
+    /// is not a number.
+    pub fn number_below(text: &str, limit: &str) -> bool {
+        match (text.trim().parse::<f64>(), limit.parse::<f64>()) {
+            (Ok(t), Ok(l)) => t < l,
+            _ => false,
         }
     }
 }
@@ -77,6 +89,15 @@ fn operand(i: &str) -> IResult<&str, Operand> {
         |s: &str| s.parse::<Path>().map(Operand::Path),
     );
     ws(alt((relative, path))).parse(i)
+}
+
+/// A number literal, unquoted: `0`, `-1.5`.
+fn number(i: &str) -> IResult<&str, String> {
+    ws(map(
+        recognize((opt(char('-')), digit1, opt((char('.'), digit1)))),
+        str::to_string,
+    ))
+    .parse(i)
 }
 
 /// A literal in double or single quotes; single quotes save doubling `"` inside a CSV cell.
@@ -115,6 +136,10 @@ fn test(i: &str) -> IResult<&str, Condition> {
         map(preceded(ws(tag("!=")), literal), {
             let o = o.clone();
             move |l| Condition::Not(Box::new(Condition::Equals(o.clone(), l)))
+        }),
+        map(preceded(ws(char('<')), number), {
+            let o = o.clone();
+            move |n| Condition::Below(o.clone(), n)
         }),
         map(preceded(ws(char('=')), literal), {
             let o = o.clone();
@@ -241,6 +266,8 @@ mod tests {
             ),
             ("PID-7 LONGER THAN 8", LongerThan(p("PID-7"), 8)),
             ("RXA-3 IS DATE", IsDate(p("RXA-3"))),
+            ("FT1-10 < 0", Below(p("FT1-10"), "0".into())),
+            ("FT1-11.1.1 < -1.5", Below(p("FT1-11.1.1"), "-1.5".into())),
             ("RXA-3 IS NOT DATE", Not(Box::new(IsDate(p("RXA-3"))))),
             (
                 "OBX-2 IN ('NM','SN')",
@@ -288,6 +315,8 @@ mod tests {
             "(PID-1 VALUED",
             "PID-1 IN ()",
             "XX VALUED",
+            "FT1-10 < '0'",
+            "FT1-10 < x",
         ] {
             assert!(
                 parse(bad)

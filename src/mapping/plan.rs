@@ -221,8 +221,8 @@ pub struct Vocabulary {
     pub name: String,
     /// HL7 code → FHIR concept.
     pub forward: HashMap<String, Concept>,
-    /// (FHIR system, FHIR code) → HL7 concept (code, display, HL7 table), first row wins.
-    pub reverse: HashMap<(String, String), Concept>,
+    /// FHIR system → FHIR code → HL7 concept (code, display, HL7 table), first row wins.
+    pub reverse: HashMap<String, HashMap<String, Concept>>,
     /// FHIR code alone → HL7 concept, first row wins (for `code` elements, which carry no
     /// system).
     pub reverse_by_code: HashMap<String, Concept>,
@@ -232,7 +232,7 @@ impl Vocabulary {
     /// The HL7 concept for a FHIR code, by system when one is given.
     pub fn back(&self, system: Option<&str>, code: &str) -> Option<&Concept> {
         match system {
-            Some(s) => self.reverse.get(&(s.to_string(), code.to_string())),
+            Some(s) => self.reverse.get(s).and_then(|codes| codes.get(code)),
             None => self.reverse_by_code.get(code),
         }
     }
@@ -835,7 +835,16 @@ impl Compiler<'_> {
             ),
         };
         let type_name = row.cell(3);
-        let conversion = if type_name.is_empty() {
+        // A reverse row with a field and a constant writes the constant to the field when its
+        // target is present: the constant is HL7 text, so neither the target's FHIR type nor a
+        // conversion applies.
+        let reverse_constant = direction == Direction::Reverse
+            && source.is_some()
+            && !row.cell(5).is_empty()
+            && type_name.is_empty();
+        let conversion = if reverse_constant {
+            Conversion::Primitive(Primitive::Text)
+        } else if type_name.is_empty() {
             match default_primitive(target.ty) {
                 Some(p) => Conversion::Primitive(p),
                 None if source.is_none() => Conversion::Primitive(Primitive::Text),
@@ -924,7 +933,9 @@ impl Compiler<'_> {
         let mut defaults = Vec::new();
         let value = row.cell(5);
         if !value.is_empty() {
-            if let (Conversion::Map(m), Some(_)) = (conversion, &source) {
+            if reverse_constant {
+                constant = Some(value.to_string());
+            } else if let (Conversion::Map(m), Some(_)) = (conversion, &source) {
                 let built = self.plan.maps[m].fhir_type.clone();
                 for pair in value.split(';').map(str::trim).filter(|p| !p.is_empty()) {
                     let (k, v) = pair
@@ -1023,7 +1034,9 @@ impl Compiler<'_> {
                 .entry(fhir_code.to_string())
                 .or_insert_with(|| back.clone());
             v.reverse
-                .entry((fhir_system.to_string(), fhir_code.to_string()))
+                .entry(fhir_system.to_string())
+                .or_default()
+                .entry(fhir_code.to_string())
                 .or_insert(back);
         }
         self.plan.vocabularies.push(v);

@@ -6,7 +6,7 @@
 //! [`Event`](translate::Event); [`bundle`] shapes the event into the chosen form.
 
 mod bundle;
-mod structure;
+pub mod structure;
 pub mod translate;
 
 pub(crate) use bundle::assemble;

@@ -8,7 +8,7 @@ use crate::mapping::plan::Structure;
 
 /// One instance of a group.
 #[derive(Debug, Clone)]
-pub(crate) struct GroupInstance {
+pub struct GroupInstance {
     /// The enclosing instance (`None` for the message itself).
     pub parent: Option<usize>,
     /// The structure node this is an instance of (0 for the message).
@@ -17,7 +17,7 @@ pub(crate) struct GroupInstance {
 
 /// Where each segment went.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Placement {
+pub struct Placement {
     /// Per segment (in message order): its structure node, if the structure has one for it,
     /// and the group instance that holds it.
     pub segments: Vec<(Option<usize>, usize)>,
@@ -62,7 +62,7 @@ impl Placement {
 }
 
 /// Places every segment id of a message.
-pub(crate) fn place(s: &Structure, ids: impl Iterator<Item = [u8; 3]>) -> Placement {
+pub fn place(s: &Structure, ids: impl Iterator<Item = [u8; 3]>) -> Placement {
     let mut p = Placement {
         segments: Vec::new(),
         groups: vec![GroupInstance {

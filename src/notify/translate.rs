@@ -552,6 +552,9 @@ impl<'a> Translator<'a, '_> {
                 let first = t.split('^').next().unwrap_or("").trim();
                 Dtm::parse(first).is_ok()
             }),
+            Condition::Below(o, n) => self
+                .operand(o, part)?
+                .is_some_and(|t| Condition::number_below(&t, n)),
             Condition::Not(c) => !self.holds(c, part)?,
             Condition::And(cs) => {
                 for c in cs {

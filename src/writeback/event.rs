@@ -40,6 +40,56 @@ pub fn carried<'j>(request: &Request<'j>, event: &str) -> Vec<&'j Json> {
     out
 }
 
+/// Resources that belong in another message than the event's: results and charges travel in an
+/// ORU^R01 and a DFT^P03 of their own, never inside each other or an ADT message.
+const CARRIED_BY: &[(&str, &str, &str)] = &[
+    ("DiagnosticReport", "ORU", "ORU^R01"),
+    ("ChargeItem", "DFT", "DFT^P03"),
+];
+
+/// Checks that the request holds what the event's message carries, and nothing another
+/// message must carry instead: an R01 needs results, a P03 charges; a ChargeItem in an R01 or a
+/// DiagnosticReport in an A08 is an unsupported combination, named at its FHIR path.
+pub fn check_content(request: &Request<'_>, message_type: &str, event: &str) -> Result<(), Error> {
+    let has = |ty: &str| request.of(ty).next().is_some();
+    let root = || {
+        if request.resources.len() == 1 && !request.resources[0].path.starts_with("Bundle") {
+            request.resources[0].path.clone()
+        } else {
+            "Bundle.entry".to_string()
+        }
+    };
+    let needs = match message_type {
+        "ORU" if !has("DiagnosticReport") && !has("Observation") => {
+            Some("a DiagnosticReport or Observations")
+        }
+        "DFT" if !has("ChargeItem") => Some("a ChargeItem"),
+        _ => None,
+    };
+    if let Some(what) = needs {
+        return Err(Error::new(
+            ErrorKind::MissingRequired,
+            format!("an HL7 v2 {message_type}^{event} carries {what}; the request has none"),
+        )
+        .at_fhir_path(root()));
+    }
+    for &(ty, home, message) in CARRIED_BY {
+        if home == message_type {
+            continue;
+        }
+        if let Some((_, r)) = request.of(ty).next() {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "a {ty} cannot travel in an HL7 v2 {message_type}^{event}: send it in a request of its own ({message})"
+                ),
+            )
+            .at_fhir_path(r.path.clone()));
+        }
+    }
+    Ok(())
+}
+
 /// The message type and trigger event for a request.
 pub fn infer(request: &Request<'_>) -> Result<(&'static str, String), Error> {
     let has = |ty: &str| request.of(ty).next().is_some();

@@ -8,8 +8,10 @@
 pub mod ack;
 pub mod envelope;
 pub mod event;
+mod out;
 pub mod request;
 mod reverse;
+mod version;
 
 pub use envelope::Envelope;
 pub use reverse::Written;
@@ -26,6 +28,9 @@ pub struct WritebackOptions {
     pub event: Option<String>,
     /// MSH fields and control ids.
     pub envelope: Envelope,
+    /// Also list the elements of the request no row read ([`Written::unmapped`]), which takes a
+    /// walk over the whole request.
+    pub explain: bool,
 }
 
 /// Translates one FHIR request (a resource or a Bundle) into an HL7 v2 message; `n` numbers the
@@ -52,13 +57,14 @@ pub fn writeback(
             )
             .at_fhir_path("(request)")
         })?;
+    event::check_content(&req, message_type, &event)?;
     let carried = event::carried(&req, &event);
     reverse::write(
         plan,
         structure,
         &req,
         (message_type, &event),
-        &opts.envelope,
+        opts,
         n,
         &carried,
     )

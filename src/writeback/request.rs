@@ -43,10 +43,16 @@ impl Resource<'_> {
         let Some(id) = self.json.get("id").and_then(Json::as_str) else {
             return false;
         };
-        let local = format!("{}/{id}", self.ty);
-        reference == local
-            || reference.ends_with(&format!("/{local}"))
-            || reference == format!("urn:uuid:{id}")
+        let Some(rest) = reference.strip_suffix(id) else {
+            return false;
+        };
+        if rest == "urn:uuid:" {
+            return true;
+        }
+        // `Type/id`, or a full URL ending in `/Type/id`.
+        rest.strip_suffix('/')
+            .and_then(|r| r.strip_suffix(self.ty))
+            .is_some_and(|r| r.is_empty() || r.ends_with('/'))
     }
 }
 

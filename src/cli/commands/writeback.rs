@@ -32,6 +32,7 @@ impl WritebackCommand {
             options: WritebackOptions {
                 event: config.event.clone(),
                 envelope: config.envelope.clone(),
+                explain: config.explain,
             },
             mllp: config.mllp,
             explain: config.explain,

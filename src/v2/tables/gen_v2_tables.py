@@ -4,7 +4,8 @@ mapping loader checks field and component references against.
 
 Every version from 2.1 to 2.8.2 is merged: a field or component is listed if any version
 defines it, with its data type in the latest version that has it (and, in `earlier`, the versions
-where it had another type), so references to fields later versions withdrew (AL1-6) still
+where it had another type or none, the versions that require it and the ones that allow another
+number of repetitions), so references to fields later versions withdrew (AL1-6) still
 check and a writer can use the type of the version it writes. Source: the structure definitions shipped with
 hl7apy (pip install hl7apy==1.3.5), which transcribe the HL7 standards. Usage:
 
@@ -16,12 +17,23 @@ import sys
 VERSIONS = ["2_1", "2_2", "2_3", "2_3_1", "2_4", "2_5", "2_5_1", "2_6", "2_7", "2_8", "2_8_1", "2_8_2"]
 
 
+def absent(t):
+    """A withdrawn field or component (type WD) is one the version does not have."""
+    return "" if t == "WD" else t
+
+
 def main(out):
     seg_fields = {}
     seg_types = {}
     dt_comps = {}
+    dt_types = {}
+    dt_versions = {}
+    seg_versions = {}
+    seg_required = {}
+    seg_max = {}
     for v in VERSIONS:
         segments = importlib.import_module(f"hl7apy.v{v}.segments")
+        seg_versions[v.replace("_", ".")] = set(segments.SEGMENTS)
         datatypes = importlib.import_module(f"hl7apy.v{v}.datatypes")
         for seg, spec in segments.SEGMENTS.items():
             for entry in (spec[1] if len(spec) > 1 else ()):
@@ -32,25 +44,54 @@ def main(out):
                 num = int(name.split("_")[-1])
                 seg_fields.setdefault(seg, {})[num] = (child[3], child[2], "*" if hi == -1 else hi)
                 seg_types.setdefault((seg, num), {})[v.replace("_", ".")] = child[2]
+                seg_max.setdefault((seg, num), {})[v.replace("_", ".")] = "*" if hi == -1 else str(hi)
+                if lo >= 1:
+                    seg_required.setdefault((seg, num), []).append(v.replace("_", "."))
+        dt_versions[v.replace("_", ".")] = set(datatypes.DATATYPES_STRUCTS)
         for dt, comps in datatypes.DATATYPES_STRUCTS.items():
             for entry in comps:
                 name, sub = entry[0], entry[1]
                 num = int(name.split("_")[-1])
                 dt_comps.setdefault(dt, {})[num] = (sub[3], sub[2])
+                dt_types.setdefault((dt, num), {})[v.replace("_", ".")] = sub[2]
     with open(f"{out}/segments.csv", "w") as f:
-        f.write("segment,field,name,datatype,max,earlier\n")
+        f.write("segment,field,name,datatype,max,earlier,required,max_earlier\n")
         for seg in sorted(seg_fields):
             for num in sorted(seg_fields[seg]):
                 label, dt, hi = seg_fields[seg][num]
                 # Versions whose type differs from the latest: what a writer of that version uses.
-                earlier = ";".join(f"{v}={t}" for v, t in seg_types[(seg, num)].items() if t != dt)
-                f.write(f"{seg},{num},{label},{dt},{hi},{earlier}\n")
+                # A version that has the segment but not the field (NTE-5 before 2.6) has an empty
+                # type, so a writer of that version leaves the field out.
+                types = seg_types[(seg, num)]
+                has_segment = [v for v in (x.replace("_", ".") for x in VERSIONS) if seg in seg_versions[v]]
+                earlier = ";".join(
+                    f"{v}={absent(types.get(v, ''))}"
+                    for v in has_segment
+                    if absent(types.get(v, "")) != dt
+                )
+                # The versions that require the field; `all` when every version defining it does.
+                required = seg_required.get((seg, num), [])
+                defining = [v for v in types]
+                required = "all" if required and required == defining else ";".join(required)
+                # Versions that allow another number of repetitions (PID-5 repeats from 2.3.1).
+                maxes = seg_max[(seg, num)]
+                max_earlier = ";".join(f"{v}={m}" for v, m in maxes.items() if m != str(hi))
+                f.write(f"{seg},{num},{label},{dt},{hi},{earlier},{required},{max_earlier}\n")
     with open(f"{out}/datatypes.csv", "w") as f:
-        f.write("datatype,component,name,datatype_of_component\n")
+        f.write("datatype,component,name,datatype_of_component,earlier\n")
         for dt in sorted(dt_comps):
             for num in sorted(dt_comps[dt]):
                 label, sub = dt_comps[dt][num]
-                f.write(f"{dt},{num},{label},{sub}\n")
+                # As for fields: the versions where the component had another type, or none
+                # (XTN.1 is withdrawn from 2.6).
+                types = dt_types[(dt, num)]
+                has_type = [v for v in (x.replace("_", ".") for x in VERSIONS) if dt in dt_versions[v]]
+                earlier = ";".join(
+                    f"{v}={absent(types.get(v, ''))}"
+                    for v in has_type
+                    if absent(types.get(v, "")) != sub
+                )
+                f.write(f"{dt},{num},{label},{sub},{earlier}\n")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,163 @@
+//! Writeback requests that cannot become an ORU^R01 or a DFT^P03: each gives one error naming
+//! the FHIR path and the reason, without quoting patient data.
+
+use hl7fhir::engine::Engine;
+use hl7fhir::writeback::{Envelope, WritebackOptions};
+use serde_json::{Value, json};
+
+fn patient() -> Value {
+    json!({"resourceType": "Patient", "id": "p1", "identifier": [{"value": "MRN-1"}],
+           "name": [{"family": "Castellanos"}]})
+}
+
+fn observation() -> Value {
+    json!({"resourceType": "Observation", "id": "o1", "status": "final",
+           "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+           "subject": {"reference": "Patient/p1"},
+           "valueQuantity": {"value": 101, "unit": "mg/dL"}})
+}
+
+fn charge() -> Value {
+    json!({"resourceType": "ChargeItem", "id": "c1", "status": "billable",
+           "code": {"coding": [{"code": "99213"}]}, "subject": {"reference": "Patient/p1"},
+           "occurrenceDateTime": "2026-04-21", "quantity": {"value": 1}})
+}
+
+fn tx(resources: Vec<Value>) -> Value {
+    json!({"resourceType": "Bundle", "type": "transaction", "entry": resources
+        .into_iter()
+        .map(|r| json!({"resource": r, "request": {"method": "POST"}}))
+        .collect::<Vec<_>>()})
+}
+
+fn without(mut v: Value, key: &str) -> Value {
+    v.as_object_mut().unwrap().remove(key);
+    v
+}
+
+#[test]
+fn bad_result_and_charge_requests_are_named_at_their_fhir_path() {
+    let engine = Engine::with_defaults().unwrap();
+    let report = |result: &str| {
+        json!({"resourceType": "DiagnosticReport", "id": "r1", "status": "final",
+               "code": {"text": "panel"}, "subject": {"reference": "Patient/p1"},
+               "result": [{"reference": result}]})
+    };
+    let condition =
+        json!({"resourceType": "Condition", "id": "x1", "subject": {"reference": "Patient/p1"}});
+    // (request, --event, kind, message)
+    let cases: Vec<(Value, Option<&str>, &str, &str)> = vec![
+        (
+            observation(),
+            None,
+            "missing_required",
+            "Observation.subject: points at a Patient the request does not hold; an HL7 v2 ORU^R01 needs the Patient itself for its PID segment",
+        ),
+        (
+            tx(vec![
+                without(report("Observation/o1"), "subject"),
+                without(observation(), "subject"),
+            ]),
+            None,
+            "missing_required",
+            "Bundle.entry: an HL7 v2 ORU^R01 needs a Patient; the request has none",
+        ),
+        (
+            tx(vec![
+                patient(),
+                charge(),
+                report("Observation/o1"),
+                observation(),
+            ]),
+            None,
+            "unsupported",
+            "Bundle.entry[2].resource: a DiagnosticReport cannot travel in an HL7 v2 DFT^P03: send it in a request of its own (ORU^R01)",
+        ),
+        (
+            tx(vec![patient(), observation(), charge()]),
+            Some("R01"),
+            "unsupported",
+            "Bundle.entry[2].resource: a ChargeItem cannot travel in an HL7 v2 ORU^R01: send it in a request of its own (DFT^P03)",
+        ),
+        (
+            tx(vec![patient()]),
+            Some("R01"),
+            "missing_required",
+            "Bundle.entry: an HL7 v2 ORU^R01 carries a DiagnosticReport or Observations; the request has none",
+        ),
+        (
+            patient(),
+            Some("P03"),
+            "missing_required",
+            "Patient: an HL7 v2 DFT^P03 carries a ChargeItem; the request has none",
+        ),
+        (
+            tx(vec![patient(), report("Condition/x1"), condition]),
+            None,
+            "unsupported",
+            "Bundle.entry[1].resource.result[0]: DiagnosticReport.result points at a Condition; the ORU_R01 message map takes an Observation there",
+        ),
+        (
+            tx(vec![
+                patient(),
+                json!({"resourceType": "ChargeItem", "status": "billable", "code": {"text": "x"},
+                       "subject": {"reference": "Patient/p1"}, "occurrenceDateTime": "2026-04-21",
+                       "account": [{"reference": "Patient/p1"}]}),
+            ]),
+            None,
+            "unsupported",
+            "Bundle.entry[1].resource.account[0]: ChargeItem.account points at a Patient; the DFT_P03 message map takes an Account there",
+        ),
+        (
+            tx(vec![patient(), without(charge(), "occurrenceDateTime")]),
+            None,
+            "missing_required",
+            "Bundle.entry[1].resource.occurrence[x]: an HL7 v2.5.1 FT1 needs FT1-4, and the ChargeItem has no occurrence[x] to fill it",
+        ),
+        (
+            tx(vec![patient(), without(observation(), "status")]),
+            None,
+            "missing_required",
+            "Bundle.entry[1].resource.status: an HL7 v2.5.1 OBX needs OBX-11, and the Observation has no status to fill it",
+        ),
+        (
+            tx(vec![
+                patient(),
+                json!({"resourceType": "Observaton", "status": "final"}),
+            ]),
+            None,
+            "bad_fhir",
+            "Bundle.entry[1].resource.resourceType: `Observaton` is not a FHIR R4 resource type",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (i, (request, event, kind, want)) in cases.into_iter().enumerate() {
+        let opts = WritebackOptions {
+            event: event.map(str::to_string),
+            envelope: Envelope {
+                timestamp: Some("20260101120000+0000".into()),
+                ..Envelope::default()
+            },
+            explain: false,
+        };
+        match engine.writeback(&request, &opts, 1) {
+            Ok(w) => failures.push(format!(
+                "case {i}: expected an error, got\n{}",
+                String::from_utf8_lossy(&w.message).replace('\r', "\n")
+            )),
+            Err(e) => {
+                let got = (e.kind().code(), e.to_string());
+                if got != (kind, want.to_string()) {
+                    failures.push(format!(
+                        "case {i}:\n  expected {kind}: {want}\n  got      {}: {}",
+                        got.0, got.1
+                    ));
+                }
+                if got.1.contains("Castellanos") || got.1.contains("MRN-1") {
+                    failures.push(format!("case {i}: the error quotes patient data"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
