@@ -3,6 +3,9 @@
 //! notifications are also written there as NDJSON, one file per flavour and form, for
 //! `../shared/conformance/validate-fhir` (`.ci/run` does that).
 //!
+//! The conformance validators do not enforce ContactPoint's invariant cpt-2 (a value needs a
+//! system, or a data-absent-reason on it), so this test checks it on every notification.
+//!
 //! When the corpus is absent the test says so loudly and passes, unless
 //! `HL7FHIR_REQUIRE_CORPUS=1` makes that a failure.
 
@@ -24,6 +27,36 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
         } else if matches!(p.extension().and_then(|e| e.to_str()), Some("hl7" | "txt")) {
             out.push(p);
         }
+    }
+}
+
+/// The members of the first ContactPoint (an element of a `telecom` array) breaking invariant
+/// cpt-2; their names only, not the corpus's phone numbers.
+fn contact_point_without_system(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::Object(members) => members.iter().find_map(|(k, child)| {
+            let broken = (k == "telecom")
+                .then(|| child.as_array())
+                .flatten()
+                .and_then(|points| {
+                    points.iter().find(|p| {
+                        p.get("value").is_some()
+                            && p.get("system").is_none()
+                            && p.get("_system").is_none()
+                    })
+                });
+            broken
+                .map(|p| {
+                    let names: Vec<&str> = p
+                        .as_object()
+                        .map(|o| o.keys().map(String::as_str).collect())
+                        .unwrap_or_default();
+                    names.join(", ")
+                })
+                .or_else(|| contact_point_without_system(child))
+        }),
+        serde_json::Value::Array(items) => items.iter().find_map(contact_point_without_system),
+        _ => None,
     }
 }
 
@@ -99,6 +132,13 @@ fn corpus_translates() {
                 let mut out = Vec::new();
                 match engine.notify_with(&mut parser, m.message, &opts, false, &mut out) {
                     Ok(_) => {
+                        let bundle: serde_json::Value = serde_json::from_slice(&out).unwrap();
+                        if let Some(bad) = contact_point_without_system(&bundle) {
+                            failures.push(format!(
+                                "{} ({name}): a ContactPoint has a value and no system (members {bad})",
+                                path.display()
+                            ));
+                        }
                         if let Some(f) = sinks[i].as_mut() {
                             f.write_all(&out).unwrap();
                         }
