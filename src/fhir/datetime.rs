@@ -228,6 +228,22 @@ impl<'a> Dtm<'a> {
     }
 }
 
+/// Whether the FHIR date/time `end` certainly lies before `start`, which would break a Period's
+/// invariant per-1 (`start <= end`). Two times with offsets compare as instants; otherwise the
+/// dates compare at the precision both have (`2019` against `2011-03-09` compares years), so
+/// values that FHIR itself could not order are never said to be out of order.
+pub fn ends_before(start: &str, end: &str) -> bool {
+    if let (Ok(s), Ok(e)) = (
+        chrono::DateTime::parse_from_rfc3339(start),
+        chrono::DateTime::parse_from_rfc3339(end),
+    ) {
+        return e < s;
+    }
+    let date = |t: &str| t.split('T').next().unwrap_or("").len();
+    let n = date(start).min(date(end));
+    n >= 4 && end.get(..n) < start.get(..n)
+}
+
 /// A FHIR date, dateTime or instant as an HL7 DTM: the reverse of [`Dtm::to_fhir`], keeping
 /// precision and offset (`2026-03-14T08:15:03-05:00` → `20260314081503-0500`).
 pub fn fhir_to_dtm(text: &str) -> Option<String> {
@@ -255,6 +271,29 @@ pub fn fhir_to_dtm(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ends_before_compares_instants_or_dates_at_the_common_precision() {
+        assert!(ends_before(
+            "2026-01-05T08:00:00-05:00",
+            "2026-01-03T09:00:00-05:00"
+        ));
+        // The same instant in two zones, and a later one that is earlier on the clock.
+        assert!(!ends_before(
+            "2026-01-05T08:00:00-05:00",
+            "2026-01-05T13:00:00Z"
+        ));
+        assert!(!ends_before(
+            "2026-01-05T08:00:00-05:00",
+            "2026-01-05T12:30:00-01:00"
+        ));
+        assert!(ends_before("2019-03-09", "2011-03-09"));
+        assert!(ends_before("2019-03-09", "2011"));
+        // Not orderable at the precision both have: never out of order.
+        assert!(!ends_before("2019-03-09", "2019"));
+        assert!(!ends_before("2019-03-09T10:00:00+01:00", "2019-03-09"));
+        assert!(!ends_before("2019-03-09", "2019-03-10"));
+    }
 
     fn conv(text: &str, kind: DateKind, zone: Option<&str>) -> (Option<String>, bool) {
         let tz = zone.map(|z| z.parse::<Tz>().unwrap());

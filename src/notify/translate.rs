@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 
 use super::structure::{self, Placement};
 use crate::error::{Error, ErrorKind, Location};
-use crate::fhir::datetime::{DateKind, Dtm};
+use crate::fhir::datetime::{DateKind, Dtm, ends_before};
 use crate::fhir::doc::{Doc, NodeId, Val};
 use crate::fhir::id::{Id, IdHasher, IdMap};
 use crate::mapping::condition::{Condition, Operand};
@@ -911,7 +911,22 @@ impl<'a> Translator<'a, '_> {
                 Val::Number(Cow::Owned(n))
             }
             Primitive::Date(kind) => {
-                let (value, original) = self.date(v, kind)?;
+                let (mut value, mut original) = self.date(v, kind)?;
+                if value
+                    .as_deref()
+                    .is_some_and(|end| self.ends_before_start(obj, &row.target.steps, end))
+                {
+                    // FHIR forbids a Period ending before it starts (per-1), and which of the two
+                    // the sender got wrong is unknown: the start stands, and the end is kept only
+                    // as the text sent.
+                    let first = v.first().value();
+                    self.problems.push(
+                        self.bad_value(&first, "the period ends before it starts: the end is kept as its original text only")
+                            .to_string(),
+                    );
+                    original = text_of(&first)?.map(|t| t.trim().to_string());
+                    value = None;
+                }
                 let Some(orig) = original else {
                     match value {
                         Some(value) => {
@@ -1168,6 +1183,18 @@ impl<'a> Translator<'a, '_> {
 
     /// Walks all but the last step, making what is missing; returns the node that holds the
     /// last element.
+    /// Whether `steps` end at a Period's `end` and `end` lies before the `start` already there.
+    fn ends_before_start(&mut self, obj: NodeId, steps: &'a [Step], end: &str) -> bool {
+        if !matches!(steps.last(), Some(Step::Member { name, .. }) if name == "end") {
+            return false;
+        }
+        let period = self.parent_of_last(obj, steps);
+        self.doc
+            .get(period, "start")
+            .and_then(|s| self.doc.str_at(s))
+            .is_some_and(|start| ends_before(start, end))
+    }
+
     fn parent_of_last(&mut self, obj: NodeId, steps: &'a [Step]) -> NodeId {
         let n = steps.len().saturating_sub(1);
         self.walk(obj, &steps[..n])

@@ -1356,12 +1356,9 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 self.mark(v);
             }
             if values.is_empty() {
-                // A date the forward direction could not place in FHIR (no zone to give its
-                // time an offset) is kept as sent; a malformed one is not written.
-                if let (Some(orig), Conversion::Primitive(Primitive::Date(_))) =
-                    (original_text(json, &row.target), row.conversion)
-                    && Dtm::parse(orig.trim()).is_ok()
-                {
+                // A date the forward direction kept only as its original text (no zone to give
+                // its time an offset, or a Period's end before its start) goes back as sent.
+                if let Some(orig) = original_date(json, row) {
                     let mut rep = self.current_rep(seg, field, 1);
                     set_in(
                         &mut rep,
@@ -1863,7 +1860,9 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                     if src != p || !row.direction.reverse() {
                         return None;
                     }
-                    let v = self.matching(row, json, focus).into_iter().next()?;
+                    let Some(v) = self.matching(row, json, focus).into_iter().next() else {
+                        return original_date(json, row);
+                    };
                     match &row.constant {
                         Some(c) => Some(c.clone()),
                         None => Some(primitive_text(v).map(Cow::into_owned).unwrap_or_default()),
@@ -2154,6 +2153,16 @@ fn eval(c: &Condition, text: &dyn Fn(&Operand) -> Option<String>) -> bool {
         Condition::And(cs) => cs.iter().all(|c| eval(c, text)),
         Condition::Or(cs) => cs.iter().any(|c| eval(c, text)),
     }
+}
+
+/// The time stamp a date row's element keeps only as original text (one the forward direction
+/// could not place in FHIR, or a Period's end before its start), when that text is a valid DTM;
+/// a malformed one is not written.
+fn original_date(json: &Json, row: &MapRow) -> Option<String> {
+    let Conversion::Primitive(Primitive::Date(_)) = row.conversion else {
+        return None;
+    };
+    original_text(json, &row.target).filter(|orig| Dtm::parse(orig.trim()).is_ok())
 }
 
 /// The original text an element's `originalText` extension keeps, when the element itself could
