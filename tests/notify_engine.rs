@@ -281,3 +281,39 @@ OBX|1|NM|NA^Sodium^L||140|mmol/L|||||F\r";
         .unwrap();
     assert!(second.get("basedOn").is_none(), "{second}");
 }
+
+#[test]
+fn explain_reports_codes_no_row_translates_and_period_ends_before_start() {
+    // XAD.7 feeds Address.use (AddressUse knows H) and Address.type (AddressType does not):
+    // translated by one row, so not reported. XTN.2 NET and DG1-6 F have no FHIR target.
+    let msg = b"MSH|^~\\&|ADT1|GHH|||20260101120000-0500||ADT^A03^ADT_A03|M1|P|2.5.1\rEVN|A03\r\
+PID|1||MRN1^^^GHH^MR||DOE^JANE||19700101|F|||1 MAIN ST^^TOWN^NC^27701^USA^H||^NET^Internet^j@example.org\r\
+PV1|1|I||||||||||||||||||||||||||||||||||||||||||20260105080000-0500|20260103090000-0500\r\
+DG1|1||I10^Essential hypertension^I10||20260105|F\r";
+    let engine = engine(false, None);
+    let mut out = Vec::new();
+    let report = engine
+        .notify_with(
+            &mut engine.parser(),
+            msg,
+            &NotifyOptions::default(),
+            true,
+            &mut out,
+        )
+        .unwrap();
+    assert_eq!(report.untranslated, ["PID-13.2", "DG1-6"]);
+    assert_eq!(
+        report.problems,
+        [
+            "PV1-45.1 (segment 4) at byte 250: the period ends before it starts: the end is kept as its original text only"
+        ]
+    );
+    let bundle: Value = serde_json::from_slice(&out).unwrap();
+    let encounter = resource(&bundle, "Encounter").unwrap();
+    assert_eq!(encounter["period"]["start"], "2026-01-05T08:00:00-05:00");
+    assert!(encounter["period"].get("end").is_none());
+    assert_eq!(
+        encounter["period"]["_end"]["extension"][0]["valueString"],
+        "20260103090000-0500"
+    );
+}

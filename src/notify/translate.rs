@@ -142,6 +142,10 @@ struct Translator<'a, 'o> {
     /// (segment number, field) pairs some row read, when explaining.
     consumed: Vec<u64>,
     untranslated: Vec<String>,
+    /// Codes some row's vocabulary did translate, when explaining: a component read by two
+    /// rows (XAD.7 gives both Address.use and Address.type) is untranslated only if neither
+    /// row knew it.
+    translated: Vec<String>,
     problems: Vec<String>,
     /// The segment being mapped (for paths into the same segment).
     current: Option<Segment<'a>>,
@@ -202,6 +206,7 @@ pub fn translate<'a>(
         pending: Vec::new(),
         consumed: Vec::new(),
         untranslated: Vec::new(),
+        translated: Vec::new(),
         problems,
         current: None,
     };
@@ -241,6 +246,8 @@ pub fn translate<'a>(
     } else {
         Vec::new()
     };
+    let translated = std::mem::take(&mut t.translated);
+    t.untranslated.retain(|u| !translated.contains(u));
     t.untranslated.dedup();
     Ok(Event {
         doc: t.doc,
@@ -769,6 +776,7 @@ impl<'a> Translator<'a, '_> {
             if let Some(code) = code {
                 match self.plan.vocabularies[vocab].forward.get(code.trim()) {
                     Some(concept) => {
+                        self.note_translated(v);
                         let codings = self.doc.member(at, "coding", Val::Array);
                         let c = self.doc.push(codings, Val::Object);
                         if !concept.system.is_empty() {
@@ -831,6 +839,13 @@ impl<'a> Translator<'a, '_> {
         self.placement.segments.get(seg).map_or(0, |&(_, g)| g)
     }
 
+    fn note_translated(&mut self, v: Part<'a>) {
+        if self.opts.explain {
+            self.translated
+                .push(occurrence_terser(&self.msg, &v.value().location()));
+        }
+    }
+
     fn note_untranslated(&mut self, v: Part<'a>) {
         if self.opts.explain {
             self.untranslated
@@ -879,7 +894,10 @@ impl<'a> Translator<'a, '_> {
                 let code = trim_cow(t);
                 match row.vocabulary {
                     Some(vocab) => match self.plan.vocabularies[vocab].forward.get(code.as_ref()) {
-                        Some(c) => Val::Str(Cow::Borrowed(&c.code)),
+                        Some(c) => {
+                            self.note_translated(v);
+                            Val::Str(Cow::Borrowed(&c.code))
+                        }
                         None => {
                             self.note_untranslated(v);
                             return Ok(());
@@ -1037,6 +1055,7 @@ impl<'a> Translator<'a, '_> {
                     self.note_untranslated(v);
                     return Ok(());
                 };
+                self.note_translated(v);
                 let at = self.element(obj, &row.target.steps);
                 let coding = if concept {
                     let list = self.doc.member(at, "coding", Val::Array);
