@@ -822,6 +822,30 @@ fn refusal_expected(
             })
         });
     }
+    // "… an HL7 v2.8 PID-13 needs XTN.3 in every repetition, and …": some repetition sent
+    // lacks that component.
+    if let Some((before, after)) = error.split_once(" needs ")
+        && let Some((rest, _)) = after.split_once(" in every repetition")
+    {
+        let (Some((id, field)), Some(c)) = (
+            before
+                .rsplit(' ')
+                .next()
+                .and_then(|f| f.split_once('-'))
+                .and_then(|(seg, n)| Some((seg.to_string(), n.parse::<usize>().ok()?))),
+            rest.split_once('.')
+                .and_then(|(_, c)| c.parse::<u32>().ok()),
+        ) else {
+            return false;
+        };
+        return tree.segments.iter().any(|seg| {
+            seg.id == id
+                && (1..=reps(seg, field)).any(|r| {
+                    !component(seg, field, r, &[]).is_empty()
+                        && component(seg, field, r, &[c]).is_empty()
+                })
+        });
+    }
     // "… an HL7 v2.5.1 PID needs PID-5, and …"
     let Some((id, field)) = error
         .split(" needs ")
@@ -893,8 +917,7 @@ fn corpus_fields_come_back() {
     let (mut values, mut used) = (0, vec![0usize; EXCEPTIONS.len()]);
     // With HL7FHIR_CORPUS_OUT=DIR the messages written back go to DIR, for
     // `../shared/conformance/validate-v2` (`.ci/run` validates `corpus-writeback.hl7`). Those in
-    // versions before 2.3.1 (no MSH-9.3, so the validator cannot tell their structure) or from
-    // 2.7 (which require components, such as CX.5 and XTN.3, the writer does not check) go to
+    // versions before 2.3.1 (no MSH-9.3, so the validator cannot tell their structure) go to
     // `corpus-writeback-unchecked.hl7`.
     let mut sinks = std::env::var_os("HL7FHIR_CORPUS_OUT").map(|d| {
         let d = PathBuf::from(d);
@@ -925,7 +948,7 @@ fn corpus_fields_come_back() {
                             .nth(11)
                             .unwrap_or("")
                             .to_string();
-                        let out = if ["2.3.1", "2.4", "2.5", "2.5.1", "2.6"]
+                        let out = if ["2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.8"]
                             .contains(&version.as_str())
                         {
                             checked
@@ -964,7 +987,9 @@ fn corpus_fields_come_back() {
         failures.push(format!("{path} ({count}×), e.g. {example}"));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert!(compared >= 70, "only {compared} corpus messages compared");
+    // The v2.7 and v2.8 messages whose XTN lack XTN.3, which those versions require, are
+    // rightly refused.
+    assert!(compared >= 65, "only {compared} corpus messages compared");
 }
 
 // ---- Generated messages -----------------------------------------------------------------

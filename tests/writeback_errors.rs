@@ -161,3 +161,47 @@ fn bad_result_and_charge_requests_are_named_at_their_fhir_path() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn components_a_later_version_requires_are_filled_or_the_request_fails() {
+    let engine = Engine::with_defaults().unwrap();
+    let opts = |version: &str| WritebackOptions {
+        event: None,
+        envelope: Envelope {
+            timestamp: Some("20260101120000+0000".into()),
+            version: version.into(),
+            ..Envelope::default()
+        },
+        explain: false,
+    };
+    // v2.5.1 requires no component: an untyped identifier is fine.
+    assert!(engine.writeback(&patient(), &opts("2.5.1"), 1).is_ok());
+    // From v2.7 every CX needs CX.5 (identifier type) and every XTN needs XTN.3.
+    let e = engine
+        .writeback(&patient(), &opts("2.8"), 1)
+        .expect_err("an untyped identifier in v2.8");
+    assert_eq!(
+        e.to_string(),
+        "Patient.identifier: an HL7 v2.8 PID-3 needs CX.5 in every repetition, and a Patient identifier has nothing to fill it"
+    );
+    let mut typed = patient();
+    typed["identifier"][0]["type"] = json!({"coding": [{
+        "system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]});
+    typed["telecom"] = json!([{"system": "phone", "value": "555-0100", "use": "home"},
+                              {"value": "555-0199", "use": "home"}]);
+    let e = engine
+        .writeback(&typed, &opts("2.8"), 1)
+        .expect_err("a telecom without system in v2.8");
+    assert_eq!(
+        e.to_string(),
+        "Patient.telecom: an HL7 v2.8 PID-13 needs XTN.3 in every repetition, and a Patient telecom has nothing to fill it"
+    );
+    typed["telecom"].as_array_mut().unwrap().pop();
+    let written = engine.writeback(&typed, &opts("2.8"), 1).unwrap();
+    let text = String::from_utf8(written.message).unwrap();
+    let pid = text.split('\r').find(|s| s.starts_with("PID|")).unwrap();
+    assert_eq!(
+        pid,
+        "PID|1||MRN-1^^^^MR||Castellanos||||||||^PRN^PH^^^^^^^^^555-0100"
+    );
+}

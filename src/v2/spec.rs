@@ -27,6 +27,8 @@ struct Spec {
     datatypes: HashMap<&'static str, Vec<&'static str>>,
     /// (data type, component) → `version=type` pairs, as for fields.
     components_earlier: HashMap<(&'static str, usize), &'static str>,
+    /// (data type, component) → the versions that require it, `;`-separated (none before 2.6).
+    components_required: HashMap<(&'static str, usize), &'static str>,
 }
 
 fn spec() -> &'static Spec {
@@ -71,20 +73,25 @@ fn spec() -> &'static Spec {
             }
         }
         let mut components_earlier = HashMap::new();
+        let mut components_required = HashMap::new();
         for line in DATATYPES.lines().skip(1) {
             let c: Vec<&'static str> = line.split(',').collect();
-            if let (Some(dt), Some(n), Some(e)) = (
-                c.first(),
-                c.get(1).and_then(|n| n.parse::<usize>().ok()),
-                c.get(4).filter(|e| !e.is_empty()),
-            ) {
+            let (Some(dt), Some(n)) = (c.first(), c.get(1).and_then(|n| n.parse::<usize>().ok()))
+            else {
+                continue;
+            };
+            if let Some(e) = c.get(4).filter(|e| !e.is_empty()) {
                 components_earlier.insert((*dt, n), *e);
+            }
+            if let Some(r) = c.get(5).filter(|r| !r.is_empty()) {
+                components_required.insert((*dt, n), *r);
             }
         }
         Spec {
             segments: read(SEGMENTS),
             datatypes: read(DATATYPES),
             components_earlier,
+            components_required,
             earlier,
             required,
             repetitions,
@@ -181,6 +188,23 @@ pub fn required_in(segment: &str, n: usize, version: &str) -> bool {
         Some(versions) => versions.split(';').any(|v| v == version),
         None => false,
     }
+}
+
+/// True when HL7 `version` requires component `n` of a data type wherever the data type is
+/// valued (CX.5 and XTN.3 from 2.7; no component is required before 2.6).
+///
+/// ```
+/// use hl7fhir::v2::spec::component_required_in;
+/// assert!(component_required_in("XTN", 3, "2.8"));
+/// assert!(!component_required_in("XTN", 3, "2.5.1"));
+/// assert!(component_required_in("CX", 1, "2.6"));
+/// assert!(!component_required_in("CX", 5, "2.6"));
+/// ```
+pub fn component_required_in(datatype: &str, n: usize, version: &str) -> bool {
+    spec()
+        .components_required
+        .get(&(datatype, n))
+        .is_some_and(|versions| versions.split(';').any(|v| v == version))
 }
 
 /// How many repetitions HL7 `version` allows in field `n` of a segment; `None` for any number

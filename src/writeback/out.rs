@@ -156,6 +156,14 @@ impl<'a> Segment<'a> {
         self.put_rep(field, rep, r);
     }
 
+    /// The valued repetitions: (field, repetition, value), in the order written.
+    pub(crate) fn reps(&self) -> impl Iterator<Item = (usize, usize, &Rep<'a>)> {
+        self.reps
+            .iter()
+            .filter(|(_, _, v)| !v.is_empty())
+            .map(|(f, r, v)| (*f as usize, *r as usize, v))
+    }
+
     /// True when field `field` holds something.
     pub(crate) fn valued(&self, field: usize) -> bool {
         self.reps

@@ -46,6 +46,19 @@ const ORIGINAL_TEXT: &str = "http://hl7.org/fhir/StructureDefinition/originalTex
 
 /// The resources a writeback is about: a segment made from one of them that lacks a field the
 /// HL7 version requires fails the request; a segment made from anything else is left out.
+/// What a segment lacks that its HL7 version requires.
+#[derive(Debug, Clone, Copy)]
+enum Missing {
+    /// A field.
+    Field(u32),
+    /// A component of a field's data type, in some repetition.
+    Component {
+        field: u32,
+        component: u32,
+        datatype: &'static str,
+    },
+}
+
 const CONTENT: &[&str] = &["Patient", "Observation", "DiagnosticReport", "ChargeItem"];
 
 /// A JSON node by address: the request is borrowed for the whole writeback, so an address
@@ -1037,12 +1050,12 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                         self.fill(seg, &id, other.map, x, None)?;
                     }
                 }
-                if let Some(field) = self.missing_required(seg, &id) {
+                if let Some(missing) = self.missing_required(seg, &id) {
                     let optional = n.min == 0
                         || (ctx.anchor == Some(node)
                             && n.parent.is_some_and(|p| s.nodes[p].min == 0));
                     if !optional || CONTENT.contains(&self.ty(i)) {
-                        return Err(self.missing_error(i, row.map, &id, field));
+                        return Err(self.missing_error(i, row.map, &id, missing));
                     }
                     // An optional segment the resource cannot fill stays out; what the resource
                     // holds is reported unmapped.
@@ -1117,21 +1130,44 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
         }
     }
 
-    /// The first field the HL7 version written requires that segment `seg` leaves empty; a set
-    /// ID in field 1 is numbered afterwards and does not count.
-    fn missing_required(&self, seg: usize, id: &[u8; 3]) -> Option<u32> {
+    /// The first field the HL7 version written requires that segment `seg` leaves empty (a set
+    /// ID in field 1 is numbered afterwards and does not count), else the first component it
+    /// requires in every value of its data type that a repetition lacks (XTN.3 from v2.7).
+    fn missing_required(&self, seg: usize, id: &[u8; 3]) -> Option<Missing> {
         let segment = self.b.segment(seg);
         let set_id = self.version.field(id, 1).ty == Some("SI");
-        self.version
+        if let Some(n) = self
+            .version
             .required(id)
             .iter()
             .copied()
             .find(|&n| !(segment.valued(n as usize) || (n == 1 && set_id)))
+        {
+            return Some(Missing::Field(n));
+        }
+        segment.reps().find_map(|(field, _, rep)| {
+            let f = self.version.field(id, field as u32);
+            let ty = f.ty.filter(|_| f.composite)?;
+            let component = self
+                .version
+                .required_components(ty)
+                .iter()
+                .copied()
+                .find(|&c| !rep.parts().any(|(pc, _, _)| u32::from(pc) == c))?;
+            Some(Missing::Component {
+                field: field as u32,
+                component,
+                datatype: ty,
+            })
+        })
     }
 
-    /// The error for a required field resource `i` cannot fill, at the FHIR element the
-    /// segment map fills that field from.
-    fn missing_error(&self, i: usize, map: usize, id: &[u8; 3], field: u32) -> Error {
+    /// The error for a required field or component resource `i` cannot fill, at the FHIR
+    /// element the segment map fills that field from.
+    fn missing_error(&self, i: usize, map: usize, id: &[u8; 3], missing: Missing) -> Error {
+        let field = match missing {
+            Missing::Field(n) | Missing::Component { field: n, .. } => n,
+        };
         let r = &self.req.resources[i];
         let seg = String::from_utf8_lossy(id);
         let mut names: Vec<&str> = Vec::new();
@@ -1165,6 +1201,22 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             }
         };
         let version = self.version.name();
+        if let Missing::Component {
+            component,
+            datatype,
+            ..
+        } = missing
+        {
+            let e = element.unwrap_or_else(|| r.ty.to_string());
+            return Error::new(
+                ErrorKind::MissingRequired,
+                format!(
+                    "an HL7 v{version} {seg}-{field} needs {datatype}.{component} in every repetition, and a {} {e} has nothing to fill it",
+                    r.ty
+                ),
+            )
+            .at_fhir_path(format!("{}.{e}", r.path));
+        }
         match element {
             Some(e) => Error::new(
                 ErrorKind::MissingRequired,

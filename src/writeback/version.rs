@@ -73,6 +73,8 @@ pub(crate) struct Version {
     components: RefCell<FastMap<(usize, u32), Option<&'static str>>>,
     composite: RefCell<FastMap<usize, bool>>,
     required: RefCell<FastMap<[u8; 3], Rc<[u32]>>>,
+    /// By the data type name's address: the components this version requires.
+    required_components: RefCell<FastMap<usize, Rc<[u32]>>>,
 }
 
 thread_local! {
@@ -92,6 +94,7 @@ impl Version {
                 components: RefCell::new(FastMap::default()),
                 composite: RefCell::new(FastMap::default()),
                 required: RefCell::new(FastMap::default()),
+                required_components: RefCell::new(FastMap::default()),
             });
             v.borrow_mut().insert(name.to_string(), Rc::clone(&made));
             made
@@ -145,6 +148,23 @@ impl Version {
         let c = spec::component_count(ty).is_some();
         self.composite.borrow_mut().insert(key, c);
         c
+    }
+
+    /// The components of data type `ty` this version requires wherever it is valued, in order.
+    pub(crate) fn required_components(&self, ty: &'static str) -> Rc<[u32]> {
+        let key = ty.as_ptr() as usize;
+        if let Some(r) = self.required_components.borrow().get(&key) {
+            return Rc::clone(r);
+        }
+        let count = spec::component_count(ty).unwrap_or(0);
+        let list: Rc<[u32]> = (1..=count)
+            .filter(|&n| spec::component_required_in(ty, n, &self.name))
+            .map(|n| n as u32)
+            .collect();
+        self.required_components
+            .borrow_mut()
+            .insert(key, Rc::clone(&list));
+        list
     }
 
     /// The fields of segment `id` this version requires, in order.

@@ -28,6 +28,7 @@ def main(out):
     dt_comps = {}
     dt_types = {}
     dt_versions = {}
+    dt_required = {}
     seg_versions = {}
     seg_required = {}
     seg_max = {}
@@ -54,6 +55,9 @@ def main(out):
                 num = int(name.split("_")[-1])
                 dt_comps.setdefault(dt, {})[num] = (sub[3], sub[2])
                 dt_types.setdefault((dt, num), {})[v.replace("_", ".")] = sub[2]
+                # Components are required only from 2.6 on (CX.1; CX.5 and XTN.3 from 2.7).
+                if entry[2][0] >= 1:
+                    dt_required.setdefault((dt, num), []).append(v.replace("_", "."))
     with open(f"{out}/segments.csv", "w") as f:
         f.write("segment,field,name,datatype,max,earlier,required,max_earlier\n")
         for seg in sorted(seg_fields):
@@ -78,7 +82,7 @@ def main(out):
                 max_earlier = ";".join(f"{v}={m}" for v, m in maxes.items() if m != str(hi))
                 f.write(f"{seg},{num},{label},{dt},{hi},{earlier},{required},{max_earlier}\n")
     with open(f"{out}/datatypes.csv", "w") as f:
-        f.write("datatype,component,name,datatype_of_component,earlier\n")
+        f.write("datatype,component,name,datatype_of_component,earlier,required\n")
         for dt in sorted(dt_comps):
             for num in sorted(dt_comps[dt]):
                 label, sub = dt_comps[dt][num]
@@ -91,7 +95,8 @@ def main(out):
                     for v in has_type
                     if absent(types.get(v, "")) != sub
                 )
-                f.write(f"{dt},{num},{label},{sub},{earlier}\n")
+                required = ";".join(dt_required.get((dt, num), []))
+                f.write(f"{dt},{num},{label},{sub},{earlier},{required}\n")
 
 
 if __name__ == "__main__":
