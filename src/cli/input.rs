@@ -188,12 +188,29 @@ impl<R: Read + Send> Source for JsonSource<R> {
             }));
         }
         let (mut depth, mut in_string, mut escaped, mut at) = (0usize, false, false, 0usize);
-        let mut too_deep = false;
+        let (mut too_deep, mut line_start) = (false, false);
         loop {
             let bytes = &self.buf[self.start..];
             while at < bytes.len() {
                 let b = bytes[at];
                 at += 1;
+                if b == b'{' && line_start && depth > 0 && !too_deep {
+                    // In NDJSON each request starts a line: a line opening with `{` while a
+                    // value is still open is the next request, and the open one was cut short
+                    // (a raw line break cannot be inside a JSON string, so this holds even
+                    // when a string was left open). Without this, one truncated line would
+                    // swallow every request after it.
+                    self.skip(at - 1);
+                    return Ok(Some(Item::Invalid {
+                        offset,
+                        error: Error::new(
+                            ErrorKind::BadFhir,
+                            "JSON value ends before its closing bracket",
+                        )
+                        .at_offset(offset),
+                    }));
+                }
+                line_start = b == b'\n';
                 if in_string {
                     match (escaped, b) {
                         (true, _) => escaped = false,
@@ -336,8 +353,7 @@ mod tests {
 
     #[test]
     fn json_records() {
-        let input =
-            b"{\"a\":1}\n{\"b\":\"}{\"}\n  [1,\n 2]\nnot json\n{\"c\":[[[[1]]]]}\n{\"open\":";
+        let input = b"{\"a\":1}\n{\"b\":\"}{\"}\n  [1,\n 2]\nnot json\n{\"c\":[[[[1]]]]}\n{\"cut\":[\n{\"d\":\"x\n{\"e\":{\n  \"f\": {}\n}}\n{\"open\":";
         let got = items(&mut JsonSource::new(&input[..], 1 << 20, 3));
         assert_eq!(
             got,
@@ -352,6 +368,10 @@ mod tests {
                 "I@38:JSON nested deeper than 3 levels; skipped",
                 "B:1",
                 "I@54:JSON value ends before its closing bracket",
+                "I@63:JSON value ends before its closing bracket",
+                "R@71:{\"e\":{\n  \"f\": {}\n}}",
+                "B:1",
+                "I@91:JSON value ends before its closing bracket",
             ]
         );
     }
