@@ -46,7 +46,7 @@ fn bad_result_and_charge_requests_are_named_at_their_fhir_path() {
     let condition =
         json!({"resourceType": "Condition", "id": "x1", "subject": {"reference": "Patient/p1"}});
     // (request, --event, kind, message)
-    let cases: Vec<(Value, Option<&str>, &str, &str)> = vec![
+    let mut cases: Vec<(Value, Option<&str>, &str, &str)> = vec![
         (
             observation(),
             None,
@@ -130,6 +130,13 @@ fn bad_result_and_charge_requests_are_named_at_their_fhir_path() {
             "Bundle.entry[1].resource.resourceType: `Observaton` is not a FHIR R4 resource type",
         ),
     ];
+    cases.push((
+        json!({"resourceType": "Patient", "identifier": [{"value": "MRN-1"}],
+               "name": [{"family": "Castellanos"}], "birthDate": "1913-02-31"}),
+        None,
+        "bad_fhir",
+        "Patient.birthDate: not a FHIR date, dateTime or instant (YYYY, YYYY-MM, YYYY-MM-DD, or a date and time with its offset)",
+    ));
     let mut failures = Vec::new();
     for (i, (request, event, kind, want)) in cases.into_iter().enumerate() {
         let opts = WritebackOptions {
@@ -203,5 +210,33 @@ fn components_a_later_version_requires_are_filled_or_the_request_fails() {
     assert_eq!(
         pid,
         "PID|1||MRN-1^^^^MR||Castellanos||||||||^PRN^PH^^^^^^^^^555-0100"
+    );
+}
+
+#[test]
+fn a_code_no_vocabulary_translates_back_is_reported_not_dropped() {
+    let engine = Engine::with_defaults().unwrap();
+    let mut request = patient();
+    request["gender"] = json!("hermaphrodite");
+    request["maritalStatus"] = json!({"coding": [{
+        "system": "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus", "code": "M"}]});
+    let opts = WritebackOptions {
+        event: None,
+        envelope: Envelope {
+            timestamp: Some("20260101120000+0000".into()),
+            ..Envelope::default()
+        },
+        explain: true,
+    };
+    let written = engine.writeback(&request, &opts, 1).unwrap();
+    // The marital status went to PID-16 (its system with it); the gender is no FHIR code.
+    assert_eq!(written.unmapped, ["Patient.gender"]);
+    request["gender"] = json!("female");
+    assert!(
+        engine
+            .writeback(&request, &opts, 1)
+            .unwrap()
+            .unmapped
+            .is_empty()
     );
 }

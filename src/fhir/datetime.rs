@@ -245,27 +245,88 @@ pub fn ends_before(start: &str, end: &str) -> bool {
 }
 
 /// A FHIR date, dateTime or instant as an HL7 DTM: the reverse of [`Dtm::to_fhir`], keeping
-/// precision and offset (`2026-03-14T08:15:03-05:00` → `20260314081503-0500`).
+/// precision and offset (`2026-03-14T08:15:03-05:00` → `20260314081503-0500`); a FHIR time
+/// (`08:15:03`) as an HL7 TM. `None` for anything that is not one of those as FHIR writes
+/// them (a time of day needs seconds, and a dateTime's time its offset) or that names no
+/// moment of the calendar (`1913-02-31`).
 pub fn fhir_to_dtm(text: &str) -> Option<String> {
-    let (date, rest) = match text.split_once('T') {
-        Some((d, r)) => (d, Some(r)),
-        None => (text, None),
+    let b = text.as_bytes();
+    let at = |i: usize, c: u8| b.get(i) == Some(&c);
+    let digits_at = |from: usize, n: usize| {
+        b.get(from..from + n)
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
     };
-    let mut out: String = date.chars().filter(|c| *c != '-').collect();
-    if !digits(&out) || ![4, 6, 8].contains(&out.len()) {
+    let mut out = String::with_capacity(24);
+    // hh:mm:ss[.f+] at `i`; returns where it ends.
+    let time = |i: usize, out: &mut String| -> Option<usize> {
+        let well_formed = digits_at(i, 2)
+            && at(i + 2, b':')
+            && digits_at(i + 3, 2)
+            && at(i + 5, b':')
+            && digits_at(i + 6, 2);
+        if !well_formed {
+            return None;
+        }
+        out.push_str(&text[i..i + 2]);
+        out.push_str(&text[i + 3..i + 5]);
+        out.push_str(&text[i + 6..i + 8]);
+        let mut end = i + 8;
+        if at(end, b'.') {
+            let n = b[end + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+            if n == 0 {
+                return None;
+            }
+            out.push_str(&text[end..end + 1 + n]);
+            end += 1 + n;
+        }
+        Some(end)
+    };
+    if at(2, b':') {
+        let end = time(0, &mut out)?;
+        return (end == b.len() && Dtm::parse(&format!("20000101{out}")).is_ok()).then_some(out);
+    }
+    let date_len = match b.len() {
+        4 => 4,
+        7 => 7,
+        _ => 10,
+    };
+    if !digits_at(0, 4) {
         return None;
     }
-    if let Some(rest) = rest {
-        let cut = rest.find(['+', '-', 'Z']).unwrap_or(rest.len());
-        let (time, zone) = rest.split_at(cut);
-        out.extend(time.chars().filter(|c| *c != ':'));
-        match zone {
-            "" => {}
-            "Z" => out.push_str("+0000"),
-            z => out.extend(z.chars().filter(|c| *c != ':')),
+    out.push_str(&text[..4]);
+    if date_len >= 7 {
+        if !(at(4, b'-') && digits_at(5, 2)) {
+            return None;
+        }
+        out.push_str(&text[5..7]);
+    }
+    if date_len == 10 {
+        if !(at(7, b'-') && digits_at(8, 2)) {
+            return None;
+        }
+        out.push_str(&text[8..10]);
+        if b.len() > 10 {
+            if !at(10, b'T') {
+                return None;
+            }
+            let end = time(11, &mut out)?;
+            match &text[end..] {
+                "Z" => out.push_str("+0000"),
+                zone if zone.len() == 6
+                    && (zone.starts_with('+') || zone.starts_with('-'))
+                    && zone.as_bytes()[3] == b':' =>
+                {
+                    out.push_str(&zone[..3]);
+                    out.push_str(&zone[4..]);
+                }
+                _ => return None,
+            }
         }
     }
-    Some(out)
+    Dtm::parse(&out).is_ok().then_some(out)
 }
 
 #[cfg(test)]
@@ -416,6 +477,20 @@ mod tests {
         ] {
             assert_eq!(fhir_to_dtm(fhir).as_deref(), Some(v2));
         }
-        assert_eq!(fhir_to_dtm("soon"), None);
+        assert_eq!(fhir_to_dtm("08:15:03.5").as_deref(), Some("081503.5"));
+        for bad in [
+            "soon",
+            "1913-02-31",
+            "2026-13",
+            "2026-3-14",
+            "2026-03-14T08:15-05:00",
+            "2026-03-14T08:15:03",
+            "2026-03-14T25:00:00Z",
+            "2026-03-14 08:15:03Z",
+            "24:00:00",
+            "2026-03-14T08:15:03.Z",
+        ] {
+            assert_eq!(fhir_to_dtm(bad), None, "{bad}");
+        }
     }
 }

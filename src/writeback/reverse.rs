@@ -125,6 +125,12 @@ struct Writer<'p, 'j> {
     consumed: FastSet<NodeKey>,
     /// `consumed` in the order nodes were added, to take back a segment left out.
     consumed_log: Vec<NodeKey>,
+    /// When explaining: codes a row read but no vocabulary translates back, and codes some row
+    /// did translate. A code only ever in the first is listed as unmapped, not silently
+    /// dropped.
+    unconverted: FastSet<NodeKey>,
+    converted: FastSet<NodeKey>,
+    explain: bool,
     /// Nodes already written into the segment being filled: primitive values, and list
     /// entries a row appending to the list took. Rows that append to one list (XPN.2 and
     /// XPN.3 both to `given[]`) take its entries in turn, and a value two rows read goes to the
@@ -221,6 +227,9 @@ pub(crate) fn write(
         reserved: vec![None; req.resources.len()],
         consumed: FastSet::with_capacity_and_hasher(256, Default::default()),
         consumed_log: Vec::with_capacity(256),
+        unconverted: FastSet::default(),
+        converted: FastSet::default(),
+        explain: opts.explain,
         taken: FastSet::default(),
         direct: FastSet::default(),
         depth: 0,
@@ -1561,6 +1570,24 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 if leaf && piece.is_some() {
                     self.taken.insert(v);
                 }
+                if leaf && !v.is_null() {
+                    if let (None, Primitive::Date(_), Some(_)) = (&piece, p, v.as_str()) {
+                        return Err(Error::new(
+                            ErrorKind::BadFhir,
+                            "not a FHIR date, dateTime or instant (YYYY, YYYY-MM, YYYY-MM-DD, or a date and time with its offset)",
+                        )
+                        .at_fhir_path(self.path_of(v)));
+                    }
+                    // A code no vocabulary row translates back is lost unless another row
+                    // takes it (a coding system's URL is not: the concept's row reads it).
+                    if self.explain && matches!(p, Primitive::Code) && row.vocabulary.is_some() {
+                        let key = v as NodeKey;
+                        match piece {
+                            Some(_) => self.converted.insert(key),
+                            None => self.unconverted.insert(key),
+                        };
+                    }
+                }
                 match piece {
                     Some(Piece::Text(t)) => {
                         set_in(rep, if base.is_empty() { &[1] } else { base }, t)
@@ -2015,8 +2042,52 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             }
     }
 
+    /// The FHIR path of a node of the request (`Patient.birthDate`, `Bundle.entry[1].resource
+    /// …` as the request names its resources), for an error about it.
+    fn path_of(&self, node: &Json) -> String {
+        fn find(v: &Json, node: &Json, path: &mut String) -> bool {
+            if std::ptr::eq(v, node) {
+                return true;
+            }
+            let len = path.len();
+            match v {
+                Json::Object(m) => {
+                    for (k, x) in m {
+                        path.push('.');
+                        path.push_str(k);
+                        if find(x, node, path) {
+                            return true;
+                        }
+                        path.truncate(len);
+                    }
+                }
+                Json::Array(a) => {
+                    for (i, x) in a.iter().enumerate() {
+                        use std::fmt::Write;
+                        let _ = write!(path, "[{i}]");
+                        if find(x, node, path) {
+                            return true;
+                        }
+                        path.truncate(len);
+                    }
+                }
+                _ => {}
+            }
+            false
+        }
+        for r in &self.req.resources {
+            let mut path = r.path.clone();
+            if find(r.json, node, &mut path) {
+                return path;
+            }
+        }
+        "(request)".to_string()
+    }
+
     fn leaves(&self, v: &Json, path: &mut String, out: &mut Vec<String>, inside: bool) {
-        let read = self.consumed.contains(&(v as NodeKey));
+        let key = v as NodeKey;
+        let lost = self.unconverted.contains(&key) && !self.converted.contains(&key);
+        let read = self.consumed.contains(&key) && !lost;
         let len = path.len();
         match v {
             Json::Object(m) => {
