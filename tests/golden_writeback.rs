@@ -77,3 +77,36 @@ fn golden_writebacks() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+#[test]
+fn versions_that_require_obx4_get_it_numbered_like_obx1() {
+    let engine = Engine::with_defaults().unwrap();
+    let request: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(fixtures().join("result_observations_only_r01.json")).unwrap(),
+    )
+    .unwrap();
+    let obx = |version: &str| -> Vec<(String, String)> {
+        let opts = WritebackOptions {
+            event: None,
+            envelope: Envelope {
+                version: version.into(),
+                ..envelope()
+            },
+            explain: false,
+        };
+        let written = engine.writeback(&request, &opts, 1).unwrap();
+        lines(&written.message)
+            .lines()
+            .filter(|s| s.starts_with("OBX|"))
+            .map(|s| {
+                let f: Vec<&str> = s.split('|').collect();
+                (f[1].to_string(), f[4].to_string())
+            })
+            .collect()
+    };
+    // v2.5.1 leaves the sub-ID to the sender; v2.7 requires it: each Observation is its own.
+    assert!(obx("2.5.1").iter().all(|(_, sub)| sub.is_empty()));
+    let numbered = obx("2.7");
+    assert_eq!(numbered.len(), 3);
+    assert!(numbered.iter().all(|(set, sub)| set == sub), "{numbered:?}");
+}

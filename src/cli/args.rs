@@ -118,7 +118,8 @@ WRITEBACK OPTIONS:
     --event E                the trigger event to write (A01, A08, R01, P03 …) instead of inferring it
     --profile FILE           the destination's envelope: a JSON object with sending_application,
                              sending_facility, receiving_application, receiving_facility,
-                             processing_id (P, T, D), version (default 2.5.1), seed, timestamp
+                             processing_id (P, T, D), version (2.5, 2.5.1 default, 2.6, 2.7,
+                             2.8), seed, timestamp
     --seed N                 seed of the message control ids (unique within a run, the same for
                              the same seed and input)
     --timestamp DTM          MSH-7 for every message (default: now, UTC)

@@ -1139,18 +1139,17 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
         }
     }
 
-    /// The first field the HL7 version written requires that segment `seg` leaves empty (a set
-    /// ID in field 1 is numbered afterwards and does not count), else the first component it
+    /// The first field the HL7 version written requires that segment `seg` leaves empty (one
+    /// the writer numbers afterwards, such as a set ID, does not count), else the first component it
     /// requires in every value of its data type that a repetition lacks (XTN.3 from v2.7).
     fn missing_required(&self, seg: usize, id: &[u8; 3]) -> Option<Missing> {
         let segment = self.b.segment(seg);
-        let set_id = self.version.field(id, 1).ty == Some("SI");
         if let Some(n) = self
             .version
             .required(id)
             .iter()
             .copied()
-            .find(|&n| !(segment.valued(n as usize) || (n == 1 && set_id)))
+            .find(|&n| !(segment.valued(n as usize) || self.numbered(id, n)))
         {
             return Some(Missing::Field(n));
         }
@@ -1294,9 +1293,25 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
         let n = self.set_ids.entry((*id, scope)).or_insert(0);
         *n += 1;
         let n = *n;
+        let sub_id = self.numbered(id, 4);
         let s = self.b.segment_mut(seg);
         if !s.valued(1) {
             s.set(1, 1, &[1], Cow::Owned(n.to_string()));
+        }
+        if sub_id && !s.valued(4) {
+            s.set(4, 1, &[1], Cow::Owned(n.to_string()));
+        }
+    }
+
+    /// Fields the writer numbers itself rather than filling from the request: a set ID (field 1
+    /// of type SI), and OBX-4 (observation sub-ID) where the version requires it (v2.3.1, 2.7,
+    /// 2.8). Sub-IDs group the OBX of one observation; each Observation written is one, so it
+    /// takes the number of its OBX-1.
+    fn numbered(&self, id: &[u8; 3], n: u32) -> bool {
+        match (id, n) {
+            (_, 1) => self.version.field(id, 1).ty == Some("SI"),
+            (b"OBX", 4) => self.version.field(id, 4).required,
+            _ => false,
         }
     }
 
