@@ -3,7 +3,7 @@
 //! mapping [`Plan`](crate::mapping::Plan).
 //!
 //! [`translate`](translate::translate) runs the plan over one parsed message into an
-//! [`Event`](translate::Event); [`bundle`] shapes the event into the chosen form.
+//! [`Event`]; the `bundle` module shapes the event into the chosen form.
 
 mod bundle;
 pub mod structure;

@@ -3,7 +3,7 @@
 //!
 //! - [`search`] reads a search URL or a `Parameters` resource.
 //! - The query tables (`mappings/query/`, compiled into a
-//!   [`QueryPlan`](crate::mapping::query::QueryPlan)) say which parameter goes where: a QPD-3
+//!   [`QueryPlan`]) say which parameter goes where: a QPD-3
 //!   pair of a QBP^Q22 (IHE PDQ, as PDQm maps its searches to it), or the QRD of an older
 //!   QRY^A19. What the query cannot express exactly is an error, never a different query.
 //! - The answer (RSP^K22, ADR^A19) runs through the message maps like a notification, so each
