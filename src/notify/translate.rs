@@ -15,7 +15,9 @@ use crate::fhir::id::{Id, IdHasher, IdMap};
 use crate::mapping::condition::{Condition, Operand};
 use crate::mapping::plan::{Conversion, Link, MapRow, Plan, Primitive, Structure};
 use crate::mapping::target::{Step, Target};
-use crate::v2::{Component, Message, Path, Repetition, Segment, Subcomponent, Value};
+use crate::v2::{
+    Component, Components, Message, Path, Repetition, Segment, Subcomponent, Subcomponents, Value,
+};
 
 const ORIGINAL_TEXT: &str = "http://hl7.org/fhir/StructureDefinition/originalText";
 
@@ -120,6 +122,56 @@ impl<'a> Part<'a> {
     }
 }
 
+/// The parts one level below a [`Part`], in order.
+enum Children<'a> {
+    Comps(Components<'a>),
+    Subs(Subcomponents<'a>),
+    /// A subcomponent is its own only part.
+    Itself(Option<Subcomponent<'a>>),
+}
+
+impl<'a> Iterator for Children<'a> {
+    type Item = Part<'a>;
+
+    fn next(&mut self) -> Option<Part<'a>> {
+        match self {
+            Children::Comps(c) => c.next().map(Part::Comp),
+            Children::Subs(s) => s.next().map(Part::Sub),
+            Children::Itself(s) => s.take().map(Part::Sub),
+        }
+    }
+}
+
+/// The value a data type map runs over, and its parts as far as its rows have asked for them.
+///
+/// Each row of a data type map reads one component (`XPN.2`, `XPN.7` …), and finding component
+/// N afresh walks past the N-1 before it; so the parts are split once per run, as far as the
+/// highest one asked for, onto [`Translator::parts`] from `base`. A map run inside this one
+/// stacks its own parts above these and removes them when it ends, so these stay at
+/// `base..base + len`.
+struct Scope<'a> {
+    part: Part<'a>,
+    base: usize,
+    len: usize,
+    rest: Children<'a>,
+}
+
+impl<'a> Scope<'a> {
+    fn new(part: Part<'a>, base: usize) -> Scope<'a> {
+        let rest = match part {
+            Part::Rep(r) => Children::Comps(r.components()),
+            Part::Comp(c) => Children::Subs(c.subcomponents()),
+            Part::Sub(s) => Children::Itself(Some(s)),
+        };
+        Scope {
+            part,
+            base,
+            len: 0,
+            rest,
+        }
+    }
+}
+
 /// Decoded, non-empty text; `""` (the HL7 explicit null) counts as absent.
 fn text_of<'a>(v: &Value<'a>) -> Result<Option<Cow<'a, str>>, Error> {
     if v.is_empty() || v.is_null() {
@@ -145,6 +197,8 @@ struct Translator<'a, 'o> {
     problems: Vec<String>,
     /// The segment being mapped (for paths into the same segment).
     current: Option<Segment<'a>>,
+    /// The parts of the values data type maps are running over (see [`Scope`]).
+    parts: Vec<Part<'a>>,
 }
 
 /// Translates a parsed message with `plan`.
@@ -204,6 +258,7 @@ pub fn translate<'a>(
         untranslated: Vec::new(),
         problems,
         current: None,
+        parts: Vec::with_capacity(64),
     };
     t.run(structure)?;
     let control_id = msg
@@ -537,28 +592,30 @@ impl<'a> Translator<'a, '_> {
     }
 
     /// Evaluates a condition against the current segment (and, for `.N`, the current value).
-    fn holds(&mut self, c: &Condition, part: Option<Part<'a>>) -> Result<bool, Error> {
+    fn holds(&mut self, c: &Condition, mut part: Option<&mut Scope<'a>>) -> Result<bool, Error> {
         Ok(match c {
-            Condition::Valued(o) => self.valued(o, part)?,
-            Condition::Equals(o, lit) => self.operand(o, part)?.is_some_and(|t| t.trim() == lit),
+            Condition::Valued(o) => self.valued(o, part.as_deref_mut())?,
+            Condition::Equals(o, lit) => self
+                .operand(o, part.as_deref_mut())?
+                .is_some_and(|t| t.trim() == lit),
             Condition::In(o, lits) => self
-                .operand(o, part)?
+                .operand(o, part.as_deref_mut())?
                 .is_some_and(|t| lits.iter().any(|l| l == t.trim())),
             Condition::LongerThan(o, n) => self
-                .operand(o, part)?
+                .operand(o, part.as_deref_mut())?
                 .is_some_and(|t| t.trim().chars().count() > *n),
             // The first component: a TS carries its precision in the second.
-            Condition::IsDate(o) => self.operand(o, part)?.is_some_and(|t| {
+            Condition::IsDate(o) => self.operand(o, part.as_deref_mut())?.is_some_and(|t| {
                 let first = t.split('^').next().unwrap_or("").trim();
                 Dtm::parse(first).is_ok()
             }),
             Condition::Below(o, n) => self
-                .operand(o, part)?
+                .operand(o, part.as_deref_mut())?
                 .is_some_and(|t| Condition::number_below(&t, n)),
-            Condition::Not(c) => !self.holds(c, part)?,
+            Condition::Not(c) => !self.holds(c, part.as_deref_mut())?,
             Condition::And(cs) => {
                 for c in cs {
-                    if !self.holds(c, part)? {
+                    if !self.holds(c, part.as_deref_mut())? {
                         return Ok(false);
                     }
                 }
@@ -566,7 +623,7 @@ impl<'a> Translator<'a, '_> {
             }
             Condition::Or(cs) => {
                 for c in cs {
-                    if self.holds(c, part)? {
+                    if self.holds(c, part.as_deref_mut())? {
                         return Ok(true);
                     }
                 }
@@ -577,7 +634,7 @@ impl<'a> Translator<'a, '_> {
 
     /// True when the operand has text (see [`text_of`]), decoding it only when it holds an
     /// escape sequence or non-ASCII bytes: `VALUED` is the most common condition.
-    fn valued(&mut self, o: &Operand, part: Option<Part<'a>>) -> Result<bool, Error> {
+    fn valued(&mut self, o: &Operand, part: Option<&mut Scope<'a>>) -> Result<bool, Error> {
         let Some(v) = self.operand_value(o, part) else {
             return Ok(false);
         };
@@ -595,7 +652,7 @@ impl<'a> Translator<'a, '_> {
     fn operand(
         &mut self,
         o: &Operand,
-        part: Option<Part<'a>>,
+        part: Option<&mut Scope<'a>>,
     ) -> Result<Option<Cow<'a, str>>, Error> {
         match self.operand_value(o, part) {
             Some(v) => text_of(&v),
@@ -604,9 +661,9 @@ impl<'a> Translator<'a, '_> {
     }
 
     /// The value an operand names, undecoded.
-    fn operand_value(&mut self, o: &Operand, part: Option<Part<'a>>) -> Option<Value<'a>> {
+    fn operand_value(&mut self, o: &Operand, part: Option<&mut Scope<'a>>) -> Option<Value<'a>> {
         match o {
-            Operand::Relative(nums) => part.and_then(|p| p.descend(nums)).map(|p| p.value()),
+            Operand::Relative(nums) => self.descend(part?, nums).map(|p| p.value()),
             Operand::Path(p) => {
                 self.consume_path(p);
                 let f = self.resolve(p)?;
@@ -623,25 +680,55 @@ impl<'a> Translator<'a, '_> {
 
     /// Runs a segment map (`part` is `None`) or a data type map over `part`, into `obj`.
     fn run_map(&mut self, map: usize, part: Option<Part<'a>>, obj: NodeId) -> Result<(), Error> {
+        let base = self.parts.len();
+        let mut scope = part.map(|p| Scope::new(p, base));
+        let done = self.run_rows(map, scope.as_mut(), obj);
+        // Also after an error: a bad value is tolerated outside strict mode and the enclosing
+        // map goes on with its own parts.
+        self.parts.truncate(base);
+        done
+    }
+
+    fn run_rows(
+        &mut self,
+        map: usize,
+        mut scope: Option<&mut Scope<'a>>,
+        obj: NodeId,
+    ) -> Result<(), Error> {
         let m = &self.plan.maps[map];
         for row in &m.rows {
             if !row.direction.forward() || (self.opts.lightweight && !row.light) {
                 continue;
             }
             if let Some(c) = &row.when
-                && !self.holds(c, part)?
+                && !self.holds(c, scope.as_deref_mut())?
             {
                 continue;
             }
-            self.run_row(row, part, obj)?;
+            self.run_row(row, scope.as_deref_mut(), obj)?;
         }
         Ok(())
+    }
+
+    /// The part `nums` names below the scope's value (the value itself for no numbers).
+    fn descend(&mut self, scope: &mut Scope<'a>, nums: &[u32]) -> Option<Part<'a>> {
+        let Some((&n, deeper)) = nums.split_first() else {
+            return Some(scope.part);
+        };
+        let n = (n as usize).checked_sub(1)?;
+        while scope.len <= n {
+            debug_assert_eq!(self.parts.len(), scope.base + scope.len);
+            let next = scope.rest.next()?;
+            self.parts.push(next);
+            scope.len += 1;
+        }
+        self.parts[scope.base + n].descend(deeper)
     }
 
     fn run_row(
         &mut self,
         row: &'a MapRow,
-        part: Option<Part<'a>>,
+        part: Option<&mut Scope<'a>>,
         obj: NodeId,
     ) -> Result<(), Error> {
         match &row.source {
@@ -651,7 +738,7 @@ impl<'a> Translator<'a, '_> {
                 }
                 Ok(())
             }
-            Some(Operand::Relative(nums)) => match part.and_then(|p| p.descend(nums)) {
+            Some(Operand::Relative(nums)) => match part.and_then(|s| self.descend(s, nums)) {
                 Some(v) => self.run_value(row, v, obj),
                 None => Ok(()),
             },
