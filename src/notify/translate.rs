@@ -178,7 +178,56 @@ fn text_of<'a>(v: &Value<'a>) -> Result<Option<Cow<'a, str>>, Error> {
         return Ok(None);
     }
     let t = v.text()?;
-    Ok(if t.trim().is_empty() { None } else { Some(t) })
+    Ok(if is_blank(&t) { None } else { Some(t) })
+}
+
+/// Decodes values to text (see [`text_of`]), built once per message. When the whole message is
+/// ASCII, a value without an escape sequence is a slice of the message's own text: no UTF-8
+/// check and no character set per value.
+#[derive(Clone, Copy)]
+struct Texts<'a> {
+    /// The message, when all of it is ASCII.
+    ascii: Option<&'a str>,
+    escape: Option<u8>,
+}
+
+impl<'a> Texts<'a> {
+    fn new(msg: &Message<'a>) -> Texts<'a> {
+        let bytes = msg.bytes();
+        Texts {
+            ascii: bytes
+                .is_ascii()
+                .then(|| std::str::from_utf8(bytes).ok())
+                .flatten(),
+            escape: msg.delimiters().escape,
+        }
+    }
+
+    /// Decoded, non-empty text, as [`text_of`] gives it.
+    fn of(&self, v: &Value<'a>) -> Result<Option<Cow<'a, str>>, Error> {
+        if let Some(all) = self.ascii {
+            let raw = v.raw();
+            if raw.is_empty() || v.is_null() {
+                return Ok(None);
+            }
+            if self.escape.is_none_or(|e| !raw.contains(&e))
+                && let Some(t) = all.get(v.offset()..v.offset() + raw.len())
+            {
+                return Ok((!is_blank(t)).then_some(Cow::Borrowed(t)));
+            }
+        }
+        text_of(v)
+    }
+}
+
+/// True when `t` is empty or only white space (as `str::trim` sees it). Text mostly starts with
+/// a letter or digit, which settles it without a scan.
+fn is_blank(t: &str) -> bool {
+    match t.as_bytes().first() {
+        None => true,
+        Some(b) if b.is_ascii() && !b.is_ascii_whitespace() && *b != 0x0b => false,
+        Some(_) => t.trim().is_empty(),
+    }
 }
 
 struct Translator<'a, 'o> {
@@ -199,6 +248,7 @@ struct Translator<'a, 'o> {
     current: Option<Segment<'a>>,
     /// The parts of the values data type maps are running over (see [`Scope`]).
     parts: Vec<Part<'a>>,
+    texts: Texts<'a>,
 }
 
 /// Translates a parsed message with `plan`.
@@ -259,6 +309,7 @@ pub fn translate<'a>(
         problems,
         current: None,
         parts: Vec::with_capacity(64),
+        texts: Texts::new(&msg),
     };
     t.run(structure)?;
     let control_id = msg
@@ -386,7 +437,7 @@ impl<'a> Translator<'a, '_> {
         for p in key {
             let text = match self.resolve(p).and_then(|f| f.repetition(1)) {
                 Some(r) => match Part::Rep(r).descend_path(p) {
-                    Some(v) => text_of(&v.value())?.map(|t| t.into_owned()),
+                    Some(v) => self.texts.of(&v.value())?.map(|t| t.into_owned()),
                     None => None,
                 },
                 None => None,
@@ -646,7 +697,7 @@ impl<'a> Translator<'a, '_> {
         if raw.is_ascii() && escape.is_none_or(|e| !raw.contains(&e)) {
             return Ok(!raw.trim_ascii().is_empty());
         }
-        Ok(text_of(&v)?.is_some())
+        Ok(self.texts.of(&v)?.is_some())
     }
 
     fn operand(
@@ -655,7 +706,7 @@ impl<'a> Translator<'a, '_> {
         part: Option<&mut Scope<'a>>,
     ) -> Result<Option<Cow<'a, str>>, Error> {
         match self.operand_value(o, part) {
-            Some(v) => text_of(&v),
+            Some(v) => self.texts.of(&v),
             None => Ok(None),
         }
     }
@@ -757,7 +808,7 @@ impl<'a> Translator<'a, '_> {
                     for r in field.repetitions() {
                         if let Some(t) = Part::Rep(r)
                             .descend_path(p)
-                            .map(|v| text_of(&v.value()))
+                            .map(|v| self.texts.of(&v.value()))
                             .transpose()?
                             .flatten()
                         {
@@ -852,7 +903,7 @@ impl<'a> Translator<'a, '_> {
         let at = self.element(obj, &row.target.steps);
         self.run_map(m, Some(v), at)?;
         if let Some(vocab) = row.vocabulary {
-            let code = text_of(&v.first().value())?;
+            let code = self.texts.of(&v.first().value())?;
             if let Some(code) = code {
                 match self.plan.vocabularies[vocab].forward.get(code.trim()) {
                     Some(concept) => {
@@ -895,7 +946,7 @@ impl<'a> Translator<'a, '_> {
         else {
             return Ok(());
         };
-        let Some(text) = text_of(&v)? else {
+        let Some(text) = self.texts.of(&v)? else {
             return Ok(());
         };
         let at = self.parent_of_last(obj, &target.steps);
@@ -944,15 +995,15 @@ impl<'a> Translator<'a, '_> {
         obj: NodeId,
     ) -> Result<(), Error> {
         let val = match p {
-            Primitive::Text | Primitive::JoinedText => match text_of(&v.value())? {
+            Primitive::Text | Primitive::JoinedText => match self.texts.of(&v.value())? {
                 Some(t) => Val::Str(t),
                 None => return Ok(()),
             },
-            Primitive::TextAsBase64 => match text_of(&v.value())? {
+            Primitive::TextAsBase64 => match self.texts.of(&v.value())? {
                 Some(t) => Val::Str(Cow::Owned(crate::fhir::base64::encode(t.as_bytes()))),
                 None => return Ok(()),
             },
-            Primitive::Base64 => match text_of(&v.value())? {
+            Primitive::Base64 => match self.texts.of(&v.value())? {
                 Some(t) if crate::fhir::base64::is_valid(t.trim()) => {
                     Val::Str(Cow::Owned(t.trim().to_string()))
                 }
@@ -960,7 +1011,7 @@ impl<'a> Translator<'a, '_> {
                 None => return Ok(()),
             },
             Primitive::Code => {
-                let Some(t) = text_of(&v.first().value())? else {
+                let Some(t) = self.texts.of(&v.first().value())? else {
                     return Ok(());
                 };
                 let code = trim_cow(t);
@@ -975,17 +1026,19 @@ impl<'a> Translator<'a, '_> {
                     None => Val::Str(code),
                 }
             }
-            Primitive::Boolean => match text_of(&v.first().value())?.as_deref().map(str::trim) {
-                Some("Y" | "y") => Val::Bool(true),
-                Some("N" | "n") => Val::Bool(false),
-                Some(_) => {
-                    self.note_untranslated(v);
-                    return Ok(());
+            Primitive::Boolean => {
+                match self.texts.of(&v.first().value())?.as_deref().map(str::trim) {
+                    Some("Y" | "y") => Val::Bool(true),
+                    Some("N" | "n") => Val::Bool(false),
+                    Some(_) => {
+                        self.note_untranslated(v);
+                        return Ok(());
+                    }
+                    None => return Ok(()),
                 }
-                None => return Ok(()),
-            },
+            }
             Primitive::Decimal | Primitive::Integer { .. } => {
-                let Some(t) = text_of(&v.first().value())? else {
+                let Some(t) = self.texts.of(&v.first().value())? else {
                     return Ok(());
                 };
                 let n = json_number(t.trim(), matches!(p, Primitive::Integer { .. }))
@@ -1059,7 +1112,7 @@ impl<'a> Translator<'a, '_> {
             Primitive::HdUri | Primitive::EiUri => {
                 let part = |n: u32| -> Result<Option<String>, Error> {
                     Ok(match v.child(n) {
-                        Some(c) => text_of(&c.value())?.map(|t| t.trim().to_string()),
+                        Some(c) => self.texts.of(&c.value())?.map(|t| t.trim().to_string()),
                         None => None,
                     })
                 };
@@ -1075,12 +1128,12 @@ impl<'a> Translator<'a, '_> {
                     _ => return Ok(()),
                 }
             }
-            Primitive::Telecom => match telecom(v)? {
+            Primitive::Telecom => match telecom(v, self.texts)? {
                 Some(t) => Val::Str(Cow::Owned(t)),
                 None => return Ok(()),
             },
             Primitive::CodeSystem => {
-                let Some(name) = text_of(&v.first().value())? else {
+                let Some(name) = self.texts.of(&v.first().value())? else {
                     return Ok(());
                 };
                 let name = name.trim();
@@ -1097,7 +1150,7 @@ impl<'a> Translator<'a, '_> {
                 }
             }
             Primitive::CodedAs { concept } => {
-                let Some(t) = text_of(&v.first().value())? else {
+                let Some(t) = self.texts.of(&v.first().value())? else {
                     return Ok(());
                 };
                 let code = t.trim().to_string();
@@ -1130,7 +1183,7 @@ impl<'a> Translator<'a, '_> {
             }
             Primitive::Endpoint => match &self.opts.source_endpoint {
                 Some(e) => Val::Str(Cow::Owned(e.clone())),
-                None => match text_of(&v.first().value())? {
+                None => match self.texts.of(&v.first().value())? {
                     Some(t) => Val::Str(Cow::Owned(endpoint_from_name(&t))),
                     None => return Ok(()),
                 },
@@ -1144,7 +1197,7 @@ impl<'a> Translator<'a, '_> {
     /// original text.
     fn date(&self, v: Part<'a>, kind: DateKind) -> Result<(Option<String>, Option<String>), Error> {
         let first = v.first().value();
-        let Some(text) = text_of(&first)? else {
+        let Some(text) = self.texts.of(&first)? else {
             return Ok((None, None));
         };
         let text = text.trim();
@@ -1163,7 +1216,7 @@ impl<'a> Translator<'a, '_> {
     ) -> Result<(), Error> {
         let comp = |n: u32| -> Result<Option<String>, Error> {
             Ok(match v.child(n) {
-                Some(c) => text_of(&c.value())?.map(|t| t.trim().to_string()),
+                Some(c) => self.texts.of(&c.value())?.map(|t| t.trim().to_string()),
                 None => None,
             })
         };
@@ -1348,10 +1401,10 @@ impl<'a> Translator<'a, '_> {
 
 /// An XTN as one value: the e-mail or URL (XTN.4), the unformatted number (XTN.12), the number
 /// put together from XTN.5–8, or the old formatted number (XTN.1).
-fn telecom(v: Part<'_>) -> Result<Option<String>, Error> {
+fn telecom<'a>(v: Part<'a>, texts: Texts<'a>) -> Result<Option<String>, Error> {
     let c = |n: u32| -> Result<Option<String>, Error> {
         Ok(match v.child(n) {
-            Some(c) => text_of(&c.value())?.map(|t| t.trim().to_string()),
+            Some(c) => texts.of(&c.value())?.map(|t| t.trim().to_string()),
             None => None,
         })
     };

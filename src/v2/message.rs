@@ -956,7 +956,8 @@ impl<'a> Value<'a> {
         // Most values are plain ASCII: no escape sequence, and nothing any supported character
         // set reads differently, so the bytes are the text.
         let escape = self.msg.index.delimiters.escape;
-        if raw.iter().all(|&b| b.is_ascii() && Some(b) != escape)
+        if raw.is_ascii()
+            && escape.is_none_or(|e| memchr::memchr(e, raw).is_none())
             && let Ok(text) = std::str::from_utf8(raw)
         {
             return Ok(Cow::Borrowed(text));
