@@ -189,17 +189,24 @@ struct Texts<'a> {
     /// The message, when all of it is ASCII.
     ascii: Option<&'a str>,
     escape: Option<u8>,
+    /// Values starting at or after this offset hold no escape character: most messages have
+    /// none after the one in MSH-2, so most values need no search for one.
+    escape_free: usize,
 }
 
 impl<'a> Texts<'a> {
     fn new(msg: &Message<'a>) -> Texts<'a> {
         let bytes = msg.bytes();
+        let escape = msg.delimiters().escape;
         Texts {
             ascii: bytes
                 .is_ascii()
                 .then(|| std::str::from_utf8(bytes).ok())
                 .flatten(),
-            escape: msg.delimiters().escape,
+            escape,
+            escape_free: escape
+                .and_then(|e| memchr::memrchr(e, bytes))
+                .map_or(0, |at| at + 1),
         }
     }
 
@@ -210,8 +217,9 @@ impl<'a> Texts<'a> {
             if raw.is_empty() || v.is_null() {
                 return Ok(None);
             }
-            if self.escape.is_none_or(|e| !raw.contains(&e))
-                && let Some(t) = all.get(v.offset()..v.offset() + raw.len())
+            let start = v.offset();
+            if (start >= self.escape_free || self.escape.is_none_or(|e| !raw.contains(&e)))
+                && let Some(t) = all.get(start..start + raw.len())
             {
                 return Ok((!is_blank(t)).then_some(Cow::Borrowed(t)));
             }
@@ -1450,6 +1458,12 @@ fn occurrence_terser(msg: &Message<'_>, loc: &Location) -> String {
 }
 
 fn trim_cow(t: Cow<'_, str>) -> Cow<'_, str> {
+    let b = t.as_bytes();
+    // Codes seldom carry white space; both ends plain settle it without a Unicode trim.
+    let plain = |c: &u8| c.is_ascii_graphic();
+    if b.first().is_some_and(plain) && b.last().is_some_and(plain) {
+        return t;
+    }
     match t {
         Cow::Borrowed(b) => Cow::Borrowed(b.trim()),
         Cow::Owned(o) => Cow::Owned(o.trim().to_string()),
