@@ -394,10 +394,13 @@ fn needs_escape(bytes: &[u8]) -> bool {
     if words.iter().any(|w| hit(u64::from_ne_bytes(*w))) {
         return true;
     }
-    // The tail, padded with a byte that needs no escape.
-    let mut last = [b' '; 8];
-    last[..tail.len()].copy_from_slice(tail);
-    hit(u64::from_ne_bytes(last))
+    // The tail, put into a word padded with spaces a byte at a time: copying it would call
+    // `memcpy` for each string.
+    let last = tail
+        .iter()
+        .rev()
+        .fold(u64::from_ne_bytes([b' '; 8]), |w, &b| w << 8 | u64::from(b));
+    hit(last)
 }
 
 #[cfg(test)]

@@ -308,8 +308,9 @@ pub fn translate<'a>(
         // Detailed resources come to about one node per two bytes of message; growing the
         // arena as it fills would copy it several times per message.
         doc: Doc::with_capacity(256.max(msg.bytes().len() / 2)),
-        resources: Vec::new(),
-        by_id: IdMap::default(),
+        // Room for the resources of a large message, so neither grows while it is made.
+        resources: Vec::with_capacity(64),
+        by_id: IdMap::with_capacity_and_hasher(64, Default::default()),
         placement,
         pending: Vec::new(),
         consumed: Vec::new(),
@@ -445,7 +446,7 @@ impl<'a> Translator<'a, '_> {
         for p in key {
             let text = match self.resolve(p).and_then(|f| f.repetition(1)) {
                 Some(r) => match Part::Rep(r).descend_path(p) {
-                    Some(v) => self.texts.of(&v.value())?.map(|t| t.into_owned()),
+                    Some(v) => self.texts.of(&v.value())?,
                     None => None,
                 },
                 None => None,
