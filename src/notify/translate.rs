@@ -16,7 +16,8 @@ use crate::mapping::condition::{Condition, Operand};
 use crate::mapping::plan::{Conversion, Link, MapRow, Plan, Primitive, Structure};
 use crate::mapping::target::{Step, Target};
 use crate::v2::{
-    Component, Components, Message, Path, Repetition, Segment, Subcomponent, Subcomponents, Value,
+    Component, Components, Field, Message, Path, Repetition, Segment, Subcomponent, Subcomponents,
+    Value,
 };
 
 const ORIGINAL_TEXT: &str = "http://hl7.org/fhir/StructureDefinition/originalText";
@@ -256,6 +257,11 @@ struct Translator<'a, 'o> {
     current: Option<Segment<'a>>,
     /// The parts of the values data type maps are running over (see [`Scope`]).
     parts: Vec<Part<'a>>,
+    /// Fields 1 to 64 of the segment being mapped, as resolved so far (entry N is field N + 1
+    /// when bit N of `fields_known` is set): rows and conditions read the same field many
+    /// times (each OBX row tests OBX-2).
+    fields: Vec<Option<Field<'a>>>,
+    fields_known: u64,
     texts: Texts<'a>,
 }
 
@@ -318,6 +324,8 @@ pub fn translate<'a>(
         problems,
         current: None,
         parts: Vec::with_capacity(64),
+        fields: vec![None; 64],
+        fields_known: 0,
         texts: Texts::new(&msg),
     };
     t.run(structure)?;
@@ -397,6 +405,7 @@ impl<'a> Translator<'a, '_> {
             let (node, group) = self.placement.segments[i];
             let Some(node) = node else { continue };
             self.current = Some(*seg);
+            self.fields_known = 0;
             let rows = &structure.nodes[node].rows;
             for (r, row) in rows.iter().enumerate() {
                 if let Some(c) = &row.when
@@ -621,7 +630,21 @@ impl<'a> Translator<'a, '_> {
     }
 
     /// The field a path names (see [`Translator::segment_for`]).
-    fn resolve(&self, p: &Path) -> Option<crate::v2::Field<'a>> {
+    fn resolve(&mut self, p: &Path) -> Option<Field<'a>> {
+        if let Some(current) = self.current
+            && *current.id_bytes() == p.segment
+            && p.occurrence == 1
+        {
+            let i = (p.field as usize).wrapping_sub(1);
+            let Some(slot) = self.fields.get_mut(i) else {
+                return current.field(p.field as usize);
+            };
+            if self.fields_known >> i & 1 == 0 {
+                *slot = current.field(p.field as usize);
+                self.fields_known |= 1 << i;
+            }
+            return *slot;
+        }
         match self.current {
             Some(_) => self.segment_for(p)?.field(p.field as usize),
             None => self
