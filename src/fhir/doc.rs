@@ -135,6 +135,7 @@ impl<'a> Doc<'a> {
     }
 
     /// The member `key` of `obj`, made as `val` (an empty object or array) when absent.
+    #[inline]
     pub fn member(&mut self, obj: NodeId, key: &'a str, val: Val<'a>) -> NodeId {
         match self.get(obj, key) {
             Some(c) => c,
@@ -148,6 +149,7 @@ impl<'a> Doc<'a> {
 
     /// Sets `obj.key` to `val` unless it already has a value: the first row to fill an element
     /// wins, so a table lists its preferred source first and a fallback after it.
+    #[inline]
     pub fn set(&mut self, obj: NodeId, key: &'a str, val: Val<'a>) -> NodeId {
         if let Some(c) = self.get(obj, key) {
             if !self.is_empty(c) {
@@ -162,6 +164,7 @@ impl<'a> Doc<'a> {
     }
 
     /// Appends `val` to the array `arr`.
+    #[inline]
     pub fn push(&mut self, arr: NodeId, val: Val<'a>) -> NodeId {
         let c = self.alloc("", val);
         self.attach(arr, c);

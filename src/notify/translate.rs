@@ -334,7 +334,7 @@ pub fn translate<'a>(
         .map(|c| c.into_owned())
         .unwrap_or_default();
     let timestamp = match header.field(7).and_then(|f| f.repetition(1)) {
-        Some(r) => match t.date(Part::Rep(r), DateKind::Instant) {
+        Some(r) => match t.date(&Part::Rep(r), DateKind::Instant) {
             Ok((value, _)) => value,
             Err(e) if !opts.strict => {
                 t.problems.push(e.to_string());
@@ -822,7 +822,7 @@ impl<'a> Translator<'a, '_> {
                 Ok(())
             }
             Some(Operand::Relative(nums)) => match part.and_then(|s| self.descend(s, nums)) {
-                Some(v) => self.run_value(row, v, obj),
+                Some(v) => self.run_value(row, &v, obj),
                 None => Ok(()),
             },
             Some(Operand::Path(p)) => {
@@ -864,7 +864,7 @@ impl<'a> Translator<'a, '_> {
                     (None, true) => {
                         for r in field.repetitions() {
                             if let Some(v) = Part::Rep(r).descend_path(p) {
-                                self.run_value(row, v, obj)?;
+                                self.run_value(row, &v, obj)?;
                             }
                         }
                         Ok(())
@@ -873,7 +873,7 @@ impl<'a> Translator<'a, '_> {
                         .repetition(n.unwrap_or(1) as usize)
                         .and_then(|r| Part::Rep(r).descend_path(p))
                     {
-                        Some(v) => self.run_value(row, v, obj),
+                        Some(v) => self.run_value(row, &v, obj),
                         None => Ok(()),
                     },
                 }
@@ -882,7 +882,7 @@ impl<'a> Translator<'a, '_> {
     }
 
     /// Maps one value of a row's source.
-    fn run_value(&mut self, row: &'a MapRow, v: Part<'a>, obj: NodeId) -> Result<(), Error> {
+    fn run_value(&mut self, row: &'a MapRow, v: &Part<'a>, obj: NodeId) -> Result<(), Error> {
         let value = v.value();
         if value.is_empty() || value.is_null() {
             return Ok(());
@@ -911,7 +911,7 @@ impl<'a> Translator<'a, '_> {
         &mut self,
         row: &'a MapRow,
         m: usize,
-        v: Part<'a>,
+        v: &Part<'a>,
         obj: NodeId,
     ) -> Result<(), Error> {
         let map = &self.plan.maps[m];
@@ -925,7 +925,7 @@ impl<'a> Translator<'a, '_> {
             let res = self.resource(ty, id, group);
             if !existed {
                 let node = self.resources[res].node;
-                self.run_map(m, Some(v), node)?;
+                self.run_map(m, Some(*v), node)?;
             }
             let reference = self.resources[res].id;
             let at = self.element(obj, &row.target.steps);
@@ -933,7 +933,7 @@ impl<'a> Translator<'a, '_> {
             return Ok(());
         }
         let at = self.element(obj, &row.target.steps);
-        self.run_map(m, Some(v), at)?;
+        self.run_map(m, Some(*v), at)?;
         if let Some(vocab) = row.vocabulary {
             let code = self.texts.of(&v.first().value())?;
             if let Some(code) = code {
@@ -1001,7 +1001,7 @@ impl<'a> Translator<'a, '_> {
         self.placement.segments.get(seg).map_or(0, |&(_, g)| g)
     }
 
-    fn note_untranslated(&mut self, v: Part<'a>) {
+    fn note_untranslated(&mut self, v: &Part<'a>) {
         if self.opts.explain {
             self.untranslated
                 .push(occurrence_terser(&self.msg, &v.value().location()));
@@ -1023,7 +1023,7 @@ impl<'a> Translator<'a, '_> {
         &mut self,
         row: &'a MapRow,
         p: Primitive,
-        v: Part<'a>,
+        v: &Part<'a>,
         obj: NodeId,
     ) -> Result<(), Error> {
         let val = match p {
@@ -1227,7 +1227,11 @@ impl<'a> Translator<'a, '_> {
 
     /// Converts a DTM; returns the FHIR value and, when it does not carry everything sent, the
     /// original text.
-    fn date(&self, v: Part<'a>, kind: DateKind) -> Result<(Option<String>, Option<String>), Error> {
+    fn date(
+        &self,
+        v: &Part<'a>,
+        kind: DateKind,
+    ) -> Result<(Option<String>, Option<String>), Error> {
         let first = v.first().value();
         let Some(text) = self.texts.of(&first)? else {
             return Ok((None, None));
@@ -1243,7 +1247,7 @@ impl<'a> Translator<'a, '_> {
         &mut self,
         row: &'a MapRow,
         p: Primitive,
-        v: Part<'a>,
+        v: &Part<'a>,
         obj: NodeId,
     ) -> Result<(), Error> {
         let comp = |n: u32| -> Result<Option<String>, Error> {
@@ -1433,7 +1437,7 @@ impl<'a> Translator<'a, '_> {
 
 /// An XTN as one value: the e-mail or URL (XTN.4), the unformatted number (XTN.12), the number
 /// put together from XTN.5–8, or the old formatted number (XTN.1).
-fn telecom<'a>(v: Part<'a>, texts: Texts<'a>) -> Result<Option<String>, Error> {
+fn telecom<'a>(v: &Part<'a>, texts: Texts<'a>) -> Result<Option<String>, Error> {
     let c = |n: u32| -> Result<Option<String>, Error> {
         Ok(match v.child(n) {
             Some(c) => texts.of(&c.value())?.map(|t| t.trim().to_string()),
