@@ -805,7 +805,12 @@ impl<'a> Translator<'a, '_> {
             self.parts.push(next);
             scope.len += 1;
         }
-        self.parts[scope.base + n].descend(deeper)
+        let part = self.parts.get(scope.base + n);
+        match deeper {
+            // Most rows name a component, not a subcomponent: no walk, and one copy.
+            [] => part.copied(),
+            _ => part?.descend(deeper),
+        }
     }
 
     fn run_row(
