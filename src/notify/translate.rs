@@ -88,11 +88,12 @@ enum Part<'a> {
 }
 
 impl<'a> Part<'a> {
-    fn value(&self) -> Value<'a> {
+    /// The value itself, borrowed: a `Value` is large, and most uses only read it.
+    fn value(&self) -> &Value<'a> {
         match self {
-            Part::Rep(r) => r.value(),
-            Part::Comp(c) => c.value(),
-            Part::Sub(s) => s.value(),
+            Part::Rep(r) => r,
+            Part::Comp(c) => c,
+            Part::Sub(s) => s,
         }
     }
 
@@ -455,7 +456,7 @@ impl<'a> Translator<'a, '_> {
         for p in key {
             let text = match self.resolve(p).and_then(|f| f.repetition(1)) {
                 Some(r) => match Part::Rep(r).descend_path(p) {
-                    Some(v) => self.texts.of(&v.value())?,
+                    Some(v) => self.texts.of(v.value())?,
                     None => None,
                 },
                 None => None,
@@ -746,7 +747,7 @@ impl<'a> Translator<'a, '_> {
     /// The value an operand names, undecoded.
     fn operand_value(&mut self, o: &Operand, part: Option<&mut Scope<'a>>) -> Option<Value<'a>> {
         match o {
-            Operand::Relative(nums) => self.descend(part?, nums).map(|p| p.value()),
+            Operand::Relative(nums) => self.descend(part?, nums).map(|p| *p.value()),
             Operand::Path(p) => {
                 self.consume_path(p);
                 let f = self.resolve(p)?;
@@ -755,7 +756,7 @@ impl<'a> Translator<'a, '_> {
                     _ => f
                         .repetition(p.repetition.unwrap_or(1) as usize)
                         .and_then(|r| Part::Rep(r).descend_path(p))
-                        .map(|p| p.value()),
+                        .map(|p| *p.value()),
                 }
             }
         }
@@ -845,7 +846,7 @@ impl<'a> Translator<'a, '_> {
                     for r in field.repetitions() {
                         if let Some(t) = Part::Rep(r)
                             .descend_path(p)
-                            .map(|v| self.texts.of(&v.value()))
+                            .map(|v| self.texts.of(v.value()))
                             .transpose()?
                             .flatten()
                         {
@@ -904,7 +905,7 @@ impl<'a> Translator<'a, '_> {
             Err(e) if e.kind() == ErrorKind::BadValue && !self.opts.strict => {
                 self.problems.push(e.to_string());
                 if let Conversion::Primitive(_) = row.conversion {
-                    self.keep_original(obj, &row.target, v.first().value())?;
+                    self.keep_original(obj, &row.target, *v.first().value())?;
                 }
                 Ok(())
             }
@@ -940,7 +941,7 @@ impl<'a> Translator<'a, '_> {
         let at = self.element(obj, &row.target.steps);
         self.run_map(m, Some(*v), at)?;
         if let Some(vocab) = row.vocabulary {
-            let code = self.texts.of(&v.first().value())?;
+            let code = self.texts.of(v.first().value())?;
             if let Some(code) = code {
                 match self.plan.vocabularies[vocab].forward.get(code.trim()) {
                     Some(concept) => {
@@ -1032,23 +1033,23 @@ impl<'a> Translator<'a, '_> {
         obj: NodeId,
     ) -> Result<(), Error> {
         let val = match p {
-            Primitive::Text | Primitive::JoinedText => match self.texts.of(&v.value())? {
+            Primitive::Text | Primitive::JoinedText => match self.texts.of(v.value())? {
                 Some(t) => Val::Str(t),
                 None => return Ok(()),
             },
-            Primitive::TextAsBase64 => match self.texts.of(&v.value())? {
+            Primitive::TextAsBase64 => match self.texts.of(v.value())? {
                 Some(t) => Val::Str(Cow::Owned(crate::fhir::base64::encode(t.as_bytes()))),
                 None => return Ok(()),
             },
-            Primitive::Base64 => match self.texts.of(&v.value())? {
+            Primitive::Base64 => match self.texts.of(v.value())? {
                 Some(t) if crate::fhir::base64::is_valid(t.trim()) => {
                     Val::Str(Cow::Owned(t.trim().to_string()))
                 }
-                Some(_) => return Err(self.bad_value(&v.value(), "not base64 data")),
+                Some(_) => return Err(self.bad_value(v.value(), "not base64 data")),
                 None => return Ok(()),
             },
             Primitive::Code => {
-                let Some(t) = self.texts.of(&v.first().value())? else {
+                let Some(t) = self.texts.of(v.first().value())? else {
                     return Ok(());
                 };
                 let code = trim_cow(t);
@@ -1064,7 +1065,7 @@ impl<'a> Translator<'a, '_> {
                 }
             }
             Primitive::Boolean => {
-                match self.texts.of(&v.first().value())?.as_deref().map(str::trim) {
+                match self.texts.of(v.first().value())?.as_deref().map(str::trim) {
                     Some("Y" | "y") => Val::Bool(true),
                     Some("N" | "n") => Val::Bool(false),
                     Some(_) => {
@@ -1075,15 +1076,15 @@ impl<'a> Translator<'a, '_> {
                 }
             }
             Primitive::Decimal | Primitive::Integer { .. } => {
-                let Some(t) = self.texts.of(&v.first().value())? else {
+                let Some(t) = self.texts.of(v.first().value())? else {
                     return Ok(());
                 };
                 let n = json_number(t.trim(), matches!(p, Primitive::Integer { .. }))
-                    .ok_or_else(|| self.bad_value(&v.value(), "not a number"))?;
+                    .ok_or_else(|| self.bad_value(v.value(), "not a number"))?;
                 if let Primitive::Integer { min } = p
                     && n.parse::<i64>().map_or(true, |x| x < min)
                 {
-                    return Err(self.bad_value(&v.value(), "number out of range for its FHIR type"));
+                    return Err(self.bad_value(v.value(), "number out of range for its FHIR type"));
                 }
                 Val::Number(Cow::Owned(n))
             }
@@ -1149,7 +1150,7 @@ impl<'a> Translator<'a, '_> {
             Primitive::HdUri | Primitive::EiUri => {
                 let part = |n: u32| -> Result<Option<String>, Error> {
                     Ok(match v.child(n) {
-                        Some(c) => self.texts.of(&c.value())?.map(|t| t.trim().to_string()),
+                        Some(c) => self.texts.of(c.value())?.map(|t| t.trim().to_string()),
                         None => None,
                     })
                 };
@@ -1170,7 +1171,7 @@ impl<'a> Translator<'a, '_> {
                 None => return Ok(()),
             },
             Primitive::CodeSystem => {
-                let Some(name) = self.texts.of(&v.first().value())? else {
+                let Some(name) = self.texts.of(v.first().value())? else {
                     return Ok(());
                 };
                 let name = name.trim();
@@ -1187,7 +1188,7 @@ impl<'a> Translator<'a, '_> {
                 }
             }
             Primitive::CodedAs { concept } => {
-                let Some(t) = self.texts.of(&v.first().value())? else {
+                let Some(t) = self.texts.of(v.first().value())? else {
                     return Ok(());
                 };
                 let code = t.trim().to_string();
@@ -1220,7 +1221,7 @@ impl<'a> Translator<'a, '_> {
             }
             Primitive::Endpoint => match &self.opts.source_endpoint {
                 Some(e) => Val::Str(Cow::Owned(e.clone())),
-                None => match self.texts.of(&v.first().value())? {
+                None => match self.texts.of(v.first().value())? {
                     Some(t) => Val::Str(Cow::Owned(endpoint_from_name(&t))),
                     None => return Ok(()),
                 },
@@ -1237,7 +1238,7 @@ impl<'a> Translator<'a, '_> {
         v: &Part<'a>,
         kind: DateKind,
     ) -> Result<(Option<String>, Option<String>), Error> {
-        let first = v.first().value();
+        let first = *v.first().value();
         let Some(text) = self.texts.of(&first)? else {
             return Ok((None, None));
         };
@@ -1257,7 +1258,7 @@ impl<'a> Translator<'a, '_> {
     ) -> Result<(), Error> {
         let comp = |n: u32| -> Result<Option<String>, Error> {
             Ok(match v.child(n) {
-                Some(c) => self.texts.of(&c.value())?.map(|t| t.trim().to_string()),
+                Some(c) => self.texts.of(c.value())?.map(|t| t.trim().to_string()),
                 None => None,
             })
         };
@@ -1266,7 +1267,7 @@ impl<'a> Translator<'a, '_> {
             match t {
                 Some(t) => json_number(t, false).map(Some).ok_or_else(|| {
                     self.bad_value(
-                        &v.value(),
+                        v.value(),
                         "structured numeric holds a value that is not a number",
                     )
                 }),
@@ -1445,7 +1446,7 @@ impl<'a> Translator<'a, '_> {
 fn telecom<'a>(v: &Part<'a>, texts: Texts<'a>) -> Result<Option<String>, Error> {
     let c = |n: u32| -> Result<Option<String>, Error> {
         Ok(match v.child(n) {
-            Some(c) => texts.of(&c.value())?.map(|t| t.trim().to_string()),
+            Some(c) => texts.of(c.value())?.map(|t| t.trim().to_string()),
             None => None,
         })
     };
