@@ -346,6 +346,7 @@ impl<'a> Doc<'a> {
 }
 
 /// Appends a JSON string literal with the escapes JSON requires.
+#[inline]
 pub fn push_str(s: &str, out: &mut Vec<u8>) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
@@ -355,6 +356,12 @@ pub fn push_str(s: &str, out: &mut Vec<u8>) {
         out.push(b'"');
         return;
     }
+    push_escaped(bytes, out);
+}
+
+/// The rest of [`push_str`] for a string that needs escapes, out of line: few do.
+#[inline(never)]
+fn push_escaped(bytes: &[u8], out: &mut Vec<u8>) {
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let esc: &[u8] = match b {
