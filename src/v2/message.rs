@@ -905,6 +905,17 @@ impl std::fmt::Debug for Value<'_> {
 }
 
 impl<'a> Value<'a> {
+    /// The only part one level down of a value known to hold no separator at that level (its
+    /// word for the level is 0): the same bytes and separator words, numbered 1 at that level,
+    /// exactly as splitting would give it.
+    #[inline]
+    fn first_part(&self, level: impl Fn(&mut Coords) -> &mut u32) -> Value<'a> {
+        let mut part = *self;
+        let n = level(&mut part.loc);
+        *n = n.wrapping_add(1);
+        part
+    }
+
     /// The raw bytes, escapes not decoded.
     #[inline]
     pub fn raw(&self) -> &'a [u8] {
@@ -1359,6 +1370,11 @@ impl<'a> Repetition<'a> {
 
     /// Component `n`, counting from 1.
     pub fn component(&self, n: usize) -> Option<Component<'a>> {
+        // A repetition known to hold no component separator is its own first component: the
+        // code of most coded values, asked for often, without setting up a split.
+        if n == 1 && self.0.words[COMP] == 0 {
+            return Some(Component(self.0.first_part(|loc| &mut loc.comp)));
+        }
         self.components().nth(n.checked_sub(1)?)
     }
 }
@@ -1372,6 +1388,10 @@ impl<'a> Component<'a> {
 
     /// Subcomponent `n`, counting from 1.
     pub fn subcomponent(&self, n: usize) -> Option<Subcomponent<'a>> {
+        // As for `Repetition::component`: no separator known inside, so it is its own first.
+        if n == 1 && self.0.words[SUB] == 0 {
+            return Some(Subcomponent(self.0.first_part(|loc| &mut loc.sub)));
+        }
         self.subcomponents().nth(n.checked_sub(1)?)
     }
 }
@@ -1448,6 +1468,48 @@ mod tests {
             pid.field(5).unwrap().component(1).unwrap().text().unwrap(),
             Cow::Borrowed("Smith")
         ));
+    }
+
+    #[test]
+    fn first_parts_match_the_split() {
+        // Short and long (over 64 bytes) values, with and without separators at each level.
+        let long = "x".repeat(70);
+        let text = format!(
+            "MSH|^~\\&|A\rPID|1||123~4^5&6~{long}~&{long}~7^{long}&8||Smith^J&K~^|{long}\r"
+        );
+        let mut p = Parser::default();
+        let m = p.parse(text.as_bytes()).unwrap();
+        let same = |a: Option<Value<'_>>, b: Option<Value<'_>>| match (a, b) {
+            (Some(a), Some(b)) => {
+                assert_eq!((a.raw(), a.location()), (b.raw(), b.location()));
+                // Their own parts must split alike too.
+                let subs = |v: Value<'_>| -> Vec<_> {
+                    Component(v)
+                        .subcomponents()
+                        .map(|s| (s.raw().to_vec(), s.location()))
+                        .collect()
+                };
+                assert_eq!(subs(a), subs(b));
+            }
+            (a, b) => assert_eq!(a.is_some(), b.is_some()),
+        };
+        for seg in m.segments() {
+            for f in seg.fields() {
+                for r in f.repetitions() {
+                    let quick = r.component(1);
+                    same(
+                        quick.map(|c| c.value()),
+                        r.components().next().map(|c| c.value()),
+                    );
+                    for c in r.components() {
+                        same(
+                            c.subcomponent(1).map(|s| s.value()),
+                            c.subcomponents().next().map(|s| s.value()),
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
