@@ -1333,12 +1333,18 @@ impl<'a> Field<'a> {
     /// The repetitions in order; an empty field has one, empty.
     #[inline(always)]
     pub fn repetitions(&self) -> Repetitions<'a> {
-        // A field without separators inside (most of them) splits into itself at every level;
-        // the index marks the ends of the others, so only those need their words read.
+        Repetitions::new(&self.split_value())
+    }
+
+    /// The field as its parts are split from: a field without separators inside (most of
+    /// them) splits into itself at every level, so its words are all 0; the index marks the
+    /// ends of the others, so only those need their words read.
+    #[inline(always)]
+    fn split_value(&self) -> Value<'a> {
         let end = self.0.end;
         let nested = self.0.msg.index.bitmaps.get((end / BLOCK as u32) as usize);
         let simple = nested.is_some_and(|words| words[NESTED] >> (end % BLOCK as u32) & 1 == 0);
-        let value = Value {
+        Value {
             words: if simple {
                 Words::default()
             } else {
@@ -1346,13 +1352,17 @@ impl<'a> Field<'a> {
             },
             base: self.0.start,
             ..self.0
-        };
-        Repetitions::new(&value)
+        }
     }
 
     /// Repetition `n`, counting from 1.
     pub fn repetition(&self, n: usize) -> Option<Repetition<'a>> {
-        self.repetitions().nth(n.checked_sub(1)?)
+        let value = self.split_value();
+        // As for `Repetition::component`: a field without separators is its own repetition.
+        if n == 1 && value.words[REP] == 0 {
+            return Some(Repetition(value.first_part(|loc| &mut loc.rep)));
+        }
+        Repetitions::new(&value).nth(n.checked_sub(1)?)
     }
 
     /// Component `n` of the first repetition, counting from 1.
@@ -1495,6 +1505,10 @@ mod tests {
         };
         for seg in m.segments() {
             for f in seg.fields() {
+                same(
+                    f.repetition(1).map(|r| r.value()),
+                    f.repetitions().next().map(|r| r.value()),
+                );
                 for r in f.repetitions() {
                     let quick = r.component(1);
                     same(
