@@ -1359,8 +1359,8 @@ impl<'a> Field<'a> {
     pub fn repetition(&self, n: usize) -> Option<Repetition<'a>> {
         let value = self.split_value();
         // As for `Repetition::component`: a field without separators is its own repetition.
-        if n == 1 && value.words[REP] == 0 {
-            return Some(Repetition(value.first_part(|loc| &mut loc.rep)));
+        if value.words[REP] == 0 {
+            return (n == 1).then(|| Repetition(value.first_part(|loc| &mut loc.rep)));
         }
         Repetitions::new(&value).nth(n.checked_sub(1)?)
     }
@@ -1380,10 +1380,10 @@ impl<'a> Repetition<'a> {
 
     /// Component `n`, counting from 1.
     pub fn component(&self, n: usize) -> Option<Component<'a>> {
-        // A repetition known to hold no component separator is its own first component: the
-        // code of most coded values, asked for often, without setting up a split.
-        if n == 1 && self.0.words[COMP] == 0 {
-            return Some(Component(self.0.first_part(|loc| &mut loc.comp)));
+        // A repetition known to hold no component separator is its own first component and has
+        // no other: the code of most coded values, asked for often, without setting up a split.
+        if self.0.words[COMP] == 0 {
+            return (n == 1).then(|| Component(self.0.first_part(|loc| &mut loc.comp)));
         }
         self.components().nth(n.checked_sub(1)?)
     }
@@ -1399,8 +1399,8 @@ impl<'a> Component<'a> {
     /// Subcomponent `n`, counting from 1.
     pub fn subcomponent(&self, n: usize) -> Option<Subcomponent<'a>> {
         // As for `Repetition::component`: no separator known inside, so it is its own first.
-        if n == 1 && self.0.words[SUB] == 0 {
-            return Some(Subcomponent(self.0.first_part(|loc| &mut loc.sub)));
+        if self.0.words[SUB] == 0 {
+            return (n == 1).then(|| Subcomponent(self.0.first_part(|loc| &mut loc.sub)));
         }
         self.subcomponents().nth(n.checked_sub(1)?)
     }
@@ -1503,23 +1503,26 @@ mod tests {
             }
             (a, b) => assert_eq!(a.is_some(), b.is_some()),
         };
+        // Parts 1 to 3 at each level, by number and by splitting.
         for seg in m.segments() {
             for f in seg.fields() {
-                same(
-                    f.repetition(1).map(|r| r.value()),
-                    f.repetitions().next().map(|r| r.value()),
-                );
+                for n in 1..4 {
+                    let split = f.repetitions().nth(n - 1);
+                    same(f.repetition(n).map(|r| r.value()), split.map(|r| r.value()));
+                }
                 for r in f.repetitions() {
-                    let quick = r.component(1);
-                    same(
-                        quick.map(|c| c.value()),
-                        r.components().next().map(|c| c.value()),
-                    );
+                    for n in 1..4 {
+                        let split = r.components().nth(n - 1);
+                        same(r.component(n).map(|c| c.value()), split.map(|c| c.value()));
+                    }
                     for c in r.components() {
-                        same(
-                            c.subcomponent(1).map(|s| s.value()),
-                            c.subcomponents().next().map(|s| s.value()),
-                        );
+                        for n in 1..4 {
+                            let split = c.subcomponents().nth(n - 1);
+                            same(
+                                c.subcomponent(n).map(|s| s.value()),
+                                split.map(|s| s.value()),
+                            );
+                        }
                     }
                 }
             }
