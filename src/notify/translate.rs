@@ -657,10 +657,17 @@ impl<'a> Translator<'a, '_> {
         }
     }
 
+    /// Records that a row read the field `p` names, when explaining (every row asks, so the
+    /// test is inlined and the work is not).
+    #[inline]
     fn consume_path(&mut self, p: &Path) {
-        if !self.opts.explain {
-            return;
+        if self.opts.explain {
+            self.consume(p);
         }
+    }
+
+    #[inline(never)]
+    fn consume(&mut self, p: &Path) {
         let seg = match self.current {
             Some(_) => self.segment_for(p),
             None => self
@@ -1360,7 +1367,17 @@ impl<'a> Translator<'a, '_> {
         self.walk(obj, steps)
     }
 
+    #[inline]
     fn walk(&mut self, obj: NodeId, steps: &'a [Step]) -> NodeId {
+        // Most targets are one element of the resource or data type: nothing to walk.
+        if steps.is_empty() {
+            return obj;
+        }
+        self.walk_steps(obj, steps)
+    }
+
+    #[inline(never)]
+    fn walk_steps(&mut self, obj: NodeId, steps: &'a [Step]) -> NodeId {
         let mut cur = obj;
         for step in steps {
             cur = match step {
