@@ -156,6 +156,8 @@ struct Scope<'a> {
     base: usize,
     len: usize,
     rest: Children<'a>,
+    /// True once `rest` has run out: rows often name components the value does not have.
+    done: bool,
 }
 
 impl<'a> Scope<'a> {
@@ -170,6 +172,7 @@ impl<'a> Scope<'a> {
             base,
             len: 0,
             rest,
+            done: false,
         }
     }
 }
@@ -802,14 +805,26 @@ impl<'a> Translator<'a, '_> {
     }
 
     /// The part `nums` names below the scope's value (the value itself for no numbers).
+    #[inline]
     fn descend(&mut self, scope: &mut Scope<'a>, nums: &[u32]) -> Option<Part<'a>> {
+        match nums.first() {
+            Some(&n) if scope.done && n as usize > scope.len => None,
+            _ => self.split_to(scope, nums),
+        }
+    }
+
+    #[inline(never)]
+    fn split_to(&mut self, scope: &mut Scope<'a>, nums: &[u32]) -> Option<Part<'a>> {
         let Some((&n, deeper)) = nums.split_first() else {
             return Some(scope.part);
         };
         let n = (n as usize).checked_sub(1)?;
         while scope.len <= n {
             debug_assert_eq!(self.parts.len(), scope.base + scope.len);
-            let next = scope.rest.next()?;
+            let Some(next) = scope.rest.next() else {
+                scope.done = true;
+                return None;
+            };
             self.parts.push(next);
             scope.len += 1;
         }
