@@ -55,10 +55,12 @@ fn digits(s: &str) -> bool {
 impl<'a> Dtm<'a> {
     /// Parses `YYYY[MM[DD[HH[MM[SS[.S…]]]]]][+/-ZZZZ]`, checking each part's range.
     pub fn parse(text: &'a str) -> Result<Dtm<'a>, &'static str> {
-        if text.matches(['+', '-']).count() > 1 {
+        // Signs are ASCII, so they are found byte by byte, and their positions split the text.
+        let sign = |b: &u8| matches!(b, b'+' | b'-');
+        if text.bytes().filter(sign).count() > 1 {
             return Err("not an HL7 date/time (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ])");
         }
-        let (body, offset) = match text.find(['+', '-']) {
+        let (body, offset) = match text.bytes().position(|b| sign(&b)) {
             Some(i) => (&text[..i], Some(&text[i..])),
             None => (text, None),
         };
@@ -88,14 +90,16 @@ impl<'a> Dtm<'a> {
             fraction,
             offset,
         };
-        let num = |s: Option<&str>| s.and_then(|s| s.parse::<u32>().ok());
+        // Every part was checked to be digits above.
+        let num =
+            |s: Option<&str>| s.map(|s| s.bytes().fold(0, |n, b| n * 10 + u32::from(b - b'0')));
         if let Some(m) = num(d.month)
             && !(1..=12).contains(&m)
         {
             return Err("month out of range");
         }
         if let Some(day) = num(d.day) {
-            let y = d.year.parse::<i32>().unwrap_or(0);
+            let y = num(Some(d.year)).map_or(0, |y| y as i32);
             if NaiveDate::from_ymd_opt(y, num(d.month).unwrap_or(1), day).is_none() {
                 return Err("day out of range for the month");
             }

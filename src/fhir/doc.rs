@@ -135,6 +135,7 @@ impl<'a> Doc<'a> {
     }
 
     /// The member `key` of `obj`, made as `val` (an empty object or array) when absent.
+    #[inline]
     pub fn member(&mut self, obj: NodeId, key: &'a str, val: Val<'a>) -> NodeId {
         match self.get(obj, key) {
             Some(c) => c,
@@ -148,6 +149,7 @@ impl<'a> Doc<'a> {
 
     /// Sets `obj.key` to `val` unless it already has a value: the first row to fill an element
     /// wins, so a table lists its preferred source first and a fallback after it.
+    #[inline]
     pub fn set(&mut self, obj: NodeId, key: &'a str, val: Val<'a>) -> NodeId {
         if let Some(c) = self.get(obj, key) {
             if !self.is_empty(c) {
@@ -162,6 +164,7 @@ impl<'a> Doc<'a> {
     }
 
     /// Appends `val` to the array `arr`.
+    #[inline]
     pub fn push(&mut self, arr: NodeId, val: Val<'a>) -> NodeId {
         let c = self.alloc("", val);
         self.attach(arr, c);
@@ -222,43 +225,16 @@ impl<'a> Doc<'a> {
     /// [`Doc::is_empty`]). Emptiness is found while writing: an object whose members all turn
     /// out empty is cut off again, so no separate pass over the tree is needed.
     fn write_with(&self, node: NodeId, out: &mut Vec<u8>) -> bool {
-        let n = &self.nodes[node as usize];
+        self.write_node(&self.nodes[node as usize], out)
+    }
+
+    /// [`Doc::write_with`] for a node at hand. Inlined into the loops over members and items,
+    /// so that writing a leaf (most nodes are) costs no call.
+    #[inline(always)]
+    fn write_node(&self, n: &Node<'a>, out: &mut Vec<u8>) -> bool {
         match &n.val {
-            Val::Object | Val::Array => {
-                let object = n.val == Val::Object;
-                let start = out.len();
-                out.push(if object { b'{' } else { b'[' });
-                let (mut any, mut beyond_url) = (false, false);
-                let mut c = n.first;
-                while c != NONE {
-                    let child = &self.nodes[c as usize];
-                    let mark = out.len();
-                    if any {
-                        out.push(b',');
-                    }
-                    if object {
-                        // Keys are FHIR element names: never anything JSON must escape.
-                        let key = child.key.as_bytes();
-                        out.reserve(key.len() + 3);
-                        out.push(b'"');
-                        out.extend_from_slice(key);
-                        out.extend_from_slice(b"\":");
-                    }
-                    if self.write_with(c, out) {
-                        any = true;
-                        beyond_url |= child.key != "url";
-                    } else {
-                        out.truncate(mark);
-                    }
-                    c = child.next;
-                }
-                if !any || (n.extension && !beyond_url) {
-                    out.truncate(start);
-                    return false;
-                }
-                out.push(if object { b'}' } else { b']' });
-                true
-            }
+            Val::Object => self.write_object(n, out),
+            Val::Array => self.write_array(n, out),
             Val::Str(s) if s.is_empty() => false,
             Val::Str(s) => {
                 push_str(s, out);
@@ -273,18 +249,74 @@ impl<'a> Doc<'a> {
                 true
             }
             Val::Id(id) => {
-                out.push(b'"');
-                out.extend_from_slice(&id.uuid());
-                out.push(b'"');
+                let mut text = [b'"'; 38];
+                text[1..37].copy_from_slice(&id.uuid());
+                out.extend_from_slice(&text);
                 true
             }
             Val::Urn(id) => {
-                out.extend_from_slice(b"\"urn:uuid:");
-                out.extend_from_slice(&id.uuid());
-                out.push(b'"');
+                let mut text = [b'"'; 47];
+                text[1..10].copy_from_slice(b"urn:uuid:");
+                text[10..46].copy_from_slice(&id.uuid());
+                out.extend_from_slice(&text);
                 true
             }
         }
+    }
+
+    /// Writes an object's non-empty members; see [`Doc::write_with`].
+    #[inline(never)]
+    fn write_object(&self, n: &Node<'a>, out: &mut Vec<u8>) -> bool {
+        let start = out.len();
+        // Every member is written after a comma, and the first comma becomes the brace: no
+        // test per member for whether it is the first.
+        let mut beyond_url = !n.extension;
+        let mut c = n.first;
+        while c != NONE {
+            let child = &self.nodes[c as usize];
+            let mark = out.len();
+            // Keys are FHIR element names: never anything JSON must escape.
+            let key = child.key.as_bytes();
+            out.reserve(key.len() + 4);
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(key);
+            out.extend_from_slice(b"\":");
+            if self.write_node(child, out) {
+                beyond_url = beyond_url || key != b"url";
+            } else {
+                out.truncate(mark);
+            }
+            c = child.next;
+        }
+        if out.len() == start || !beyond_url {
+            out.truncate(start);
+            return false;
+        }
+        out[start] = b'{';
+        out.push(b'}');
+        true
+    }
+
+    /// Writes an array's non-empty items; see [`Doc::write_with`].
+    #[inline(never)]
+    fn write_array(&self, n: &Node<'a>, out: &mut Vec<u8>) -> bool {
+        let start = out.len();
+        let mut c = n.first;
+        while c != NONE {
+            let item = &self.nodes[c as usize];
+            let mark = out.len();
+            out.push(b',');
+            if !self.write_node(item, out) {
+                out.truncate(mark);
+            }
+            c = item.next;
+        }
+        if out.len() == start {
+            return false;
+        }
+        out[start] = b'[';
+        out.push(b']');
+        true
     }
 
     /// The node as a `serde_json::Value`, skipping empty members.
@@ -314,23 +346,22 @@ impl<'a> Doc<'a> {
 }
 
 /// Appends a JSON string literal with the escapes JSON requires.
+#[inline]
 pub fn push_str(s: &str, out: &mut Vec<u8>) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
-    // Most strings need no escape; check 16 bytes at a time without branching so the check
-    // vectorises.
-    let clean = |c: &[u8]| {
-        !c.iter().fold(false, |bad, &b| {
-            bad | (b < 0x20) | (b == b'"') | (b == b'\\')
-        })
-    };
-    let (blocks, tail) = bytes.as_chunks::<16>();
-    if blocks.iter().all(|b| clean(b)) && clean(tail) {
+    if !needs_escape(bytes) {
         out.extend_from_slice(bytes);
         out.push(b'"');
         return;
     }
+    push_escaped(bytes, out);
+}
+
+/// The rest of [`push_str`] for a string that needs escapes, out of line: few do.
+#[inline(never)]
+fn push_escaped(bytes: &[u8], out: &mut Vec<u8>) {
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let esc: &[u8] = match b {
@@ -353,6 +384,33 @@ pub fn push_str(s: &str, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// True when `bytes` hold a `"`, a `\\` or a control character. Most strings hold none, so
+/// this tests eight bytes at a time, each as a lane of a `u64` (the classic "has a zero byte"
+/// tests, which are exact about whether any lane matches).
+fn needs_escape(bytes: &[u8]) -> bool {
+    const LANES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = LANES << 7;
+    let hit = |w: u64| {
+        // A lane below 0x20 (its top bit clear, so bytes of multi-byte UTF-8 never count).
+        let control = w.wrapping_sub(LANES * 0x20) & !w;
+        let quote = w ^ (LANES * u64::from(b'"'));
+        let backslash = w ^ (LANES * u64::from(b'\\'));
+        let zero = |x: u64| x.wrapping_sub(LANES) & !x;
+        (control | zero(quote) | zero(backslash)) & HIGH != 0
+    };
+    let (words, tail) = bytes.as_chunks::<8>();
+    if words.iter().any(|w| hit(u64::from_ne_bytes(*w))) {
+        return true;
+    }
+    // The tail, put into a word padded with spaces a byte at a time: copying it would call
+    // `memcpy` for each string.
+    let last = tail
+        .iter()
+        .rev()
+        .fold(u64::from_ne_bytes([b' '; 8]), |w, &b| w << 8 | u64::from(b));
+    hit(last)
 }
 
 #[cfg(test)]
@@ -384,6 +442,23 @@ mod tests {
             r#"{"resourceType":"Patient","name":[{"family":"O\"Brien\n"}],"active":true,"multipleBirthInteger":2}"#
         );
         assert_eq!(d.to_json(root).to_string(), text);
+    }
+
+    #[test]
+    fn escapes_are_found_in_every_lane() {
+        for len in 0..20 {
+            for at in 0..len {
+                for bad in [b'"', b'\\', 0, 0x1f, b'\n'] {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = bad;
+                    assert!(needs_escape(&bytes), "{len} {at} {bad}");
+                }
+            }
+            assert!(!needs_escape(&vec![b'a'; len]));
+        }
+        for clean in ["é ü ß", " !#[]~\u{7f}", "\u{2028}x"] {
+            assert!(!needs_escape(clean.as_bytes()), "{clean:?}");
+        }
     }
 
     #[test]

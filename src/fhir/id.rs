@@ -74,17 +74,31 @@ pub struct Id(u128);
 impl Id {
     /// The lowercase UUID text, `xxxxxxxx-xxxx-8xxx-[89ab]xxx-xxxxxxxxxxxx`.
     pub fn uuid(&self) -> [u8; 36] {
-        // Written by hand, a byte at a time: ids are written many times per message.
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        // Where the two hex digits of each of the 16 bytes go, around the dashes.
-        const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+        let (hi, lo) = (hex((self.0 >> 64) as u64), hex(self.0 as u64));
         let mut out = [b'-'; 36];
-        for (i, b) in self.0.to_be_bytes().into_iter().enumerate() {
-            out[AT[i]] = HEX[usize::from(b >> 4)];
-            out[AT[i] + 1] = HEX[usize::from(b & 0xf)];
-        }
+        out[0..8].copy_from_slice(&hi[0..8]);
+        out[9..13].copy_from_slice(&hi[8..12]);
+        out[14..18].copy_from_slice(&hi[12..16]);
+        out[19..23].copy_from_slice(&lo[0..4]);
+        out[24..36].copy_from_slice(&lo[4..16]);
         out
     }
+}
+
+/// The 16 lowercase hex digits of `x`, most significant first. Ids are written several times
+/// per resource, so all 16 are made at once: each nibble is spread into a byte of a `u128`,
+/// then every byte becomes its digit by the same additions.
+fn hex(x: u64) -> [u8; 16] {
+    const BYTES: u128 = u128::from_ne_bytes([1; 16]);
+    let mut v = u128::from(x);
+    // Nibble k moves to the low half of byte k.
+    v = (v | v << 32) & 0x0000_0000_ffff_ffff_0000_0000_ffff_ffff;
+    v = (v | v << 16) & 0x0000_ffff_0000_ffff_0000_ffff_0000_ffff;
+    v = (v | v << 8) & 0x00ff_00ff_00ff_00ff_00ff_00ff_00ff_00ff;
+    v = (v | v << 4) & (BYTES * 0x0f);
+    // A nibble above 9 carries into bit 4 when 6 is added; it then needs 'a' - '0' - 10 more.
+    let letters = ((v + BYTES * 6) >> 4) & BYTES;
+    (v + BYTES * u128::from(b'0') + letters * u128::from(b'a' - b'0' - 10)).to_be_bytes()
 }
 
 impl std::fmt::Display for Id {
@@ -145,6 +159,10 @@ mod tests {
         assert_eq!(
             IdHasher::new("Patient").finish(),
             "a2677985-ab65-8afe-aaeb-68eb4e5da913"
+        );
+        assert_eq!(
+            Id(0x0123_4567_89ab_cdef_fedc_ba98_7654_3210).to_string(),
+            "01234567-89ab-cdef-fedc-ba9876543210"
         );
     }
 }

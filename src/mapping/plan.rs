@@ -2,6 +2,7 @@
 //! reference is parsed and checked once, here; translating only follows indices.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::condition::{self, Condition, Operand};
 use super::load::{Row, TableSet, read_rows};
@@ -214,13 +215,40 @@ pub struct Concept {
     pub system: String,
 }
 
+/// A map keyed by code. Translating looks codes up several times per message; codes are a few
+/// bytes and the tables are the analyst's, not the sender's, so a short FNV-1a hash serves
+/// where `std`'s DoS-resistant SipHash would cost several times as much.
+pub type CodeMap<V> = HashMap<String, V, BuildHasherDefault<CodeHasher>>;
+
+/// FNV-1a, 64-bit: the hasher of [`CodeMap`].
+#[derive(Debug, Clone, Copy)]
+pub struct CodeHasher(u64);
+
+impl Default for CodeHasher {
+    fn default() -> CodeHasher {
+        CodeHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for CodeHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
 /// A compiled vocabulary map.
 #[derive(Debug, Clone)]
 pub struct Vocabulary {
     /// Name (the file stem).
     pub name: String,
     /// HL7 code → FHIR concept.
-    pub forward: HashMap<String, Concept>,
+    pub forward: CodeMap<Concept>,
     /// FHIR system → FHIR code → HL7 concept (code, display, HL7 table), first row wins.
     pub reverse: HashMap<String, HashMap<String, Concept>>,
     /// FHIR code alone → HL7 concept, first row wins (for `code` elements, which carry no
@@ -997,7 +1025,7 @@ impl Compiler<'_> {
         )?;
         let mut v = Vocabulary {
             name: name.to_string(),
-            forward: HashMap::new(),
+            forward: CodeMap::default(),
             reverse: HashMap::new(),
             reverse_by_code: HashMap::new(),
         };

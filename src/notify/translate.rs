@@ -15,7 +15,10 @@ use crate::fhir::id::{Id, IdHasher, IdMap};
 use crate::mapping::condition::{Condition, Operand};
 use crate::mapping::plan::{Conversion, Link, MapRow, Plan, Primitive, Structure};
 use crate::mapping::target::{Step, Target};
-use crate::v2::{Component, Message, Path, Repetition, Segment, Subcomponent, Value};
+use crate::v2::{
+    Component, Components, Field, Message, Path, Repetition, Segment, Subcomponent, Subcomponents,
+    Value,
+};
 
 const ORIGINAL_TEXT: &str = "http://hl7.org/fhir/StructureDefinition/originalText";
 
@@ -85,11 +88,12 @@ enum Part<'a> {
 }
 
 impl<'a> Part<'a> {
-    fn value(&self) -> Value<'a> {
+    /// The value itself, borrowed: a `Value` is large, and most uses only read it.
+    fn value(&self) -> &Value<'a> {
         match self {
-            Part::Rep(r) => r.value(),
-            Part::Comp(c) => c.value(),
-            Part::Sub(s) => s.value(),
+            Part::Rep(r) => r,
+            Part::Comp(c) => c,
+            Part::Sub(s) => s,
         }
     }
 
@@ -120,13 +124,123 @@ impl<'a> Part<'a> {
     }
 }
 
+/// The parts one level below a [`Part`], in order.
+enum Children<'a> {
+    Comps(Components<'a>),
+    Subs(Subcomponents<'a>),
+    /// A subcomponent is its own only part.
+    Itself(Option<Subcomponent<'a>>),
+}
+
+impl<'a> Iterator for Children<'a> {
+    type Item = Part<'a>;
+
+    fn next(&mut self) -> Option<Part<'a>> {
+        match self {
+            Children::Comps(c) => c.next().map(Part::Comp),
+            Children::Subs(s) => s.next().map(Part::Sub),
+            Children::Itself(s) => s.take().map(Part::Sub),
+        }
+    }
+}
+
+/// The value a data type map runs over, and its parts as far as its rows have asked for them.
+///
+/// Each row of a data type map reads one component (`XPN.2`, `XPN.7` …), and finding component
+/// N afresh walks past the N-1 before it; so the parts are split once per run, as far as the
+/// highest one asked for, onto [`Translator::parts`] from `base`. A map run inside this one
+/// stacks its own parts above these and removes them when it ends, so these stay at
+/// `base..base + len`.
+struct Scope<'a> {
+    part: Part<'a>,
+    base: usize,
+    len: usize,
+    rest: Children<'a>,
+    /// True once `rest` has run out: rows often name components the value does not have.
+    done: bool,
+}
+
+impl<'a> Scope<'a> {
+    fn new(part: Part<'a>, base: usize) -> Scope<'a> {
+        let rest = match part {
+            Part::Rep(r) => Children::Comps(r.components()),
+            Part::Comp(c) => Children::Subs(c.subcomponents()),
+            Part::Sub(s) => Children::Itself(Some(s)),
+        };
+        Scope {
+            part,
+            base,
+            len: 0,
+            rest,
+            done: false,
+        }
+    }
+}
+
 /// Decoded, non-empty text; `""` (the HL7 explicit null) counts as absent.
 fn text_of<'a>(v: &Value<'a>) -> Result<Option<Cow<'a, str>>, Error> {
     if v.is_empty() || v.is_null() {
         return Ok(None);
     }
     let t = v.text()?;
-    Ok(if t.trim().is_empty() { None } else { Some(t) })
+    Ok(if is_blank(&t) { None } else { Some(t) })
+}
+
+/// Decodes values to text (see [`text_of`]), built once per message. When the whole message is
+/// ASCII, a value without an escape sequence is a slice of the message's own text: no UTF-8
+/// check and no character set per value.
+#[derive(Clone, Copy)]
+struct Texts<'a> {
+    /// The message, when all of it is ASCII.
+    ascii: Option<&'a str>,
+    escape: Option<u8>,
+    /// Values starting at or after this offset hold no escape character: most messages have
+    /// none after the one in MSH-2, so most values need no search for one.
+    escape_free: usize,
+}
+
+impl<'a> Texts<'a> {
+    fn new(msg: &Message<'a>) -> Texts<'a> {
+        let bytes = msg.bytes();
+        let escape = msg.delimiters().escape;
+        Texts {
+            ascii: bytes
+                .is_ascii()
+                .then(|| std::str::from_utf8(bytes).ok())
+                .flatten(),
+            escape,
+            escape_free: escape
+                .and_then(|e| memchr::memrchr(e, bytes))
+                .map_or(0, |at| at + 1),
+        }
+    }
+
+    /// Decoded, non-empty text, as [`text_of`] gives it.
+    fn of(&self, v: &Value<'a>) -> Result<Option<Cow<'a, str>>, Error> {
+        if let Some(all) = self.ascii {
+            let raw = v.raw();
+            if raw.is_empty() || v.is_null() {
+                return Ok(None);
+            }
+            let start = v.offset();
+            if (start >= self.escape_free || self.escape.is_none_or(|e| !raw.contains(&e)))
+                && let Some(t) = all.get(start..start + raw.len())
+            {
+                return Ok((!is_blank(t)).then_some(Cow::Borrowed(t)));
+            }
+        }
+        text_of(v)
+    }
+}
+
+/// True when `t` is empty or only white space (as `str::trim` sees it). Text mostly starts with
+/// a letter or digit, which settles it without a scan.
+fn is_blank(t: &str) -> bool {
+    match t.as_bytes().first() {
+        None => true,
+        Some(b) if b.is_ascii() && !b.is_ascii_whitespace() && *b != 0x0b => false,
+        Some(_) => t.trim().is_empty(),
+    }
 }
 
 struct Translator<'a, 'o> {
@@ -149,6 +263,14 @@ struct Translator<'a, 'o> {
     problems: Vec<String>,
     /// The segment being mapped (for paths into the same segment).
     current: Option<Segment<'a>>,
+    /// The parts of the values data type maps are running over (see [`Scope`]).
+    parts: Vec<Part<'a>>,
+    /// Fields 1 to 64 of the segment being mapped, as resolved so far (entry N is field N + 1
+    /// when bit N of `fields_known` is set): rows and conditions read the same field many
+    /// times (each OBX row tests OBX-2).
+    fields: Vec<Option<Field<'a>>>,
+    fields_known: u64,
+    texts: Texts<'a>,
 }
 
 /// Translates a parsed message with `plan`.
@@ -200,8 +322,9 @@ pub fn translate<'a>(
         // Detailed resources come to about one node per two bytes of message; growing the
         // arena as it fills would copy it several times per message.
         doc: Doc::with_capacity(256.max(msg.bytes().len() / 2)),
-        resources: Vec::new(),
-        by_id: IdMap::default(),
+        // Room for the resources of a large message, so neither grows while it is made.
+        resources: Vec::with_capacity(64),
+        by_id: IdMap::with_capacity_and_hasher(64, Default::default()),
         placement,
         pending: Vec::new(),
         consumed: Vec::new(),
@@ -209,6 +332,10 @@ pub fn translate<'a>(
         translated: Vec::new(),
         problems,
         current: None,
+        parts: Vec::with_capacity(64),
+        fields: vec![None; 64],
+        fields_known: 0,
+        texts: Texts::new(&msg),
     };
     t.run(structure)?;
     let control_id = msg
@@ -216,7 +343,7 @@ pub fn translate<'a>(
         .map(|c| c.into_owned())
         .unwrap_or_default();
     let timestamp = match header.field(7).and_then(|f| f.repetition(1)) {
-        Some(r) => match t.date(Part::Rep(r), DateKind::Instant) {
+        Some(r) => match t.date(&Part::Rep(r), DateKind::Instant) {
             Ok((value, _)) => value,
             Err(e) if !opts.strict => {
                 t.problems.push(e.to_string());
@@ -289,6 +416,7 @@ impl<'a> Translator<'a, '_> {
             let (node, group) = self.placement.segments[i];
             let Some(node) = node else { continue };
             self.current = Some(*seg);
+            self.fields_known = 0;
             let rows = &structure.nodes[node].rows;
             for (r, row) in rows.iter().enumerate() {
                 if let Some(c) = &row.when
@@ -338,7 +466,7 @@ impl<'a> Translator<'a, '_> {
         for p in key {
             let text = match self.resolve(p).and_then(|f| f.repetition(1)) {
                 Some(r) => match Part::Rep(r).descend_path(p) {
-                    Some(v) => text_of(&v.value())?.map(|t| t.into_owned()),
+                    Some(v) => self.texts.of(v.value())?,
                     None => None,
                 },
                 None => None,
@@ -513,7 +641,21 @@ impl<'a> Translator<'a, '_> {
     }
 
     /// The field a path names (see [`Translator::segment_for`]).
-    fn resolve(&self, p: &Path) -> Option<crate::v2::Field<'a>> {
+    fn resolve(&mut self, p: &Path) -> Option<Field<'a>> {
+        if let Some(current) = self.current
+            && *current.id_bytes() == p.segment
+            && p.occurrence == 1
+        {
+            let i = (p.field as usize).wrapping_sub(1);
+            let Some(slot) = self.fields.get_mut(i) else {
+                return current.field(p.field as usize);
+            };
+            if self.fields_known >> i & 1 == 0 {
+                *slot = current.field(p.field as usize);
+                self.fields_known |= 1 << i;
+            }
+            return *slot;
+        }
         match self.current {
             Some(_) => self.segment_for(p)?.field(p.field as usize),
             None => self
@@ -525,10 +667,17 @@ impl<'a> Translator<'a, '_> {
         }
     }
 
+    /// Records that a row read the field `p` names, when explaining (every row asks, so the
+    /// test is inlined and the work is not).
+    #[inline]
     fn consume_path(&mut self, p: &Path) {
-        if !self.opts.explain {
-            return;
+        if self.opts.explain {
+            self.consume(p);
         }
+    }
+
+    #[inline(never)]
+    fn consume(&mut self, p: &Path) {
         let seg = match self.current {
             Some(_) => self.segment_for(p),
             None => self
@@ -544,28 +693,30 @@ impl<'a> Translator<'a, '_> {
     }
 
     /// Evaluates a condition against the current segment (and, for `.N`, the current value).
-    fn holds(&mut self, c: &Condition, part: Option<Part<'a>>) -> Result<bool, Error> {
+    fn holds(&mut self, c: &Condition, mut part: Option<&mut Scope<'a>>) -> Result<bool, Error> {
         Ok(match c {
-            Condition::Valued(o) => self.valued(o, part)?,
-            Condition::Equals(o, lit) => self.operand(o, part)?.is_some_and(|t| t.trim() == lit),
+            Condition::Valued(o) => self.valued(o, part.as_deref_mut())?,
+            Condition::Equals(o, lit) => self
+                .operand(o, part.as_deref_mut())?
+                .is_some_and(|t| t.trim() == lit),
             Condition::In(o, lits) => self
-                .operand(o, part)?
+                .operand(o, part.as_deref_mut())?
                 .is_some_and(|t| lits.iter().any(|l| l == t.trim())),
             Condition::LongerThan(o, n) => self
-                .operand(o, part)?
+                .operand(o, part.as_deref_mut())?
                 .is_some_and(|t| t.trim().chars().count() > *n),
             // The first component: a TS carries its precision in the second.
-            Condition::IsDate(o) => self.operand(o, part)?.is_some_and(|t| {
+            Condition::IsDate(o) => self.operand(o, part.as_deref_mut())?.is_some_and(|t| {
                 let first = t.split('^').next().unwrap_or("").trim();
                 Dtm::parse(first).is_ok()
             }),
             Condition::Below(o, n) => self
-                .operand(o, part)?
+                .operand(o, part.as_deref_mut())?
                 .is_some_and(|t| Condition::number_below(&t, n)),
-            Condition::Not(c) => !self.holds(c, part)?,
+            Condition::Not(c) => !self.holds(c, part.as_deref_mut())?,
             Condition::And(cs) => {
                 for c in cs {
-                    if !self.holds(c, part)? {
+                    if !self.holds(c, part.as_deref_mut())? {
                         return Ok(false);
                     }
                 }
@@ -573,7 +724,7 @@ impl<'a> Translator<'a, '_> {
             }
             Condition::Or(cs) => {
                 for c in cs {
-                    if self.holds(c, part)? {
+                    if self.holds(c, part.as_deref_mut())? {
                         return Ok(true);
                     }
                 }
@@ -584,7 +735,7 @@ impl<'a> Translator<'a, '_> {
 
     /// True when the operand has text (see [`text_of`]), decoding it only when it holds an
     /// escape sequence or non-ASCII bytes: `VALUED` is the most common condition.
-    fn valued(&mut self, o: &Operand, part: Option<Part<'a>>) -> Result<bool, Error> {
+    fn valued(&mut self, o: &Operand, part: Option<&mut Scope<'a>>) -> Result<bool, Error> {
         let Some(v) = self.operand_value(o, part) else {
             return Ok(false);
         };
@@ -596,24 +747,24 @@ impl<'a> Translator<'a, '_> {
         if raw.is_ascii() && escape.is_none_or(|e| !raw.contains(&e)) {
             return Ok(!raw.trim_ascii().is_empty());
         }
-        Ok(text_of(&v)?.is_some())
+        Ok(self.texts.of(&v)?.is_some())
     }
 
     fn operand(
         &mut self,
         o: &Operand,
-        part: Option<Part<'a>>,
+        part: Option<&mut Scope<'a>>,
     ) -> Result<Option<Cow<'a, str>>, Error> {
         match self.operand_value(o, part) {
-            Some(v) => text_of(&v),
+            Some(v) => self.texts.of(&v),
             None => Ok(None),
         }
     }
 
     /// The value an operand names, undecoded.
-    fn operand_value(&mut self, o: &Operand, part: Option<Part<'a>>) -> Option<Value<'a>> {
+    fn operand_value(&mut self, o: &Operand, part: Option<&mut Scope<'a>>) -> Option<Value<'a>> {
         match o {
-            Operand::Relative(nums) => part.and_then(|p| p.descend(nums)).map(|p| p.value()),
+            Operand::Relative(nums) => self.descend(part?, nums).map(|p| *p.value()),
             Operand::Path(p) => {
                 self.consume_path(p);
                 let f = self.resolve(p)?;
@@ -622,7 +773,7 @@ impl<'a> Translator<'a, '_> {
                     _ => f
                         .repetition(p.repetition.unwrap_or(1) as usize)
                         .and_then(|r| Part::Rep(r).descend_path(p))
-                        .map(|p| p.value()),
+                        .map(|p| *p.value()),
                 }
             }
         }
@@ -630,25 +781,72 @@ impl<'a> Translator<'a, '_> {
 
     /// Runs a segment map (`part` is `None`) or a data type map over `part`, into `obj`.
     fn run_map(&mut self, map: usize, part: Option<Part<'a>>, obj: NodeId) -> Result<(), Error> {
+        let base = self.parts.len();
+        let mut scope = part.map(|p| Scope::new(p, base));
+        let done = self.run_rows(map, scope.as_mut(), obj);
+        // Also after an error: a bad value is tolerated outside strict mode and the enclosing
+        // map goes on with its own parts.
+        self.parts.truncate(base);
+        done
+    }
+
+    fn run_rows(
+        &mut self,
+        map: usize,
+        mut scope: Option<&mut Scope<'a>>,
+        obj: NodeId,
+    ) -> Result<(), Error> {
         let m = &self.plan.maps[map];
         for row in &m.rows {
             if !row.direction.forward() || (self.opts.lightweight && !row.light) {
                 continue;
             }
             if let Some(c) = &row.when
-                && !self.holds(c, part)?
+                && !self.holds(c, scope.as_deref_mut())?
             {
                 continue;
             }
-            self.run_row(row, part, obj)?;
+            self.run_row(row, scope.as_deref_mut(), obj)?;
         }
         Ok(())
+    }
+
+    /// The part `nums` names below the scope's value (the value itself for no numbers).
+    #[inline]
+    fn descend(&mut self, scope: &mut Scope<'a>, nums: &[u32]) -> Option<Part<'a>> {
+        match nums.first() {
+            Some(&n) if scope.done && n as usize > scope.len => None,
+            _ => self.split_to(scope, nums),
+        }
+    }
+
+    #[inline(never)]
+    fn split_to(&mut self, scope: &mut Scope<'a>, nums: &[u32]) -> Option<Part<'a>> {
+        let Some((&n, deeper)) = nums.split_first() else {
+            return Some(scope.part);
+        };
+        let n = (n as usize).checked_sub(1)?;
+        while scope.len <= n {
+            debug_assert_eq!(self.parts.len(), scope.base + scope.len);
+            let Some(next) = scope.rest.next() else {
+                scope.done = true;
+                return None;
+            };
+            self.parts.push(next);
+            scope.len += 1;
+        }
+        let part = self.parts.get(scope.base + n);
+        match deeper {
+            // Most rows name a component, not a subcomponent: no walk, and one copy.
+            [] => part.copied(),
+            _ => part?.descend(deeper),
+        }
     }
 
     fn run_row(
         &mut self,
         row: &'a MapRow,
-        part: Option<Part<'a>>,
+        part: Option<&mut Scope<'a>>,
         obj: NodeId,
     ) -> Result<(), Error> {
         match &row.source {
@@ -658,8 +856,8 @@ impl<'a> Translator<'a, '_> {
                 }
                 Ok(())
             }
-            Some(Operand::Relative(nums)) => match part.and_then(|p| p.descend(nums)) {
-                Some(v) => self.run_value(row, v, obj),
+            Some(Operand::Relative(nums)) => match part.and_then(|s| self.descend(s, nums)) {
+                Some(v) => self.run_value(row, &v, obj),
                 None => Ok(()),
             },
             Some(Operand::Path(p)) => {
@@ -677,7 +875,7 @@ impl<'a> Translator<'a, '_> {
                     for r in field.repetitions() {
                         if let Some(t) = Part::Rep(r)
                             .descend_path(p)
-                            .map(|v| text_of(&v.value()))
+                            .map(|v| self.texts.of(v.value()))
                             .transpose()?
                             .flatten()
                         {
@@ -701,7 +899,7 @@ impl<'a> Translator<'a, '_> {
                     (None, true) => {
                         for r in field.repetitions() {
                             if let Some(v) = Part::Rep(r).descend_path(p) {
-                                self.run_value(row, v, obj)?;
+                                self.run_value(row, &v, obj)?;
                             }
                         }
                         Ok(())
@@ -710,7 +908,7 @@ impl<'a> Translator<'a, '_> {
                         .repetition(n.unwrap_or(1) as usize)
                         .and_then(|r| Part::Rep(r).descend_path(p))
                     {
-                        Some(v) => self.run_value(row, v, obj),
+                        Some(v) => self.run_value(row, &v, obj),
                         None => Ok(()),
                     },
                 }
@@ -719,7 +917,7 @@ impl<'a> Translator<'a, '_> {
     }
 
     /// Maps one value of a row's source.
-    fn run_value(&mut self, row: &'a MapRow, v: Part<'a>, obj: NodeId) -> Result<(), Error> {
+    fn run_value(&mut self, row: &'a MapRow, v: &Part<'a>, obj: NodeId) -> Result<(), Error> {
         let value = v.value();
         if value.is_empty() || value.is_null() {
             return Ok(());
@@ -736,7 +934,7 @@ impl<'a> Translator<'a, '_> {
             Err(e) if e.kind() == ErrorKind::BadValue && !self.opts.strict => {
                 self.problems.push(e.to_string());
                 if let Conversion::Primitive(_) = row.conversion {
-                    self.keep_original(obj, &row.target, v.first().value())?;
+                    self.keep_original(obj, &row.target, *v.first().value())?;
                 }
                 Ok(())
             }
@@ -748,7 +946,7 @@ impl<'a> Translator<'a, '_> {
         &mut self,
         row: &'a MapRow,
         m: usize,
-        v: Part<'a>,
+        v: &Part<'a>,
         obj: NodeId,
     ) -> Result<(), Error> {
         let map = &self.plan.maps[m];
@@ -762,7 +960,7 @@ impl<'a> Translator<'a, '_> {
             let res = self.resource(ty, id, group);
             if !existed {
                 let node = self.resources[res].node;
-                self.run_map(m, Some(v), node)?;
+                self.run_map(m, Some(*v), node)?;
             }
             let reference = self.resources[res].id;
             let at = self.element(obj, &row.target.steps);
@@ -770,9 +968,9 @@ impl<'a> Translator<'a, '_> {
             return Ok(());
         }
         let at = self.element(obj, &row.target.steps);
-        self.run_map(m, Some(v), at)?;
+        self.run_map(m, Some(*v), at)?;
         if let Some(vocab) = row.vocabulary {
-            let code = text_of(&v.first().value())?;
+            let code = self.texts.of(v.first().value())?;
             if let Some(code) = code {
                 match self.plan.vocabularies[vocab].forward.get(code.trim()) {
                     Some(concept) => {
@@ -816,7 +1014,7 @@ impl<'a> Translator<'a, '_> {
         else {
             return Ok(());
         };
-        let Some(text) = text_of(&v)? else {
+        let Some(text) = self.texts.of(&v)? else {
             return Ok(());
         };
         let at = self.parent_of_last(obj, &target.steps);
@@ -839,14 +1037,14 @@ impl<'a> Translator<'a, '_> {
         self.placement.segments.get(seg).map_or(0, |&(_, g)| g)
     }
 
-    fn note_translated(&mut self, v: Part<'a>) {
+    fn note_translated(&mut self, v: &Part<'a>) {
         if self.opts.explain {
             self.translated
                 .push(occurrence_terser(&self.msg, &v.value().location()));
         }
     }
 
-    fn note_untranslated(&mut self, v: Part<'a>) {
+    fn note_untranslated(&mut self, v: &Part<'a>) {
         if self.opts.explain {
             self.untranslated
                 .push(occurrence_terser(&self.msg, &v.value().location()));
@@ -868,27 +1066,27 @@ impl<'a> Translator<'a, '_> {
         &mut self,
         row: &'a MapRow,
         p: Primitive,
-        v: Part<'a>,
+        v: &Part<'a>,
         obj: NodeId,
     ) -> Result<(), Error> {
         let val = match p {
-            Primitive::Text | Primitive::JoinedText => match text_of(&v.value())? {
+            Primitive::Text | Primitive::JoinedText => match self.texts.of(v.value())? {
                 Some(t) => Val::Str(t),
                 None => return Ok(()),
             },
-            Primitive::TextAsBase64 => match text_of(&v.value())? {
+            Primitive::TextAsBase64 => match self.texts.of(v.value())? {
                 Some(t) => Val::Str(Cow::Owned(crate::fhir::base64::encode(t.as_bytes()))),
                 None => return Ok(()),
             },
-            Primitive::Base64 => match text_of(&v.value())? {
+            Primitive::Base64 => match self.texts.of(v.value())? {
                 Some(t) if crate::fhir::base64::is_valid(t.trim()) => {
                     Val::Str(Cow::Owned(t.trim().to_string()))
                 }
-                Some(_) => return Err(self.bad_value(&v.value(), "not base64 data")),
+                Some(_) => return Err(self.bad_value(v.value(), "not base64 data")),
                 None => return Ok(()),
             },
             Primitive::Code => {
-                let Some(t) = text_of(&v.first().value())? else {
+                let Some(t) = self.texts.of(v.first().value())? else {
                     return Ok(());
                 };
                 let code = trim_cow(t);
@@ -906,25 +1104,27 @@ impl<'a> Translator<'a, '_> {
                     None => Val::Str(code),
                 }
             }
-            Primitive::Boolean => match text_of(&v.first().value())?.as_deref().map(str::trim) {
-                Some("Y" | "y") => Val::Bool(true),
-                Some("N" | "n") => Val::Bool(false),
-                Some(_) => {
-                    self.note_untranslated(v);
-                    return Ok(());
+            Primitive::Boolean => {
+                match self.texts.of(v.first().value())?.as_deref().map(str::trim) {
+                    Some("Y" | "y") => Val::Bool(true),
+                    Some("N" | "n") => Val::Bool(false),
+                    Some(_) => {
+                        self.note_untranslated(v);
+                        return Ok(());
+                    }
+                    None => return Ok(()),
                 }
-                None => return Ok(()),
-            },
+            }
             Primitive::Decimal | Primitive::Integer { .. } => {
-                let Some(t) = text_of(&v.first().value())? else {
+                let Some(t) = self.texts.of(v.first().value())? else {
                     return Ok(());
                 };
                 let n = json_number(t.trim(), matches!(p, Primitive::Integer { .. }))
-                    .ok_or_else(|| self.bad_value(&v.value(), "not a number"))?;
+                    .ok_or_else(|| self.bad_value(v.value(), "not a number"))?;
                 if let Primitive::Integer { min } = p
                     && n.parse::<i64>().map_or(true, |x| x < min)
                 {
-                    return Err(self.bad_value(&v.value(), "number out of range for its FHIR type"));
+                    return Err(self.bad_value(v.value(), "number out of range for its FHIR type"));
                 }
                 Val::Number(Cow::Owned(n))
             }
@@ -937,12 +1137,13 @@ impl<'a> Translator<'a, '_> {
                     // FHIR forbids a Period ending before it starts (per-1), and which of the two
                     // the sender got wrong is unknown: the start stands, and the end is kept only
                     // as the text sent.
-                    let first = v.first().value();
+                    let first_part = v.first();
+                    let first = first_part.value();
                     self.problems.push(
-                        self.bad_value(&first, "the period ends before it starts: the end is kept as its original text only")
+                        self.bad_value(first, "the period ends before it starts: the end is kept as its original text only")
                             .to_string(),
                     );
-                    original = text_of(&first)?.map(|t| t.trim().to_string());
+                    original = text_of(first)?.map(|t| t.trim().to_string());
                     value = None;
                 }
                 let Some(orig) = original else {
@@ -1005,7 +1206,7 @@ impl<'a> Translator<'a, '_> {
             Primitive::HdUri | Primitive::EiUri => {
                 let part = |n: u32| -> Result<Option<String>, Error> {
                     Ok(match v.child(n) {
-                        Some(c) => text_of(&c.value())?.map(|t| t.trim().to_string()),
+                        Some(c) => self.texts.of(c.value())?.map(|t| t.trim().to_string()),
                         None => None,
                     })
                 };
@@ -1021,12 +1222,12 @@ impl<'a> Translator<'a, '_> {
                     _ => return Ok(()),
                 }
             }
-            Primitive::Telecom => match telecom(v)? {
+            Primitive::Telecom => match telecom(v, self.texts)? {
                 Some(t) => Val::Str(Cow::Owned(t)),
                 None => return Ok(()),
             },
             Primitive::CodeSystem => {
-                let Some(name) = text_of(&v.first().value())? else {
+                let Some(name) = self.texts.of(v.first().value())? else {
                     return Ok(());
                 };
                 let name = name.trim();
@@ -1043,7 +1244,7 @@ impl<'a> Translator<'a, '_> {
                 }
             }
             Primitive::CodedAs { concept } => {
-                let Some(t) = text_of(&v.first().value())? else {
+                let Some(t) = self.texts.of(v.first().value())? else {
                     return Ok(());
                 };
                 let code = t.trim().to_string();
@@ -1077,7 +1278,7 @@ impl<'a> Translator<'a, '_> {
             }
             Primitive::Endpoint => match &self.opts.source_endpoint {
                 Some(e) => Val::Str(Cow::Owned(e.clone())),
-                None => match text_of(&v.first().value())? {
+                None => match self.texts.of(v.first().value())? {
                     Some(t) => Val::Str(Cow::Owned(endpoint_from_name(&t))),
                     None => return Ok(()),
                 },
@@ -1089,9 +1290,13 @@ impl<'a> Translator<'a, '_> {
 
     /// Converts a DTM; returns the FHIR value and, when it does not carry everything sent, the
     /// original text.
-    fn date(&self, v: Part<'a>, kind: DateKind) -> Result<(Option<String>, Option<String>), Error> {
-        let first = v.first().value();
-        let Some(text) = text_of(&first)? else {
+    fn date(
+        &self,
+        v: &Part<'a>,
+        kind: DateKind,
+    ) -> Result<(Option<String>, Option<String>), Error> {
+        let first = *v.first().value();
+        let Some(text) = self.texts.of(&first)? else {
             return Ok((None, None));
         };
         let text = text.trim();
@@ -1105,12 +1310,12 @@ impl<'a> Translator<'a, '_> {
         &mut self,
         row: &'a MapRow,
         p: Primitive,
-        v: Part<'a>,
+        v: &Part<'a>,
         obj: NodeId,
     ) -> Result<(), Error> {
         let comp = |n: u32| -> Result<Option<String>, Error> {
             Ok(match v.child(n) {
-                Some(c) => text_of(&c.value())?.map(|t| t.trim().to_string()),
+                Some(c) => self.texts.of(c.value())?.map(|t| t.trim().to_string()),
                 None => None,
             })
         };
@@ -1119,7 +1324,7 @@ impl<'a> Translator<'a, '_> {
             match t {
                 Some(t) => json_number(t, false).map(Some).ok_or_else(|| {
                     self.bad_value(
-                        &v.value(),
+                        v.value(),
                         "structured numeric holds a value that is not a number",
                     )
                 }),
@@ -1224,7 +1429,17 @@ impl<'a> Translator<'a, '_> {
         self.walk(obj, steps)
     }
 
+    #[inline]
     fn walk(&mut self, obj: NodeId, steps: &'a [Step]) -> NodeId {
+        // Most targets are one element of the resource or data type: nothing to walk.
+        if steps.is_empty() {
+            return obj;
+        }
+        self.walk_steps(obj, steps)
+    }
+
+    #[inline(never)]
+    fn walk_steps(&mut self, obj: NodeId, steps: &'a [Step]) -> NodeId {
         let mut cur = obj;
         for step in steps {
             cur = match step {
@@ -1307,10 +1522,10 @@ impl<'a> Translator<'a, '_> {
 
 /// An XTN as one value: the e-mail or URL (XTN.4), the unformatted number (XTN.12), the number
 /// put together from XTN.5–8, or the old formatted number (XTN.1).
-fn telecom(v: Part<'_>) -> Result<Option<String>, Error> {
+fn telecom<'a>(v: &Part<'a>, texts: Texts<'a>) -> Result<Option<String>, Error> {
     let c = |n: u32| -> Result<Option<String>, Error> {
         Ok(match v.child(n) {
-            Some(c) => text_of(&c.value())?.map(|t| t.trim().to_string()),
+            Some(c) => texts.of(c.value())?.map(|t| t.trim().to_string()),
             None => None,
         })
     };
@@ -1356,6 +1571,12 @@ fn occurrence_terser(msg: &Message<'_>, loc: &Location) -> String {
 }
 
 fn trim_cow(t: Cow<'_, str>) -> Cow<'_, str> {
+    let b = t.as_bytes();
+    // Codes seldom carry white space; both ends plain settle it without a Unicode trim.
+    let plain = |c: &u8| c.is_ascii_graphic();
+    if b.first().is_some_and(plain) && b.last().is_some_and(plain) {
+        return t;
+    }
     match t {
         Cow::Borrowed(b) => Cow::Borrowed(b.trim()),
         Cow::Owned(o) => Cow::Owned(o.trim().to_string()),

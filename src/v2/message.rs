@@ -905,6 +905,17 @@ impl std::fmt::Debug for Value<'_> {
 }
 
 impl<'a> Value<'a> {
+    /// The only part one level down of a value known to hold no separator at that level (its
+    /// word for the level is 0): the same bytes and separator words, numbered 1 at that level,
+    /// exactly as splitting would give it.
+    #[inline]
+    fn first_part(&self, level: impl Fn(&mut Coords) -> &mut u32) -> Value<'a> {
+        let mut part = *self;
+        let n = level(&mut part.loc);
+        *n = n.wrapping_add(1);
+        part
+    }
+
     /// The raw bytes, escapes not decoded.
     #[inline]
     pub fn raw(&self) -> &'a [u8] {
@@ -956,7 +967,8 @@ impl<'a> Value<'a> {
         // Most values are plain ASCII: no escape sequence, and nothing any supported character
         // set reads differently, so the bytes are the text.
         let escape = self.msg.index.delimiters.escape;
-        if raw.iter().all(|&b| b.is_ascii() && Some(b) != escape)
+        if raw.is_ascii()
+            && escape.is_none_or(|e| memchr::memchr(e, raw).is_none())
             && let Ok(text) = std::str::from_utf8(raw)
         {
             return Ok(Cow::Borrowed(text));
@@ -1321,12 +1333,18 @@ impl<'a> Field<'a> {
     /// The repetitions in order; an empty field has one, empty.
     #[inline(always)]
     pub fn repetitions(&self) -> Repetitions<'a> {
-        // A field without separators inside (most of them) splits into itself at every level;
-        // the index marks the ends of the others, so only those need their words read.
+        Repetitions::new(&self.split_value())
+    }
+
+    /// The field as its parts are split from: a field without separators inside (most of
+    /// them) splits into itself at every level, so its words are all 0; the index marks the
+    /// ends of the others, so only those need their words read.
+    #[inline(always)]
+    fn split_value(&self) -> Value<'a> {
         let end = self.0.end;
         let nested = self.0.msg.index.bitmaps.get((end / BLOCK as u32) as usize);
         let simple = nested.is_some_and(|words| words[NESTED] >> (end % BLOCK as u32) & 1 == 0);
-        let value = Value {
+        Value {
             words: if simple {
                 Words::default()
             } else {
@@ -1334,13 +1352,17 @@ impl<'a> Field<'a> {
             },
             base: self.0.start,
             ..self.0
-        };
-        Repetitions::new(&value)
+        }
     }
 
     /// Repetition `n`, counting from 1.
     pub fn repetition(&self, n: usize) -> Option<Repetition<'a>> {
-        self.repetitions().nth(n.checked_sub(1)?)
+        let value = self.split_value();
+        // As for `Repetition::component`: a field without separators is its own repetition.
+        if value.words[REP] == 0 {
+            return (n == 1).then(|| Repetition(value.first_part(|loc| &mut loc.rep)));
+        }
+        Repetitions::new(&value).nth(n.checked_sub(1)?)
     }
 
     /// Component `n` of the first repetition, counting from 1.
@@ -1358,6 +1380,11 @@ impl<'a> Repetition<'a> {
 
     /// Component `n`, counting from 1.
     pub fn component(&self, n: usize) -> Option<Component<'a>> {
+        // A repetition known to hold no component separator is its own first component and has
+        // no other: the code of most coded values, asked for often, without setting up a split.
+        if self.0.words[COMP] == 0 {
+            return (n == 1).then(|| Component(self.0.first_part(|loc| &mut loc.comp)));
+        }
         self.components().nth(n.checked_sub(1)?)
     }
 }
@@ -1371,6 +1398,10 @@ impl<'a> Component<'a> {
 
     /// Subcomponent `n`, counting from 1.
     pub fn subcomponent(&self, n: usize) -> Option<Subcomponent<'a>> {
+        // As for `Repetition::component`: no separator known inside, so it is its own first.
+        if self.0.words[SUB] == 0 {
+            return (n == 1).then(|| Subcomponent(self.0.first_part(|loc| &mut loc.sub)));
+        }
         self.subcomponents().nth(n.checked_sub(1)?)
     }
 }
@@ -1447,6 +1478,55 @@ mod tests {
             pid.field(5).unwrap().component(1).unwrap().text().unwrap(),
             Cow::Borrowed("Smith")
         ));
+    }
+
+    #[test]
+    fn first_parts_match_the_split() {
+        // Short and long (over 64 bytes) values, with and without separators at each level.
+        let long = "x".repeat(70);
+        let text = format!(
+            "MSH|^~\\&|A\rPID|1||123~4^5&6~{long}~&{long}~7^{long}&8||Smith^J&K~^|{long}\r"
+        );
+        let mut p = Parser::default();
+        let m = p.parse(text.as_bytes()).unwrap();
+        let same = |a: Option<Value<'_>>, b: Option<Value<'_>>| match (a, b) {
+            (Some(a), Some(b)) => {
+                assert_eq!((a.raw(), a.location()), (b.raw(), b.location()));
+                // Their own parts must split alike too.
+                let subs = |v: Value<'_>| -> Vec<_> {
+                    Component(v)
+                        .subcomponents()
+                        .map(|s| (s.raw().to_vec(), s.location()))
+                        .collect()
+                };
+                assert_eq!(subs(a), subs(b));
+            }
+            (a, b) => assert_eq!(a.is_some(), b.is_some()),
+        };
+        // Parts 1 to 3 at each level, by number and by splitting.
+        for seg in m.segments() {
+            for f in seg.fields() {
+                for n in 1..4 {
+                    let split = f.repetitions().nth(n - 1);
+                    same(f.repetition(n).map(|r| r.value()), split.map(|r| r.value()));
+                }
+                for r in f.repetitions() {
+                    for n in 1..4 {
+                        let split = r.components().nth(n - 1);
+                        same(r.component(n).map(|c| c.value()), split.map(|c| c.value()));
+                    }
+                    for c in r.components() {
+                        for n in 1..4 {
+                            let split = c.subcomponents().nth(n - 1);
+                            same(
+                                c.subcomponent(n).map(|s| s.value()),
+                                split.map(|s| s.value()),
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
