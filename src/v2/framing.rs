@@ -222,7 +222,9 @@ impl<R: Read> FrameReader<R> {
             if self.buf.len() < self.end + READ_SIZE {
                 self.buf.resize(self.end + READ_SIZE, 0);
             }
-            match self.src.read(&mut self.buf[self.end..]) {
+            // Reads ask for READ_SIZE (a pipe's capacity) exactly, even when the buffer has
+            // more room, so that a full read reliably says more input is waiting.
+            match self.src.read(&mut self.buf[self.end..self.end + READ_SIZE]) {
                 Ok(0) => self.eof = true,
                 Ok(k) => {
                     self.end += k;
@@ -653,5 +655,32 @@ mod tests {
             }
         }
         assert_eq!(messages, ["MSH|A\r\nPID|1\r\n", "MSH|B\r", "MSH|C"]);
+    }
+
+    #[test]
+    fn a_stream_that_keeps_up_says_more_is_buffered() {
+        // Many small messages, larger than one read: while reads come back full, the messages
+        // already buffered are reported as such, so a consumer batches them instead of
+        // handing each one over as if the stream had gone quiet.
+        let one = b"MSH|^~\\&|A|B|C|D|20260101||ADT^A01|1|P|2.5.1\rPID|1\r";
+        let input: Vec<u8> = one
+            .iter()
+            .copied()
+            .cycle()
+            .take(one.len() * 10_000)
+            .collect();
+        let mut r = FrameReader::new(&input[..], 1 << 20);
+        let (mut messages, mut buffered) = (0, 0);
+        while let Some(c) = r.next_chunk().unwrap() {
+            if let Chunk::Message(_) = c {
+                messages += 1;
+            }
+            buffered += usize::from(r.has_buffered());
+        }
+        assert_eq!(messages, 10_000);
+        assert!(
+            buffered > 8_500,
+            "only {buffered} of 10000 reported buffered input"
+        );
     }
 }
