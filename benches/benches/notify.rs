@@ -4,7 +4,7 @@
 //!
 //! Each iteration translates one message into a reused buffer with a reused parser, as a
 //! gateway's worker does. Throughput is in bytes of HL7 input; messages/s is its inverse of the
-//! time per iteration. `cargo run -p hl7fhir-benches --bin ratios --release` prints the table.
+//! time per iteration; `benches/README.md` records the figures.
 
 use std::hint::black_box;
 use std::path::Path;
