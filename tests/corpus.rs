@@ -4,45 +4,15 @@
 //! The corpus lives beside the project, not in it. When it is absent the test says so loudly
 //! and passes, unless `HL7FHIR_REQUIRE_CORPUS=1` (set by `.ci/run`) makes that a failure.
 
-use std::path::{Path, PathBuf};
+mod common;
 
 use hl7fhir::v2::{Chunk, EncodeMode, FrameReader, ParseOptions, Parser};
 
-fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
-}
-
-fn message_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            message_files(&p, out);
-        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("hl7" | "txt")) {
-            out.push(p);
-        }
-    }
-}
-
 #[test]
 fn corpus_parses_decodes_and_round_trips() {
-    let dir = corpus_dir();
-    if !dir.is_dir() {
-        let msg = format!(
-            "CORPUS NOT FOUND at {}: the corpus check did not run",
-            dir.display()
-        );
-        if std::env::var_os("HL7FHIR_REQUIRE_CORPUS").is_some() {
-            panic!("{msg}");
-        }
-        eprintln!("\n!!! {msg} !!!\n");
+    let Some((_, files)) = common::corpus_files("the corpus check") else {
         return;
-    }
-    let mut files = Vec::new();
-    message_files(&dir, &mut files);
-    files.sort();
+    };
     assert!(
         files.len() > 300,
         "expected the ~370 corpus files, found {}",

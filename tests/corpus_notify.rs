@@ -9,26 +9,14 @@
 //! When the corpus is absent the test says so loudly and passes, unless
 //! `HL7FHIR_REQUIRE_CORPUS=1` makes that a failure.
 
+mod common;
+
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use hl7fhir::engine::Engine;
 use hl7fhir::notify::{Flavor, Format, NotifyOptions};
 use hl7fhir::v2::{Chunk, FrameReader, ReceivedHeader};
-
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            files(&p, out);
-        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("hl7" | "txt")) {
-            out.push(p);
-        }
-    }
-}
 
 /// The members of the first ContactPoint (an element of a `telecom` array) breaking invariant
 /// cpt-2; their names only, not the corpus's phone numbers.
@@ -62,22 +50,9 @@ fn contact_point_without_system(v: &serde_json::Value) -> Option<String> {
 
 #[test]
 fn corpus_translates() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    if !dir.is_dir() {
-        let msg = format!(
-            "CORPUS NOT FOUND at {}: the notification corpus check did not run",
-            dir.display()
-        );
-        assert!(
-            std::env::var_os("HL7FHIR_REQUIRE_CORPUS").is_none(),
-            "{msg}"
-        );
-        eprintln!("\n!!! {msg} !!!\n");
+    let Some((_, paths)) = common::corpus_files("the notification corpus check") else {
         return;
-    }
-    let mut paths = Vec::new();
-    files(&dir, &mut paths);
-    paths.sort();
+    };
     let engine = Engine::with_defaults().unwrap();
     let forms = [
         ("detailed-message", Flavor::Detailed, Format::Message),

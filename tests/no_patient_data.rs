@@ -3,9 +3,6 @@
 //! each of its ways while carrying known names, identifiers, dates, addresses and phone numbers,
 //! and none of those may appear anywhere but in the translations themselves (stdout).
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 /// The patient data the inputs carry: a family and a given name, a record number, a birth date
 /// that is no date, an address and a phone number.
 const SENTINELS: &[&str] = &[
@@ -18,31 +15,20 @@ const SENTINELS: &[&str] = &[
     "5550147",
 ];
 
+mod common;
+
+/// A run's stderr, and the files it wrote besides stdout and stderr (`--errors`, `--ack`).
 struct Run {
     stdout: Vec<u8>,
     stderr: String,
-    /// The files written besides stdout and stderr (`--errors`, `--ack`), read back.
     files: String,
 }
 
 fn run(args: &[&str], stdin: &[u8], files: &[&str]) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hl7fhir"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
+    let r = common::run(args, stdin);
     Run {
-        stdout: out.stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        stdout: r.stdout,
+        stderr: r.stderr,
         files: files
             .iter()
             .map(|f| String::from_utf8_lossy(&std::fs::read(f).unwrap_or_default()).into_owned())

@@ -19,9 +19,11 @@
 //! When the corpus is absent the corpus test says so loudly and passes, unless
 //! `HL7FHIR_REQUIRE_CORPUS=1` makes that a failure.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::path::{Path as FsPath, PathBuf};
+use std::path::PathBuf;
 
 use hl7fhir::engine::Engine;
 use hl7fhir::mapping::condition::{Condition, Operand};
@@ -880,38 +882,11 @@ fn excepted(path: &str) -> Option<usize> {
     })
 }
 
-fn corpus_files(dir: &FsPath, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            corpus_files(&p, out);
-        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("hl7" | "txt")) {
-            out.push(p);
-        }
-    }
-}
-
 #[test]
 fn corpus_fields_come_back() {
-    let dir = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    if !dir.is_dir() {
-        let msg = format!(
-            "CORPUS NOT FOUND at {}: the v2 round trip over the corpus did not run",
-            dir.display()
-        );
-        assert!(
-            std::env::var_os("HL7FHIR_REQUIRE_CORPUS").is_none(),
-            "{msg}"
-        );
-        eprintln!("\n!!! {msg} !!!\n");
+    let Some((dir, paths)) = common::corpus_files("the v2 round trip over the corpus") else {
         return;
-    }
-    let mut paths = Vec::new();
-    corpus_files(&dir, &mut paths);
-    paths.sort();
+    };
     let engine = Engine::with_defaults().unwrap();
     let (mut compared, mut refused, mut failures) = (0, 0, Vec::new());
     let (mut values, mut used) = (0, vec![0usize; EXCEPTIONS.len()]);

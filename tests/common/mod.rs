@@ -1,0 +1,71 @@
+//! Running the built `hl7fhir` binary from the integration tests.
+
+// Each test crate includes this module and uses only part of it.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+/// What a run of the binary gave.
+pub struct Run {
+    pub status: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+/// Runs `hl7fhir ARGS` with `stdin` fed from another thread, so a large input cannot block
+/// against a full stdout pipe.
+pub fn run(args: &[&str], stdin: &[u8]) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hl7fhir"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    Run {
+        status: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The folder of `../shared/corpus` and its message files (`.hl7`, `.txt`), sorted. When the
+/// corpus is absent, says so loudly and gives `None` (the check is skipped), unless
+/// `HL7FHIR_REQUIRE_CORPUS` is set, which makes that a failure. `check` names what did not run.
+pub fn corpus_files(check: &str) -> Option<(std::path::PathBuf, Vec<std::path::PathBuf>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    if !dir.is_dir() {
+        let msg = format!("CORPUS NOT FOUND at {}: {check} did not run", dir.display());
+        assert!(
+            std::env::var_os("HL7FHIR_REQUIRE_CORPUS").is_none(),
+            "{msg}"
+        );
+        eprintln!("\n!!! {msg} !!!\n");
+        return None;
+    }
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if matches!(p.extension().and_then(|e| e.to_str()), Some("hl7" | "txt")) {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&dir, &mut files);
+    files.sort();
+    Some((dir, files))
+}
