@@ -13,7 +13,7 @@ use crate::fhir::datetime::{DateKind, Dtm, ends_before};
 use crate::fhir::doc::{Doc, NodeId, Val};
 use crate::fhir::id::{Id, IdHasher, IdMap};
 use crate::mapping::condition::{Condition, Operand};
-use crate::mapping::plan::{Conversion, Link, MapRow, Plan, Primitive, Structure};
+use crate::mapping::plan::{Concept, Conversion, Link, MapRow, Plan, Primitive, Structure};
 use crate::mapping::target::{Step, Target};
 use crate::v2::{
     Component, Components, Field, Message, Path, Repetition, Segment, Subcomponent, Subcomponents,
@@ -977,16 +977,7 @@ impl<'a> Translator<'a, '_> {
                         self.note_translated(v);
                         let codings = self.doc.member(at, "coding", Val::Array);
                         let c = self.doc.push(codings, Val::Object);
-                        if !concept.system.is_empty() {
-                            self.doc
-                                .set(c, "system", Val::Str(Cow::Borrowed(&concept.system)));
-                        }
-                        self.doc
-                            .set(c, "code", Val::Str(Cow::Borrowed(&concept.code)));
-                        if !concept.display.is_empty() {
-                            self.doc
-                                .set(c, "display", Val::Str(Cow::Borrowed(&concept.display)));
-                        }
+                        self.coding(c, concept);
                     }
                     None => self.note_untranslated(v),
                 }
@@ -996,6 +987,20 @@ impl<'a> Translator<'a, '_> {
             self.constant(at, t, value);
         }
         Ok(())
+    }
+
+    /// Fills the Coding `at` with a vocabulary's concept; an empty system or display is left out.
+    fn coding(&mut self, at: NodeId, concept: &'a Concept) {
+        if !concept.system.is_empty() {
+            self.doc
+                .set(at, "system", Val::Str(Cow::Borrowed(&concept.system)));
+        }
+        self.doc
+            .set(at, "code", Val::Str(Cow::Borrowed(&concept.code)));
+        if !concept.display.is_empty() {
+            self.doc
+                .set(at, "display", Val::Str(Cow::Borrowed(&concept.display)));
+        }
     }
 
     /// Records the original text of a value that could not be converted in the element's
@@ -1264,16 +1269,7 @@ impl<'a> Translator<'a, '_> {
                 } else {
                     at
                 };
-                if !c.system.is_empty() {
-                    self.doc
-                        .set(coding, "system", Val::Str(Cow::Borrowed(&c.system)));
-                }
-                self.doc
-                    .set(coding, "code", Val::Str(Cow::Borrowed(&c.code)));
-                if !c.display.is_empty() {
-                    self.doc
-                        .set(coding, "display", Val::Str(Cow::Borrowed(&c.display)));
-                }
+                self.coding(coding, c);
                 return Ok(());
             }
             Primitive::Endpoint => match &self.opts.source_endpoint {
