@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -252,34 +252,27 @@ fn on_sigterm() -> Arc<AtomicBool> {
     flag
 }
 
+/// Creates an output file the user named (`--errors`, `--ack`), saying on stderr when it cannot.
+fn create(path: &Path) -> Result<BufWriter<File>, ()> {
+    File::create(path).map(BufWriter::new).map_err(|e| {
+        let _ = writeln!(
+            io::stderr(),
+            "hl7fhir: cannot create {}: {e}",
+            path.display()
+        );
+    })
+}
+
 /// Runs a job over all inputs; returns the exit status.
 pub(crate) fn run(config: &Config, job: Job) -> i32 {
-    let errors: Box<dyn Write + Send> = match &config.errors {
-        Some(path) => match File::create(path) {
-            Ok(f) => Box::new(BufWriter::new(f)),
-            Err(e) => {
-                let _ = writeln!(
-                    io::stderr(),
-                    "hl7fhir: cannot create {}: {e}",
-                    path.display()
-                );
-                return EXIT_IO;
-            }
-        },
+    let errors: Box<dyn Write + Send> = match config.errors.as_deref().map(create) {
+        Some(Ok(f)) => Box::new(f),
+        Some(Err(())) => return EXIT_IO,
         None => Box::new(io::stderr()),
     };
-    let acks: Option<Box<dyn Write>> = match &config.ack {
-        Some(path) => match File::create(path) {
-            Ok(f) => Some(Box::new(BufWriter::new(f))),
-            Err(e) => {
-                let _ = writeln!(
-                    io::stderr(),
-                    "hl7fhir: cannot create {}: {e}",
-                    path.display()
-                );
-                return EXIT_IO;
-            }
-        },
+    let acks: Option<Box<dyn Write>> = match config.ack.as_deref().map(create) {
+        Some(Ok(f)) => Some(Box::new(f)),
+        Some(Err(())) => return EXIT_IO,
         None => None,
     };
     let want_acks = acks.is_some() && job.hl7;
