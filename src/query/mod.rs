@@ -14,12 +14,11 @@ mod response;
 pub mod search;
 
 pub use crate::mapping::query::Style;
+pub use response::respond;
 
 use crate::error::Error;
 use crate::mapping::Plan;
 use crate::mapping::query::QueryPlan;
-use crate::notify::TranslateOptions;
-use crate::v2::Message;
 use crate::writeback::Envelope;
 
 /// Options for writing queries.
@@ -62,17 +61,4 @@ pub fn query(
 ) -> Result<Written, Error> {
     let search = search::parse(input)?;
     request::build(plan, queries, &search, opts, show_values, n)
-}
-
-/// Reads a parsed query response and appends its FHIR answer (a searchset Bundle or an
-/// OperationOutcome), one line of JSON, to `out`.
-pub fn respond(
-    plan: &Plan,
-    queries: &QueryPlan,
-    msg: Message<'_>,
-    opts: &ResponseOptions,
-    topts: &TranslateOptions,
-    out: &mut Vec<u8>,
-) -> Result<(), Error> {
-    response::respond(plan, queries, msg, opts, topts, out)
 }

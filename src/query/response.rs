@@ -47,8 +47,9 @@ fn field_location(seg: &Segment<'_>, field: usize) -> Location {
     }
 }
 
-/// Reads one response and appends its FHIR answer, one line of JSON, to `out`.
-pub(crate) fn respond(
+/// Reads a parsed query response and appends its FHIR answer (a searchset Bundle or an
+/// OperationOutcome), one line of JSON, to `out`.
+pub fn respond(
     plan: &Plan,
     queries: &QueryPlan,
     msg: Message<'_>,
