@@ -1,9 +1,6 @@
 //! The `hl7fhir` binary end to end: every input gives exactly one output or error record, in
 //! order; exit status; byte-identical round trip; a closed stdout ends the run quietly.
 
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
-
 mod common;
 use common::run;
 
@@ -122,37 +119,10 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn closed_stdout_ends_quietly() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hl7fhir"))
-        .arg("parse")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || {
-        let one = b"MSH|^~\\&|A|B|C|D|20260101||ADT^A01|M1|P|2.5.1\rPID|1||1^^^MR||Doe^Jane\r";
-        for _ in 0..50_000 {
-            if input.write_all(one).is_err() {
-                break;
-            }
-        }
-    });
-    let mut stdout = child.stdout.take().unwrap();
-    let mut first = [0u8; 64];
-    stdout.read_exact(&mut first).unwrap();
-    drop(stdout);
-    let status = child.wait().unwrap();
-    writer.join().unwrap();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert_eq!(status.code(), Some(0), "{stderr}");
-    assert!(stderr.is_empty(), "{stderr}");
+    let one = b"MSH|^~\\&|A|B|C|D|20260101||ADT^A01|M1|P|2.5.1\rPID|1||1^^^MR||Doe^Jane\r";
+    let r = common::run_until_stdout_closes(&["parse"], one, 50_000);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
 }
 
 #[test]

@@ -5,6 +5,8 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 const MSG: &str = "MSH|^~\\&|ADT1|GHH|HL7FHIR|GHH|20260314081503-0500||ADT^A01^ADT_A01|MSGID|P|2.5.1\rEVN|A01|20260314081500-0500\rPID|1||PATID1234^^^GHH^MR||EVERYMAN^ADAM^A||19610615|M|||1 MAIN ST^^TOWN^NC^27401\rPV1|1|I|2000^2012^01^GHH||||004777^ATTEND^AARON^A|||SUR||||ADM|A0|||||VN-1\rOBX|1|NM|8302-2^Body height^LN||180|cm^centimeter^UCUM|||||F\r";
 
 /// Runs the binary, feeding `chunks()` to stdin from a thread; samples the child's peak
@@ -189,28 +191,12 @@ fn many_segments_and_json_bombs_are_bounded() {
 
 #[test]
 fn output_keeps_input_order_with_two_jobs() {
-    let (status, _, stderr, _) = run_streaming(&["parse", "--jobs", "2"], |w| {
-        for i in 0..2000 {
-            let _ = w.write_all(MSG.replace("MSGID", &format!("M{i}")).as_bytes());
-        }
-    });
-    assert_eq!(status, 0, "{stderr}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hl7fhir"))
-        .args(["parse", "--jobs", "2"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let feeder = std::thread::spawn(move || {
-        for i in 0..2000 {
-            let _ = stdin.write_all(MSG.replace("MSGID", &format!("M{i}")).as_bytes());
-        }
-    });
-    let out = child.wait_with_output().unwrap();
-    feeder.join().unwrap();
-    let ids: Vec<String> = String::from_utf8(out.stdout)
+    let input: String = (0..2000)
+        .map(|i| MSG.replace("MSGID", &format!("M{i}")))
+        .collect();
+    let r = common::run(&["parse", "--jobs", "2"], input.as_bytes());
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let ids: Vec<String> = String::from_utf8(r.stdout)
         .unwrap()
         .lines()
         .map(|l| {

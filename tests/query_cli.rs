@@ -3,9 +3,6 @@
 //! patient data in error records unless asked; `--jobs 2` keeps the order; a closed stdout ends
 //! the run quietly.
 
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
-
 mod common;
 use common::run;
 
@@ -233,39 +230,10 @@ fn mixed_responses_give_one_record_each_in_order() {
 
 #[test]
 fn closed_stdout_ends_quietly() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hl7fhir"))
-        .arg("query")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || {
-        for _ in 0..100_000 {
-            if input
-                .write_all(b"Patient?family=SMITH&given=JOHN\n")
-                .is_err()
-            {
-                break;
-            }
-        }
-    });
-    let mut stdout = child.stdout.take().unwrap();
-    let mut first = [0u8; 64];
-    stdout.read_exact(&mut first).unwrap();
-    drop(stdout);
-    let status = child.wait().unwrap();
-    writer.join().unwrap();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert_eq!(status.code(), Some(0), "{stderr}");
-    assert!(stderr.is_empty(), "{stderr}");
+    let one = b"Patient?family=SMITH&given=JOHN\n";
+    let r = common::run_until_stdout_closes(&["query"], one, 100_000);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 // Each test crate includes this module and uses only part of it.
 #![allow(dead_code)]
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
 /// What a run of the binary gave.
@@ -34,6 +34,45 @@ pub fn run(args: &[&str], stdin: &[u8]) -> Run {
         status: out.status.code().unwrap_or(-1),
         stdout: out.stdout,
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs `hl7fhir ARGS` with `one` written to stdin `copies` times from another thread, reads
+/// the first 64 bytes of output and closes stdout. Gives the exit status and stderr: the
+/// binary should end quietly, as a filter piped into `head` does.
+pub fn run_until_stdout_closes(args: &[&str], one: &'static [u8], copies: usize) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hl7fhir"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        for _ in 0..copies {
+            if input.write_all(one).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = vec![0u8; 64];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let status = child.wait().unwrap();
+    writer.join().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    Run {
+        status: status.code().unwrap_or(-1),
+        stdout: first,
+        stderr,
     }
 }
 
