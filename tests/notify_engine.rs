@@ -2,7 +2,7 @@
 //! and tolerant handling of bad values and missing segments, the time-zone rules, and stable ids.
 
 use hl7fhir::ErrorKind;
-use hl7fhir::engine::{Engine, EngineOptions};
+use hl7fhir::engine::{Engine, EngineOptions, Report};
 use hl7fhir::mapping::TableSet;
 use hl7fhir::notify::{Flavor, NotifyOptions};
 use serde_json::Value;
@@ -14,6 +14,23 @@ fn engine(strict: bool, timezone: Option<&str>) -> Engine {
         ..EngineOptions::default()
     };
     Engine::new(&TableSet::embedded(), options).unwrap()
+}
+
+/// Translates `msg` (tolerant, no time zone) through the gateway entry point; gives its report
+/// (problems, and with `explain` what no row mapped or translated) and the JSON written.
+fn notify_with_report(msg: &[u8], explain: bool) -> (Report, Vec<u8>) {
+    let engine = engine(false, None);
+    let mut out = Vec::new();
+    let report = engine
+        .notify_with(
+            &mut engine.parser(),
+            msg,
+            &NotifyOptions::default(),
+            explain,
+            &mut out,
+        )
+        .unwrap();
+    (report, out)
 }
 
 fn adt(pid7: &str, msh7: &str) -> Vec<u8> {
@@ -52,17 +69,7 @@ fn missing_pid_is_an_error_when_strict_and_a_note_otherwise() {
         e.to_string(),
         "ADT_A01 requires a PID segment; the message has none"
     );
-    let engine = engine(false, None);
-    let mut out = Vec::new();
-    let report = engine
-        .notify_with(
-            &mut engine.parser(),
-            msg,
-            &NotifyOptions::default(),
-            false,
-            &mut out,
-        )
-        .unwrap();
+    let (report, out) = notify_with_report(msg, false);
     assert_eq!(
         report.problems,
         ["ADT_A01 requires a PID segment; the message has none"]
@@ -290,17 +297,7 @@ fn explain_reports_codes_no_row_translates_and_period_ends_before_start() {
 PID|1||MRN1^^^GHH^MR||DOE^JANE||19700101|F|||1 MAIN ST^^TOWN^NC^27701^USA^H||^NET^Internet^j@example.org\r\
 PV1|1|I||||||||||||||||||||||||||||||||||||||||||20260105080000-0500|20260103090000-0500\r\
 DG1|1||I10^Essential hypertension^I10||20260105|F\r";
-    let engine = engine(false, None);
-    let mut out = Vec::new();
-    let report = engine
-        .notify_with(
-            &mut engine.parser(),
-            msg,
-            &NotifyOptions::default(),
-            true,
-            &mut out,
-        )
-        .unwrap();
+    let (report, out) = notify_with_report(msg, true);
     assert_eq!(report.untranslated, ["PID-13.2", "DG1-6"]);
     assert_eq!(
         report.problems,
