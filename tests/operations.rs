@@ -2,7 +2,7 @@
 //! several jobs, SIGTERM finishing what was read. These run the built binary.
 
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod common;
@@ -15,13 +15,7 @@ fn run_streaming(
     args: &[&str],
     mut feed: impl FnMut(&mut dyn Write) + Send + 'static,
 ) -> (i32, u64, String, u64) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hl7fhir"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = common::spawn(args);
     let pid = child.id();
     let mut stdin = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || feed(&mut stdin));
@@ -212,13 +206,7 @@ fn output_keeps_input_order_with_two_jobs() {
 
 #[test]
 fn sigterm_finishes_what_was_read_and_flushes() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hl7fhir"))
-        .args(["parse"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = common::spawn(&["parse"]);
     let mut stdin = child.stdin.take().unwrap();
     // MLLP frames are complete when their end bytes arrive; a plain message only when the next
     // one starts or the input ends.

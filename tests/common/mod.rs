@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 /// What a run of the binary gave.
 pub struct Run {
@@ -13,16 +13,21 @@ pub struct Run {
     pub stderr: String,
 }
 
-/// Runs `hl7fhir ARGS` with `stdin` fed from another thread, so a large input cannot block
-/// against a full stdout pipe.
-pub fn run(args: &[&str], stdin: &[u8]) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hl7fhir"))
+/// Starts `hl7fhir ARGS` with stdin, stdout and stderr piped.
+pub fn spawn(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_hl7fhir"))
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs `hl7fhir ARGS` with `stdin` fed from another thread, so a large input cannot block
+/// against a full stdout pipe.
+pub fn run(args: &[&str], stdin: &[u8]) -> Run {
+    let mut child = spawn(args);
     let mut input = child.stdin.take().unwrap();
     let data = stdin.to_vec();
     let writer = std::thread::spawn(move || {
@@ -41,13 +46,7 @@ pub fn run(args: &[&str], stdin: &[u8]) -> Run {
 /// the first 64 bytes of output and closes stdout. Gives the exit status and stderr: the
 /// binary should end quietly, as a filter piped into `head` does.
 pub fn run_until_stdout_closes(args: &[&str], one: &'static [u8], copies: usize) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hl7fhir"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(args);
     let mut input = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || {
         for _ in 0..copies {
