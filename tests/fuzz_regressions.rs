@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use hl7fhir::v2::{Charset, Chunk, Delimiters, FrameReader, MessageBuilder, ParseOptions, Parser};
 
-/// Every file in `fixtures/fuzz/`, with the bug it pinned.
+/// Every file in `fixtures/fuzz/`, with the bug it pinned. Files named `query_*` are answers
+/// to queries and run through the `query` check; the others through `parse` and `roundtrip`.
 const FIXTURES: &[(&str, &str)] = &[
     (
         "batch_envelope_over_limit_returned_whole.hl7",
@@ -46,6 +47,12 @@ const FIXTURES: &[(&str, &str)] = &[
          `8859/E/1`, and the parser matched MSH-18 against the charset names without \
          unescaping it, so it rejected the encoder's own output; MSH-18 is now unescaped first",
     ),
+    (
+        "query_next_link_count_beyond_u32.hl7",
+        "a response whose QAK-5 (records in this payload) exceeded u32 gave a next link with \
+         that `_count`, which the query reader refused while the self link sent: `_count` is \
+         now read as any whole number a u64 holds, as the response side writes it",
+    ),
 ];
 
 /// Hand-written inputs at the edges the fuzzer is most likely to find: (name, bytes).
@@ -76,10 +83,15 @@ const TRICKY: &[(&str, &[u8])] = &[
 ];
 
 fn run(name: &str, bytes: &[u8]) {
-    for (target, check) in [
-        ("parse", checks::check_parse as fn(&[u8])),
-        ("roundtrip", checks::check_roundtrip),
-    ] {
+    let targets: &[(&str, fn(&[u8]))] = if name.starts_with("query_") {
+        &[("query", checks::check_query)]
+    } else {
+        &[
+            ("parse", checks::check_parse),
+            ("roundtrip", checks::check_roundtrip),
+        ]
+    };
+    for &(target, check) in targets {
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| check(bytes))) {
             let why = panic
                 .downcast_ref::<String>()

@@ -29,7 +29,7 @@ struct Query {
     identifier: Option<(String, Authority)>,
     /// Identifier domains to return (QPD-8).
     domains: Vec<Authority>,
-    count: Option<u32>,
+    count: Option<u64>,
     /// The tag of the query continued (`None` when it had none) and the supplier's pointer.
     continuation: Option<(Option<String>, String)>,
 }
@@ -182,11 +182,14 @@ impl Reader<'_> {
         Ok(v)
     }
 
-    fn count(&self, p: &Param) -> Result<u32, Error> {
-        let n: u32 = p
-            .value
-            .parse()
-            .map_err(|_| self.fail(p, ErrorKind::BadValue, "_count takes a whole number"))?;
+    fn count(&self, p: &Param) -> Result<u64, Error> {
+        let n: u64 = p.value.parse().map_err(|_| {
+            self.fail(
+                p,
+                ErrorKind::BadValue,
+                "_count takes a whole number up to 18446744073709551615",
+            )
+        })?;
         if n == 0 {
             return Err(self.unsupported(
                 p,
