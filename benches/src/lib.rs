@@ -13,6 +13,7 @@
 //! compared with.
 
 pub mod baseline;
+pub mod criterion_files;
 pub mod workloads;
 
 use std::fmt::Write as _;

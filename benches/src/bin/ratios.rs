@@ -13,9 +13,10 @@
 //! `target/criterion`.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
+use hl7fhir_benches::criterion_files::{criterion_dir, fastest_sample_ns, read_json};
 use serde_json::Value;
 
 /// Benchmark ids in table order, with what the table calls them.
@@ -71,11 +72,6 @@ impl Estimate {
     }
 }
 
-fn read_json(path: &Path) -> Result<Value, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
-}
-
 /// Reads `<dir>/<group>/<id>/new/`; `None` when that benchmark was not run.
 fn estimate(dir: &Path, group: &str, id: &str) -> Result<Option<Estimate>, String> {
     let new = dir.join(group).join(id).join("new");
@@ -106,20 +102,7 @@ fn estimate(dir: &Path, group: &str, id: &str) -> Result<Option<Estimate>, Strin
         .and_then(|t| t.get("Bytes").or_else(|| t.get("Elements")))
         .and_then(Value::as_f64)
         .ok_or_else(|| format!("{}: no throughput", new.display()))?;
-    let sample = read_json(&new.join("sample.json"))?;
-    let column = |name: &str| {
-        sample
-            .get(name)
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_f64).collect::<Vec<_>>())
-            .unwrap_or_default()
-    };
-    let best_ns = column("iters")
-        .iter()
-        .zip(column("times"))
-        .filter(|(iters, _)| **iters > 0.0)
-        .map(|(iters, t)| t / iters)
-        .fold(f64::INFINITY, f64::min);
+    let best_ns = fastest_sample_ns(&new)?;
     if !best_ns.is_finite() {
         return Err(format!("{}: no samples", new.display()));
     }
@@ -128,16 +111,6 @@ fn estimate(dir: &Path, group: &str, id: &str) -> Result<Option<Estimate>, Strin
         best_ns,
         per_iter,
     }))
-}
-
-fn criterion_dir() -> PathBuf {
-    if let Some(arg) = std::env::args_os().nth(1) {
-        return PathBuf::from(arg);
-    }
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(t) => PathBuf::from(t).join("criterion"),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/criterion"),
-    }
 }
 
 fn mib(bytes_per_s: f64) -> String {

@@ -8,9 +8,10 @@
 //! [CRITERION_DIR]`.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
+use hl7fhir_benches::criterion_files::{criterion_dir, fastest_sample_ns, read_json};
 use serde_json::Value;
 
 /// The requests, with what the table calls them.
@@ -29,11 +30,6 @@ const WORKLOADS: &[(&str, &str)] = &[
     ("parse", "parse the message (baseline)"),
 ];
 
-fn read_json(path: &Path) -> Result<Value, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
-}
-
 /// Nanoseconds per iteration: criterion's estimate (slope, else mean) and the fastest sample.
 fn times(dir: &Path, id: &str) -> Result<Option<(f64, f64)>, String> {
     let new = dir.join("writeback").join(id).join("new");
@@ -48,31 +44,8 @@ fn times(dir: &Path, id: &str) -> Result<Option<(f64, f64)>, String> {
         .and_then(|s| s.get("point_estimate"))
         .and_then(Value::as_f64)
         .ok_or_else(|| format!("{}: no estimate", new.display()))?;
-    let sample = read_json(&new.join("sample.json"))?;
-    let column = |name: &str| {
-        sample
-            .get(name)
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_f64).collect::<Vec<_>>())
-            .unwrap_or_default()
-    };
-    let best = column("iters")
-        .iter()
-        .zip(column("times"))
-        .filter(|(iters, _)| **iters > 0.0)
-        .map(|(iters, t)| t / iters)
-        .fold(f64::INFINITY, f64::min);
+    let best = fastest_sample_ns(&new)?;
     Ok(Some((point, best)))
-}
-
-fn criterion_dir() -> PathBuf {
-    if let Some(arg) = std::env::args_os().nth(1) {
-        return PathBuf::from(arg);
-    }
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(t) => PathBuf::from(t).join("criterion"),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/criterion"),
-    }
 }
 
 fn run() -> Result<String, String> {
