@@ -6,9 +6,10 @@
 //! gateway's worker does. Throughput is in bytes of HL7 input; messages/s is its inverse of the
 //! time per iteration; `benches/README.md` records the figures.
 
+mod settings;
+
 use std::hint::black_box;
 use std::path::Path;
-use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hl7fhir::engine::Engine;
@@ -32,9 +33,6 @@ fn fixture(name: &str) -> Vec<u8> {
 fn notify(c: &mut Criterion) {
     let engine = Engine::with_defaults().expect("the embedded tables compile");
     let mut g = c.benchmark_group("notify");
-    g.warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(20);
     for (id, name) in MESSAGES {
         let message = fixture(name);
         g.throughput(Throughput::Bytes(message.len() as u64));
@@ -72,5 +70,9 @@ fn notify(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, notify);
+criterion_group! {
+    name = benches;
+    config = settings::modest();
+    targets = notify
+}
 criterion_main!(benches);

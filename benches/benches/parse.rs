@@ -8,13 +8,13 @@
 //! --release` turns the saved estimates into its table.
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use hl7fhir::v2::{Message, Parser, Path, Tree};
 use hl7fhir_benches::{Corpus, baseline, workloads};
 
 mod peers;
+mod settings;
 
 /// Everything the timed loops read, prepared once.
 struct Inputs<'a> {
@@ -124,17 +124,9 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    // Modest settings: the whole run takes a few minutes on a 2-core machine.
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(20)
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = settings::modest();
     targets = bench
 }
 criterion_main!(benches);

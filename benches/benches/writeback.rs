@@ -15,8 +15,9 @@
 //! (requests or messages) per second. `cargo run -p hl7fhir-benches --bin writeback_figures
 //! --release` prints the README's table from criterion's files.
 
+mod settings;
+
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hl7fhir::engine::Engine;
@@ -112,17 +113,9 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    // Modest settings, as the parse bench: the run takes about two minutes on 2 cores.
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(20)
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = settings::modest();
     targets = bench
 }
 criterion_main!(benches);
