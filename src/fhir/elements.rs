@@ -103,6 +103,26 @@ pub fn is_resource(name: &str) -> bool {
     element(name, "implicitRules").is_some()
 }
 
+/// True when `text` is a valid FHIR `code`: words separated by single whitespace characters,
+/// with none before the first or after the last (the R4 pattern `[^\s]+(\s[^\s]+)*`).
+///
+/// ```
+/// use hl7fhir::fhir::elements::is_code;
+/// assert!(is_code("K80.00") && is_code("aortic stenosis"));
+/// assert!(!is_code("lung  new issue") && !is_code(" x") && !is_code(""));
+/// ```
+pub fn is_code(text: &str) -> bool {
+    let mut after_space = true;
+    for c in text.chars() {
+        let space = c.is_whitespace();
+        if space && after_space {
+            return false;
+        }
+        after_space = space;
+    }
+    !after_space
+}
+
 /// The elements of a resource that FHIR R4 requires: minimum cardinality 1, or required by an
 /// invariant (AllergyIntolerance.clinicalStatus by ait-1; Appointment.start and end by app-3),
 /// for the resources the mapping tables produce. A lightweight notification keeps these so that
@@ -158,5 +178,24 @@ mod tests {
             "dateTime"
         );
         assert!(is_resource("Patient") && !is_resource("HumanName") && is_complex("HumanName"));
+    }
+
+    #[test]
+    fn codes() {
+        let cases = [
+            ("final", true),
+            ("K80.00", true),
+            ("aortic stenosis", true),
+            ("a\tb", true),
+            ("", false),
+            (" ", false),
+            (" final", false),
+            ("final ", false),
+            ("lung  new issue", false),
+            ("a \tb", false),
+        ];
+        for (text, valid) in cases {
+            assert_eq!(is_code(text), valid, "{text:?}");
+        }
     }
 }

@@ -1106,7 +1106,13 @@ impl<'a> Translator<'a, '_> {
                             return Ok(());
                         }
                     },
-                    None => Val::Str(code),
+                    None if crate::fhir::elements::is_code(&code) => Val::Str(code),
+                    None => {
+                        return Err(self.bad_value(
+                            v.first().value(),
+                            "not a FHIR code (words separated by single spaces)",
+                        ));
+                    }
                 }
             }
             Primitive::Boolean => {
