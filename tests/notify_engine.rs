@@ -101,6 +101,28 @@ fn bad_dates_fail_when_strict_and_keep_their_text_otherwise() {
 }
 
 #[test]
+fn text_that_is_no_fhir_code_fails_when_strict_and_keeps_its_text_otherwise() {
+    let msg = b"MSH|^~\\&|A|B|||20260101||PPR^PC1^PPR_PC1|M1|P|2.5.1\rPID|1||MRN1^^^GHH^MR\rPRB|AD|20260101|chest  pain|P1\r";
+    let e = engine(true, None)
+        .notify(msg, &NotifyOptions::default())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BadValue);
+    assert_eq!(
+        e.to_string(),
+        "PRB-3.1.1 (segment 3) at byte 89: not a FHIR code (words separated by single spaces)"
+    );
+    let (report, out) = notify_with_report(msg, false);
+    assert_eq!(report.problems.len(), 1);
+    let bundle: Value = serde_json::from_slice(&out).unwrap();
+    let coding = &resource(&bundle, "Condition").unwrap()["code"]["coding"][0];
+    assert!(coding.get("code").is_none());
+    assert_eq!(
+        coding["_code"]["extension"][0]["valueString"],
+        "chest  pain"
+    );
+}
+
+#[test]
 fn time_zone_rules() {
     let msg = |t: &str| adt("19610615", t);
     let stamp = |e: &Engine, t: &str| {
