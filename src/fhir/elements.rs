@@ -145,6 +145,13 @@ pub fn required(resource: &str) -> &'static [&'static str] {
             "occurrenceDateTime",
             "occurrenceString",
         ],
+        "MedicationRequest" => &[
+            "status",
+            "intent",
+            "medicationCodeableConcept",
+            "medicationReference",
+            "subject",
+        ],
         "MessageHeader" => &["eventCoding", "eventUri", "source"],
         "Observation" => &["status", "code"],
         "OperationOutcome" => &["issue"],
@@ -152,8 +159,8 @@ pub fn required(resource: &str) -> &'static [&'static str] {
         "Provenance" => &["target", "recorded", "agent"],
         "RelatedPerson" => &["patient"],
         "ServiceRequest" => &["status", "intent", "subject"],
-        "Specimen" | "Patient" | "Practitioner" | "PractitionerRole" | "Organization"
-        | "Location" | "Device" => &[],
+        "Medication" | "Specimen" | "Patient" | "Practitioner" | "PractitionerRole"
+        | "Organization" | "Location" | "Device" => &[],
         _ => &[],
     }
 }
