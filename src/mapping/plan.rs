@@ -1207,6 +1207,20 @@ mod tests {
     }
 
     #[test]
+    fn a_whole_segment_builds_a_resource_of_its_own() {
+        let plan = Plan::compile(&TableSet::embedded()).unwrap();
+        let encounter = &plan.maps[plan.map_index["ROL[Encounter-PractitionerRole]"]];
+        let row = &encounter.rows[0];
+        assert_eq!(row.source, Some(Operand::Relative(Vec::new())));
+        assert_eq!(row.direction, Direction::Forward);
+        let Conversion::Map(m) = row.conversion else {
+            panic!("the whole ROL goes through a map");
+        };
+        assert_eq!(plan.maps[m].name, "ROL[PractitionerRole]");
+        assert!(plan.maps[m].creates_resource);
+    }
+
+    #[test]
     fn table_errors_name_file_and_line() {
         let seg = "field,when,target,type,vocabulary,value,direction\n";
         let cases: Vec<(&str, String, &str)> = vec![
