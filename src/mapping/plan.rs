@@ -808,6 +808,8 @@ impl Compiler<'_> {
         let e = |msg: String| err(file, row.line, msg);
         let source = match row.cell(0) {
             "" => None,
+            // The segment itself: the whole segment builds a resource through another map of it.
+            s if is_segment_map && s == v2 => Some(Operand::Relative(Vec::new())),
             s if is_segment_map => {
                 let p: Path = s
                     .parse()
@@ -863,6 +865,8 @@ impl Compiler<'_> {
             ),
         };
         let type_name = row.cell(3);
+        let whole_segment =
+            is_segment_map && matches!(&source, Some(Operand::Relative(n)) if n.is_empty());
         // A reverse row with a field and a constant writes the constant to the field when its
         // target is present: the constant is HL7 text, so neither the target's FHIR type nor a
         // conversion applies.
@@ -870,7 +874,45 @@ impl Compiler<'_> {
             && source.is_some()
             && !row.cell(5).is_empty()
             && type_name.is_empty();
-        let conversion = if reverse_constant {
+        let conversion = if whole_segment {
+            let built = split_map_name(type_name)
+                .filter(|(seg, fhir)| {
+                    *seg == v2 && elements::is_resource(fhir.split('-').next().unwrap_or(fhir))
+                })
+                .ok_or_else(|| {
+                    e(format!(
+                        "source `{v2}` (the whole segment) needs a map {v2}[Resource] in the type column"
+                    ))
+                })?;
+            if target.ty != "Reference" {
+                return Err(e(format!(
+                    "map {type_name} builds a {}, but target `{}` is a {}",
+                    built.1,
+                    row.cell(2),
+                    target.ty
+                )));
+            }
+            if direction != Direction::Forward {
+                return Err(e(format!(
+                    "source `{v2}` (the whole segment) runs forward only: write forward"
+                )));
+            }
+            if !row.cell(5).is_empty() {
+                return Err(e(format!(
+                    "source `{v2}` (the whole segment) takes no value column"
+                )));
+            }
+            let m = self
+                .map(type_name, &format!("segments/{type_name}.csv"), row.line)
+                .map_err(|er| {
+                    if er.table().is_some() {
+                        er
+                    } else {
+                        e(er.reason().to_string())
+                    }
+                })?;
+            Conversion::Map(m)
+        } else if reverse_constant {
             Conversion::Primitive(Primitive::Text)
         } else if type_name.is_empty() {
             match default_primitive(target.ty) {
@@ -1165,6 +1207,20 @@ mod tests {
     }
 
     #[test]
+    fn a_whole_segment_builds_a_resource_of_its_own() {
+        let plan = Plan::compile(&TableSet::embedded()).unwrap();
+        let encounter = &plan.maps[plan.map_index["ROL[Encounter-PractitionerRole]"]];
+        let row = &encounter.rows[0];
+        assert_eq!(row.source, Some(Operand::Relative(Vec::new())));
+        assert_eq!(row.direction, Direction::Forward);
+        let Conversion::Map(m) = row.conversion else {
+            panic!("the whole ROL goes through a map");
+        };
+        assert_eq!(plan.maps[m].name, "ROL[PractitionerRole]");
+        assert!(plan.maps[m].creates_resource);
+    }
+
+    #[test]
     fn table_errors_name_file_and_line() {
         let seg = "field,when,target,type,vocabulary,value,direction\n";
         let cases: Vec<(&str, String, &str)> = vec![
@@ -1202,6 +1258,31 @@ mod tests {
                 "segments/PID[Patient].csv",
                 "field,target\nPID-5,name[]\n".to_string(),
                 "segments/PID[Patient].csv:1: missing column `when` (columns: field,when,target,type,vocabulary,value,direction)",
+            ),
+            (
+                "segments/ROL[Encounter-PractitionerRole].csv",
+                format!("{seg}ROL,,participant[].individual,XCN[Practitioner],,,forward\n"),
+                "segments/ROL[Encounter-PractitionerRole].csv:2: source `ROL` (the whole segment) needs a map ROL[Resource] in the type column",
+            ),
+            (
+                "segments/ROL[Encounter-PractitionerRole].csv",
+                format!("{seg}ROL,,participant[].type[],ROL[PractitionerRole],,,forward\n"),
+                "segments/ROL[Encounter-PractitionerRole].csv:2: map ROL[PractitionerRole] builds a PractitionerRole, but target `participant[].type[]` is a CodeableConcept",
+            ),
+            (
+                "segments/ROL[Encounter-PractitionerRole].csv",
+                format!("{seg}ROL,,participant[].individual,ROL[PractitionerRole],,,\n"),
+                "segments/ROL[Encounter-PractitionerRole].csv:2: source `ROL` (the whole segment) runs forward only: write forward",
+            ),
+            (
+                "segments/ROL[Encounter-PractitionerRole].csv",
+                format!("{seg}ROL,,participant[].individual,ROL[PractitionerRole],,id=x,forward\n"),
+                "segments/ROL[Encounter-PractitionerRole].csv:2: source `ROL` (the whole segment) takes no value column",
+            ),
+            (
+                "segments/ROL[Encounter-PractitionerRole].csv",
+                format!("{seg}ROL,,participant[].individual,ROL[Practitioner],,,forward\n"),
+                "segments/ROL[Encounter-PractitionerRole].csv:2: no map file segments/ROL[Practitioner].csv",
             ),
             (
                 "events.csv",

@@ -856,6 +856,13 @@ impl<'a> Translator<'a, '_> {
                 }
                 Ok(())
             }
+            // In a segment map, the segment itself (see `Compiler::map_row`).
+            Some(Operand::Relative(nums)) if part.is_none() && nums.is_empty() => {
+                match (row.conversion, self.current) {
+                    (Conversion::Map(m), Some(seg)) => self.segment_resource(row, m, seg, obj),
+                    _ => Ok(()),
+                }
+            }
             Some(Operand::Relative(nums)) => match part.and_then(|s| self.descend(s, nums)) {
                 Some(v) => self.run_value(row, &v, obj),
                 None => Ok(()),
@@ -940,6 +947,32 @@ impl<'a> Translator<'a, '_> {
             }
             other => other,
         }
+    }
+
+    /// Builds the resource segment map `m` makes from the whole segment `seg` and points the
+    /// row's target at it. Its id is a hash of its type and the segment's text, as a resource a
+    /// data type map builds is identified by its value.
+    fn segment_resource(
+        &mut self,
+        row: &'a MapRow,
+        m: usize,
+        seg: Segment<'a>,
+        obj: NodeId,
+    ) -> Result<(), Error> {
+        let map = &self.plan.maps[m];
+        let mut h = IdHasher::new(&map.fhir_type);
+        h.add_bytes(seg.raw());
+        let ty: &'a str = &map.fhir_type;
+        let id = h.id();
+        let existed = self.by_id.contains_key(&id);
+        let res = self.resource(ty, id, self.group_of_current());
+        if !existed {
+            let node = self.resources[res].node;
+            self.run_map(m, None, node)?;
+        }
+        let at = self.element(obj, &row.target.steps);
+        self.doc.set(at, "reference", Val::Urn(id));
+        Ok(())
     }
 
     fn apply_map(
