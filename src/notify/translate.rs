@@ -859,7 +859,9 @@ impl<'a> Translator<'a, '_> {
             // In a segment map, the segment itself (see `Compiler::map_row`).
             Some(Operand::Relative(nums)) if part.is_none() && nums.is_empty() => {
                 match (row.conversion, self.current) {
-                    (Conversion::Map(m), Some(seg)) => self.segment_resource(row, m, seg, obj),
+                    (Conversion::Map(m), Some(seg)) => {
+                        self.refer_to_built(row, m, seg.raw(), None, obj)
+                    }
                     _ => Ok(()),
                 }
             }
@@ -949,26 +951,26 @@ impl<'a> Translator<'a, '_> {
         }
     }
 
-    /// Builds the resource segment map `m` makes from the whole segment `seg` and points the
-    /// row's target at it. Its id is a hash of its type and the segment's text, as a resource a
-    /// data type map builds is identified by its value.
-    fn segment_resource(
+    /// Makes (once per distinct source text) the resource map `m` builds from `source`, the
+    /// raw text its id is a hash of, by running the map over `part` (`None`: the current
+    /// segment), and points the row's target at it.
+    fn refer_to_built(
         &mut self,
         row: &'a MapRow,
         m: usize,
-        seg: Segment<'a>,
+        source: &[u8],
+        part: Option<Part<'a>>,
         obj: NodeId,
     ) -> Result<(), Error> {
-        let map = &self.plan.maps[m];
-        let mut h = IdHasher::new(&map.fhir_type);
-        h.add_bytes(seg.raw());
-        let ty: &'a str = &map.fhir_type;
+        let ty: &'a str = &self.plan.maps[m].fhir_type;
+        let mut h = IdHasher::new(ty);
+        h.add_bytes(source);
         let id = h.id();
         let existed = self.by_id.contains_key(&id);
         let res = self.resource(ty, id, self.group_of_current());
         if !existed {
             let node = self.resources[res].node;
-            self.run_map(m, None, node)?;
+            self.run_map(m, part, node)?;
         }
         let at = self.element(obj, &row.target.steps);
         self.doc.set(at, "reference", Val::Urn(id));
@@ -984,21 +986,7 @@ impl<'a> Translator<'a, '_> {
     ) -> Result<(), Error> {
         let map = &self.plan.maps[m];
         if map.creates_resource {
-            let mut h = IdHasher::new(&map.fhir_type);
-            h.add_bytes(v.value().raw());
-            let ty: &'a str = &map.fhir_type;
-            let group = self.group_of_current();
-            let id = h.id();
-            let existed = self.by_id.contains_key(&id);
-            let res = self.resource(ty, id, group);
-            if !existed {
-                let node = self.resources[res].node;
-                self.run_map(m, Some(*v), node)?;
-            }
-            let reference = self.resources[res].id;
-            let at = self.element(obj, &row.target.steps);
-            self.doc.set(at, "reference", Val::Urn(reference));
-            return Ok(());
+            return self.refer_to_built(row, m, v.value().raw(), Some(*v), obj);
         }
         let at = self.element(obj, &row.target.steps);
         self.run_map(m, Some(*v), at)?;
