@@ -996,9 +996,7 @@ impl<'a> Translator<'a, '_> {
                 match self.plan.vocabularies[vocab].forward.get(code.trim()) {
                     Some(concept) => {
                         self.note_translated(v);
-                        let codings = self.doc.member(at, "coding", Val::Array);
-                        let c = self.doc.push(codings, Val::Object);
-                        self.coding(c, concept);
+                        self.add_coding(at, concept);
                     }
                     None => self.note_untranslated(v),
                 }
@@ -1008,6 +1006,23 @@ impl<'a> Translator<'a, '_> {
             self.constant(at, t, value);
         }
         Ok(())
+    }
+
+    /// Adds the concept to the codings of the CodeableConcept `at`, unless one with the same
+    /// system and code is there already: a vocabulary that keeps an HL7 table's own code would
+    /// otherwise repeat the coding the sender gave.
+    fn add_coding(&mut self, at: NodeId, concept: &'a Concept) {
+        let codings = self.doc.member(at, "coding", Val::Array);
+        let doc = &self.doc;
+        let text = |c: NodeId, key: &str| doc.get(c, key).and_then(|n| doc.str_at(n));
+        let present = doc.children(codings).any(|c| {
+            text(c, "code") == Some(concept.code.as_str())
+                && text(c, "system").unwrap_or("") == concept.system
+        });
+        if !present {
+            let c = self.doc.push(codings, Val::Object);
+            self.coding(c, concept);
+        }
     }
 
     /// Fills the Coding `at` with a vocabulary's concept; an empty system or display is left out.
@@ -1290,13 +1305,11 @@ impl<'a> Translator<'a, '_> {
                 };
                 self.note_translated(v);
                 let at = self.element(obj, &row.target.steps);
-                let coding = if concept {
-                    let list = self.doc.member(at, "coding", Val::Array);
-                    self.doc.push(list, Val::Object)
+                if concept {
+                    self.add_coding(at, c);
                 } else {
-                    at
-                };
-                self.coding(coding, c);
+                    self.coding(at, c);
+                }
                 return Ok(());
             }
             Primitive::Endpoint => match &self.opts.source_endpoint {
