@@ -148,8 +148,13 @@ pub enum Link {
     Incoming {
         /// The resource type that holds the reference.
         from: String,
-        /// The list element on it (a Reference list).
+        /// The list element on it (a Reference list), or a Reference in a list entry
+        /// (`diagnosis[].condition`).
         target: Target,
+        /// A segment map of this row's segment run over the `from` resource once the reference
+        /// is appended (`Encounter.diagnosis[].condition+=DG1[Encounter]`): its rows fill the
+        /// rest of the new entry (`diagnosis[$].rank`).
+        fill: Option<usize>,
     },
 }
 
@@ -640,7 +645,7 @@ impl Compiler<'_> {
             .filter(|l| !l.is_empty())
         {
             links.push(
-                self.link(resource, link)
+                self.link(resource, name, link, row.line)
                     .map_err(|m| e(format!("link `{link}`: {m}")))?,
             );
         }
@@ -664,29 +669,63 @@ impl Compiler<'_> {
         Ok(())
     }
 
-    fn link(&self, resource: &str, text: &str) -> Result<Link, String> {
-        if let Some(lhs) = text.strip_suffix("+=") {
+    /// Parses one link of a message map row whose resource is `resource`, made from segment
+    /// `segment`.
+    fn link(
+        &mut self,
+        resource: &str,
+        segment: &str,
+        text: &str,
+        line: u32,
+    ) -> Result<Link, String> {
+        if let Some((lhs, fill)) = text.split_once("+=") {
             let (from, element) = lhs.split_once('.').ok_or("expected Resource.element+=")?;
             if !elements::is_resource(from) {
                 return Err(format!("`{from}` is not a resource type"));
             }
-            // `+=` appends, so the list step needs no `[]` of its own.
+            // `+=` appends to the list the path ends at, so that list needs no `[]` of its own;
+            // a path ending at a single Reference names the list entry it adds instead
+            // (`diagnosis[].condition`).
             let element = element.trim();
-            let path = if element.ends_with(']') {
-                element.to_string()
+            let target = if element.ends_with(']') {
+                target::parse(from, element)?
             } else {
-                format!("{element}[]")
+                target::parse(from, &format!("{element}[]"))
+                    .or_else(|list| target::parse(from, element).map_err(|_| list))?
             };
-            let target = target::parse(from, &path)?;
+            if !target.steps.iter().any(Step::appends) {
+                return Err(format!(
+                    "`+=` adds an entry to a list, and {from}.{element} adds none: write `[]` after the list"
+                ));
+            }
             if target.ty != "Reference" {
                 return Err(format!(
                     "{from}.{element} is a {}, not a Reference",
                     target.ty
                 ));
             }
+            let fill = match fill.trim() {
+                "" => None,
+                name => {
+                    match split_map_name(name) {
+                        Some((seg, res))
+                            if seg == segment && res.split('-').next() == Some(from) => {}
+                        _ => {
+                            return Err(format!(
+                                "the map filling the entry should be {segment}[{from}] (or {segment}[{from}-variant]), not `{name}`"
+                            ));
+                        }
+                    }
+                    let m = self
+                        .map(name, &format!("segments/{name}.csv"), line)
+                        .map_err(|er| er.to_string())?;
+                    Some(m)
+                }
+            };
             return Ok(Link::Incoming {
                 from: from.to_string(),
                 target,
+                fill,
             });
         }
         let (element, to) = text
@@ -1223,6 +1262,8 @@ mod tests {
     #[test]
     fn table_errors_name_file_and_line() {
         let seg = "field,when,target,type,vocabulary,value,direction\n";
+        let adt = "segment,min,max,resource,map,when,links,key\nMSH,1,1,MessageHeader,MSH[MessageHeader],,,\n\
+                   PID,1,1,Patient,PID[Patient],,,\nPV1,1,1,Encounter,PV1[Encounter],,,\n";
         let cases: Vec<(&str, String, &str)> = vec![
             (
                 "segments/PID[Patient].csv",
@@ -1285,13 +1326,30 @@ mod tests {
                 "segments/ROL[Encounter-PractitionerRole].csv:2: no map file segments/ROL[Practitioner].csv",
             ),
             (
+                "messages/ADT_A01.csv",
+                format!(
+                    "{adt}DG1,0,*,Condition,DG1[Condition],,Encounter.diagnosis[].condition+=PV1[Encounter],\n"
+                ),
+                "messages/ADT_A01.csv:5: link `Encounter.diagnosis[].condition+=PV1[Encounter]`: the map filling the entry should be DG1[Encounter] (or DG1[Encounter-variant]), not `PV1[Encounter]`",
+            ),
+            (
+                "messages/ADT_A01.csv",
+                format!(
+                    "{adt}DG1,0,*,Condition,DG1[Condition],,Encounter.diagnosis.condition+=,\n"
+                ),
+                "messages/ADT_A01.csv:5: link `Encounter.diagnosis.condition+=`: `+=` adds an entry to a list, and Encounter.diagnosis.condition adds none: write `[]` after the list",
+            ),
+            (
                 "events.csv",
                 "message_type,trigger_event,structure\nADT,A01,NOPE\n".to_string(),
                 "events.csv:2: no message map messages/NOPE.csv for structure NOPE",
             ),
         ];
         for (path, text, want) in cases {
-            let got = compile_with(path, &text).unwrap_err().to_string();
+            let got = match compile_with(path, &text) {
+                Ok(_) => panic!("{path} compiled: {text}"),
+                Err(e) => e.to_string(),
+            };
             // The PID field count comes from the v2.8 table.
             let want = want.replace(
                 "39 fields",

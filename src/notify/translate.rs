@@ -251,8 +251,9 @@ struct Translator<'a, 'o> {
     resources: Vec<Resource<'a>>,
     by_id: IdMap<usize>,
     placement: Placement,
-    /// Links to resolve once every resource exists: (resource index, link).
-    pending: Vec<(usize, &'a Link)>,
+    /// Links to resolve once every resource exists: (resource index, link, the segment whose
+    /// row made the resource, which a link's `fill` map reads).
+    pending: Vec<(usize, &'a Link, Segment<'a>)>,
     /// (segment number, field) pairs some row read, when explaining.
     consumed: Vec<u64>,
     untranslated: Vec<String>,
@@ -441,13 +442,13 @@ impl<'a> Translator<'a, '_> {
                 let obj = self.resources[res].node;
                 self.run_map(row.map, None, obj)?;
                 for link in &row.links {
-                    self.pending.push((res, link));
+                    self.pending.push((res, link, *seg));
                 }
             }
         }
         self.current = None;
-        for (res, link) in std::mem::take(&mut self.pending) {
-            self.link(res, link);
+        for (res, link, seg) in std::mem::take(&mut self.pending) {
+            self.link(res, link, seg)?;
         }
         Ok(())
     }
@@ -547,7 +548,7 @@ impl<'a> Translator<'a, '_> {
         None
     }
 
-    fn link(&mut self, res: usize, link: &'a Link) {
+    fn link(&mut self, res: usize, link: &'a Link, seg: Segment<'a>) -> Result<(), Error> {
         let group = self.resources[res].group;
         match link {
             Link::Outgoing { target, to } => {
@@ -558,19 +559,28 @@ impl<'a> Translator<'a, '_> {
                     self.doc.set(at, "reference", Val::Urn(reference));
                 }
             }
-            Link::Incoming { from, target } => {
+            Link::Incoming { from, target, fill } => {
                 if let Some(other) = self.nearest(from, group, Some(res), true) {
                     let reference = self.resources[res].id;
                     let obj = self.resources[other].node;
                     // A resource reached twice (by its key, in two groups) is listed once.
                     if self.references(obj, &target.steps, reference) {
-                        return;
+                        return Ok(());
                     }
                     let at = self.element(obj, &target.steps);
                     self.doc.set(at, "reference", Val::Urn(reference));
+                    if let Some(m) = *fill {
+                        // The segment's own fields fill the rest of the entry just made.
+                        self.current = Some(seg);
+                        self.fields_known = 0;
+                        let filled = self.run_map(m, None, obj);
+                        self.current = None;
+                        filled?;
+                    }
                 }
             }
         }
+        Ok(())
     }
 
     /// The segment a path names: the one being mapped when the ids match; else, for a first

@@ -302,7 +302,7 @@ fn check_references(s: &Structure, req: &Request<'_>) -> Result<(), Error> {
             for link in &row.links {
                 let (owner, target, expected): (&str, &Target, &str) = match link {
                     Link::Outgoing { target, to } => (row.resource.as_str(), target, to),
-                    Link::Incoming { from, target } if from != "MessageHeader" => {
+                    Link::Incoming { from, target, .. } if from != "MessageHeader" => {
                         (from.as_str(), target, row.resource.as_str())
                     }
                     Link::Incoming { .. } => continue,
@@ -321,9 +321,9 @@ fn check_references(s: &Structure, req: &Request<'_>) -> Result<(), Error> {
                             Link::Outgoing { target: t, to } => {
                                 r.resource == owner && t.text == target.text && to == ty
                             }
-                            Link::Incoming { from, target: t } => {
-                                from == owner && t.text == target.text && r.resource == ty
-                            }
+                            Link::Incoming {
+                                from, target: t, ..
+                            } => from == owner && t.text == target.text && r.resource == ty,
                         })
                     })
                 };
@@ -810,7 +810,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
         let r = &self.req.resources[i];
         for link in &row.links {
             match link {
-                Link::Incoming { from, target } => {
+                Link::Incoming { from, target, .. } => {
                     // The owner lists this resource, or lists none.
                     if let Some(owner) = self.get(ctx, from) {
                         let refs = select(
@@ -2009,7 +2009,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                         }
                     }
                 }
-                Link::Incoming { from, target } => {
+                Link::Incoming { from, target, .. } => {
                     if let Some(owner) = self.get(ctx, from) {
                         let owner = self.req.resources[owner].json;
                         self.mark_references_to(owner, target, i);
