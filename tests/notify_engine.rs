@@ -314,13 +314,15 @@ OBX|1|NM|NA^Sodium^L||140|mmol/L|||||F\r";
 #[test]
 fn explain_reports_codes_no_row_translates_and_period_ends_before_start() {
     // XAD.7 feeds Address.use (AddressUse knows H) and Address.type (AddressType does not):
-    // translated by one row, so not reported. XTN.2 NET and DG1-6 F have no FHIR target.
+    // translated by one row, so not reported. XTN.2 NET and DG1-6 F and W have no FHIR target.
     let msg = b"MSH|^~\\&|ADT1|GHH|||20260101120000-0500||ADT^A03^ADT_A03|M1|P|2.5.1\rEVN|A03\r\
 PID|1||MRN1^^^GHH^MR||DOE^JANE||19700101|F|||1 MAIN ST^^TOWN^NC^27701^USA^H||^NET^Internet^j@example.org\r\
 PV1|1|I||||||||||||||||||||||||||||||||||||||||||20260105080000-0500|20260103090000-0500\r\
-DG1|1||I10^Essential hypertension^I10||20260105|F\r";
+DG1|1||I10^Essential hypertension^I10||20260105|F\rDG1|2||E11.9^Type 2 diabetes^I10||20260105|W\r";
     let (report, out) = notify_with_report(msg, true);
-    assert_eq!(report.untranslated, ["PID-13.2", "DG1-6"]);
+    // DG1-6 is read twice, for the Condition and for the Encounter's diagnosis entry: each
+    // field is reported once.
+    assert_eq!(report.untranslated, ["PID-13.2", "DG1-6", "DG1[2]-6"]);
     assert_eq!(
         report.problems,
         [

@@ -375,8 +375,11 @@ pub fn translate<'a>(
         Vec::new()
     };
     let translated = std::mem::take(&mut t.translated);
-    t.untranslated.retain(|u| !translated.contains(u));
-    t.untranslated.dedup();
+    // Each field once, where it first came up: a code two maps read (DG1-6 for the Condition
+    // and for the Encounter's diagnosis entry) is one untranslated field.
+    let mut seen = std::collections::HashSet::new();
+    t.untranslated
+        .retain(|u| !translated.contains(u) && seen.insert(u.clone()));
     Ok(Event {
         doc: t.doc,
         resources: t.resources,
