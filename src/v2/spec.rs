@@ -259,4 +259,17 @@ mod tests {
         assert_eq!(field_count("ZZZ"), None);
         assert!(is_local("ZPI"));
     }
+
+    /// OBR-27 is Quantity/Timing (TQ) until v2.6 and withdrawn in v2.7, as ORC-7 is; the
+    /// transcription the tables come from repeats OBR-26 (Parent Result, PRL) there for v2.7.
+    #[test]
+    fn obr_27_is_quantity_timing_not_parent_result() {
+        assert_eq!(field_type_in("OBR", 27, "2.5.1"), Some("TQ"));
+        assert_eq!(field_type_in("OBR", 27, "2.7"), None);
+        assert_eq!(field_type_in("OBR", 26, "2.7"), Some("PRL"));
+        assert_eq!(
+            field_type_in("ORC", 7, "2.7"),
+            field_type_in("OBR", 27, "2.7")
+        );
+    }
 }

@@ -14,6 +14,10 @@ hl7apy (pip install hl7apy==1.3.5), which transcribe the HL7 standards. Usage:
 import importlib
 import sys
 
+# Errors in the source, corrected here: hl7apy 1.3.5 repeats OBR-26 (Parent Result, PRL) as the
+# v2.7 OBR-27, which is Quantity/Timing, withdrawn in v2.7 as ORC-7 is.
+ERRATA = {("2_7", "OBR", 27): ("QUANTITY_TIMING", "WD")}
+
 VERSIONS = ["2_1", "2_2", "2_3", "2_3_1", "2_4", "2_5", "2_5_1", "2_6", "2_7", "2_8", "2_8_1", "2_8_2"]
 
 
@@ -43,8 +47,9 @@ def main(out):
                     continue
                 name, child, (lo, hi), _ = entry
                 num = int(name.split("_")[-1])
-                seg_fields.setdefault(seg, {})[num] = (child[3], child[2], "*" if hi == -1 else hi)
-                seg_types.setdefault((seg, num), {})[v.replace("_", ".")] = child[2]
+                label, dt = ERRATA.get((v, seg, num), (child[3], child[2]))
+                seg_fields.setdefault(seg, {})[num] = (label, dt, "*" if hi == -1 else hi)
+                seg_types.setdefault((seg, num), {})[v.replace("_", ".")] = dt
                 seg_max.setdefault((seg, num), {})[v.replace("_", ".")] = "*" if hi == -1 else str(hi)
                 if lo >= 1:
                     seg_required.setdefault((seg, num), []).append(v.replace("_", "."))
