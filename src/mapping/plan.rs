@@ -294,6 +294,16 @@ fn err(file: &str, line: u32, msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::Mapping, msg).in_table(file.to_string(), line)
 }
 
+/// An error from loading a table a row names: kept when it names a place in that table, else
+/// placed at the row (a missing map file is the mistake of the row that names it).
+fn at_row(er: Error, file: &str, line: u32) -> Error {
+    if er.table().is_some() {
+        er
+    } else {
+        err(file, line, er.reason())
+    }
+}
+
 /// Splits `PID[Patient]` into (`PID`, `Patient`).
 fn split_map_name(name: &str) -> Option<(&str, &str)> {
     let (v2, rest) = name.split_once('[')?;
@@ -626,13 +636,9 @@ impl Compiler<'_> {
                 )));
             }
         }
-        let map = self.map(map_name, &map_file, row.line).map_err(|er| {
-            if er.table().is_some() {
-                er
-            } else {
-                e(er.reason().to_string())
-            }
-        })?;
+        let map = self
+            .map(map_name, &map_file, row.line)
+            .map_err(|er| at_row(er, &file, row.line))?;
         let when = match row.cell(5) {
             "" => None,
             w => Some(self.condition(w, Some(name)).map_err(e)?),
@@ -894,13 +900,7 @@ impl Compiler<'_> {
             "" => None,
             v => Some(
                 self.vocabulary(v, &format!("vocabulary/{v}.csv"), row.line)
-                    .map_err(|er| {
-                        if er.table().is_some() {
-                            er
-                        } else {
-                            e(er.reason().to_string())
-                        }
-                    })?,
+                    .map_err(|er| at_row(er, file, row.line))?,
             ),
         };
         let type_name = row.cell(3);
@@ -943,13 +943,7 @@ impl Compiler<'_> {
             }
             let m = self
                 .map(type_name, &format!("segments/{type_name}.csv"), row.line)
-                .map_err(|er| {
-                    if er.table().is_some() {
-                        er
-                    } else {
-                        e(er.reason().to_string())
-                    }
-                })?;
+                .map_err(|er| at_row(er, file, row.line))?;
             Conversion::Map(m)
         } else if reverse_constant {
             Conversion::Primitive(Primitive::Text)
@@ -992,13 +986,7 @@ impl Compiler<'_> {
             }
             let m = self
                 .map(type_name, &format!("datatypes/{type_name}.csv"), row.line)
-                .map_err(|er| {
-                    if er.table().is_some() {
-                        er
-                    } else {
-                        e(er.reason().to_string())
-                    }
-                })?;
+                .map_err(|er| at_row(er, file, row.line))?;
             Conversion::Map(m)
         };
         let needs_vocabulary =
