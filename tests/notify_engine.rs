@@ -16,6 +16,13 @@ fn engine(strict: bool, timezone: Option<&str>) -> Engine {
     Engine::new(&TableSet::embedded(), options).unwrap()
 }
 
+/// The error a strict engine (no time zone) gives for `msg`.
+fn strict_error(msg: &[u8]) -> hl7fhir::Error {
+    engine(true, None)
+        .notify(msg, &NotifyOptions::default())
+        .unwrap_err()
+}
+
 /// Translates `msg` (tolerant, no time zone) through the gateway entry point; gives its report
 /// (problems, and with `explain` what no row mapped or translated) and the JSON written.
 fn notify_with_report(msg: &[u8], explain: bool) -> (Report, Vec<u8>) {
@@ -61,9 +68,7 @@ fn unknown_event_names_msh9() {
 #[test]
 fn missing_pid_is_an_error_when_strict_and_a_note_otherwise() {
     let msg = b"MSH|^~\\&|A|B|||20260101||ADT^A01|M1|P|2.5\rEVN|A01\rPV1|1|I\r";
-    let e = engine(true, None)
-        .notify(msg, &NotifyOptions::default())
-        .unwrap_err();
+    let e = strict_error(msg);
     assert_eq!(e.kind(), ErrorKind::MissingRequired);
     assert_eq!(
         e.to_string(),
@@ -81,9 +86,7 @@ fn missing_pid_is_an_error_when_strict_and_a_note_otherwise() {
 #[test]
 fn bad_dates_fail_when_strict_and_keep_their_text_otherwise() {
     let msg = adt("20081306", "20260101120000+0000");
-    let e = engine(true, None)
-        .notify(&msg, &NotifyOptions::default())
-        .unwrap_err();
+    let e = strict_error(&msg);
     assert_eq!(e.kind(), ErrorKind::BadValue);
     assert_eq!(
         e.to_string(),
@@ -103,9 +106,7 @@ fn bad_dates_fail_when_strict_and_keep_their_text_otherwise() {
 #[test]
 fn text_that_is_no_fhir_code_fails_when_strict_and_keeps_its_text_otherwise() {
     let msg = b"MSH|^~\\&|A|B|||20260101||PPR^PC1^PPR_PC1|M1|P|2.5.1\rPID|1||MRN1^^^GHH^MR\rPRB|AD|20260101|chest  pain|P1\r";
-    let e = engine(true, None)
-        .notify(msg, &NotifyOptions::default())
-        .unwrap_err();
+    let e = strict_error(msg);
     assert_eq!(e.kind(), ErrorKind::BadValue);
     assert_eq!(
         e.to_string(),
@@ -256,9 +257,7 @@ fn a_table_typo_names_file_and_line() {
 #[test]
 fn errors_never_quote_patient_data_unless_asked() {
     let msg = adt("20081306", "20260101120000+0000");
-    let e = engine(true, None)
-        .notify(&msg, &NotifyOptions::default())
-        .unwrap_err();
+    let e = strict_error(&msg);
     assert!(!e.to_string().contains("20081306"));
     let mut options = EngineOptions {
         strict: true,
