@@ -24,8 +24,8 @@ fn strict_error(msg: &[u8]) -> hl7fhir::Error {
 }
 
 /// Translates `msg` (tolerant, no time zone) through the gateway entry point; gives its report
-/// (problems, and with `explain` what no row mapped or translated) and the JSON written.
-fn notify_with_report(msg: &[u8], explain: bool) -> (Report, Vec<u8>) {
+/// (problems, and with `explain` what no row mapped or translated) and the Bundle written.
+fn notify_with_report(msg: &[u8], explain: bool) -> (Report, Value) {
     let engine = engine(false, None);
     let mut out = Vec::new();
     let report = engine
@@ -37,7 +37,7 @@ fn notify_with_report(msg: &[u8], explain: bool) -> (Report, Vec<u8>) {
             &mut out,
         )
         .unwrap();
-    (report, out)
+    (report, serde_json::from_slice(&out).unwrap())
 }
 
 fn adt(pid7: &str, msh7: &str) -> Vec<u8> {
@@ -74,12 +74,11 @@ fn missing_pid_is_an_error_when_strict_and_a_note_otherwise() {
         e.to_string(),
         "ADT_A01 requires a PID segment; the message has none"
     );
-    let (report, out) = notify_with_report(msg, false);
+    let (report, bundle) = notify_with_report(msg, false);
     assert_eq!(
         report.problems,
         ["ADT_A01 requires a PID segment; the message has none"]
     );
-    let bundle: Value = serde_json::from_slice(&out).unwrap();
     assert!(resource(&bundle, "Patient").is_none());
 }
 
@@ -112,9 +111,8 @@ fn text_that_is_no_fhir_code_fails_when_strict_and_keeps_its_text_otherwise() {
         e.to_string(),
         "PRB-3.1.1 (segment 3) at byte 89: not a FHIR code (words separated by single spaces)"
     );
-    let (report, out) = notify_with_report(msg, false);
+    let (report, bundle) = notify_with_report(msg, false);
     assert_eq!(report.problems.len(), 1);
-    let bundle: Value = serde_json::from_slice(&out).unwrap();
     let coding = &resource(&bundle, "Condition").unwrap()["code"]["coding"][0];
     assert!(coding.get("code").is_none());
     assert_eq!(
@@ -318,7 +316,7 @@ fn explain_reports_codes_no_row_translates_and_period_ends_before_start() {
 PID|1||MRN1^^^GHH^MR||DOE^JANE||19700101|F|||1 MAIN ST^^TOWN^NC^27701^USA^H||^NET^Internet^j@example.org\r\
 PV1|1|I||||||||||||||||||||||||||||||||||||||||||20260105080000-0500|20260103090000-0500\r\
 DG1|1||I10^Essential hypertension^I10||20260105|F\rDG1|2||E11.9^Type 2 diabetes^I10||20260105|W\r";
-    let (report, out) = notify_with_report(msg, true);
+    let (report, bundle) = notify_with_report(msg, true);
     // DG1-6 is read twice, for the Condition and for the Encounter's diagnosis entry: each
     // field is reported once.
     assert_eq!(report.untranslated, ["PID-13.2", "DG1-6", "DG1[2]-6"]);
@@ -328,7 +326,6 @@ DG1|1||I10^Essential hypertension^I10||20260105|F\rDG1|2||E11.9^Type 2 diabetes^
             "PV1-45.1 (segment 4) at byte 250: the period ends before it starts: the end is kept as its original text only"
         ]
     );
-    let bundle: Value = serde_json::from_slice(&out).unwrap();
     let encounter = resource(&bundle, "Encounter").unwrap();
     assert_eq!(encounter["period"]["start"], "2026-01-05T08:00:00-05:00");
     assert!(encounter["period"].get("end").is_none());
