@@ -334,3 +334,42 @@ DG1|1||I10^Essential hypertension^I10||20260105|F\rDG1|2||E11.9^Type 2 diabetes^
         "20260103090000-0500"
     );
 }
+
+#[test]
+fn explain_names_a_field_whose_value_no_rows_condition_accepts() {
+    // A ROL after PID is the Patient's general practitioner only for the role PP (table 0443):
+    // with that role the map reads all but the action code (ROL-2); with a role no row takes,
+    // the whole segment is unmapped, the role included, though a condition read it.
+    let rol = |role: &str| {
+        format!(
+            "MSH|^~\\&|ADT1|GHH|||20260101120000-0500||ADT^A01^ADT_A01|M1|P|2.5.1\rEVN|A01\r\
+PID|1||MRN1^^^GHH^MR||DOE^JANE||19700101|F\rROL|1|AD|{role}^HL70443|1234^STONE^MIRIAM\rPV1|1|I\r"
+        )
+        .into_bytes()
+    };
+    let unmapped_rol = |role: &str| {
+        let (report, _) = notify_with_report(&rol(role), true);
+        report
+            .unmapped
+            .into_iter()
+            .filter(|f| f.starts_with("ROL"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(unmapped_rol("PP^Primary Care Provider"), ["ROL-2"]);
+    assert_eq!(
+        unmapped_rol("XX^Other"),
+        ["ROL-1", "ROL-2", "ROL-3", "ROL-4"]
+    );
+}
+
+#[test]
+fn the_explicit_null_is_not_valued() {
+    // PID-24 (multiple birth) gives multipleBirthBoolean when PID-25 (birth order) is not valued:
+    // `""` tells the receiver to clear PID-25, so it holds no birth order.
+    let msg = b"MSH|^~\\&|ADT1|GHH|||20260101120000-0500||ADT^A01^ADT_A01|M1|P|2.5.1\rEVN|A01\r\
+PID|1||MRN1^^^GHH^MR||DOE^JANE||19700101|F||||||||||||||||Y|\"\"\rPV1|1|I\r";
+    let (_, bundle) = notify_with_report(msg, false);
+    let patient = resource(&bundle, "Patient").unwrap();
+    assert_eq!(patient["multipleBirthBoolean"], true);
+    assert!(patient.get("multipleBirthInteger").is_none(), "{patient}");
+}

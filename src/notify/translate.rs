@@ -424,7 +424,7 @@ impl<'a> Translator<'a, '_> {
             let rows = &structure.nodes[node].rows;
             for (r, row) in rows.iter().enumerate() {
                 if let Some(c) = &row.when
-                    && !self.holds(c, None)?
+                    && !self.applies(c, None)?
                 {
                     continue;
                 }
@@ -705,6 +705,18 @@ impl<'a> Translator<'a, '_> {
         }
     }
 
+    /// Evaluates a row's condition. The fields it reads count as mapped (for `--explain`) only
+    /// when it holds: a code that no row's condition accepts (a PRT-4 role the tables do not
+    /// map, a local PRB-13 status) is then reported instead of being dropped unseen.
+    fn applies(&mut self, c: &Condition, part: Option<&mut Scope<'a>>) -> Result<bool, Error> {
+        let read_before = self.consumed.len();
+        let holds = self.holds(c, part)?;
+        if !holds {
+            self.consumed.truncate(read_before);
+        }
+        Ok(holds)
+    }
+
     /// Evaluates a condition against the current segment (and, for `.N`, the current value).
     fn holds(&mut self, c: &Condition, mut part: Option<&mut Scope<'a>>) -> Result<bool, Error> {
         Ok(match c {
@@ -815,7 +827,7 @@ impl<'a> Translator<'a, '_> {
                 continue;
             }
             if let Some(c) = &row.when
-                && !self.holds(c, scope.as_deref_mut())?
+                && !self.applies(c, scope.as_deref_mut())?
             {
                 continue;
             }
