@@ -48,6 +48,15 @@ pub struct Converted {
     pub lossy: bool,
 }
 
+/// What [`Dtm::write_fhir`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// True when a value was appended; false when the target type cannot hold what was sent.
+    pub value: bool,
+    /// As [`Converted::lossy`].
+    pub lossy: bool,
+}
+
 fn digits(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
@@ -184,51 +193,66 @@ impl<'a> Dtm<'a> {
 
     /// Converts to the FHIR `kind`.
     pub fn to_fhir(&self, kind: DateKind, zone: Option<Tz>) -> Converted {
-        let padded = self.hour.is_some() && self.second.is_none();
         let mut s = String::with_capacity(32);
-        match kind {
+        let written = self.write_fhir(kind, zone, &mut s);
+        Converted {
+            value: written.value.then_some(s),
+            lossy: written.lossy,
+        }
+    }
+
+    /// Appends the FHIR `kind` to `s`, as [`Dtm::to_fhir`] gives it, so that a caller can keep
+    /// made values in one buffer; appends nothing when there is no value.
+    pub fn write_fhir(&self, kind: DateKind, zone: Option<Tz>, s: &mut String) -> Written {
+        let padded = self.hour.is_some() && self.second.is_none();
+        let start = s.len();
+        let written = match kind {
             DateKind::Date => {
-                self.push_date(&mut s);
-                Converted {
-                    value: Some(s),
+                self.push_date(s);
+                Written {
+                    value: true,
                     lossy: false,
                 }
             }
-            DateKind::Time => match self.push_time(&mut s) {
-                true => Converted {
-                    value: Some(s),
+            DateKind::Time => match self.push_time(s) {
+                true => Written {
+                    value: true,
                     lossy: padded,
                 },
-                false => Converted {
-                    value: None,
+                false => Written {
+                    value: false,
                     lossy: true,
                 },
             },
             DateKind::DateTime | DateKind::Instant => {
-                self.push_date(&mut s);
+                self.push_date(s);
                 let date_len = s.len();
                 s.push('T');
                 let with_time =
-                    self.day.is_some() && self.push_time(&mut s) && self.push_offset(zone, &mut s);
+                    self.day.is_some() && self.push_time(s) && self.push_offset(zone, s);
                 match (with_time, kind) {
-                    (true, _) => Converted {
-                        value: Some(s),
+                    (true, _) => Written {
+                        value: true,
                         lossy: padded,
                     },
                     (false, DateKind::DateTime) => {
                         s.truncate(date_len);
-                        Converted {
-                            value: Some(s),
+                        Written {
+                            value: true,
                             lossy: self.hour.is_some(),
                         }
                     }
-                    (false, _) => Converted {
-                        value: None,
+                    (false, _) => Written {
+                        value: false,
                         lossy: true,
                     },
                 }
             }
+        };
+        if !written.value {
+            s.truncate(start);
         }
+        written
     }
 }
 

@@ -2,6 +2,10 @@
 //! when no decoding was needed, written straight to a `Write` or turned into a
 //! `serde_json::Value`.
 //!
+//! Strings a translation makes (a date in FHIR's form, a phone number put together, a URI) go
+//! into one text buffer the document owns, and their nodes hold a [`Span`] of it: making them
+//! allocates nothing once the buffer has grown to a message's needs.
+//!
 //! Mapping rows address elements by path and several rows fill the same resource (PD1 adds to the
 //! Patient from PID), so resources must stay mutable until the message is done. An arena of
 //! linked nodes (first child, next sibling) does that without a map or a vector per object.
@@ -19,6 +23,13 @@ pub type NodeId = u32;
 
 const NONE: NodeId = u32::MAX;
 
+/// Where a made string lies in its document's text buffer (byte offsets, end exclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    start: u32,
+    end: u32,
+}
+
 /// A JSON value at a node.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Val<'a> {
@@ -30,6 +41,10 @@ pub enum Val<'a> {
     Str(Cow<'a, str>),
     /// A number, as JSON text already checked to be a valid JSON number.
     Number(Cow<'a, str>),
+    /// A string made while translating, in the document's text buffer.
+    MadeStr(Span),
+    /// A number made while translating (checked JSON number text), in the text buffer.
+    MadeNumber(Span),
     /// A boolean.
     Bool(bool),
     /// A resource id, written as its UUID text.
@@ -53,6 +68,8 @@ struct Node<'a> {
 #[derive(Debug, Default)]
 pub struct Doc<'a> {
     nodes: Vec<Node<'a>>,
+    /// The strings made while translating, one after another (see [`Span`]).
+    made: String,
 }
 
 impl<'a> Doc<'a> {
@@ -65,12 +82,43 @@ impl<'a> Doc<'a> {
     pub fn with_capacity(nodes: usize) -> Doc<'a> {
         Doc {
             nodes: Vec::with_capacity(nodes),
+            // Made strings come to a few bytes per node.
+            made: String::with_capacity(nodes * 4),
         }
     }
 
-    /// Removes every node, keeping the allocation.
+    /// Removes every node and made string, keeping the allocations.
     pub fn clear(&mut self) {
         self.nodes.clear();
+        self.made.clear();
+    }
+
+    /// The buffer made strings are written into: append to it, then take what was appended
+    /// with [`Doc::made_since`]. Text appended and never taken is harmless.
+    pub fn made_buffer(&mut self) -> &mut String {
+        &mut self.made
+    }
+
+    /// The span from `start` (the buffer's length before appending) to the buffer's end.
+    pub fn made_since(&self, start: usize) -> Span {
+        Span {
+            start: start as u32,
+            end: self.made.len() as u32,
+        }
+    }
+
+    /// Copies `text` into the buffer.
+    pub fn make(&mut self, text: &str) -> Span {
+        let start = self.made.len();
+        self.made.push_str(text);
+        self.made_since(start)
+    }
+
+    /// The text of a made string.
+    pub fn made(&self, span: Span) -> &str {
+        self.made
+            .get(span.start as usize..span.end as usize)
+            .unwrap_or("")
     }
 
     fn alloc(&mut self, key: &'a str, val: Val<'a>) -> NodeId {
@@ -130,6 +178,7 @@ impl<'a> Doc<'a> {
     pub fn str_at(&self, node: NodeId) -> Option<&str> {
         match &self.nodes[node as usize].val {
             Val::Str(s) => Some(s),
+            Val::MadeStr(span) => Some(self.made(*span)),
             _ => None,
         }
     }
@@ -197,7 +246,8 @@ impl<'a> Doc<'a> {
                 .all(|c| self.nodes[c as usize].key == "url" || self.is_empty(c)),
             Val::Object | Val::Array => self.children(node).all(|c| self.is_empty(c)),
             Val::Str(s) => s.is_empty(),
-            Val::Number(_) | Val::Bool(_) | Val::Id(_) | Val::Urn(_) => false,
+            Val::MadeStr(span) => span.start == span.end,
+            Val::Number(_) | Val::MadeNumber(_) | Val::Bool(_) | Val::Id(_) | Val::Urn(_) => false,
         }
     }
 
@@ -215,7 +265,7 @@ impl<'a> Doc<'a> {
         if !self.write_with(node, out) {
             out.extend_from_slice(match self.nodes[node as usize].val {
                 Val::Array => b"[]",
-                Val::Str(_) => b"\"\"",
+                Val::Str(_) | Val::MadeStr(_) => b"\"\"",
                 _ => b"{}",
             });
         }
@@ -242,6 +292,15 @@ impl<'a> Doc<'a> {
             }
             Val::Number(n) => {
                 out.extend_from_slice(n.as_bytes());
+                true
+            }
+            Val::MadeStr(span) if span.start == span.end => false,
+            Val::MadeStr(span) => {
+                push_str(self.made(*span), out);
+                true
+            }
+            Val::MadeNumber(span) => {
+                out.extend_from_slice(self.made(*span).as_bytes());
                 true
             }
             Val::Bool(b) => {
@@ -336,8 +395,10 @@ impl<'a> Doc<'a> {
                     .collect(),
             ),
             Val::Str(s) => Json::String(s.to_string()),
+            Val::MadeStr(span) => Json::String(self.made(*span).to_string()),
             // Numbers are checked JSON number text when they are made.
             Val::Number(n) => serde_json::from_str(n).unwrap_or(Json::Null),
+            Val::MadeNumber(span) => serde_json::from_str(self.made(*span)).unwrap_or(Json::Null),
             Val::Bool(b) => Json::Bool(*b),
             Val::Id(id) => Json::String(id.to_string()),
             Val::Urn(id) => Json::String(format!("urn:uuid:{id}")),
@@ -434,12 +495,22 @@ mod tests {
         d.set(root, "active", Val::Bool(true));
         d.set(root, "active", Val::Bool(false));
         d.set(root, "multipleBirthInteger", Val::Number("2".into()));
+        let made = d.make("+1 555 0100");
+        let telecom = d.member(root, "telecom", Val::Array);
+        let phone = d.push(telecom, Val::Object);
+        d.set(phone, "value", Val::MadeStr(made));
+        let start = d.made_buffer().len();
+        d.made_buffer().push_str("1.50");
+        let size = d.made_since(start);
+        d.set(root, "size", Val::MadeNumber(size));
+        let nothing = d.make("");
+        d.set(root, "gender", Val::MadeStr(nothing));
         let mut out = Vec::new();
         d.write(root, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text,
-            r#"{"resourceType":"Patient","name":[{"family":"O\"Brien\n"}],"active":true,"multipleBirthInteger":2}"#
+            r#"{"resourceType":"Patient","name":[{"family":"O\"Brien\n"}],"active":true,"multipleBirthInteger":2,"telecom":[{"value":"+1 555 0100"}],"size":1.50}"#
         );
         assert_eq!(d.to_json(root).to_string(), text);
     }

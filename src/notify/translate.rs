@@ -10,7 +10,7 @@ use chrono_tz::Tz;
 use super::structure::{self, Placement};
 use crate::error::{Error, ErrorKind, Location};
 use crate::fhir::datetime::{DateKind, Dtm, ends_before};
-use crate::fhir::doc::{Doc, NodeId, Val};
+use crate::fhir::doc::{Doc, NodeId, Span, Val};
 use crate::fhir::id::{Id, IdHasher, IdMap};
 use crate::mapping::condition::{Condition, Operand};
 use crate::mapping::plan::{Concept, Conversion, Link, MapRow, Plan, Primitive, Structure};
@@ -345,7 +345,7 @@ pub fn translate<'a>(
         .unwrap_or_default();
     let timestamp = match header.field(7).and_then(|f| f.repetition(1)) {
         Some(r) => match t.date(&Part::Rep(r), DateKind::Instant) {
-            Ok((value, _)) => value,
+            Ok((value, _)) => value.map(|v| t.doc.made(v).to_string()),
             Err(e) if !opts.strict => {
                 t.problems.push(e.to_string());
                 None
@@ -632,25 +632,25 @@ impl<'a> Translator<'a, '_> {
 
     /// True when the list `steps` names on `obj` already holds a reference to `reference`.
     fn references(&self, obj: NodeId, steps: &[Step], reference: Id) -> bool {
-        let mut nodes = vec![obj];
-        for step in steps {
-            let name = match step {
-                Step::Member { name, .. } | Step::Extension { name, .. } => name,
-            };
-            nodes = nodes
-                .into_iter()
-                .filter_map(|n| self.doc.get(n, name))
-                .flat_map(|n| match self.doc.val(n) {
-                    Val::Array => self.doc.children(n).collect::<Vec<_>>(),
-                    _ => vec![n],
-                })
-                .collect();
+        let Some((step, deeper)) = steps.split_first() else {
+            return self
+                .doc
+                .get(obj, "reference")
+                .is_some_and(|r| *self.doc.val(r) == Val::Urn(reference));
+        };
+        let name = match step {
+            Step::Member { name, .. } | Step::Extension { name, .. } => name,
+        };
+        let Some(at) = self.doc.get(obj, name) else {
+            return false;
+        };
+        match self.doc.val(at) {
+            Val::Array => self
+                .doc
+                .children(at)
+                .any(|item| self.references(item, deeper, reference)),
+            _ => self.references(at, deeper, reference),
         }
-        nodes.iter().any(|&n| {
-            self.doc
-                .get(n, "reference")
-                .is_some_and(|r| *self.doc.val(r) == Val::Urn(reference))
-        })
     }
 
     /// The field a path names (see [`Translator::segment_for`]).
@@ -1191,21 +1191,20 @@ impl<'a> Translator<'a, '_> {
                 let Some(t) = self.texts.of(v.first().value())? else {
                     return Ok(());
                 };
-                let n = json_number(t.trim(), matches!(p, Primitive::Integer { .. }))
+                let integer = matches!(p, Primitive::Integer { .. });
+                let n = self
+                    .made(|out| Ok(json_number(t.trim(), integer, out)))?
                     .ok_or_else(|| self.bad_value(v.value(), "not a number"))?;
                 if let Primitive::Integer { min } = p
-                    && n.parse::<i64>().map_or(true, |x| x < min)
+                    && self.doc.made(n).parse::<i64>().map_or(true, |x| x < min)
                 {
                     return Err(self.bad_value(v.value(), "number out of range for its FHIR type"));
                 }
-                Val::Number(Cow::Owned(n))
+                Val::MadeNumber(n)
             }
             Primitive::Date(kind) => {
                 let (mut value, mut original) = self.date(v, kind)?;
-                if value
-                    .as_deref()
-                    .is_some_and(|end| self.ends_before_start(obj, &row.target.steps, end))
-                {
+                if value.is_some_and(|end| self.ends_before_start(obj, &row.target.steps, end)) {
                     // FHIR forbids a Period ending before it starts (per-1), and which of the two
                     // the sender got wrong is unknown: the start stands, and the end is kept only
                     // as the text sent.
@@ -1222,7 +1221,7 @@ impl<'a> Translator<'a, '_> {
                     match value {
                         Some(value) => {
                             return {
-                                self.write(obj, &row.target, Val::Str(Cow::Owned(value)));
+                                self.write(obj, &row.target, Val::MadeStr(value));
                                 Ok(())
                             };
                         }
@@ -1239,9 +1238,9 @@ impl<'a> Translator<'a, '_> {
                     .rposition(|s| matches!(s, Step::Extension { .. }))
                 {
                     match value {
-                        Some(value) if value.contains('T') => {
+                        Some(value) if self.doc.made(value).contains('T') => {
                             return {
-                                self.write(obj, &row.target, Val::Str(Cow::Owned(value)));
+                                self.write(obj, &row.target, Val::MadeStr(value));
                                 Ok(())
                             };
                         }
@@ -1261,14 +1260,14 @@ impl<'a> Translator<'a, '_> {
                 }) = steps.last()
                 {
                     if let Some(value) = value {
-                        self.doc.set(at, name, Val::Str(Cow::Owned(value)));
+                        self.doc.set(at, name, Val::MadeStr(value));
                     }
                     let sh = self.doc.member(at, shadow, Val::Object);
                     self.original_text(sh, Cow::Owned(orig));
                     return Ok(());
                 }
                 match value {
-                    Some(value) => Val::Str(Cow::Owned(value)),
+                    Some(value) => Val::MadeStr(value),
                     None => return Ok(()),
                 }
             }
@@ -1276,28 +1275,46 @@ impl<'a> Translator<'a, '_> {
                 return self.structured_numeric(row, p, v, obj);
             }
             Primitive::HdUri | Primitive::EiUri => {
-                let part = |n: u32| -> Result<Option<String>, Error> {
+                let part = |n: u32| -> Result<Option<Cow<'a, str>>, Error> {
                     Ok(match v.child(n) {
-                        Some(c) => self.texts.of(c.value())?.map(|t| t.trim().to_string()),
+                        Some(c) => self.texts.of(c.value())?.map(trim_cow),
                         None => None,
                     })
                 };
                 // HD is namespace^universal id^type; EI puts the entity id first.
                 let shift = u32::from(p == Primitive::EiUri);
                 let (id, kind) = (part(2 + shift)?, part(3 + shift)?);
-                match (id, kind.as_deref()) {
-                    (Some(id), Some("ISO")) => Val::Str(Cow::Owned(format!("urn:oid:{id}"))),
-                    (Some(id), Some("UUID")) => {
-                        Val::Str(Cow::Owned(format!("urn:uuid:{}", id.to_ascii_lowercase())))
-                    }
-                    (Some(id), Some("URI")) => Val::Str(Cow::Owned(id)),
+                let scheme = match kind.as_deref() {
+                    Some("ISO") => "urn:oid:",
+                    Some("UUID") => "urn:uuid:",
+                    Some("URI") => "",
                     _ => return Ok(()),
+                };
+                let Some(id) = id else {
+                    return Ok(());
+                };
+                let uuid = scheme == "urn:uuid:";
+                let uri = self.made(|out| {
+                    out.push_str(scheme);
+                    let at = out.len();
+                    out.push_str(&id);
+                    if uuid {
+                        out[at..].make_ascii_lowercase();
+                    }
+                    Ok(true)
+                })?;
+                match uri {
+                    Some(uri) => Val::MadeStr(uri),
+                    None => return Ok(()),
                 }
             }
-            Primitive::Telecom => match telecom(v, self.texts)? {
-                Some(t) => Val::Str(Cow::Owned(t)),
-                None => return Ok(()),
-            },
+            Primitive::Telecom => {
+                let texts = self.texts;
+                match self.made(|out| telecom(v, texts, out))? {
+                    Some(t) => Val::MadeStr(t),
+                    None => return Ok(()),
+                }
+            }
             Primitive::CodeSystem => {
                 let Some(name) = self.texts.of(v.first().value())? else {
                     return Ok(());
@@ -1306,13 +1323,15 @@ impl<'a> Translator<'a, '_> {
                 let found = row
                     .vocabulary
                     .and_then(|voc| self.plan.vocabularies[voc].forward.get(name));
-                match (found, hl7_table_system(name)) {
-                    (Some(c), _) => Val::Str(Cow::Borrowed(&c.code)),
-                    (None, Some(url)) => Val::Str(Cow::Owned(url)),
-                    (None, None) => {
-                        self.note_untranslated(v);
-                        return Ok(());
-                    }
+                match found {
+                    Some(c) => Val::Str(Cow::Borrowed(&c.code)),
+                    None => match self.made(|out| Ok(hl7_table_system(name, out)))? {
+                        Some(url) => Val::MadeStr(url),
+                        None => {
+                            self.note_untranslated(v);
+                            return Ok(());
+                        }
+                    },
                 }
             }
             Primitive::CodedAs { concept } => {
@@ -1337,10 +1356,14 @@ impl<'a> Translator<'a, '_> {
                 }
                 return Ok(());
             }
-            Primitive::Endpoint => match &self.opts.source_endpoint {
-                Some(e) => Val::Str(Cow::Owned(e.clone())),
+            Primitive::Endpoint => match self.opts.source_endpoint.as_deref() {
+                Some(e) => Val::MadeStr(self.doc.make(e)),
                 None => match self.texts.of(v.first().value())? {
-                    Some(t) => Val::Str(Cow::Owned(endpoint_from_name(&t))),
+                    Some(t) => {
+                        let start = self.doc.made_buffer().len();
+                        endpoint_from_name(&t, self.doc.made_buffer());
+                        Val::MadeStr(self.doc.made_since(start))
+                    }
                     None => return Ok(()),
                 },
             },
@@ -1352,10 +1375,10 @@ impl<'a> Translator<'a, '_> {
     /// Converts a DTM; returns the FHIR value and, when it does not carry everything sent, the
     /// original text.
     fn date(
-        &self,
+        &mut self,
         v: &Part<'a>,
         kind: DateKind,
-    ) -> Result<(Option<String>, Option<String>), Error> {
+    ) -> Result<(Option<Span>, Option<String>), Error> {
         let first = *v.first().value();
         let Some(text) = self.texts.of(&first)? else {
             return Ok((None, None));
@@ -1363,8 +1386,26 @@ impl<'a> Translator<'a, '_> {
         let text = text.trim();
         let dtm = Dtm::parse(text)
             .map_err(|r| self.bad_value(&first, &format!("invalid date/time: {r}")))?;
-        let c = dtm.to_fhir(kind, self.opts.timezone);
-        Ok((c.value, c.lossy.then(|| text.to_string())))
+        let start = self.doc.made_buffer().len();
+        let written = dtm.write_fhir(kind, self.opts.timezone, self.doc.made_buffer());
+        Ok((
+            written.value.then(|| self.doc.made_since(start)),
+            written.lossy.then(|| text.to_string()),
+        ))
+    }
+
+    /// Runs `make` on the document's text buffer: the text it appended, when it says it made
+    /// one (what it appended otherwise is taken back).
+    fn made(
+        &mut self,
+        make: impl FnOnce(&mut String) -> Result<bool, Error>,
+    ) -> Result<Option<Span>, Error> {
+        let start = self.doc.made_buffer().len();
+        let made = make(self.doc.made_buffer());
+        if !matches!(made, Ok(true)) {
+            self.doc.made_buffer().truncate(start);
+        }
+        Ok(made?.then(|| self.doc.made_since(start)))
     }
 
     fn structured_numeric(
@@ -1374,32 +1415,33 @@ impl<'a> Translator<'a, '_> {
         v: &Part<'a>,
         obj: NodeId,
     ) -> Result<(), Error> {
-        let comp = |n: u32| -> Result<Option<String>, Error> {
+        let comp = |n: u32| -> Result<Option<Cow<'a, str>>, Error> {
             Ok(match v.child(n) {
-                Some(c) => self.texts.of(c.value())?.map(|t| t.trim().to_string()),
+                Some(c) => self.texts.of(c.value())?.map(trim_cow),
                 None => None,
             })
         };
         let (cmp, n1, sep, n2) = (comp(1)?, comp(2)?, comp(3)?, comp(4)?);
-        let num = |t: &Option<String>| -> Result<Option<String>, Error> {
-            match t {
-                Some(t) => json_number(t, false).map(Some).ok_or_else(|| {
-                    self.bad_value(
-                        v.value(),
-                        "structured numeric holds a value that is not a number",
-                    )
-                }),
-                None => Ok(None),
+        let mut num = |t: Option<Cow<'a, str>>| -> Result<Option<Span>, Error> {
+            let Some(t) = t else {
+                return Ok(None);
+            };
+            match self.made(|out| Ok(json_number(&t, false, out)))? {
+                Some(n) => Ok(Some(n)),
+                None => Err(self.bad_value(
+                    v.value(),
+                    "structured numeric holds a value that is not a number",
+                )),
             }
         };
-        let (n1, n2) = (num(&n1)?, num(&n2)?);
+        let (n1, n2) = (num(n1)?, num(n2)?);
         let at = self.element(obj, &row.target.steps);
         match p {
             Primitive::SnQuantity if sep.is_none() && n2.is_none() => {
                 if let Some(n) = n1 {
-                    self.doc.set(at, "value", Val::Number(Cow::Owned(n)));
-                    if let Some(c) = cmp.filter(|c| matches!(c.as_str(), "<" | "<=" | ">=" | ">")) {
-                        self.doc.set(at, "comparator", Val::Str(Cow::Owned(c)));
+                    self.doc.set(at, "value", Val::MadeNumber(n));
+                    if let Some(c) = cmp.filter(|c| matches!(c.as_ref(), "<" | "<=" | ">=" | ">")) {
+                        self.doc.set(at, "comparator", Val::Str(c));
                     }
                 }
             }
@@ -1407,7 +1449,7 @@ impl<'a> Translator<'a, '_> {
                 for (key, n) in [("low", n1), ("high", n2)] {
                     if let Some(n) = n {
                         let q = self.doc.member(at, key, Val::Object);
-                        self.doc.set(q, "value", Val::Number(Cow::Owned(n)));
+                        self.doc.set(q, "value", Val::MadeNumber(n));
                     }
                 }
             }
@@ -1466,10 +1508,8 @@ impl<'a> Translator<'a, '_> {
         }
     }
 
-    /// Walks all but the last step, making what is missing; returns the node that holds the
-    /// last element.
     /// Whether `steps` end at a Period's `end` and `end` lies before the `start` already there.
-    fn ends_before_start(&mut self, obj: NodeId, steps: &'a [Step], end: &str) -> bool {
+    fn ends_before_start(&mut self, obj: NodeId, steps: &'a [Step], end: Span) -> bool {
         if !matches!(steps.last(), Some(Step::Member { name, .. }) if name == "end") {
             return false;
         }
@@ -1477,9 +1517,11 @@ impl<'a> Translator<'a, '_> {
         self.doc
             .get(period, "start")
             .and_then(|s| self.doc.str_at(s))
-            .is_some_and(|start| ends_before(start, end))
+            .is_some_and(|start| ends_before(start, self.doc.made(end)))
     }
 
+    /// Walks all but the last step, making what is missing; returns the node that holds the
+    /// last element.
     fn parent_of_last(&mut self, obj: NodeId, steps: &'a [Step]) -> NodeId {
         let n = steps.len().saturating_sub(1);
         self.walk(obj, &steps[..n])
@@ -1581,40 +1623,59 @@ impl<'a> Translator<'a, '_> {
     }
 }
 
-/// An XTN as one value: the e-mail or URL (XTN.4), the unformatted number (XTN.12), the number
-/// put together from XTN.5–8, or the old formatted number (XTN.1).
-fn telecom<'a>(v: &Part<'a>, texts: Texts<'a>) -> Result<Option<String>, Error> {
-    let c = |n: u32| -> Result<Option<String>, Error> {
+/// Appends an XTN as one value: the e-mail or URL (XTN.4), the unformatted number (XTN.12),
+/// the number put together from XTN.5–8, or the old formatted number (XTN.1). False when it
+/// has none of them.
+fn telecom<'a>(v: &Part<'a>, texts: Texts<'a>, out: &mut String) -> Result<bool, Error> {
+    let c = |n: u32| -> Result<Option<Cow<'a, str>>, Error> {
         Ok(match v.child(n) {
-            Some(c) => texts.of(c.value())?.map(|t| t.trim().to_string()),
+            Some(c) => texts.of(c.value())?.map(trim_cow),
             None => None,
         })
     };
     if let Some(t) = c(4)?.or(c(12)?) {
-        return Ok(Some(t));
+        out.push_str(&t);
+        return Ok(true);
     }
     if let Some(local) = c(7)? {
-        let mut out = String::new();
         if let Some(cc) = c(5)? {
-            out.push_str(&format!("+{} ", cc.trim_start_matches('+')));
+            out.push('+');
+            out.push_str(cc.trim_start_matches('+'));
+            out.push(' ');
         }
         if let Some(area) = c(6)? {
-            out.push_str(&format!("({area}) "));
+            out.push('(');
+            out.push_str(&area);
+            out.push_str(") ");
         }
         out.push_str(&local);
         if let Some(ext) = c(8)? {
-            out.push_str(&format!(" ext. {ext}"));
+            out.push_str(" ext. ");
+            out.push_str(&ext);
         }
-        return Ok(Some(out));
+        return Ok(true);
     }
-    c(1)
+    Ok(match c(1)? {
+        Some(t) => {
+            out.push_str(&t);
+            true
+        }
+        None => false,
+    })
 }
 
-/// `HL7nnnn` (an HL7-defined table) as its terminology.hl7.org code system URL.
-fn hl7_table_system(name: &str) -> Option<String> {
-    let digits = name.strip_prefix("HL7")?;
-    (digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| format!("http://terminology.hl7.org/CodeSystem/v2-{digits}"))
+/// Appends `HL7nnnn` (an HL7-defined table) as its terminology.hl7.org code system URL; false
+/// for any other name.
+fn hl7_table_system(name: &str, out: &mut String) -> bool {
+    let Some(digits) = name.strip_prefix("HL7") else {
+        return false;
+    };
+    let table = digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit());
+    if table {
+        out.push_str("http://terminology.hl7.org/CodeSystem/v2-");
+        out.push_str(digits);
+    }
+    table
 }
 
 /// A location as a terser path with the segment's occurrence (`OBX[2]-5`).
@@ -1644,8 +1705,9 @@ fn trim_cow(t: Cow<'_, str>) -> Cow<'_, str> {
     }
 }
 
-/// HL7 NM text as JSON number text: no `+`, no leading zeros, no bare point.
-fn json_number(t: &str, integer: bool) -> Option<String> {
+/// Appends HL7 NM text as JSON number text: no `+`, no leading zeros, no bare point. False,
+/// having appended nothing, when `t` is not a number (or, for an integer, has a fraction).
+fn json_number(t: &str, integer: bool, out: &mut String) -> bool {
     let (neg, body) = match t.strip_prefix('-') {
         Some(b) => (true, b),
         None => (false, t.strip_prefix('+').unwrap_or(t)),
@@ -1658,13 +1720,12 @@ fn json_number(t: &str, integer: bool) -> Option<String> {
         || !int.bytes().all(|b| b.is_ascii_digit())
         || !frac.is_none_or(|f| f.bytes().all(|b| b.is_ascii_digit()))
     {
-        return None;
+        return false;
     }
     if integer && frac.is_some_and(|f| !f.is_empty()) {
-        return None;
+        return false;
     }
     let int = int.trim_start_matches('0');
-    let mut out = String::new();
     if neg {
         out.push('-');
     }
@@ -1673,25 +1734,29 @@ fn json_number(t: &str, integer: bool) -> Option<String> {
         out.push('.');
         out.push_str(f);
     }
-    Some(out)
+    true
 }
 
 /// The sender named as an MLLP endpoint URL: lower case, anything but letters, digits, `.` and
 /// `-` replaced by `-` (documented in `mappings/README.md`).
-fn endpoint_from_name(name: &str) -> String {
-    let host: String = name
-        .trim()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let host = host.trim_matches(['-', '.']);
-    format!("mllp://{}", if host.is_empty() { "unknown" } else { host })
+fn endpoint_from_name(name: &str, out: &mut String) {
+    out.push_str("mllp://");
+    let start = out.len();
+    out.extend(name.trim().chars().map(|c| {
+        if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+            c.to_ascii_lowercase()
+        } else {
+            '-'
+        }
+    }));
+    let host = &out[start..];
+    let lead = host.len() - host.trim_start_matches(['-', '.']).len();
+    let len = host.trim_matches(['-', '.']).len();
+    out.drain(start..start + lead);
+    out.truncate(start + len);
+    if len == 0 {
+        out.push_str("unknown");
+    }
 }
 
 #[cfg(test)]
@@ -1713,17 +1778,29 @@ mod tests {
             ("1.5", true, None),
         ];
         for (t, int, want) in cases {
-            assert_eq!(json_number(t, *int).as_deref(), *want, "{t}");
+            // Appended after what the buffer holds, or nothing appended.
+            let mut out = String::from("made|");
+            let number = json_number(t, *int, &mut out).then(|| out["made|".len()..].to_string());
+            assert_eq!(number.as_deref(), *want, "{t}");
+            if want.is_none() {
+                assert_eq!(out, "made|");
+            }
         }
     }
 
     #[test]
     fn endpoints() {
-        assert_eq!(endpoint_from_name("ADT1"), "mllp://adt1");
+        let endpoint = |name: &str| {
+            let mut out = String::from("made|");
+            endpoint_from_name(name, &mut out);
+            out["made|".len()..].to_string()
+        };
+        assert_eq!(endpoint("ADT1"), "mllp://adt1");
         assert_eq!(
-            endpoint_from_name("GOOD HEALTH HOSPITAL"),
+            endpoint("GOOD HEALTH HOSPITAL"),
             "mllp://good-health-hospital"
         );
-        assert_eq!(endpoint_from_name("  "), "mllp://unknown");
+        assert_eq!(endpoint(" -.Lab.- "), "mllp://lab");
+        assert_eq!(endpoint("  "), "mllp://unknown");
     }
 }
