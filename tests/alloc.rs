@@ -1,10 +1,13 @@
 //! Parsing and walking allocate nothing per field: a counting allocator shows that once a
 //! [`Parser`]'s index has grown, parsing a message, visiting every subcomponent and decoding
-//! unescaped text make no heap allocation at all, however many fields the message has.
+//! unescaped text make no heap allocation at all, however many fields the message has. A
+//! notification allocates per message (its document, resource list, Bundle), not per value.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
+use hl7fhir::engine::Engine;
+use hl7fhir::notify::{Flavor, NotifyOptions};
 use hl7fhir::v2::{Parser, Path};
 
 struct Counting;
@@ -101,4 +104,66 @@ fn a_fresh_parser_allocates_a_fixed_number_of_times() {
         counts[0],
         counts[1]
     );
+}
+
+/// An ORU^R01 with `results` numeric OBX, each with its units, range, flag and time: values
+/// the translation converts (numbers, dates) or puts together (codings, quantities).
+fn results(results: usize) -> Vec<u8> {
+    let mut m = b"MSH|^~\\&|LAB|GHH|||20260101120000-0500||ORU^R01^ORU_R01|R1|P|2.5.1\r\
+PID|1||MRN1^^^GHH^MR||DOE^JANE||19700101|F|||1 MAIN ST^^TOWN^NC^27701^USA^H||^PRN^PH^^1^555^5550100\r\
+PV1|1|O|LAB^^^GHH\r\
+OBR|1|ORD1^EHR|FIL1^LAB|58410-2^CBC panel^LN|||20260101110000-0500|||||||||1234^STONE^MIRIAM||||||20260101115500-0500|||F\r"
+        .to_vec();
+    for i in 1..=results {
+        m.extend_from_slice(
+            format!(
+                "OBX|{i}|NM|{}^Result {i}^LN||{}.{}|g/dL^gram per deciliter^UCUM|12.0-16.0|N|||F|||20260101113000-0500\r",
+                1000 + i,
+                10 + i % 7,
+                i % 10
+            )
+            .as_bytes(),
+        );
+    }
+    m
+}
+
+#[test]
+fn a_notification_allocates_per_message_not_per_value() {
+    let engine = Engine::with_defaults().unwrap();
+    let mut parser = engine.parser();
+    let mut out = Vec::new();
+    for flavor in [Flavor::Detailed, Flavor::Lightweight] {
+        let opts = NotifyOptions {
+            flavor,
+            ..NotifyOptions::default()
+        };
+        let counts: Vec<usize> = [2, 40]
+            .into_iter()
+            .map(|n| {
+                let msg = results(n);
+                let mut notify = || {
+                    out.clear();
+                    engine
+                        .notify_with(&mut parser, &msg, &opts, false, &mut out)
+                        .unwrap();
+                };
+                // Warm up: the parser's index and the output buffer grow once, as in a
+                // gateway's worker.
+                notify();
+                let before = allocations();
+                notify();
+                allocations() - before
+            })
+            .collect();
+        // Thirty-eight more results, each an Observation of a dozen values: one allocation per
+        // value would be hundreds more; the message's lists (segments, resources, links) double
+        // a few more times as they grow.
+        assert!(
+            counts[1] <= counts[0] + 16,
+            "{flavor:?}: 2 results {} allocations, 40 results {}",
+            counts[0],
+            counts[1]
+        );
+    }
 }
