@@ -13,7 +13,7 @@
 //! resource (NTE) is written once per entry of the list its map appends to (one NTE per note).
 //!
 //! What a row cannot run backwards is marked `forward` in the tables; a row marked `reverse`
-//! runs only here (e.g. OBX-2, the value type, from which value[x] is present). A row whose
+//! runs only here (e.g. OBX-2, the value type, from which `value[x]` is present). A row whose
 //! `value` holds defaults (`use=home`) takes only the elements that match them, so PID-13 gets
 //! the home numbers and PID-14 the work ones; with an index (`identifier[1]`, PLAC) it takes
 //! the first matching entry wherever it sits. A condition on a field of the segment being
@@ -2239,9 +2239,9 @@ fn takes_entries(row: &MapRow) -> bool {
 }
 
 /// True when another row of the data type map would give the element the same value from what
-/// the repetition already holds, so this row's component may stay empty: CWE[Quantity] reads
+/// the repetition already holds, so this row's component may stay empty: `CWE[Quantity]` reads
 /// the unit from CWE.1 when CWE.2 is empty (`1,.2 NOT VALUED,unit`), so a unit equal to the
-/// code is not written to CWE.2 again; CWE[CodeableConcept] reads the text from CWE.2 when
+/// code is not written to CWE.2 again; `CWE[CodeableConcept]` reads the text from CWE.2 when
 /// there is no code, so such a text is not repeated in CWE.9.
 fn derived_elsewhere(map: &ElementMap, row: &MapRow, v: &Json, rep: &Rep) -> bool {
     let Some(text) = primitive_text(v) else {

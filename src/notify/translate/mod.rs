@@ -1,0 +1,587 @@
+//! Running a compiled [`Plan`] over one parsed message: segments are placed in the structure,
+//! each message map row makes or fills a resource through its segment map, data type maps fill
+//! elements (or make resources of their own), and references are resolved once every resource
+//! exists. The result is an [`Event`]: the resources in order, in one [`Doc`].
+
+mod primitives;
+mod rows;
+mod targets;
+mod values;
+
+use std::borrow::Cow;
+
+use chrono_tz::Tz;
+
+use self::values::{Part, Texts, text_of};
+use super::structure::{self, Placement};
+use crate::error::{Error, ErrorKind, Location};
+use crate::fhir::datetime::DateKind;
+use crate::fhir::doc::{Doc, NodeId, Val};
+use crate::fhir::id::{Id, IdHasher, IdMap};
+use crate::mapping::plan::{Link, Plan, Structure};
+use crate::v2::{Field, Message, Path, Segment, Value};
+
+/// Settings that shape translation.
+#[derive(Debug, Clone, Default)]
+pub struct TranslateOptions {
+    /// The sender's time zone, for time stamps without an offset.
+    pub timezone: Option<Tz>,
+    /// MessageHeader.source.endpoint; derived from MSH-3 when absent.
+    pub source_endpoint: Option<String>,
+    /// Quote values in error text.
+    pub show_values: bool,
+    /// Keep only identifiers, references and required elements.
+    pub lightweight: bool,
+    /// Record unmapped fields and untranslated codes.
+    pub explain: bool,
+    /// Fail on a value of the wrong shape (a bad date) or a missing required segment; otherwise
+    /// the element is left out, its original text kept in an extension, and the problem noted.
+    pub strict: bool,
+}
+
+/// One resource made from the message.
+#[derive(Debug, Clone)]
+pub struct Resource<'a> {
+    /// Its type.
+    pub ty: &'a str,
+    /// Its id (also the UUID of its `urn:uuid:` full URL).
+    pub id: Id,
+    /// Its node in the document.
+    pub node: NodeId,
+    /// The group instance it was made in.
+    group: usize,
+}
+
+/// What translating one message gives.
+#[derive(Debug)]
+pub struct Event<'a> {
+    /// The document holding every resource.
+    pub doc: Doc<'a>,
+    /// The resources, MessageHeader first.
+    pub resources: Vec<Resource<'a>>,
+    /// The structure used.
+    pub structure: &'a str,
+    /// MSH-9.2.
+    pub trigger: String,
+    /// MSH-10.
+    pub control_id: String,
+    /// MSH-7 as a FHIR instant, when it can be one.
+    pub timestamp: Option<String>,
+    /// Bundle id: a hash of the sender, control id and time.
+    pub bundle_id: String,
+    /// Valued fields no row read, as terser paths (`PID-10`, `OBX[2]-6`).
+    pub unmapped: Vec<String>,
+    /// Fields whose code no vocabulary row translates.
+    pub untranslated: Vec<String>,
+    /// What was wrong but tolerated (not in strict mode): bad values, missing segments. Each
+    /// names a location and a reason, never a value unless values may be shown.
+    pub problems: Vec<String>,
+}
+
+struct Translator<'a, 'o> {
+    plan: &'a Plan,
+    msg: Message<'a>,
+    opts: &'o TranslateOptions,
+    doc: Doc<'a>,
+    resources: Vec<Resource<'a>>,
+    by_id: IdMap<usize>,
+    placement: Placement,
+    /// Links to resolve once every resource exists: (resource index, link, the segment whose
+    /// row made the resource, which a link's `fill` map reads).
+    pending: Vec<(usize, &'a Link, Segment<'a>)>,
+    /// (segment number, field) pairs some row read, when explaining.
+    consumed: Vec<u64>,
+    untranslated: Vec<String>,
+    /// Codes some row's vocabulary did translate, when explaining: a component read by two
+    /// rows (XAD.7 gives both Address.use and Address.type) is untranslated only if neither
+    /// row knew it.
+    translated: Vec<String>,
+    problems: Vec<String>,
+    /// The segment being mapped (for paths into the same segment).
+    current: Option<Segment<'a>>,
+    /// The parts of the values data type maps are running over (see [`Scope`](values::Scope)).
+    parts: Vec<Part<'a>>,
+    /// Fields 1 to 64 of the segment being mapped, as resolved so far (entry N is field N + 1
+    /// when bit N of `fields_known` is set): rows and conditions read the same field many
+    /// times (each OBX row tests OBX-2).
+    fields: Vec<Option<Field<'a>>>,
+    fields_known: u64,
+    texts: Texts<'a>,
+}
+
+/// Translates a parsed message with `plan`.
+pub fn translate<'a>(
+    plan: &'a Plan,
+    msg: Message<'a>,
+    opts: &TranslateOptions,
+) -> Result<Event<'a>, Error> {
+    let header = msg.header();
+    let msh9 = header.field(9).ok_or_else(|| {
+        Error::new(ErrorKind::UnsupportedEvent, "MSH-9 (message type) is empty").at(Location {
+            field: 9,
+            ..Location::segment(1, *b"MSH")
+        })
+    })?;
+    let part = |n: usize| {
+        msh9.component(n)
+            .and_then(|c| text_of(&c).ok().flatten())
+            .map(|t| t.trim().to_string())
+            .unwrap_or_default()
+    };
+    let (mtype, trigger, structure_name) = (part(1), part(2), part(3));
+    let Some(si) = plan.route(&mtype, &trigger, &structure_name) else {
+        let shown = if structure_name.is_empty() {
+            format!("{mtype}^{trigger}")
+        } else {
+            format!("{mtype}^{trigger}^{structure_name}")
+        };
+        return Err(Error::new(
+            ErrorKind::UnsupportedEvent,
+            format!("MSH-9 {shown}: no mapping covers this message type and event"),
+        )
+        .at(msh9.location())
+        .at_offset(msh9.offset() as u64));
+    };
+    let structure = &plan.structures[si];
+    let placement = structure::place(structure, msg.segments().map(|s| *s.id_bytes()));
+    let mut problems = Vec::new();
+    if let Err(e) = check_required(structure, &msg) {
+        if opts.strict {
+            return Err(e);
+        }
+        problems.push(e.to_string());
+    }
+    let mut t = Translator {
+        plan,
+        msg,
+        opts,
+        // Detailed resources come to about one node per two bytes of message; growing the
+        // arena as it fills would copy it several times per message.
+        doc: Doc::with_capacity(256.max(msg.bytes().len() / 2)),
+        // Room for the resources of a large message, so neither grows while it is made.
+        resources: Vec::with_capacity(64),
+        by_id: IdMap::with_capacity_and_hasher(64, Default::default()),
+        placement,
+        pending: Vec::new(),
+        consumed: Vec::new(),
+        untranslated: Vec::new(),
+        translated: Vec::new(),
+        problems,
+        current: None,
+        parts: Vec::with_capacity(64),
+        fields: vec![None; 64],
+        fields_known: 0,
+        texts: Texts::new(&msg),
+    };
+    t.run(structure)?;
+    let control_id = msg
+        .text_of("MSH", 10)
+        .map(|c| c.into_owned())
+        .unwrap_or_default();
+    let timestamp = match header.field(7).and_then(|f| f.repetition(1)) {
+        Some(r) => match t.date(&Part::Rep(r), DateKind::Instant) {
+            Ok((value, _)) => value.map(|v| t.doc.made(v).to_string()),
+            Err(e) if !opts.strict => {
+                t.problems.push(e.to_string());
+                None
+            }
+            Err(e) => return Err(e),
+        },
+        None => None,
+    };
+    let mut h = IdHasher::new("Bundle");
+    for n in [3, 4, 10, 7] {
+        h.add_bytes(header.field(n).map_or(&b""[..], |f| f.raw()));
+    }
+    // The Bundle itself reads MSH-7 (timestamp) and MSH-10 (identifier).
+    for field in [7, 10] {
+        t.consume_path(&Path {
+            segment: *b"MSH",
+            occurrence: 1,
+            field,
+            repetition: None,
+            component: None,
+            subcomponent: None,
+        });
+    }
+    let unmapped = if opts.explain {
+        t.unmapped()
+    } else {
+        Vec::new()
+    };
+    let translated = std::mem::take(&mut t.translated);
+    // Each field once, where it first came up: a code two maps read (DG1-6 for the Condition
+    // and for the Encounter's diagnosis entry) is one untranslated field.
+    let mut seen = std::collections::HashSet::new();
+    t.untranslated
+        .retain(|u| !translated.contains(u) && seen.insert(u.clone()));
+    Ok(Event {
+        doc: t.doc,
+        resources: t.resources,
+        structure: &structure.name,
+        trigger,
+        control_id,
+        timestamp,
+        bundle_id: h.finish(),
+        unmapped,
+        untranslated: t.untranslated,
+        problems: t.problems,
+    })
+}
+
+/// Fails when a segment the structure requires at its top level is absent.
+fn check_required(s: &Structure, msg: &Message<'_>) -> Result<(), Error> {
+    for &c in &s.nodes[0].children {
+        let node = &s.nodes[c];
+        if let (Some(id), true) = (node.segment, node.min > 0)
+            && !msg.segments().any(|seg| *seg.id_bytes() == id)
+        {
+            return Err(Error::new(
+                ErrorKind::MissingRequired,
+                format!(
+                    "{} requires a {} segment; the message has none",
+                    s.name, node.name
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl<'a> Translator<'a, '_> {
+    fn run(&mut self, structure: &'a Structure) -> Result<(), Error> {
+        let segments: Vec<Segment<'a>> = self.msg.segments().collect();
+        for (i, seg) in segments.iter().enumerate() {
+            let (node, group) = self.placement.segments[i];
+            let Some(node) = node else { continue };
+            self.current = Some(*seg);
+            self.fields_known = 0;
+            let rows = &structure.nodes[node].rows;
+            for (r, row) in rows.iter().enumerate() {
+                if let Some(c) = &row.when
+                    && !self.applies(c, None)?
+                {
+                    continue;
+                }
+                // Which of the segment's rows for this type it is: a keyless id must not move
+                // when a table gains a comment or a row for another type.
+                let ordinal = rows[..r]
+                    .iter()
+                    .filter(|o| o.resource == row.resource)
+                    .count();
+                let res = if row.merge {
+                    match self.nearest(&row.resource, group, None, false) {
+                        Some(r) => r,
+                        None => self.create(&row.resource, group, &row.key, seg, ordinal)?,
+                    }
+                } else {
+                    self.create(&row.resource, group, &row.key, seg, ordinal)?
+                };
+                let obj = self.resources[res].node;
+                self.run_map(row.map, None, obj)?;
+                for link in &row.links {
+                    self.pending.push((res, link, *seg));
+                }
+            }
+        }
+        self.current = None;
+        for (res, link, seg) in std::mem::take(&mut self.pending) {
+            self.link(res, link, seg)?;
+        }
+        Ok(())
+    }
+
+    /// Makes a resource (or returns the one with the same id).
+    fn create(
+        &mut self,
+        ty: &'a str,
+        group: usize,
+        key: &[Path],
+        seg: &Segment<'a>,
+        ordinal: usize,
+    ) -> Result<usize, Error> {
+        let mut h = IdHasher::new(ty);
+        let mut keyed = false;
+        for p in key {
+            let text = match self.resolve(p).and_then(|f| f.repetition(1)) {
+                Some(r) => match Part::Rep(r).descend_path(p) {
+                    Some(v) => self.texts.of(v.value())?,
+                    None => None,
+                },
+                None => None,
+            };
+            if let Some(t) = &text {
+                keyed = true;
+                h.add(t);
+            } else {
+                h.add("");
+            }
+            self.consume_path(p);
+        }
+        if !keyed {
+            // Unique to this message: sender, control id, segment position and which of the
+            // segment's rows for this type made it.
+            let header = self.msg.header();
+            for n in [3, 10] {
+                h.add_bytes(header.field(n).map_or(&b""[..], |f| f.raw()));
+            }
+            h.add_number(seg.number() as u64);
+            h.add_number(ordinal as u64);
+        }
+        Ok(self.resource(ty, h.id(), group))
+    }
+
+    fn resource(&mut self, ty: &'a str, id: Id, group: usize) -> usize {
+        if let Some(&i) = self.by_id.get(&id) {
+            return i;
+        }
+        let node = self.doc.object();
+        self.doc
+            .set(node, "resourceType", Val::Str(Cow::Borrowed(ty)));
+        self.doc.set(node, "id", Val::Id(id));
+        self.resources.push(Resource {
+            ty,
+            id,
+            node,
+            group,
+        });
+        self.by_id.insert(id, self.resources.len() - 1);
+        self.resources.len() - 1
+    }
+
+    /// The nearest resource of type `ty` for a resource in `group`: the latest one made in
+    /// `group`, else in the closest enclosing instance, else (for links) anywhere inside that
+    /// enclosing instance that is visible from `group` (the Patient of a PATIENT group, seen
+    /// from an OBX beside it; SIU's Appointment finding the patient group after it), never
+    /// another instance of a group `group` lies in.
+    fn nearest(
+        &self,
+        ty: &str,
+        group: usize,
+        except: Option<usize>,
+        anywhere: bool,
+    ) -> Option<usize> {
+        let pick = |pred: &dyn Fn(&Resource<'a>) -> bool| {
+            self.resources
+                .iter()
+                .enumerate()
+                .rev()
+                .find(|(i, r)| r.ty == ty && Some(*i) != except && pred(r))
+                .map(|(i, _)| i)
+        };
+        let mut g = Some(group);
+        while let Some(gi) = g {
+            if let Some(i) = pick(&|r| r.group == gi) {
+                return Some(i);
+            }
+            if anywhere
+                && let Some(i) = pick(&|r| {
+                    self.placement.within(r.group, gi) && self.placement.visible(r.group, group)
+                })
+            {
+                return Some(i);
+            }
+            g = self.placement.groups[gi].parent;
+        }
+        None
+    }
+
+    fn link(&mut self, res: usize, link: &'a Link, seg: Segment<'a>) -> Result<(), Error> {
+        let group = self.resources[res].group;
+        match link {
+            Link::Outgoing { target, to } => {
+                if let Some(other) = self.nearest(to, group, Some(res), true) {
+                    let reference = self.resources[other].id;
+                    let obj = self.resources[res].node;
+                    let at = self.element(obj, &target.steps);
+                    self.doc.set(at, "reference", Val::Urn(reference));
+                }
+            }
+            Link::Incoming { from, target, fill } => {
+                if let Some(other) = self.nearest(from, group, Some(res), true) {
+                    let reference = self.resources[res].id;
+                    let obj = self.resources[other].node;
+                    // A resource reached twice (by its key, in two groups) is listed once.
+                    if self.references(obj, &target.steps, reference) {
+                        return Ok(());
+                    }
+                    let at = self.element(obj, &target.steps);
+                    self.doc.set(at, "reference", Val::Urn(reference));
+                    if let Some(m) = *fill {
+                        // The segment's own fields fill the rest of the entry just made.
+                        self.current = Some(seg);
+                        self.fields_known = 0;
+                        let filled = self.run_map(m, None, obj);
+                        self.current = None;
+                        filled?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The segment a path names: the one being mapped when the ids match; else, for a first
+    /// occurrence, the closest one with that id in the current group instance or an enclosing
+    /// one (an OBX reading its own OBR); else the n-th in the message.
+    fn segment_for(&self, p: &Path) -> Option<Segment<'a>> {
+        let current = self.current?;
+        if *current.id_bytes() == p.segment && p.occurrence == 1 {
+            return Some(current);
+        }
+        if p.occurrence == 1 {
+            let here = current.number() as usize - 1;
+            let from = self.placement.segments.get(here).map_or(0, |&(_, g)| g);
+            let matches = |i: &usize| {
+                self.msg
+                    .segment(i + 1)
+                    .is_some_and(|s| *s.id_bytes() == p.segment)
+            };
+            let mut g = Some(from);
+            while let Some(gi) = g {
+                // Inside this instance and visible from here: the latest before this segment,
+                // else the first after it.
+                let near = |i: &usize| {
+                    let sg = self.placement.segments[*i].1;
+                    self.placement.within(sg, gi) && self.placement.visible(sg, from)
+                };
+                // The id test is cheap; the placement test walks group instances.
+                let before = (0..here).rev().filter(matches).find(near);
+                let found = before.or_else(|| {
+                    (here + 1..self.placement.segments.len())
+                        .filter(matches)
+                        .find(near)
+                });
+                if let Some(i) = found {
+                    return self.msg.segment(i + 1);
+                }
+                g = self.placement.groups[gi].parent;
+            }
+            return None;
+        }
+        self.msg
+            .segments()
+            .filter(|s| *s.id_bytes() == p.segment)
+            .nth(p.occurrence as usize - 1)
+    }
+
+    /// The field a path names (see [`Translator::segment_for`]).
+    fn resolve(&mut self, p: &Path) -> Option<Field<'a>> {
+        if let Some(current) = self.current
+            && *current.id_bytes() == p.segment
+            && p.occurrence == 1
+        {
+            let i = (p.field as usize).wrapping_sub(1);
+            let Some(slot) = self.fields.get_mut(i) else {
+                return current.field(p.field as usize);
+            };
+            if self.fields_known >> i & 1 == 0 {
+                *slot = current.field(p.field as usize);
+                self.fields_known |= 1 << i;
+            }
+            return *slot;
+        }
+        match self.current {
+            Some(_) => self.segment_for(p)?.field(p.field as usize),
+            None => self
+                .msg
+                .segments()
+                .filter(|s| *s.id_bytes() == p.segment)
+                .nth(p.occurrence as usize - 1)?
+                .field(p.field as usize),
+        }
+    }
+
+    /// Records that a row read the field `p` names, when explaining (every row asks, so the
+    /// test is inlined and the work is not).
+    #[inline]
+    fn consume_path(&mut self, p: &Path) {
+        if self.opts.explain {
+            self.consume(p);
+        }
+    }
+
+    #[inline(never)]
+    fn consume(&mut self, p: &Path) {
+        let seg = match self.current {
+            Some(_) => self.segment_for(p),
+            None => self
+                .msg
+                .segments()
+                .filter(|s| *s.id_bytes() == p.segment)
+                .nth(p.occurrence as usize - 1),
+        };
+        if let Some(s) = seg {
+            self.consumed
+                .push((s.number() as u64) << 32 | p.field as u64);
+        }
+    }
+
+    fn group_of_current(&self) -> usize {
+        let seg = self.current.map_or(0, |s| s.number() as usize - 1);
+        self.placement.segments.get(seg).map_or(0, |&(_, g)| g)
+    }
+
+    fn note_translated(&mut self, v: &Part<'a>) {
+        if self.opts.explain {
+            self.translated
+                .push(occurrence_terser(&self.msg, &v.value().location()));
+        }
+    }
+
+    fn note_untranslated(&mut self, v: &Part<'a>) {
+        if self.opts.explain {
+            self.untranslated
+                .push(occurrence_terser(&self.msg, &v.value().location()));
+        }
+    }
+
+    fn bad_value(&self, v: &Value<'a>, reason: &str) -> Error {
+        let e = Error::new(ErrorKind::BadValue, reason)
+            .at(v.location())
+            .at_offset(v.offset() as u64);
+        if self.opts.show_values {
+            e.with_value(String::from_utf8_lossy(v.raw()))
+        } else {
+            e
+        }
+    }
+
+    /// Valued fields that no row read, in message order.
+    fn unmapped(&self) -> Vec<String> {
+        let mut consumed = self.consumed.clone();
+        consumed.sort_unstable();
+        let mut out = Vec::new();
+        for seg in self.msg.segments() {
+            for f in seg.fields() {
+                let n = f.location().field;
+                if seg.number() == 1 && n <= 2 {
+                    continue;
+                }
+                if f.is_empty()
+                    || consumed
+                        .binary_search(&((seg.number() as u64) << 32 | n as u64))
+                        .is_ok()
+                {
+                    continue;
+                }
+                out.push(occurrence_terser(&self.msg, &f.location()));
+            }
+        }
+        out
+    }
+}
+
+/// A location as a terser path with the segment's occurrence (`OBX[2]-5`).
+fn occurrence_terser(msg: &Message<'_>, loc: &Location) -> String {
+    let nth = msg
+        .segments()
+        .take(loc.segment_index as usize)
+        .filter(|s| *s.id_bytes() == loc.segment_id)
+        .count();
+    let mut t = loc.terser();
+    if nth > 1 {
+        t.insert_str(3, &format!("[{nth}]"));
+    }
+    t
+}

@@ -1,0 +1,549 @@
+//! FHIR primitives from v2 values: text, codes, numbers, dates in FHIR's form (the time-zone
+//! rules), URIs, phone numbers; made strings go into the document's text buffer; a value that
+//! does not convert keeps its original text in an extension.
+
+use std::borrow::Cow;
+
+use super::Translator;
+use super::values::{Part, Texts, text_of, trim_cow};
+use crate::error::Error;
+use crate::fhir::datetime::{DateKind, Dtm};
+use crate::fhir::doc::{NodeId, Span, Val};
+use crate::mapping::plan::{MapRow, Plan, Primitive};
+use crate::mapping::target::{Step, Target};
+use crate::v2::Value;
+
+const ORIGINAL_TEXT: &str = "http://hl7.org/fhir/StructureDefinition/originalText";
+
+impl<'a> Translator<'a, '_> {
+    pub(super) fn primitive(
+        &mut self,
+        row: &'a MapRow,
+        p: Primitive,
+        v: &Part<'a>,
+        obj: NodeId,
+    ) -> Result<(), Error> {
+        let val = match p {
+            Primitive::Text | Primitive::JoinedText => match self.texts.of(v.value())? {
+                Some(t) => Val::Str(t),
+                None => return Ok(()),
+            },
+            Primitive::TextAsBase64 => match self.texts.of(v.value())? {
+                Some(t) => Val::Str(Cow::Owned(crate::fhir::base64::encode(t.as_bytes()))),
+                None => return Ok(()),
+            },
+            Primitive::Base64 => match self.texts.of(v.value())? {
+                Some(t) if crate::fhir::base64::is_valid(t.trim()) => {
+                    Val::Str(Cow::Owned(t.trim().to_string()))
+                }
+                Some(_) => return Err(self.bad_value(v.value(), "not base64 data")),
+                None => return Ok(()),
+            },
+            Primitive::Code => {
+                let Some(t) = self.texts.of(v.first().value())? else {
+                    return Ok(());
+                };
+                let code = trim_cow(t);
+                match row.vocabulary {
+                    Some(vocab) => match self.plan.vocabularies[vocab].forward.get(code.as_ref()) {
+                        Some(c) => {
+                            self.note_translated(v);
+                            Val::Str(Cow::Borrowed(&c.code))
+                        }
+                        None => {
+                            self.note_untranslated(v);
+                            return Ok(());
+                        }
+                    },
+                    None if crate::fhir::elements::is_code(&code) => Val::Str(code),
+                    None => {
+                        return Err(self.bad_value(
+                            v.first().value(),
+                            "not a FHIR code (words separated by single spaces)",
+                        ));
+                    }
+                }
+            }
+            Primitive::Boolean => {
+                match self.texts.of(v.first().value())?.as_deref().map(str::trim) {
+                    Some("Y" | "y") => Val::Bool(true),
+                    Some("N" | "n") => Val::Bool(false),
+                    Some(_) => {
+                        self.note_untranslated(v);
+                        return Ok(());
+                    }
+                    None => return Ok(()),
+                }
+            }
+            Primitive::Decimal | Primitive::Integer { .. } => {
+                let Some(t) = self.texts.of(v.first().value())? else {
+                    return Ok(());
+                };
+                let integer = matches!(p, Primitive::Integer { .. });
+                let n = self
+                    .made(|out| Ok(json_number(t.trim(), integer, out)))?
+                    .ok_or_else(|| self.bad_value(v.value(), "not a number"))?;
+                if let Primitive::Integer { min } = p
+                    && self.doc.made(n).parse::<i64>().map_or(true, |x| x < min)
+                {
+                    return Err(self.bad_value(v.value(), "number out of range for its FHIR type"));
+                }
+                Val::MadeNumber(n)
+            }
+            Primitive::Date(kind) => {
+                let (mut value, mut original) = self.date(v, kind)?;
+                if value.is_some_and(|end| self.ends_before_start(obj, &row.target.steps, end)) {
+                    // FHIR forbids a Period ending before it starts (per-1), and which of the two
+                    // the sender got wrong is unknown: the start stands, and the end is kept only
+                    // as the text sent.
+                    let first_part = v.first();
+                    let first = first_part.value();
+                    self.problems.push(
+                        self.bad_value(first, "the period ends before it starts: the end is kept as its original text only")
+                            .to_string(),
+                    );
+                    original = text_of(first)?.map(|t| t.trim().to_string());
+                    value = None;
+                }
+                let Some(orig) = original else {
+                    match value {
+                        Some(value) => {
+                            return {
+                                self.write(obj, &row.target, Val::MadeStr(value));
+                                Ok(())
+                            };
+                        }
+                        None => return Ok(()),
+                    }
+                };
+                // Inside an extension (patient-birthTime) a value cannot carry extensions of
+                // its own: a time padded to seconds is written as is; a time that could not be
+                // placed in a zone leaves the extension out and the original text goes on the
+                // element the extension belongs to (birthDate).
+                let steps = &row.target.steps;
+                if let Some(ext) = steps
+                    .iter()
+                    .rposition(|s| matches!(s, Step::Extension { .. }))
+                {
+                    match value {
+                        Some(value) if self.doc.made(value).contains('T') => {
+                            return {
+                                self.write(obj, &row.target, Val::MadeStr(value));
+                                Ok(())
+                            };
+                        }
+                        _ => {
+                            let owner = self.walk(obj, &steps[..ext]);
+                            self.original_text(owner, Cow::Owned(orig));
+                            return Ok(());
+                        }
+                    }
+                }
+                let at = self.parent_of_last(obj, steps);
+                if let Some(Step::Member {
+                    name,
+                    shadow,
+                    many: false,
+                    ..
+                }) = steps.last()
+                {
+                    if let Some(value) = value {
+                        self.doc.set(at, name, Val::MadeStr(value));
+                    }
+                    let sh = self.doc.member(at, shadow, Val::Object);
+                    self.original_text(sh, Cow::Owned(orig));
+                    return Ok(());
+                }
+                match value {
+                    Some(value) => Val::MadeStr(value),
+                    None => return Ok(()),
+                }
+            }
+            Primitive::SnQuantity | Primitive::SnRange => {
+                return self.structured_numeric(row, p, v, obj);
+            }
+            Primitive::HdUri | Primitive::EiUri => {
+                let part = |n: u32| -> Result<Option<Cow<'a, str>>, Error> {
+                    Ok(match v.child(n) {
+                        Some(c) => self.texts.of(c.value())?.map(trim_cow),
+                        None => None,
+                    })
+                };
+                // HD is namespace^universal id^type; EI puts the entity id first.
+                let shift = u32::from(p == Primitive::EiUri);
+                let (id, kind) = (part(2 + shift)?, part(3 + shift)?);
+                let scheme = match kind.as_deref() {
+                    Some("ISO") => "urn:oid:",
+                    Some("UUID") => "urn:uuid:",
+                    Some("URI") => "",
+                    _ => return Ok(()),
+                };
+                let Some(id) = id else {
+                    return Ok(());
+                };
+                let uuid = scheme == "urn:uuid:";
+                let uri = self.made(|out| {
+                    out.push_str(scheme);
+                    let at = out.len();
+                    out.push_str(&id);
+                    if uuid {
+                        out[at..].make_ascii_lowercase();
+                    }
+                    Ok(true)
+                })?;
+                match uri {
+                    Some(uri) => Val::MadeStr(uri),
+                    None => return Ok(()),
+                }
+            }
+            Primitive::Telecom => {
+                let texts = self.texts;
+                match self.made(|out| telecom(v, texts, out))? {
+                    Some(t) => Val::MadeStr(t),
+                    None => return Ok(()),
+                }
+            }
+            Primitive::CodeSystem => {
+                let Some(name) = self.texts.of(v.first().value())? else {
+                    return Ok(());
+                };
+                let name = name.trim();
+                let found = row
+                    .vocabulary
+                    .and_then(|voc| self.plan.vocabularies[voc].forward.get(name));
+                match found {
+                    Some(c) => Val::Str(Cow::Borrowed(&c.code)),
+                    None => match self.made(|out| Ok(hl7_table_system(name, out)))? {
+                        Some(url) => Val::MadeStr(url),
+                        None => {
+                            self.note_untranslated(v);
+                            return Ok(());
+                        }
+                    },
+                }
+            }
+            Primitive::CodedAs { concept } => {
+                let Some(t) = self.texts.of(v.first().value())? else {
+                    return Ok(());
+                };
+                let code = t.trim().to_string();
+                let plan: &'a Plan = self.plan;
+                let Some(c) = row
+                    .vocabulary
+                    .and_then(|voc| plan.vocabularies[voc].forward.get(code.as_str()))
+                else {
+                    self.note_untranslated(v);
+                    return Ok(());
+                };
+                self.note_translated(v);
+                let at = self.element(obj, &row.target.steps);
+                if concept {
+                    self.add_coding(at, c);
+                } else {
+                    self.coding(at, c);
+                }
+                return Ok(());
+            }
+            Primitive::Endpoint => match self.opts.source_endpoint.as_deref() {
+                Some(e) => Val::MadeStr(self.doc.make(e)),
+                None => match self.texts.of(v.first().value())? {
+                    Some(t) => {
+                        let start = self.doc.made_buffer().len();
+                        endpoint_from_name(&t, self.doc.made_buffer());
+                        Val::MadeStr(self.doc.made_since(start))
+                    }
+                    None => return Ok(()),
+                },
+            },
+        };
+        self.write(obj, &row.target, val);
+        Ok(())
+    }
+
+    /// Converts a DTM; returns the FHIR value and, when it does not carry everything sent, the
+    /// original text.
+    pub(super) fn date(
+        &mut self,
+        v: &Part<'a>,
+        kind: DateKind,
+    ) -> Result<(Option<Span>, Option<String>), Error> {
+        let first = *v.first().value();
+        let Some(text) = self.texts.of(&first)? else {
+            return Ok((None, None));
+        };
+        let text = text.trim();
+        let dtm = Dtm::parse(text)
+            .map_err(|r| self.bad_value(&first, &format!("invalid date/time: {r}")))?;
+        let start = self.doc.made_buffer().len();
+        let written = dtm.write_fhir(kind, self.opts.timezone, self.doc.made_buffer());
+        Ok((
+            written.value.then(|| self.doc.made_since(start)),
+            written.lossy.then(|| text.to_string()),
+        ))
+    }
+
+    /// Runs `make` on the document's text buffer: the text it appended, when it says it made
+    /// one (what it appended otherwise is taken back).
+    pub(super) fn made(
+        &mut self,
+        make: impl FnOnce(&mut String) -> Result<bool, Error>,
+    ) -> Result<Option<Span>, Error> {
+        let start = self.doc.made_buffer().len();
+        let made = make(self.doc.made_buffer());
+        if !matches!(made, Ok(true)) {
+            self.doc.made_buffer().truncate(start);
+        }
+        Ok(made?.then(|| self.doc.made_since(start)))
+    }
+
+    pub(super) fn structured_numeric(
+        &mut self,
+        row: &'a MapRow,
+        p: Primitive,
+        v: &Part<'a>,
+        obj: NodeId,
+    ) -> Result<(), Error> {
+        let comp = |n: u32| -> Result<Option<Cow<'a, str>>, Error> {
+            Ok(match v.child(n) {
+                Some(c) => self.texts.of(c.value())?.map(trim_cow),
+                None => None,
+            })
+        };
+        let (cmp, n1, sep, n2) = (comp(1)?, comp(2)?, comp(3)?, comp(4)?);
+        let mut num = |t: Option<Cow<'a, str>>| -> Result<Option<Span>, Error> {
+            let Some(t) = t else {
+                return Ok(None);
+            };
+            match self.made(|out| Ok(json_number(&t, false, out)))? {
+                Some(n) => Ok(Some(n)),
+                None => Err(self.bad_value(
+                    v.value(),
+                    "structured numeric holds a value that is not a number",
+                )),
+            }
+        };
+        let (n1, n2) = (num(n1)?, num(n2)?);
+        let at = self.element(obj, &row.target.steps);
+        match p {
+            Primitive::SnQuantity if sep.is_none() && n2.is_none() => {
+                if let Some(n) = n1 {
+                    self.doc.set(at, "value", Val::MadeNumber(n));
+                    if let Some(c) = cmp.filter(|c| matches!(c.as_ref(), "<" | "<=" | ">=" | ">")) {
+                        self.doc.set(at, "comparator", Val::Str(c));
+                    }
+                }
+            }
+            Primitive::SnRange if matches!(sep.as_deref(), Some("-")) && cmp.is_none() => {
+                for (key, n) in [("low", n1), ("high", n2)] {
+                    if let Some(n) = n {
+                        let q = self.doc.member(at, key, Val::Object);
+                        self.doc.set(q, "value", Val::MadeNumber(n));
+                    }
+                }
+            }
+            _ => self.note_untranslated(v),
+        }
+        Ok(())
+    }
+
+    /// Writes a constant, typed by its target.
+    pub(super) fn constant(&mut self, obj: NodeId, target: &'a Target, value: &'a str) {
+        let val = match target.ty {
+            "boolean" => Val::Bool(value == "true"),
+            "decimal" | "integer" | "positiveInt" | "unsignedInt" => {
+                Val::Number(Cow::Borrowed(value))
+            }
+            _ => Val::Str(Cow::Borrowed(value)),
+        };
+        self.write(obj, target, val);
+    }
+
+    /// Records the original text of a value that could not be converted in the element's
+    /// `originalText` extension, so nothing sent is lost.
+    pub(super) fn keep_original(
+        &mut self,
+        obj: NodeId,
+        target: &'a Target,
+        v: Value<'a>,
+    ) -> Result<(), Error> {
+        let Some(Step::Member {
+            shadow,
+            many: false,
+            ..
+        }) = target.steps.last()
+        else {
+            return Ok(());
+        };
+        let Some(text) = self.texts.of(&v)? else {
+            return Ok(());
+        };
+        let at = self.parent_of_last(obj, &target.steps);
+        let sh = self.doc.member(at, shadow, Val::Object);
+        self.original_text(sh, text);
+        Ok(())
+    }
+
+    /// Adds an `originalText` extension to `owner` (an element, or a primitive's `_name`).
+    pub(super) fn original_text(&mut self, owner: NodeId, text: Cow<'a, str>) {
+        let exts = self.doc.member(owner, "extension", Val::Array);
+        let e = self.doc.push(exts, Val::Object);
+        self.doc
+            .set(e, "url", Val::Str(Cow::Borrowed(ORIGINAL_TEXT)));
+        self.doc.set(e, "valueString", Val::Str(text));
+    }
+}
+
+/// Appends an XTN as one value: the e-mail or URL (XTN.4), the unformatted number (XTN.12),
+/// the number put together from XTN.5–8, or the old formatted number (XTN.1). False when it
+/// has none of them.
+pub(super) fn telecom<'a>(v: &Part<'a>, texts: Texts<'a>, out: &mut String) -> Result<bool, Error> {
+    let c = |n: u32| -> Result<Option<Cow<'a, str>>, Error> {
+        Ok(match v.child(n) {
+            Some(c) => texts.of(c.value())?.map(trim_cow),
+            None => None,
+        })
+    };
+    if let Some(t) = c(4)?.or(c(12)?) {
+        out.push_str(&t);
+        return Ok(true);
+    }
+    if let Some(local) = c(7)? {
+        if let Some(cc) = c(5)? {
+            out.push('+');
+            out.push_str(cc.trim_start_matches('+'));
+            out.push(' ');
+        }
+        if let Some(area) = c(6)? {
+            out.push('(');
+            out.push_str(&area);
+            out.push_str(") ");
+        }
+        out.push_str(&local);
+        if let Some(ext) = c(8)? {
+            out.push_str(" ext. ");
+            out.push_str(&ext);
+        }
+        return Ok(true);
+    }
+    Ok(match c(1)? {
+        Some(t) => {
+            out.push_str(&t);
+            true
+        }
+        None => false,
+    })
+}
+
+/// Appends `HL7nnnn` (an HL7-defined table) as its terminology.hl7.org code system URL; false
+/// for any other name.
+pub(super) fn hl7_table_system(name: &str, out: &mut String) -> bool {
+    let Some(digits) = name.strip_prefix("HL7") else {
+        return false;
+    };
+    let table = digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit());
+    if table {
+        out.push_str("http://terminology.hl7.org/CodeSystem/v2-");
+        out.push_str(digits);
+    }
+    table
+}
+
+/// Appends HL7 NM text as JSON number text: no `+`, no leading zeros, no bare point. False,
+/// having appended nothing, when `t` is not a number (or, for an integer, has a fraction).
+pub(super) fn json_number(t: &str, integer: bool, out: &mut String) -> bool {
+    let (neg, body) = match t.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (int, frac) = match body.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (body, None),
+    };
+    if (int.is_empty() && frac.is_none_or(str::is_empty))
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.is_none_or(|f| f.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return false;
+    }
+    if integer && frac.is_some_and(|f| !f.is_empty()) {
+        return false;
+    }
+    let int = int.trim_start_matches('0');
+    if neg {
+        out.push('-');
+    }
+    out.push_str(if int.is_empty() { "0" } else { int });
+    if let Some(f) = frac.filter(|f| !f.is_empty() && !integer) {
+        out.push('.');
+        out.push_str(f);
+    }
+    true
+}
+
+/// The sender named as an MLLP endpoint URL: lower case, anything but letters, digits, `.` and
+/// `-` replaced by `-` (documented in `mappings/README.md`).
+pub(super) fn endpoint_from_name(name: &str, out: &mut String) {
+    out.push_str("mllp://");
+    let start = out.len();
+    out.extend(name.trim().chars().map(|c| {
+        if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+            c.to_ascii_lowercase()
+        } else {
+            '-'
+        }
+    }));
+    let host = &out[start..];
+    let lead = host.len() - host.trim_start_matches(['-', '.']).len();
+    let len = host.trim_matches(['-', '.']).len();
+    out.drain(start..start + lead);
+    out.truncate(start + len);
+    if len == 0 {
+        out.push_str("unknown");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers() {
+        let cases: &[(&str, bool, Option<&str>)] = &[
+            ("42", false, Some("42")),
+            ("+007.50", false, Some("7.50")),
+            ("-0.5", false, Some("-0.5")),
+            (".5", false, Some("0.5")),
+            ("5.", false, Some("5")),
+            ("1e3", false, None),
+            ("", false, None),
+            (".", false, None),
+            ("12", true, Some("12")),
+            ("1.5", true, None),
+        ];
+        for (t, int, want) in cases {
+            // Appended after what the buffer holds, or nothing appended.
+            let mut out = String::from("made|");
+            let number = json_number(t, *int, &mut out).then(|| out["made|".len()..].to_string());
+            assert_eq!(number.as_deref(), *want, "{t}");
+            if want.is_none() {
+                assert_eq!(out, "made|");
+            }
+        }
+    }
+
+    #[test]
+    fn endpoints() {
+        let endpoint = |name: &str| {
+            let mut out = String::from("made|");
+            endpoint_from_name(name, &mut out);
+            out["made|".len()..].to_string()
+        };
+        assert_eq!(endpoint("ADT1"), "mllp://adt1");
+        assert_eq!(
+            endpoint("GOOD HEALTH HOSPITAL"),
+            "mllp://good-health-hospital"
+        );
+        assert_eq!(endpoint(" -.Lab.- "), "mllp://lab");
+        assert_eq!(endpoint("  "), "mllp://unknown");
+    }
+}

@@ -1,0 +1,402 @@
+//! Conditions and the rows of segment and data type maps: which rows apply, the value each
+//! reads, and what it becomes (a nested data type map, a resource of its own, a vocabulary's
+//! coding).
+
+use std::borrow::Cow;
+
+use super::Translator;
+use super::values::{Part, Scope};
+use crate::error::{Error, ErrorKind};
+use crate::fhir::datetime::Dtm;
+use crate::fhir::doc::{NodeId, Val};
+use crate::fhir::id::IdHasher;
+use crate::mapping::condition::{Condition, Operand};
+use crate::mapping::plan::{Concept, Conversion, MapRow, Primitive};
+use crate::v2::Value;
+
+impl<'a> Translator<'a, '_> {
+    /// Evaluates a row's condition. The fields it reads count as mapped (for `--explain`) only
+    /// when it holds: a code that no row's condition accepts (a PRT-4 role the tables do not
+    /// map, a local PRB-13 status) is then reported instead of being dropped unseen.
+    pub(super) fn applies(
+        &mut self,
+        c: &Condition,
+        part: Option<&mut Scope<'a>>,
+    ) -> Result<bool, Error> {
+        let read_before = self.consumed.len();
+        let holds = self.holds(c, part)?;
+        if !holds {
+            self.consumed.truncate(read_before);
+        }
+        Ok(holds)
+    }
+
+    /// Evaluates a condition against the current segment (and, for `.N`, the current value).
+    pub(super) fn holds(
+        &mut self,
+        c: &Condition,
+        mut part: Option<&mut Scope<'a>>,
+    ) -> Result<bool, Error> {
+        Ok(match c {
+            Condition::Valued(o) => self.valued(o, part.as_deref_mut())?,
+            Condition::Equals(o, lit) => self
+                .operand(o, part.as_deref_mut())?
+                .is_some_and(|t| t.trim() == lit),
+            Condition::In(o, lits) => self
+                .operand(o, part.as_deref_mut())?
+                .is_some_and(|t| lits.iter().any(|l| l == t.trim())),
+            Condition::LongerThan(o, n) => self
+                .operand(o, part.as_deref_mut())?
+                .is_some_and(|t| t.trim().chars().count() > *n),
+            // The first component: a TS carries its precision in the second.
+            Condition::IsDate(o) => self.operand(o, part.as_deref_mut())?.is_some_and(|t| {
+                let first = t.split('^').next().unwrap_or("").trim();
+                Dtm::parse(first).is_ok()
+            }),
+            Condition::Below(o, n) => self
+                .operand(o, part.as_deref_mut())?
+                .is_some_and(|t| Condition::number_below(&t, n)),
+            Condition::Not(c) => !self.holds(c, part.as_deref_mut())?,
+            Condition::And(cs) => {
+                for c in cs {
+                    if !self.holds(c, part.as_deref_mut())? {
+                        return Ok(false);
+                    }
+                }
+                true
+            }
+            Condition::Or(cs) => {
+                for c in cs {
+                    if self.holds(c, part.as_deref_mut())? {
+                        return Ok(true);
+                    }
+                }
+                false
+            }
+        })
+    }
+
+    /// True when the operand has text (see [`text_of`](super::values::text_of)), decoding it only when it holds an
+    /// escape sequence or non-ASCII bytes: `VALUED` is the most common condition.
+    pub(super) fn valued(
+        &mut self,
+        o: &Operand,
+        part: Option<&mut Scope<'a>>,
+    ) -> Result<bool, Error> {
+        let Some(v) = self.operand_value(o, part) else {
+            return Ok(false);
+        };
+        if v.is_empty() || v.is_null() {
+            return Ok(false);
+        }
+        let raw = v.raw();
+        let escape = self.msg.delimiters().escape;
+        if raw.is_ascii() && escape.is_none_or(|e| !raw.contains(&e)) {
+            return Ok(!raw.trim_ascii().is_empty());
+        }
+        Ok(self.texts.of(&v)?.is_some())
+    }
+
+    pub(super) fn operand(
+        &mut self,
+        o: &Operand,
+        part: Option<&mut Scope<'a>>,
+    ) -> Result<Option<Cow<'a, str>>, Error> {
+        match self.operand_value(o, part) {
+            Some(v) => self.texts.of(&v),
+            None => Ok(None),
+        }
+    }
+
+    /// The value an operand names, undecoded.
+    pub(super) fn operand_value(
+        &mut self,
+        o: &Operand,
+        part: Option<&mut Scope<'a>>,
+    ) -> Option<Value<'a>> {
+        match o {
+            Operand::Relative(nums) => self.descend(part?, nums).map(|p| *p.value()),
+            Operand::Path(p) => {
+                self.consume_path(p);
+                let f = self.resolve(p)?;
+                match (p.repetition, p.component) {
+                    (None, None) => Some(f.value()),
+                    _ => f
+                        .repetition(p.repetition.unwrap_or(1) as usize)
+                        .and_then(|r| Part::Rep(r).descend_path(p))
+                        .map(|p| *p.value()),
+                }
+            }
+        }
+    }
+
+    /// Runs a segment map (`part` is `None`) or a data type map over `part`, into `obj`.
+    pub(super) fn run_map(
+        &mut self,
+        map: usize,
+        part: Option<Part<'a>>,
+        obj: NodeId,
+    ) -> Result<(), Error> {
+        let base = self.parts.len();
+        let mut scope = part.map(|p| Scope::new(p, base));
+        let done = self.run_rows(map, scope.as_mut(), obj);
+        // Also after an error: a bad value is tolerated outside strict mode and the enclosing
+        // map goes on with its own parts.
+        self.parts.truncate(base);
+        done
+    }
+
+    pub(super) fn run_rows(
+        &mut self,
+        map: usize,
+        mut scope: Option<&mut Scope<'a>>,
+        obj: NodeId,
+    ) -> Result<(), Error> {
+        let m = &self.plan.maps[map];
+        for row in &m.rows {
+            if !row.direction.forward() || (self.opts.lightweight && !row.light) {
+                continue;
+            }
+            if let Some(c) = &row.when
+                && !self.applies(c, scope.as_deref_mut())?
+            {
+                continue;
+            }
+            self.run_row(row, scope.as_deref_mut(), obj)?;
+        }
+        Ok(())
+    }
+
+    /// The part `nums` names below the scope's value (the value itself for no numbers).
+    #[inline]
+    pub(super) fn descend(&mut self, scope: &mut Scope<'a>, nums: &[u32]) -> Option<Part<'a>> {
+        match nums.first() {
+            Some(&n) if scope.done && n as usize > scope.len => None,
+            _ => self.split_to(scope, nums),
+        }
+    }
+
+    #[inline(never)]
+    pub(super) fn split_to(&mut self, scope: &mut Scope<'a>, nums: &[u32]) -> Option<Part<'a>> {
+        let Some((&n, deeper)) = nums.split_first() else {
+            return Some(scope.part);
+        };
+        let n = (n as usize).checked_sub(1)?;
+        while scope.len <= n {
+            debug_assert_eq!(self.parts.len(), scope.base + scope.len);
+            let Some(next) = scope.rest.next() else {
+                scope.done = true;
+                return None;
+            };
+            self.parts.push(next);
+            scope.len += 1;
+        }
+        let part = self.parts.get(scope.base + n);
+        match deeper {
+            // Most rows name a component, not a subcomponent: no walk, and one copy.
+            [] => part.copied(),
+            _ => part?.descend(deeper),
+        }
+    }
+
+    pub(super) fn run_row(
+        &mut self,
+        row: &'a MapRow,
+        part: Option<&mut Scope<'a>>,
+        obj: NodeId,
+    ) -> Result<(), Error> {
+        match &row.source {
+            None => {
+                if let Some(c) = &row.constant {
+                    self.constant(obj, &row.target, c);
+                }
+                Ok(())
+            }
+            // In a segment map, the segment itself (see `Compiler::map_row`).
+            Some(Operand::Relative(nums)) if part.is_none() && nums.is_empty() => {
+                match (row.conversion, self.current) {
+                    (Conversion::Map(m), Some(seg)) => {
+                        self.refer_to_built(row, m, seg.raw(), None, obj)
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Some(Operand::Relative(nums)) => match part.and_then(|s| self.descend(s, nums)) {
+                Some(v) => self.run_value(row, &v, obj),
+                None => Ok(()),
+            },
+            Some(Operand::Path(p)) => {
+                self.consume_path(p);
+                let Some(field) = self.resolve(p) else {
+                    return Ok(());
+                };
+                let joined_kind = match row.conversion {
+                    Conversion::Primitive(Primitive::JoinedText) => Some(false),
+                    Conversion::Primitive(Primitive::TextAsBase64) => Some(true),
+                    _ => None,
+                };
+                if let Some(base64) = joined_kind {
+                    let mut joined = String::new();
+                    for r in field.repetitions() {
+                        if let Some(t) = Part::Rep(r)
+                            .descend_path(p)
+                            .map(|v| self.texts.of(v.value()))
+                            .transpose()?
+                            .flatten()
+                        {
+                            if !joined.is_empty() {
+                                joined.push('\n');
+                            }
+                            joined.push_str(&t);
+                        }
+                    }
+                    if !joined.is_empty() {
+                        let value = if base64 {
+                            crate::fhir::base64::encode(joined.as_bytes())
+                        } else {
+                            joined
+                        };
+                        self.write(obj, &row.target, Val::Str(Cow::Owned(value)));
+                    }
+                    return Ok(());
+                }
+                match (p.repetition, row.each_repetition) {
+                    (None, true) => {
+                        for r in field.repetitions() {
+                            if let Some(v) = Part::Rep(r).descend_path(p) {
+                                self.run_value(row, &v, obj)?;
+                            }
+                        }
+                        Ok(())
+                    }
+                    (n, _) => match field
+                        .repetition(n.unwrap_or(1) as usize)
+                        .and_then(|r| Part::Rep(r).descend_path(p))
+                    {
+                        Some(v) => self.run_value(row, &v, obj),
+                        None => Ok(()),
+                    },
+                }
+            }
+        }
+    }
+
+    /// Maps one value of a row's source.
+    pub(super) fn run_value(
+        &mut self,
+        row: &'a MapRow,
+        v: &Part<'a>,
+        obj: NodeId,
+    ) -> Result<(), Error> {
+        let value = v.value();
+        if value.is_empty() || value.is_null() {
+            return Ok(());
+        }
+        if let Some(c) = &row.constant {
+            self.constant(obj, &row.target, c);
+            return Ok(());
+        }
+        let done = match row.conversion {
+            Conversion::Map(m) => self.apply_map(row, m, v, obj),
+            Conversion::Primitive(p) => self.primitive(row, p, v, obj),
+        };
+        match done {
+            Err(e) if e.kind() == ErrorKind::BadValue && !self.opts.strict => {
+                self.problems.push(e.to_string());
+                if let Conversion::Primitive(_) = row.conversion {
+                    self.keep_original(obj, &row.target, *v.first().value())?;
+                }
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Makes (once per distinct source text) the resource map `m` builds from `source`, the
+    /// raw text its id is a hash of, by running the map over `part` (`None`: the current
+    /// segment), and points the row's target at it.
+    pub(super) fn refer_to_built(
+        &mut self,
+        row: &'a MapRow,
+        m: usize,
+        source: &[u8],
+        part: Option<Part<'a>>,
+        obj: NodeId,
+    ) -> Result<(), Error> {
+        let ty: &'a str = &self.plan.maps[m].fhir_type;
+        let mut h = IdHasher::new(ty);
+        h.add_bytes(source);
+        let id = h.id();
+        let existed = self.by_id.contains_key(&id);
+        let res = self.resource(ty, id, self.group_of_current());
+        if !existed {
+            let node = self.resources[res].node;
+            self.run_map(m, part, node)?;
+        }
+        let at = self.element(obj, &row.target.steps);
+        self.doc.set(at, "reference", Val::Urn(id));
+        Ok(())
+    }
+
+    pub(super) fn apply_map(
+        &mut self,
+        row: &'a MapRow,
+        m: usize,
+        v: &Part<'a>,
+        obj: NodeId,
+    ) -> Result<(), Error> {
+        let map = &self.plan.maps[m];
+        if map.creates_resource {
+            return self.refer_to_built(row, m, v.value().raw(), Some(*v), obj);
+        }
+        let at = self.element(obj, &row.target.steps);
+        self.run_map(m, Some(*v), at)?;
+        if let Some(vocab) = row.vocabulary {
+            let code = self.texts.of(v.first().value())?;
+            if let Some(code) = code {
+                match self.plan.vocabularies[vocab].forward.get(code.trim()) {
+                    Some(concept) => {
+                        self.note_translated(v);
+                        self.add_coding(at, concept);
+                    }
+                    None => self.note_untranslated(v),
+                }
+            }
+        }
+        for (t, value) in &row.defaults {
+            self.constant(at, t, value);
+        }
+        Ok(())
+    }
+
+    /// Adds the concept to the codings of the CodeableConcept `at`, unless one with the same
+    /// system and code is there already: a vocabulary that keeps an HL7 table's own code would
+    /// otherwise repeat the coding the sender gave.
+    pub(super) fn add_coding(&mut self, at: NodeId, concept: &'a Concept) {
+        let codings = self.doc.member(at, "coding", Val::Array);
+        let doc = &self.doc;
+        let text = |c: NodeId, key: &str| doc.get(c, key).and_then(|n| doc.str_at(n));
+        let present = doc.children(codings).any(|c| {
+            text(c, "code") == Some(concept.code.as_str())
+                && text(c, "system").unwrap_or("") == concept.system
+        });
+        if !present {
+            let c = self.doc.push(codings, Val::Object);
+            self.coding(c, concept);
+        }
+    }
+
+    /// Fills the Coding `at` with a vocabulary's concept; an empty system or display is left out.
+    pub(super) fn coding(&mut self, at: NodeId, concept: &'a Concept) {
+        if !concept.system.is_empty() {
+            self.doc
+                .set(at, "system", Val::Str(Cow::Borrowed(&concept.system)));
+        }
+        self.doc
+            .set(at, "code", Val::Str(Cow::Borrowed(&concept.code)));
+        if !concept.display.is_empty() {
+            self.doc
+                .set(at, "display", Val::Str(Cow::Borrowed(&concept.display)));
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! Writing at a row's target: walking an element path (`contact[$].telecom[]`,
+//! `extension(url).valueString`) from a resource or data type, making what is missing.
+
+use std::borrow::Cow;
+
+use super::Translator;
+use crate::fhir::datetime::ends_before;
+use crate::fhir::doc::{NodeId, Span, Val};
+use crate::fhir::id::Id;
+use crate::mapping::target::{Step, Target};
+
+impl<'a> Translator<'a, '_> {
+    /// Writes a primitive value at the target.
+    pub(super) fn write(&mut self, obj: NodeId, target: &'a Target, val: Val<'a>) {
+        let at = self.parent_of_last(obj, &target.steps);
+        match target.steps.last() {
+            Some(Step::Member {
+                name,
+                many: true,
+                index,
+                ..
+            }) => {
+                let arr = self.doc.member(at, name, Val::Array);
+                match index {
+                    Some(u32::MAX) => {
+                        if self.doc.children(arr).next().is_none() {
+                            self.doc.push(arr, val);
+                        }
+                    }
+                    Some(n) => {
+                        let have = self.doc.children(arr).count();
+                        for _ in have..(*n as usize).saturating_sub(1) {
+                            self.doc.push(arr, Val::Str(Cow::Borrowed("")));
+                        }
+                        if have < *n as usize {
+                            self.doc.push(arr, val);
+                        }
+                    }
+                    None => {
+                        self.doc.push(arr, val);
+                    }
+                }
+            }
+            Some(Step::Member { name, .. }) => {
+                self.doc.set(at, name, val);
+            }
+            Some(Step::Extension { .. }) | None => {}
+        }
+    }
+
+    /// Whether `steps` end at a Period's `end` and `end` lies before the `start` already there.
+    pub(super) fn ends_before_start(&mut self, obj: NodeId, steps: &'a [Step], end: Span) -> bool {
+        if !matches!(steps.last(), Some(Step::Member { name, .. }) if name == "end") {
+            return false;
+        }
+        let period = self.parent_of_last(obj, steps);
+        self.doc
+            .get(period, "start")
+            .and_then(|s| self.doc.str_at(s))
+            .is_some_and(|start| ends_before(start, self.doc.made(end)))
+    }
+
+    /// Walks all but the last step, making what is missing; returns the node that holds the
+    /// last element.
+    pub(super) fn parent_of_last(&mut self, obj: NodeId, steps: &'a [Step]) -> NodeId {
+        let n = steps.len().saturating_sub(1);
+        self.walk(obj, &steps[..n])
+    }
+
+    /// Walks all steps and returns the (object) element they end at.
+    pub(super) fn element(&mut self, obj: NodeId, steps: &'a [Step]) -> NodeId {
+        self.walk(obj, steps)
+    }
+
+    #[inline]
+    pub(super) fn walk(&mut self, obj: NodeId, steps: &'a [Step]) -> NodeId {
+        // Most targets are one element of the resource or data type: nothing to walk.
+        if steps.is_empty() {
+            return obj;
+        }
+        self.walk_steps(obj, steps)
+    }
+
+    #[inline(never)]
+    pub(super) fn walk_steps(&mut self, obj: NodeId, steps: &'a [Step]) -> NodeId {
+        let mut cur = obj;
+        for step in steps {
+            cur = match step {
+                Step::Member {
+                    name,
+                    append,
+                    many,
+                    index,
+                    ..
+                } => {
+                    if *many {
+                        let arr = self.doc.member(cur, name, Val::Array);
+                        if *append {
+                            self.doc.push(arr, Val::Object)
+                        } else {
+                            let have = self.doc.children(arr).count();
+                            // `[$]`: the last entry, or a first one.
+                            let n = match index {
+                                Some(u32::MAX) => have.max(1),
+                                n => n.unwrap_or(1) as usize,
+                            };
+                            for _ in have..n {
+                                self.doc.push(arr, Val::Object);
+                            }
+                            self.doc.children(arr).nth(n - 1).unwrap_or(arr)
+                        }
+                    } else {
+                        self.doc.member(cur, name, Val::Object)
+                    }
+                }
+                Step::Extension { name, url, append } => {
+                    let arr = self.doc.member(cur, name, Val::Array);
+                    let doc = &self.doc;
+                    let existing = if *append {
+                        None
+                    } else {
+                        doc.children(arr).find(|&c| {
+                            doc.get(c, "url").and_then(|u| doc.str_at(u)) == Some(url.as_str())
+                        })
+                    };
+                    match existing {
+                        Some(e) => e,
+                        None => {
+                            let e = self.doc.push(arr, Val::Object);
+                            self.doc.mark_extension(e);
+                            self.doc.set(e, "url", Val::Str(Cow::Borrowed(url)));
+                            e
+                        }
+                    }
+                }
+            };
+        }
+        cur
+    }
+
+    /// True when the list `steps` names on `obj` already holds a reference to `reference`.
+    pub(super) fn references(&self, obj: NodeId, steps: &[Step], reference: Id) -> bool {
+        let Some((step, deeper)) = steps.split_first() else {
+            return self
+                .doc
+                .get(obj, "reference")
+                .is_some_and(|r| *self.doc.val(r) == Val::Urn(reference));
+        };
+        let name = match step {
+            Step::Member { name, .. } | Step::Extension { name, .. } => name,
+        };
+        let Some(at) = self.doc.get(obj, name) else {
+            return false;
+        };
+        match self.doc.val(at) {
+            Val::Array => self
+                .doc
+                .children(at)
+                .any(|item| self.references(item, deeper, reference)),
+            _ => self.references(at, deeper, reference),
+        }
+    }
+}
