@@ -1,0 +1,226 @@
+//! What a writeback read: each JSON node a row took is marked, so that `--explain` can list
+//! the elements of the request that no row read, and a segment left out takes its marks back.
+
+use serde_json::Value as Json;
+
+use super::fields::primitive_text;
+use super::select::{Member, Select, select};
+use super::{Context, NodeKey, Writer};
+use crate::mapping::plan::{Link, MapRow, MessageRow};
+use crate::mapping::target::Target;
+
+impl<'p: 'j, 'j> Writer<'p, 'j> {
+    pub(super) fn mark(&mut self, v: &Json) {
+        if self.consumed.insert(v as NodeKey) {
+            self.consumed_log.push(v as NodeKey);
+        }
+    }
+
+    /// Forgets what was read since `checkpoint` (a segment left out after all).
+    pub(super) fn unmark_since(&mut self, checkpoint: usize) {
+        for k in self.consumed_log.drain(checkpoint..) {
+            self.consumed.remove(&k);
+        }
+    }
+
+    /// Marks an element and everything in it as read (a Coding read whole by `ID[Coding]`).
+    pub(super) fn mark_all(&mut self, v: &Json) {
+        self.mark(v);
+        match v {
+            Json::Object(m) => m.values().for_each(|x| self.mark_all(x)),
+            Json::Array(a) => a.iter().for_each(|x| self.mark_all(x)),
+            _ => {}
+        }
+    }
+
+    /// A constant row says what a matching element holds (`type.coding[1].system` is v2-0203);
+    /// an element holding exactly that has been accounted for.
+    pub(super) fn consume_constant(&mut self, row: &'p MapRow, json: &'j Json) {
+        let Some(c) = &row.constant else { return };
+        if row.direction == crate::mapping::plan::Direction::Reverse {
+            return;
+        }
+        for v in select(json, &row.target.steps, Select::default()) {
+            let text = primitive_text(v);
+            if text.as_deref() == Some(c.as_str())
+                || (v.is_boolean() && text.as_deref() == Some(if c == "true" { "Y" } else { "N" }))
+            {
+                self.mark(v);
+            }
+        }
+    }
+
+    /// Every leaf of the request no row read, as a FHIR path.
+    pub(super) fn unmapped(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for r in &self.req.resources {
+            // A resource is marked when a segment is written from it; that says nothing about
+            // its parts, so its members start unread.
+            let Some(members) = r.json.as_object() else {
+                continue;
+            };
+            let mut path = r.ty.to_string();
+            for (k, x) in members {
+                if k == "resourceType" || k == "id" || k.starts_with('_') {
+                    continue;
+                }
+                path.push('.');
+                path.push_str(k);
+                self.leaves(x, &mut path, &mut out, false);
+                path.truncate(r.ty.len());
+            }
+        }
+        out
+    }
+
+    /// Marks the references that tie resource `i`, placed for `row`, to the resources placed
+    /// before it: the message structure carries them (its `subject`, the `result` entry of its
+    /// report, the report's `basedOn` naming it).
+    pub(super) fn mark_links(&mut self, i: usize, row: &MessageRow, ctx: &Context) {
+        let json = self.req.resources[i].json;
+        for link in &row.links {
+            match link {
+                Link::Outgoing { target, to } => {
+                    if let Some(other) = self.get(ctx, to) {
+                        for v in select(json, &target.steps, Select::default()) {
+                            if v.key("reference")
+                                .and_then(Json::as_str)
+                                .is_some_and(|x| self.req.resources[other].is(x))
+                            {
+                                self.mark_all(v);
+                            }
+                        }
+                    }
+                }
+                Link::Incoming { from, target, .. } => {
+                    if let Some(owner) = self.get(ctx, from) {
+                        let owner = self.req.resources[owner].json;
+                        self.mark_references_to(owner, target, i);
+                    }
+                }
+            }
+        }
+        let ty = self.ty(i);
+        for b in ctx.bound.clone() {
+            let bty = self.ty(b);
+            let owner = self.req.resources[b].json;
+            for node in &self.structure.nodes {
+                for brow in node.rows.iter().filter(|x| x.resource == bty) {
+                    for link in &brow.links {
+                        if let Link::Outgoing { target, to } = link
+                            && to == ty
+                        {
+                            self.mark_references_to(owner, target, i);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Marks the entries of `owner`'s `target` that point at resource `i`.
+    fn mark_references_to(&mut self, owner: &'j Json, target: &Target, i: usize) {
+        for v in select(owner, &target.steps, Select::default()) {
+            if v.key("reference")
+                .and_then(Json::as_str)
+                .is_some_and(|x| self.req.resources[i].is(x))
+            {
+                self.mark_all(v);
+            }
+        }
+    }
+
+    /// True when a row read `v` or anything in it.
+    fn any_read(&self, v: &Json) -> bool {
+        self.consumed.contains(&(v as NodeKey))
+            || match v {
+                Json::Object(m) => m.values().any(|x| self.any_read(x)),
+                Json::Array(a) => a.iter().any(|x| self.any_read(x)),
+                _ => false,
+            }
+    }
+
+    /// The FHIR path of a node of the request (`Patient.birthDate`, `Bundle.entry[1].resource
+    /// …` as the request names its resources), for an error about it.
+    pub(super) fn path_of(&self, node: &Json) -> String {
+        fn find(v: &Json, node: &Json, path: &mut String) -> bool {
+            if std::ptr::eq(v, node) {
+                return true;
+            }
+            let len = path.len();
+            match v {
+                Json::Object(m) => {
+                    for (k, x) in m {
+                        path.push('.');
+                        path.push_str(k);
+                        if find(x, node, path) {
+                            return true;
+                        }
+                        path.truncate(len);
+                    }
+                }
+                Json::Array(a) => {
+                    for (i, x) in a.iter().enumerate() {
+                        use std::fmt::Write;
+                        let _ = write!(path, "[{i}]");
+                        if find(x, node, path) {
+                            return true;
+                        }
+                        path.truncate(len);
+                    }
+                }
+                _ => {}
+            }
+            false
+        }
+        for r in &self.req.resources {
+            let mut path = r.path.clone();
+            if find(r.json, node, &mut path) {
+                return path;
+            }
+        }
+        "(request)".to_string()
+    }
+
+    pub(super) fn leaves(&self, v: &Json, path: &mut String, out: &mut Vec<String>, inside: bool) {
+        let key = v as NodeKey;
+        let lost = self.unconverted.contains(&key) && !self.converted.contains(&key);
+        let read = self.consumed.contains(&key) && !lost;
+        let len = path.len();
+        match v {
+            Json::Object(m) => {
+                // An extension's url names what its value is: read when its value was.
+                let extension_read =
+                    m.contains_key("url") && m.iter().any(|(k, x)| k != "url" && self.any_read(x));
+                for (k, x) in m {
+                    if k == "resourceType" || k == "id" || k.starts_with('_') {
+                        continue;
+                    }
+                    if k == "url" && extension_read {
+                        continue;
+                    }
+                    path.push('.');
+                    path.push_str(k);
+                    self.leaves(x, path, out, inside || read);
+                    path.truncate(len);
+                }
+            }
+            Json::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    use std::fmt::Write;
+                    let _ = write!(path, "[{i}]");
+                    self.leaves(x, path, out, inside || read);
+                    path.truncate(len);
+                }
+            }
+            _ => {
+                // A leaf counts as read when it, or for references the element holding it, was
+                // read; inside an element read whole (a Reference) its parts count too.
+                let reference_read = inside && path.ends_with(".reference");
+                if !(read || reference_read) {
+                    out.push(path.clone());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,913 @@
+//! Rows read right to left: the FHIR values a segment map's rows name become fields,
+//! repetitions and components, through the data type maps and vocabularies backwards, and
+//! what FHIR kept as original text goes back as sent.
+
+use std::borrow::Cow;
+
+use serde_json::Value as Json;
+
+use super::select::{Member, Nodes, Select, select};
+use super::{Focus, NodeKey, Piece, Writer};
+use crate::error::{Error, ErrorKind};
+use crate::fhir::base64;
+use crate::fhir::datetime::{Dtm, fhir_to_dtm};
+use crate::mapping::condition::{Condition, Operand};
+use crate::mapping::plan::{Conversion, ElementMap, MapRow, Plan, Primitive};
+use crate::mapping::target::{Step, Target};
+use crate::v2::Path;
+use crate::writeback::out::{Rep, Text};
+use crate::writeback::version::Version;
+
+impl<'p: 'j, 'j> Writer<'p, 'j> {
+    /// Fills a segment from resource `i` with the segment map's rows, right to left.
+    pub(super) fn fill(
+        &mut self,
+        seg: usize,
+        id: &[u8; 3],
+        map: usize,
+        i: usize,
+        focus: Option<&Focus<'p, 'j>>,
+    ) -> Result<(), Error> {
+        let m: &'p ElementMap = &self.plan.maps[map];
+        let json = self.req.resources[i].json;
+        self.mark(json);
+        let saved = self.fresh_scope();
+        let result = self.fill_rows(seg, id, m, json, focus);
+        self.end_scope(saved);
+        result
+    }
+
+    fn fill_rows(
+        &mut self,
+        seg: usize,
+        id: &[u8; 3],
+        m: &'p ElementMap,
+        json: &'j Json,
+        focus: Option<&Focus<'p, 'j>>,
+    ) -> Result<(), Error> {
+        // A value a row of this segment writes directly (FT1-8, DG1-4: `code.text`) is not
+        // also written by a data type map reaching it (CWE.9 of FT1-7, DG1-3).
+        let mut direct = self.spare_sets.pop().unwrap_or_default();
+        for row in &m.rows {
+            if let (Some(Operand::Path(p)), Conversion::Primitive(_), None) =
+                (&row.source, row.conversion, &row.constant)
+                && row.direction.reverse()
+                && p.segment == *id
+                && self.defined(id, p.field)
+                && row
+                    .when
+                    .as_ref()
+                    .is_none_or(|c| self.holds_on_segment(c, seg, m, json, focus))
+            {
+                for v in self.matching(row, json, focus) {
+                    if !v.is_object() && !v.is_array() {
+                        direct.insert(v as NodeKey);
+                    }
+                }
+            }
+        }
+        let saved_direct = std::mem::replace(&mut self.direct, direct);
+        let result = self.fill_rows_in(seg, id, m, json, focus);
+        let mut done = std::mem::replace(&mut self.direct, saved_direct);
+        done.clear();
+        self.spare_sets.push(done);
+        result
+    }
+
+    fn fill_rows_in(
+        &mut self,
+        seg: usize,
+        id: &[u8; 3],
+        m: &'p ElementMap,
+        json: &'j Json,
+        focus: Option<&Focus<'p, 'j>>,
+    ) -> Result<(), Error> {
+        for row in &m.rows {
+            self.consume_constant(row, json);
+            if !row.direction.reverse() {
+                continue;
+            }
+            let Some(Operand::Path(p)) = &row.source else {
+                continue;
+            };
+            if p.segment != *id || !self.defined(id, p.field) {
+                continue;
+            }
+            if let Some(c) = &row.when
+                && !self.holds_on_segment(c, seg, m, json, focus)
+            {
+                continue;
+            }
+            let mut values = self.matching(row, json, focus);
+            let joined = matches!(
+                row.conversion,
+                Conversion::Primitive(Primitive::JoinedText | Primitive::TextAsBase64)
+            );
+            if !row.each_repetition || joined {
+                // Forward joins every repetition into one value: one value comes back.
+                values.truncate(1);
+            } else {
+                // The same entry twice (PID-2 sent equal to PID-3) is one repetition.
+                if values.len() > 1 {
+                    let mut kept: Vec<&Json> = Vec::with_capacity(values.len());
+                    values.retain(|v| {
+                        let again = kept.contains(v);
+                        if !again {
+                            kept.push(v);
+                        }
+                        !again
+                    });
+                }
+            }
+            let field = p.field as usize;
+            let base = base_of(p);
+            let start_rep = match p.repetition {
+                Some(r) => r as usize,
+                None if row.each_repetition => self.next_rep(seg, field),
+                None => 1,
+            };
+            // Repetitions beyond what the version allows (one name in a v2.3 PID-5) stay
+            // unwritten and are reported.
+            let max = self.version.field(id, p.field).max;
+            if let Some(max) = max {
+                values.truncate((max + 1).saturating_sub(start_rep));
+            }
+            for v in values.iter() {
+                self.mark(v);
+            }
+            if values.is_empty() {
+                // A date the forward direction kept only as its original text (no zone to give
+                // its time an offset, or a Period's end before its start) goes back as sent.
+                if let Some(orig) = original_date(json, row) {
+                    let mut rep = self.current_rep(seg, field, 1);
+                    set_in(
+                        &mut rep,
+                        if base.is_empty() { &[1] } else { &base },
+                        Cow::Owned(orig),
+                    );
+                    self.put_rep(seg, field, 1, rep);
+                }
+                continue;
+            }
+            if row.constant.is_none() && joined {
+                // Lines of text are the repetitions of a TX or FT field: forward joins them
+                // with line feeds.
+                let v = values[0];
+                if self.taken.contains(&(v as NodeKey)) {
+                    continue;
+                }
+                let Some(Piece::Text(text)) = self.primitive_back(row, primitive_of(row), v, json)
+                else {
+                    continue;
+                };
+                self.taken.insert(v);
+                let lines: Vec<Text<'j>> = if max.is_some_and(|m| text.matches('\n').count() >= m) {
+                    // More lines than repetitions allowed: one value, its line breaks
+                    // escaped.
+                    vec![text]
+                } else {
+                    match text {
+                        Cow::Borrowed(t) => t.split('\n').map(Cow::Borrowed).collect(),
+                        Cow::Owned(t) => t.split('\n').map(|l| Cow::Owned(l.into())).collect(),
+                    }
+                };
+                for (k, line) in lines.into_iter().enumerate() {
+                    let mut rep = self.current_rep(seg, field, start_rep + k);
+                    set_in(&mut rep, if base.is_empty() { &[1] } else { &base }, line);
+                    self.put_rep(seg, field, start_rep + k, rep);
+                }
+                continue;
+            }
+            for (k, v) in values.into_iter().enumerate() {
+                let mut rep = self.current_rep(seg, field, start_rep + k);
+                if let Some(c) = &row.constant {
+                    set_in(
+                        &mut rep,
+                        if base.is_empty() { &[1] } else { &base },
+                        Cow::Borrowed(c.as_str()),
+                    );
+                } else {
+                    self.value_into(row, v, json, &mut rep, &base)?;
+                    self.defaults_read(row, v);
+                    if takes_entries(row) {
+                        self.taken.insert(v);
+                    }
+                }
+                fit_to_version(id, field, &self.version, &mut rep);
+                self.put_rep(seg, field, start_rep + k, rep);
+            }
+        }
+        Ok(())
+    }
+
+    /// True when the HL7 version written defines the field: a later version's field (NTE-5,
+    /// entered by, came with 2.6) is left out, and what it would carry stays unmapped.
+    fn defined(&self, id: &[u8; 3], field: u32) -> bool {
+        let f = self.version.field(id, field);
+        !f.known || f.ty.is_some()
+    }
+
+    /// The first empty repetition of a field (1-based): where a row mapping every repetition
+    /// adds its values after an earlier row's.
+    fn next_rep(&self, seg: usize, field: usize) -> usize {
+        self.b.segment(seg).repetitions(field) + 1
+    }
+
+    /// The elements a row reads, after its defaults filter them and without the entries an
+    /// earlier row appending to the same list took. A row that hands a reference to a map
+    /// building a resource (`XCN[Practitioner]`) reads only references to a resource of that
+    /// type in the request.
+    pub(super) fn matching(
+        &self,
+        row: &'p MapRow,
+        json: &'j Json,
+        focus: Option<&Focus<'p, 'j>>,
+    ) -> Nodes<'j> {
+        let how = Select {
+            focus,
+            any_index: !row.defaults.is_empty(),
+        };
+        let mut values = select(json, &row.target.steps, how);
+        if takes_entries(row) {
+            values.retain(|v| !self.taken.contains(&(*v as NodeKey)));
+        }
+        if !row.defaults.is_empty() {
+            values.retain(|v| {
+                row.defaults.iter().all(|(t, value)| {
+                    select(v, &t.steps, Select::default())
+                        .first()
+                        .and_then(|x| primitive_text(x))
+                        .is_none_or(|x| &x == value)
+                })
+            });
+        }
+        if let Conversion::Map(m) = row.conversion {
+            let map = &self.plan.maps[m];
+            if map.creates_resource {
+                values.retain(|v| {
+                    v.key("reference")
+                        .and_then(Json::as_str)
+                        .and_then(|r| self.req.resolve(r))
+                        .is_some_and(|i| self.ty(i) == map.fhir_type)
+                });
+            }
+        }
+        values
+    }
+
+    /// Takes a repetition of a field out of a segment, to add to it and put it back.
+    fn current_rep(&mut self, seg: usize, field: usize, rep: usize) -> Rep<'j> {
+        self.b.segment_mut(seg).take_rep(field, rep)
+    }
+
+    pub(super) fn put_rep(&mut self, seg: usize, field: usize, rep: usize, value: Rep<'j>) {
+        self.b.segment_mut(seg).put_rep(field, rep, value);
+    }
+
+    /// Converts one FHIR element back and writes it into `rep` at `base`.
+    fn value_into(
+        &mut self,
+        row: &'p MapRow,
+        v: &'j Json,
+        owner: &'j Json,
+        rep: &mut Rep<'j>,
+        base: &[u32],
+    ) -> Result<(), Error> {
+        match row.conversion {
+            Conversion::Primitive(p) => {
+                let leaf = !v.is_object() && !v.is_array();
+                if leaf
+                    && (self.taken.contains(&(v as NodeKey))
+                        || (self.depth > 0 && self.direct.contains(&(v as NodeKey))))
+                {
+                    return Ok(());
+                }
+                if v.is_object() {
+                    self.mark_all(v);
+                }
+                let piece = self.primitive_back(row, p, v, owner);
+                if leaf && piece.is_some() {
+                    self.taken.insert(v);
+                }
+                if leaf && !v.is_null() {
+                    if let (None, Primitive::Date(_), Some(_)) = (&piece, p, v.as_str()) {
+                        return Err(Error::new(
+                            ErrorKind::BadFhir,
+                            "not a FHIR date, dateTime or instant (YYYY, YYYY-MM, YYYY-MM-DD, or a date and time with its offset)",
+                        )
+                        .at_fhir_path(self.path_of(v)));
+                    }
+                    // A code no vocabulary row translates back is lost unless another row
+                    // takes it (a coding system's URL is not: the concept's row reads it).
+                    if self.explain && matches!(p, Primitive::Code) && row.vocabulary.is_some() {
+                        let key = v as NodeKey;
+                        match piece {
+                            Some(_) => self.converted.insert(key),
+                            None => self.unconverted.insert(key),
+                        };
+                    }
+                }
+                match piece {
+                    Some(Piece::Text(t)) => {
+                        set_in(rep, if base.is_empty() { &[1] } else { base }, t)
+                    }
+                    Some(Piece::Parts(parts)) => {
+                        for (nums, t) in parts {
+                            let mut at = base.to_vec();
+                            at.extend(nums);
+                            set_in(rep, &at, t);
+                        }
+                    }
+                    None => {}
+                }
+            }
+            Conversion::Map(m) => {
+                let map: &'p ElementMap = &self.plan.maps[m];
+                let element = if map.creates_resource {
+                    let Some(reference) = v.key("reference").and_then(Json::as_str) else {
+                        return Ok(());
+                    };
+                    match self.req.resolve(reference) {
+                        Some(i) => self.req.resources[i].json,
+                        None => return Ok(()),
+                    }
+                } else {
+                    v
+                };
+                self.mark(element);
+                let saved = map.creates_resource.then(|| self.fresh_scope());
+                let mut inner: Rep<'j> = Rep::new();
+                if let (Some(vocab), "CodeableConcept") = (row.vocabulary, map.fhir_type.as_str()) {
+                    self.concept_back(vocab, element, &mut inner);
+                }
+                self.depth += 1;
+                let result = self.map_back(map, element, &mut inner);
+                self.depth -= 1;
+                if let Some(saved) = saved {
+                    self.end_scope(saved);
+                }
+                result?;
+                if base.is_empty() {
+                    for (c, s, t) in inner.into_parts() {
+                        set_in(rep, &[u32::from(c), u32::from(s)], t);
+                    }
+                } else {
+                    // A map applied to a component: its components are subcomponents here.
+                    for (c, s, t) in inner.into_parts() {
+                        if s == 1 {
+                            set_in(rep, &[base[0], u32::from(c)], t);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A CodeableConcept whose coding the vocabulary translates back becomes that HL7 code,
+    /// its text and its table.
+    fn concept_back(&mut self, vocab: usize, element: &'j Json, rep: &mut Rep<'j>) {
+        let codings = element
+            .get("coding")
+            .and_then(Json::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        // The forward direction keeps the code as sent and adds its translation: when a coding
+        // translates to another coding of the concept, that one is the translation, and the
+        // code as sent (with its display and table) goes back as it was.
+        let voc = &self.plan.vocabularies[vocab];
+        let as_sent = codings.iter().any(|c| {
+            c.get("code")
+                .and_then(Json::as_str)
+                .and_then(|code| voc.forward.get(code))
+                .is_some_and(|t| {
+                    codings.iter().any(|d| {
+                        d.get("code").and_then(Json::as_str) == Some(t.code.as_str())
+                            && d.get("system").and_then(Json::as_str) == Some(t.system.as_str())
+                            && !std::ptr::eq(c, d)
+                    })
+                })
+        });
+        if as_sent {
+            for d in codings {
+                let translation = d.get("system").and_then(Json::as_str).is_some_and(|sys| {
+                    d.get("code")
+                        .and_then(Json::as_str)
+                        .is_some_and(|code| voc.back(Some(sys), code).is_some())
+                });
+                if translation {
+                    self.mark_all(d);
+                }
+            }
+            return;
+        }
+        for c in codings {
+            let (Some(system), Some(code)) = (
+                c.get("system").and_then(Json::as_str),
+                c.get("code").and_then(Json::as_str),
+            ) else {
+                continue;
+            };
+            let plan: &'p Plan = self.plan;
+            if let Some(back) = plan.vocabularies[vocab].back(Some(system), code) {
+                set_in(rep, &[1], Cow::Borrowed(&back.code));
+                set_in(rep, &[2], Cow::Borrowed(&back.display));
+                set_in(rep, &[3], Cow::Borrowed(&back.system));
+                self.mark(c);
+                return;
+            }
+        }
+    }
+
+    /// Runs a data type map right to left over one element.
+    pub(super) fn map_back(
+        &mut self,
+        map: &'p ElementMap,
+        element: &'j Json,
+        rep: &mut Rep<'j>,
+    ) -> Result<(), Error> {
+        for row in &map.rows {
+            self.consume_constant(row, element);
+            if !row.direction.reverse() {
+                continue;
+            }
+            let Some(Operand::Relative(nums)) = &row.source else {
+                continue;
+            };
+            if let Some(c) = &row.when
+                && !self.holds_on_rep(c, rep, map, element)
+            {
+                continue;
+            }
+            let values = self.matching(row, element, None);
+            let Some(v) = values.first().copied() else {
+                continue;
+            };
+            self.mark(v);
+            if row.constant.is_some() {
+                // `1,,type.coding[1].code,,,SS`: the constant says what the element is, not
+                // what the component holds; nothing to write back.
+                continue;
+            }
+            if derived_elsewhere(map, row, v, rep) {
+                self.taken.insert(v);
+                continue;
+            }
+            self.value_into(row, v, element, rep, nums)?;
+            self.defaults_read(row, v);
+            if takes_entries(row) {
+                self.taken.insert(v);
+            }
+        }
+        Ok(())
+    }
+
+    /// The HL7 coding system name (table 0396) for a code system URL.
+    fn system_name(&self, url: &'j str) -> Option<Text<'j>> {
+        if let Some(table) = url.strip_prefix("http://terminology.hl7.org/CodeSystem/v2-") {
+            return Some(Cow::Owned(format!("HL7{table}")));
+        }
+        let plan: &'p Plan = self.plan;
+        let v = plan.vocabulary_index.get("CodingSystem")?;
+        plan.vocabularies[*v]
+            .back(None, url)
+            .map(|c| Cow::Borrowed(c.code.as_str()))
+    }
+
+    /// Converts a FHIR primitive (or small composite) back to HL7 text.
+    /// `owner` is the element the row's target starts from (for the original text kept beside a
+    /// date).
+    fn primitive_back(
+        &self,
+        row: &'p MapRow,
+        p: Primitive,
+        v: &'j Json,
+        owner: &'j Json,
+    ) -> Option<Piece<'j>> {
+        let plan: &'p Plan = self.plan;
+        let vocab = row.vocabulary.map(|i| &plan.vocabularies[i]);
+        let code_of =
+            |c: &'p crate::mapping::plan::Concept| Piece::Text(Cow::Borrowed(c.code.as_str()));
+        match p {
+            Primitive::Text | Primitive::Endpoint | Primitive::JoinedText => {
+                primitive_text(v).map(Piece::Text)
+            }
+            Primitive::Code => {
+                let code = primitive_text(v)?;
+                match vocab {
+                    Some(voc) => voc.back(None, &code).map(code_of),
+                    None => Some(Piece::Text(code)),
+                }
+            }
+            Primitive::Boolean => v
+                .as_bool()
+                .map(|b| Piece::Text(Cow::Borrowed(if b { "Y" } else { "N" }))),
+            Primitive::Decimal | Primitive::Integer { .. } => primitive_text(v).map(Piece::Text),
+            Primitive::Date(_) => {
+                let text = v.as_str()?;
+                let dtm = fhir_to_dtm(text)?;
+                // The value as sent, when the forward direction kept it beside a value padded
+                // to seconds or cut to its date: the same instant, at the precision sent.
+                Some(Piece::Text(Cow::Owned(
+                    original_text(owner, &row.target)
+                        .filter(|o| same_moment(o, &dtm))
+                        .unwrap_or(dtm),
+                )))
+            }
+            Primitive::SnQuantity => {
+                let mut parts = Vec::with_capacity(2);
+                if let Some(c) = v.get("comparator").and_then(Json::as_str) {
+                    parts.push((vec![1], Cow::Borrowed(c)));
+                }
+                parts.push((vec![2], v.get("value").and_then(primitive_text)?));
+                Some(Piece::Parts(parts))
+            }
+            Primitive::SnRange => {
+                let low = v.pointer("/low/value").and_then(primitive_text);
+                let high = v.pointer("/high/value").and_then(primitive_text);
+                if low.is_none() && high.is_none() {
+                    return None;
+                }
+                let mut parts = vec![(vec![3], Cow::Borrowed("-"))];
+                parts.extend(low.map(|l| (vec![2], l)));
+                parts.extend(high.map(|h| (vec![4], h)));
+                Some(Piece::Parts(parts))
+            }
+            Primitive::HdUri | Primitive::EiUri => {
+                let uri = v.as_str()?;
+                let shift = u32::from(p == Primitive::EiUri);
+                let (id, kind) = if let Some(oid) = uri.strip_prefix("urn:oid:") {
+                    (oid, "ISO")
+                } else if let Some(uuid) = uri.strip_prefix("urn:uuid:") {
+                    (uuid, "UUID")
+                } else {
+                    (uri, "URI")
+                };
+                Some(Piece::Parts(vec![
+                    (vec![2 + shift], Cow::Borrowed(id)),
+                    (vec![3 + shift], Cow::Borrowed(kind)),
+                ]))
+            }
+            Primitive::Telecom => {
+                telecom_back(v.as_str()?, self.version.component("XTN", 1).is_some())
+            }
+            Primitive::CodedAs { .. } => {
+                let coding = if v.get("coding").is_some() {
+                    v.pointer("/coding/0")?
+                } else {
+                    v
+                };
+                let (system, code) = (
+                    coding.get("system").and_then(Json::as_str),
+                    coding.get("code").and_then(Json::as_str)?,
+                );
+                vocab?.back(system, code).map(code_of)
+            }
+            Primitive::CodeSystem => {
+                let url = v.as_str()?;
+                self.system_name(url).map(Piece::Text)
+            }
+            Primitive::TextAsBase64 | Primitive::Base64 => {
+                let data = v.as_str()?;
+                if p == Primitive::Base64 {
+                    return Some(Piece::Text(Cow::Borrowed(data)));
+                }
+                base64::decode(data)
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .map(|t| Piece::Text(Cow::Owned(t)))
+            }
+        }
+    }
+
+    /// Evaluates a condition of a data type map's row on the repetition under construction:
+    /// components written already, else what the first later row reading that component will
+    /// write (`1,.3 VALUED,code` holds when the Quantity has a system for CWE.3).
+    fn holds_on_rep(
+        &self,
+        c: &Condition,
+        rep: &Rep,
+        map: &'p ElementMap,
+        element: &'j Json,
+    ) -> bool {
+        let text = |o: &Operand| -> Option<String> {
+            let Operand::Relative(nums) = o else {
+                return None;
+            };
+            get_in(rep, nums).or_else(|| {
+                map.rows.iter().find_map(|row| {
+                    match &row.source {
+                        Some(Operand::Relative(src)) if src == nums && row.direction.reverse() => {}
+                        _ => return None,
+                    }
+                    let v = self.matching(row, element, None).into_iter().next()?;
+                    match &row.constant {
+                        Some(c) => Some(c.clone()),
+                        None => Some(primitive_text(v).map(Cow::into_owned).unwrap_or_default()),
+                    }
+                })
+            })
+        };
+        eval(c, &text)
+    }
+
+    /// Marks the parts of `v` a row's defaults account for (`type.coding[1].code` = PLAC).
+    fn defaults_read(&mut self, row: &MapRow, v: &'j Json) {
+        for (t, value) in &row.defaults {
+            for x in select(v, &t.steps, Select::default()) {
+                if primitive_text(x).as_deref() == Some(value.as_str()) {
+                    self.mark(x);
+                }
+            }
+        }
+    }
+
+    /// Evaluates a condition on the segment under construction (reverse direction). A path
+    /// into the segment reads what earlier rows wrote there; when nothing is there yet, what
+    /// the first later row with that exact source will write, so `OBR-8 VALUED` holds for a
+    /// report with an `effectivePeriod.end` whichever row comes first. Paths into other
+    /// segments count as not valued.
+    fn holds_on_segment(
+        &self,
+        c: &Condition,
+        seg: usize,
+        m: &'p ElementMap,
+        json: &'j Json,
+        focus: Option<&Focus<'p, 'j>>,
+    ) -> bool {
+        let segment = self.b.segment(seg);
+        let text = |o: &Operand| -> Option<String> {
+            let Operand::Path(p) = o else { return None };
+            if p.segment != segment.id {
+                return None;
+            }
+            let here = segment
+                .rep(p.field as usize, p.repetition.unwrap_or(1) as usize)
+                .and_then(|r| {
+                    let nums = base_of(p);
+                    if nums.is_empty() {
+                        Some(r.joined())
+                    } else {
+                        get_in(r, &nums)
+                    }
+                });
+            here.or_else(|| {
+                m.rows.iter().find_map(|row| {
+                    let Some(Operand::Path(src)) = &row.source else {
+                        return None;
+                    };
+                    if src != p || !row.direction.reverse() {
+                        return None;
+                    }
+                    let Some(v) = self.matching(row, json, focus).into_iter().next() else {
+                        return original_date(json, row);
+                    };
+                    match &row.constant {
+                        Some(c) => Some(c.clone()),
+                        None => Some(primitive_text(v).map(Cow::into_owned).unwrap_or_default()),
+                    }
+                })
+            })
+        };
+        eval(c, &text)
+    }
+}
+
+const ORIGINAL_TEXT: &str = "http://hl7.org/fhir/StructureDefinition/originalText";
+
+/// The text of a primitive JSON value. Numbers keep the digits they were written with.
+pub(super) fn primitive_text(v: &Json) -> Option<Text<'_>> {
+    match v {
+        Json::String(s) if !s.is_empty() => Some(Cow::Borrowed(s)),
+        Json::Number(n) => Some(Cow::Owned(n.to_string())),
+        Json::Bool(b) => Some(Cow::Borrowed(if *b { "Y" } else { "N" })),
+        _ => None,
+    }
+}
+
+/// Reads a part of a repetition under construction, for a condition.
+fn get_in(rep: &Rep<'_>, nums: &[u32]) -> Option<String> {
+    rep.get(nums).map(str::to_string)
+}
+
+/// Writes a part of a repetition; an existing value wins (as forward: first wins).
+fn set_in<'a>(rep: &mut Rep<'a>, nums: &[u32], text: Text<'a>) {
+    rep.set(nums, text);
+}
+
+/// The component path of a row's source within its field: `[]` for `OBX-5`, `[4, 1]` for
+/// `FT1-4.1.1`.
+fn base_of(p: &Path) -> Vec<u32> {
+    [p.component, p.subcomponent]
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Shapes a repetition to the field's data type in the HL7 version written: a field of a simple
+/// type (IS, ID, ST …) holds one value, so a code read back through a CodeableConcept map keeps
+/// only its code; components the version's type lacks (CWE.7 in a v2.5.1 CE field, XTN.1 from
+/// v2.6) are left out, and a component of a simple type keeps one subcomponent.
+fn fit_to_version(id: &[u8; 3], field: usize, version: &Version, rep: &mut Rep<'_>) {
+    let f = version.field(id, field as u32);
+    let Some(ty) = f.ty else {
+        return;
+    };
+    if ty == "varies" {
+        return;
+    }
+    if !f.composite {
+        rep.retain(|c, s| c == 1 && s == 1);
+        return;
+    }
+    rep.retain(|c, s| match version.component(ty, u32::from(c)) {
+        None => false,
+        Some(ct) => s == 1 || version.composite(ct),
+    });
+}
+
+/// The primitive conversion of a row (text for a map).
+fn primitive_of(row: &MapRow) -> Primitive {
+    match row.conversion {
+        Conversion::Primitive(p) => p,
+        Conversion::Map(_) => Primitive::Text,
+    }
+}
+
+/// The first row of a map that appends to a list (`note[].text`), and where its list step is:
+/// a repeating segment filled through that map is written once per entry.
+pub(super) fn list_step(m: &ElementMap) -> Option<(usize, &Step)> {
+    let steps = list_row_steps(m);
+    steps
+        .iter()
+        .position(Step::appends)
+        .map(|k| (k + 1, &steps[k]))
+}
+
+pub(super) fn list_row_steps(m: &ElementMap) -> &[Step] {
+    m.rows
+        .iter()
+        .find(|r| r.direction.reverse() && r.target.steps.iter().any(Step::appends))
+        .map_or(&[], |r| r.target.steps.as_slice())
+}
+
+/// An XTN back from one telephone text: the form the forward direction builds from XTN.5–8
+/// (`+1 (847) 5550143 ext. 12`) goes back to those components, an e-mail address to XTN.4,
+/// anything else to XTN.1, or to XTN.12 (unformatted number) in versions without XTN.1.
+fn telecom_back(value: &str, has_xtn1: bool) -> Option<Piece<'_>> {
+    if value.contains('@') {
+        return Some(Piece::Parts(vec![(vec![4], Cow::Borrowed(value))]));
+    }
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let parsed = (|| {
+        let mut rest = value;
+        let mut parts = Vec::new();
+        if let Some(r) = rest.strip_prefix('+') {
+            let (cc, r) = r.split_once(' ')?;
+            if !digits(cc) {
+                return None;
+            }
+            parts.push((vec![5], Cow::Borrowed(cc)));
+            rest = r;
+        }
+        if let Some(r) = rest.strip_prefix('(') {
+            let (area, r) = r.split_once(") ")?;
+            if !digits(area) {
+                return None;
+            }
+            parts.push((vec![6], Cow::Borrowed(area)));
+            rest = r;
+        }
+        let (local, ext) = match rest.split_once(" ext. ") {
+            Some((l, e)) => (l, Some(e)),
+            None => (rest, None),
+        };
+        if !digits(local) || ext.is_some_and(|e| !digits(e)) || parts.is_empty() {
+            return None;
+        }
+        parts.push((vec![7], Cow::Borrowed(local)));
+        parts.extend(ext.map(|e| (vec![8], Cow::Borrowed(e))));
+        Some(parts)
+    })();
+    Some(Piece::Parts(parsed.unwrap_or_else(|| {
+        vec![(vec![if has_xtn1 { 1 } else { 12 }], Cow::Borrowed(value))]
+    })))
+}
+
+/// True for rows that take list entries in turn: they append (`given[]`), or their defaults
+/// pick entries of a list by what they hold (`identifier[1]` of type PLAC).
+fn takes_entries(row: &MapRow) -> bool {
+    !row.defaults.is_empty() || row.target.steps.iter().any(Step::appends)
+}
+
+/// True when another row of the data type map would give the element the same value from what
+/// the repetition already holds, so this row's component may stay empty: `CWE[Quantity]` reads
+/// the unit from CWE.1 when CWE.2 is empty (`1,.2 NOT VALUED,unit`), so a unit equal to the
+/// code is not written to CWE.2 again; `CWE[CodeableConcept]` reads the text from CWE.2 when
+/// there is no code, so such a text is not repeated in CWE.9.
+fn derived_elsewhere(map: &ElementMap, row: &MapRow, v: &Json, rep: &Rep) -> bool {
+    let Some(text) = primitive_text(v) else {
+        return false;
+    };
+    let plain = |r: &MapRow| {
+        r.vocabulary.is_none()
+            && matches!(
+                r.conversion,
+                Conversion::Primitive(Primitive::Text | Primitive::Code)
+            )
+    };
+    if !plain(row) {
+        return false;
+    }
+    map.rows.iter().any(|other| {
+        !std::ptr::eq(other, row)
+            && other.direction.forward()
+            && other.constant.is_none()
+            && plain(other)
+            && other.target.text == row.target.text
+            && other.when.is_some()
+            && match &other.source {
+                Some(Operand::Relative(nums)) if !nums.is_empty() => {
+                    rep.get(nums) == Some(text.as_ref())
+                        && other.when.as_ref().is_some_and(|c| {
+                            eval(c, &|o: &Operand| match o {
+                                Operand::Relative(n) => get_in(rep, n),
+                                Operand::Path(_) => None,
+                            })
+                        })
+                }
+                _ => false,
+            }
+    })
+}
+
+fn eval(c: &Condition, text: &dyn Fn(&Operand) -> Option<String>) -> bool {
+    match c {
+        Condition::Valued(o) => text(o).is_some(),
+        Condition::Equals(o, l) => text(o).is_some_and(|t| t.trim() == l),
+        Condition::In(o, ls) => text(o).is_some_and(|t| ls.iter().any(|l| l == t.trim())),
+        Condition::LongerThan(o, n) => text(o).is_some_and(|t| t.trim().chars().count() > *n),
+        Condition::IsDate(o) => text(o).is_some_and(|t| Dtm::parse(t.trim()).is_ok()),
+        Condition::Below(o, n) => text(o).is_some_and(|t| Condition::number_below(&t, n)),
+        Condition::Not(c) => !eval(c, text),
+        Condition::And(cs) => cs.iter().all(|c| eval(c, text)),
+        Condition::Or(cs) => cs.iter().any(|c| eval(c, text)),
+    }
+}
+
+/// The time stamp a date row's element keeps only as original text (one the forward direction
+/// could not place in FHIR, or a Period's end before its start), when that text is a valid DTM;
+/// a malformed one is not written.
+fn original_date(json: &Json, row: &MapRow) -> Option<String> {
+    let Conversion::Primitive(Primitive::Date(_)) = row.conversion else {
+        return None;
+    };
+    original_text(json, &row.target).filter(|orig| Dtm::parse(orig.trim()).is_ok())
+}
+
+/// The original text an element's `originalText` extension keeps, when the element itself could
+/// not be written (a malformed date kept as sent).
+fn original_text(json: &Json, target: &Target) -> Option<String> {
+    let (
+        Some(Step::Member {
+            shadow,
+            many: false,
+            ..
+        }),
+        parent,
+    ) = (target.steps.last(), &target.steps[..target.steps.len() - 1])
+    else {
+        return None;
+    };
+    let owner = select(json, parent, Select::default()).into_iter().next()?;
+    original_in(owner.get(shadow)?)
+}
+
+fn original_in(holder: &Json) -> Option<String> {
+    holder
+        .get("extension")?
+        .as_array()?
+        .iter()
+        .find(|e| e.get("url").and_then(Json::as_str) == Some(ORIGINAL_TEXT))
+        .and_then(|e| e.get("valueString"))
+        .and_then(Json::as_str)
+        .map(str::to_string)
+}
+
+/// True when HL7 time stamp `original` names the moment `written` (also HL7) names, to its
+/// precision: the written value is the original padded to seconds, or cut to its date.
+fn same_moment(original: &str, written: &str) -> bool {
+    if Dtm::parse(original.trim()).is_err() {
+        return false;
+    }
+    let digits = |s: &str| -> String { s.chars().take_while(|c| c.is_ascii_digit()).collect() };
+    let (od, wd) = (digits(original.trim()), digits(written));
+    let shorter = od.len().min(wd.len());
+    od[..shorter] == wd[..shorter]
+        && wd[shorter..].bytes().all(|b| b == b'0')
+        && (wd.len() <= 8 || zone(original) == zone(written))
+}
+
+/// The offset of an HL7 time stamp, if it has one.
+fn zone(t: &str) -> Option<&str> {
+    t.find(['+', '-']).map(|i| &t[i..])
+}

@@ -1,0 +1,1017 @@
+//! Running the mapping tables backwards: FHIR resources become the segments of a message
+//! structure.
+//!
+//! The structure is walked in order. A repeating group is written once per resource its
+//! anchor makes: the first segment the group requires (OBR for ORDER_OBSERVATION, so one group
+//! per DiagnosticReport), else its first segment (PID for PATIENT_RESULT). A segment's resources
+//! are the ones its links tie to the resources already placed: the Observations a
+//! DiagnosticReport's `result` lists, the ServiceRequest its `basedOn` names, the Encounters
+//! whose `subject` is the patient. Each segment is filled by its segment map's rows read right
+//! to left: the FHIR element a row names becomes the field it names, through the same data type
+//! maps and vocabularies. Other rows on the same segment add what their resource holds (PID-18
+//! from the Account, ORC-1 from the report), and a repeating segment that only adds to a
+//! resource (NTE) is written once per entry of the list its map appends to (one NTE per note).
+//!
+//! What a row cannot run backwards is marked `forward` in the tables; a row marked `reverse`
+//! runs only here (e.g. OBX-2, the value type, from which `value[x]` is present). A row whose
+//! `value` holds defaults (`use=home`) takes only the elements that match them, so PID-13 gets
+//! the home numbers and PID-14 the work ones; with an index (`identifier[1]`, PLAC) it takes
+//! the first matching entry wherever it sits. A condition on a field of the segment being
+//! written reads what earlier rows wrote there, or else what a later row will write (`OBR-8
+//! VALUED` is true when the report has an `effectivePeriod.end`). Forward, the first value to
+//! reach an element wins; backwards each FHIR value is written once, by the first row that
+//! reads it, so the field that gives the element its value is the one that gets it back.
+
+mod coverage;
+mod fields;
+mod select;
+
+use std::borrow::Cow;
+use std::rc::Rc;
+
+use serde_json::Value as Json;
+
+use self::fields::{list_row_steps, list_step, primitive_text};
+use self::select::{Member, Select, select, steps_list};
+use super::WritebackOptions;
+use super::out::{Message as Out, Rep, Text};
+use super::request::Request;
+use super::version::{FastMap, FastSet, Version};
+use crate::error::{Error, ErrorKind};
+use crate::mapping::condition::Operand;
+use crate::mapping::plan::{Link, MapRow, MessageRow, Plan, Structure, StructureNode};
+use crate::mapping::target::{Step, Target};
+use crate::v2::{Charset, Delimiters, spec};
+
+/// What a segment lacks that its HL7 version requires.
+#[derive(Debug, Clone, Copy)]
+enum Missing {
+    /// A field.
+    Field(u32),
+    /// A component of a field's data type, in some repetition.
+    Component {
+        field: u32,
+        component: u32,
+        datatype: &'static str,
+    },
+}
+
+/// The resources a writeback is about: a segment made from one of them that lacks a field the
+/// HL7 version requires fails the request; a segment made from anything else is left out.
+const CONTENT: &[&str] = &["Patient", "Observation", "DiagnosticReport", "ChargeItem"];
+
+/// A JSON node by address: the request is borrowed for the whole writeback, so an address
+/// names one node.
+type NodeKey = *const Json;
+
+/// What a writeback produced.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The HL7 v2 message, CR segment ends.
+    pub message: Vec<u8>,
+    /// MSH-9.1 and MSH-9.2.
+    pub message_type: String,
+    /// The trigger event.
+    pub event: String,
+    /// The structure used.
+    pub structure: String,
+    /// MSH-10.
+    pub control_id: String,
+    /// FHIR elements of the request that no row read (`Patient.name[0].text`), when the options
+    /// asked to explain.
+    pub unmapped: Vec<String>,
+}
+
+/// A value read back from FHIR: text for one place, or parts for several components.
+enum Piece<'a> {
+    Text(Text<'a>),
+    /// (component numbers relative to the row's source, text).
+    Parts(Vec<(Vec<u32>, Text<'a>)>),
+}
+
+/// The list entry a repeating segment is written for: rows whose target starts with the list
+/// step (`note[]`, `note[$]`) read that entry only.
+#[derive(Clone, Copy)]
+struct Focus<'p, 'j> {
+    /// The list step of the map's first appending row.
+    step: &'p Step,
+    /// How many steps lead to it (1 for `note[]`).
+    depth: usize,
+    entry: &'j Json,
+}
+
+impl Focus<'_, '_> {
+    fn matches(&self, step: &Step) -> bool {
+        match (self.step, step) {
+            (Step::Member { name: a, .. }, Step::Member { name: b, .. }) => a == b,
+            (Step::Extension { url: a, .. }, Step::Extension { url: b, .. }) => a == b,
+            _ => false,
+        }
+    }
+}
+
+struct Writer<'p, 'j> {
+    plan: &'p Plan,
+    structure: &'p Structure,
+    req: &'j Request<'j>,
+    b: Out<'j>,
+    /// Resources already written as a segment's own resource.
+    used: Vec<bool>,
+    /// Resources reserved for the row whose map's constants they match (the merged Patient
+    /// of an A40 for MRG).
+    reserved: Vec<Option<(usize, usize)>>,
+    /// JSON nodes some row read (for `unmapped`).
+    consumed: FastSet<NodeKey>,
+    /// `consumed` in the order nodes were added, to take back a segment left out.
+    consumed_log: Vec<NodeKey>,
+    /// When explaining: codes a row read but no vocabulary translates back, and codes some row
+    /// did translate. A code only ever in the first is listed as unmapped, not silently
+    /// dropped.
+    unconverted: FastSet<NodeKey>,
+    converted: FastSet<NodeKey>,
+    explain: bool,
+    /// Nodes already written into the segment being filled: primitive values, and list
+    /// entries a row appending to the list took. Rows that append to one list (XPN.2 and
+    /// XPN.3 both to `given[]`) take its entries in turn, and a value two rows read goes to the
+    /// first one only. A resource reached through a reference gets a scope of its own.
+    taken: FastSet<NodeKey>,
+    /// Values rows of the segment being filled write directly; a data type map leaves them.
+    direct: FastSet<NodeKey>,
+    /// Emptied sets for the next scope, so that scopes do not allocate anew.
+    spare_sets: Vec<FastSet<NodeKey>>,
+    /// How many data type maps deep the writer is.
+    depth: usize,
+    /// Set ID counters per (segment id, group instance).
+    set_ids: FastMap<([u8; 3], usize), u32>,
+    group_counter: usize,
+    /// What the HL7 version written defines (field types differ between versions).
+    version: Rc<Version>,
+}
+
+/// Where in the structure a segment is written, and for which resources.
+#[derive(Clone, Default)]
+struct Context {
+    /// Request indices of the resources placed so far in this group instance and the ones
+    /// enclosing it, innermost last.
+    bound: Vec<usize>,
+    /// The resource the group instance is written for.
+    own: Option<usize>,
+    /// The anchor segment node of the group instance.
+    anchor: Option<usize>,
+    /// This group instance.
+    group: usize,
+    /// The enclosing group instance: set IDs of the anchor segment count there (OBX-1 numbers
+    /// the observations of one order, not of one OBSERVATION group).
+    outer: usize,
+}
+
+/// Writes `req` as message `n` of a run with `structure`.
+/// `trigger` is the message type and event; `carried` lists elements the event itself carries
+/// (Encounter.status for A01/A03/A04), which count as read.
+pub(crate) fn write(
+    plan: &Plan,
+    structure: usize,
+    req: &Request<'_>,
+    trigger: (&str, &str),
+    opts: &WritebackOptions,
+    n: u64,
+    carried: &[&Json],
+) -> Result<Written, Error> {
+    let env = &opts.envelope;
+    let (message_type, event) = trigger;
+    let s = &plan.structures[structure];
+    check_references(s, req)?;
+    check_patient(req, message_type, event)?;
+    let mut b = Out::new();
+    let msh = b.add(*b"MSH");
+    let control_id = env.control_id(n);
+    let time = env.timestamp();
+    for (field, value) in [
+        (3, &env.sending_application),
+        (4, &env.sending_facility),
+        (5, &env.receiving_application),
+        (6, &env.receiving_facility),
+        (7, &time),
+        (10, &control_id),
+        (11, &env.processing_id),
+        (12, &env.version),
+    ] {
+        if !value.is_empty() {
+            b.segment_mut(msh)
+                .set(field, 1, &[1], Cow::Owned(value.clone()));
+        }
+    }
+    // MSH-9.3 (message structure) came with v2.3.1.
+    let msg_type = spec::field_type_in("MSH", 9, &env.version).unwrap_or("MSG");
+    for (c, v) in [message_type, event, s.name.as_str()]
+        .into_iter()
+        .enumerate()
+    {
+        if spec::component_type_in(msg_type, c + 1, &env.version).is_some() {
+            b.segment_mut(msh)
+                .set(9, 1, &[c as u32 + 1], Cow::Owned(v.to_string()));
+        }
+    }
+    // MSH-18 (character set) came with v2.3.
+    if spec::field_type_in("MSH", 18, &env.version).is_some() {
+        b.segment_mut(msh)
+            .set(18, 1, &[1], Cow::Borrowed("UNICODE UTF-8"));
+    }
+    let mut w = Writer {
+        plan,
+        structure: s,
+        req,
+        b,
+        used: vec![false; req.resources.len()],
+        reserved: vec![None; req.resources.len()],
+        consumed: FastSet::with_capacity_and_hasher(256, Default::default()),
+        consumed_log: Vec::with_capacity(256),
+        unconverted: FastSet::default(),
+        converted: FastSet::default(),
+        explain: opts.explain,
+        taken: FastSet::default(),
+        direct: FastSet::default(),
+        depth: 0,
+        spare_sets: Vec::new(),
+        set_ids: FastMap::default(),
+        group_counter: 0,
+        version: Version::get(&env.version),
+    };
+    for v in carried {
+        w.mark_all(v);
+    }
+    w.reserve();
+    w.group(0, &Context::default(), event, &time)?;
+    let message = w.b.encode(&Delimiters::default(), Charset::Utf8)?;
+    let unmapped = if opts.explain {
+        w.unmapped()
+    } else {
+        Vec::new()
+    };
+    Ok(Written {
+        message,
+        message_type: message_type.to_string(),
+        event: event.to_string(),
+        structure: s.name.clone(),
+        control_id,
+        unmapped,
+    })
+}
+
+/// Every message needs a patient for its PID. A resource that names its subject by a reference
+/// the request cannot resolve is reported at that reference; otherwise at the request.
+fn check_patient(req: &Request<'_>, message_type: &str, event: &str) -> Result<(), Error> {
+    if req.resources.iter().any(|r| r.ty == "Patient") {
+        return Ok(());
+    }
+    let dangling = req.resources.iter().find_map(|r| {
+        ["subject", "patient", "beneficiary"].iter().find_map(|k| {
+            r.json
+                .get(*k)
+                .and_then(|s| s.key("reference"))
+                .map(|_| format!("{}.{k}", r.path))
+        })
+    });
+    let (path, reason) = match dangling {
+        Some(path) => (
+            path,
+            format!(
+                "points at a Patient the request does not hold; an HL7 v2 {message_type}^{event} needs the Patient itself for its PID segment"
+            ),
+        ),
+        None => (
+            if req.resources.len() == 1 && !req.resources[0].path.starts_with("Bundle") {
+                req.resources[0].path.clone()
+            } else {
+                "Bundle.entry".to_string()
+            },
+            format!("an HL7 v2 {message_type}^{event} needs a Patient; the request has none"),
+        ),
+    };
+    Err(Error::new(ErrorKind::MissingRequired, reason).at_fhir_path(path))
+}
+
+/// A reference that the message map turns into a link must point at the resource type the
+/// link names: a DiagnosticReport whose `result` lists a Condition, or a ChargeItem whose
+/// `account` is a Patient, cannot be written.
+fn check_references(s: &Structure, req: &Request<'_>) -> Result<(), Error> {
+    let mut checked: Vec<(&str, &str)> = Vec::new();
+    for node in &s.nodes {
+        for row in &node.rows {
+            for link in &row.links {
+                let (owner, target, expected): (&str, &Target, &str) = match link {
+                    Link::Outgoing { target, to } => (row.resource.as_str(), target, to),
+                    Link::Incoming { from, target, .. } if from != "MessageHeader" => {
+                        (from.as_str(), target, row.resource.as_str())
+                    }
+                    Link::Incoming { .. } => continue,
+                };
+                // Only links from resources the request holds, each element once.
+                if !req.resources.iter().any(|r| r.ty == owner)
+                    || checked.contains(&(owner, target.text.as_str()))
+                {
+                    continue;
+                }
+                checked.push((owner, target.text.as_str()));
+                // Every type some row of this structure accepts at that element.
+                let accepted = |ty: &str| {
+                    s.nodes.iter().flat_map(|n| &n.rows).any(|r| {
+                        r.links.iter().any(|l| match l {
+                            Link::Outgoing { target: t, to } => {
+                                r.resource == owner && t.text == target.text && to == ty
+                            }
+                            Link::Incoming {
+                                from, target: t, ..
+                            } => from == owner && t.text == target.text && r.resource == ty,
+                        })
+                    })
+                };
+                for r in req.resources.iter().filter(|r| r.ty == owner) {
+                    let items = match r.json.get(first_name(target)) {
+                        Some(Json::Array(a)) => a.iter().collect::<Vec<_>>(),
+                        Some(v) => vec![v],
+                        None => continue,
+                    };
+                    for (k, item) in items.iter().enumerate() {
+                        let Some(reference) = item
+                            .pointer(&reference_pointer(target))
+                            .and_then(Json::as_str)
+                        else {
+                            continue;
+                        };
+                        let Some(i) = req.resolve(reference) else {
+                            continue;
+                        };
+                        let found = req.resources[i].ty;
+                        if !accepted(found) {
+                            let at = if r.json.get(first_name(target)).is_some_and(Json::is_array) {
+                                format!("{}.{}[{k}]", r.path, first_name(target))
+                            } else {
+                                format!("{}.{}", r.path, first_name(target))
+                            };
+                            return Err(Error::new(
+                                ErrorKind::Unsupported,
+                                format!(
+                                    "{owner}.{} points at {}; the {} message map takes {} there",
+                                    target.text.replace("[]", ""),
+                                    a(found),
+                                    s.name,
+                                    a(expected)
+                                ),
+                            )
+                            .at_fhir_path(at));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A resource type with its indefinite article.
+fn a(ty: &str) -> String {
+    let article = if ty.starts_with(['A', 'E', 'I', 'O', 'U']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {ty}")
+}
+
+fn first_name(t: &Target) -> &str {
+    match t.steps.first() {
+        Some(Step::Member { name, .. } | Step::Extension { name, .. }) => name,
+        None => "",
+    }
+}
+
+/// The JSON pointer from an entry of the target's first element to its `reference`.
+fn reference_pointer(t: &Target) -> String {
+    let mut p = String::new();
+    for step in t.steps.iter().skip(1) {
+        if let Step::Member { name, .. } = step {
+            p.push('/');
+            p.push_str(name);
+        }
+    }
+    p.push_str("/reference");
+    p
+}
+
+/// The primary row of a segment node (the first that makes a resource), if any.
+fn primary(node: &StructureNode) -> Option<(usize, &MessageRow)> {
+    node.rows.iter().enumerate().find(|(_, r)| !r.merge)
+}
+
+/// The node whose resource a group is written for: the first segment the group requires
+/// among its own segments, else its first segment, depth first.
+fn anchor(s: &Structure, node: usize) -> Option<usize> {
+    let n = &s.nodes[node];
+    if n.segment.is_some() {
+        return Some(node);
+    }
+    n.children
+        .iter()
+        .copied()
+        .find(|&c| {
+            let c = &s.nodes[c];
+            c.segment.is_some() && c.min > 0 && primary(c).is_some()
+        })
+        .or_else(|| n.children.first().and_then(|&c| anchor(s, c)))
+}
+
+impl<'p: 'j, 'j> Writer<'p, 'j> {
+    /// Starts a scope of `taken` (a segment, or a resource reached through a reference);
+    /// returns the enclosing one, for [`Writer::end_scope`].
+    fn fresh_scope(&mut self) -> FastSet<NodeKey> {
+        let fresh = self.spare_sets.pop().unwrap_or_default();
+        std::mem::replace(&mut self.taken, fresh)
+    }
+
+    fn end_scope(&mut self, enclosing: FastSet<NodeKey>) {
+        let mut done = std::mem::replace(&mut self.taken, enclosing);
+        done.clear();
+        self.spare_sets.push(done);
+    }
+
+    fn ty(&self, i: usize) -> &'j str {
+        self.req.resources[i].ty
+    }
+
+    fn get(&self, ctx: &Context, ty: &str) -> Option<usize> {
+        ctx.bound.iter().rev().copied().find(|&i| self.ty(i) == ty)
+    }
+
+    /// Reserves each resource for the row whose map's constants it matches, when several rows
+    /// of one structure make that resource type.
+    fn reserve(&mut self) {
+        let s = self.structure;
+        let mut rows: Vec<(usize, usize)> = Vec::new();
+        let mut last_type = "";
+        for (i, r) in self.req.resources.iter().enumerate() {
+            if r.ty != last_type {
+                last_type = r.ty;
+                rows.clear();
+                for (ni, node) in s.nodes.iter().enumerate() {
+                    for (ri, row) in node.rows.iter().enumerate() {
+                        if !row.merge && node.segment != Some(*b"MSH") && row.resource == r.ty {
+                            rows.push((ni, ri));
+                        }
+                    }
+                }
+            }
+            if rows.len() < 2 {
+                continue;
+            }
+            for &(ni, ri) in &rows {
+                let map = &self.plan.maps[s.nodes[ni].rows[ri].map];
+                let constants: Vec<&MapRow> = map
+                    .rows
+                    .iter()
+                    .filter(|row| {
+                        row.constant.is_some() && row.source.is_some() && row.direction.forward()
+                    })
+                    .collect();
+                if !constants.is_empty()
+                    && constants.iter().all(|row| {
+                        select(r.json, &row.target.steps, Select::default())
+                            .iter()
+                            .any(|v| {
+                                primitive_text(v).as_deref()
+                                    == row.constant.as_deref().map(|c| match c {
+                                        "true" => "Y",
+                                        "false" => "N",
+                                        c => c,
+                                    })
+                            })
+                    })
+                {
+                    self.reserved[i] = Some((ni, ri));
+                }
+            }
+        }
+    }
+
+    /// True when reference text `x` points at resource `i`, or at nothing in the request (a
+    /// resource held elsewhere does not tie this one to another of the request).
+    fn points_at_or_outside(&self, refs: &[&Json], i: usize) -> bool {
+        let texts: Vec<&str> = refs
+            .iter()
+            .filter_map(|v| v.key("reference").and_then(Json::as_str))
+            .collect();
+        texts.iter().any(|x| self.req.resources[i].is(x))
+            || texts.iter().all(|x| self.req.resolve(x).is_none())
+    }
+
+    /// Whether resource `i` may be written for `row` in `ctx`: its links to the resources
+    /// placed so far hold.
+    fn fits(&self, i: usize, row: &MessageRow, ctx: &Context) -> bool {
+        let r = &self.req.resources[i];
+        for link in &row.links {
+            match link {
+                Link::Incoming { from, target, .. } => {
+                    // The owner lists this resource, or lists none.
+                    if let Some(owner) = self.get(ctx, from) {
+                        let refs = select(
+                            self.req.resources[owner].json,
+                            &target.steps,
+                            Select::default(),
+                        );
+                        if !refs.is_empty() && !self.points_at_or_outside(&refs, i) {
+                            return false;
+                        }
+                    }
+                }
+                Link::Outgoing { target, to } => {
+                    if let Some(other) = self.get(ctx, to) {
+                        let refs = select(r.json, &target.steps, Select::default());
+                        // A resource that names no such reference still belongs here, unless
+                        // the reference is what ties it to the resource its group is for
+                        // (an OBX under SPM names its Specimen).
+                        if refs.is_empty() {
+                            if ctx.own.is_some_and(|o| self.ty(o) == to) {
+                                return false;
+                            }
+                        } else if !self.points_at_or_outside(&refs, other) {
+                            return false;
+                        }
+                    }
+                }
+            }
+        }
+        // The resources placed so far that name this type (a report's `basedOn` its order).
+        for &b in &ctx.bound {
+            let bty = self.ty(b);
+            for node in &self.structure.nodes {
+                for brow in node.rows.iter().filter(|x| x.resource == bty) {
+                    for link in &brow.links {
+                        if let Link::Outgoing { target, to } = link
+                            && to == r.ty
+                        {
+                            let refs = select(
+                                self.req.resources[b].json,
+                                &target.steps,
+                                Select::default(),
+                            );
+                            if !refs.is_empty() && !self.points_at_or_outside(&refs, i) {
+                                return false;
+                            }
+                            // Named by no reference here, but by another resource of that type
+                            // (the order another report is based on): it belongs there.
+                            if refs.is_empty() && self.claimed_by_other(b, target, i) {
+                                return false;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// True when a resource of `owner`'s type other than `owner` names resource `i` in
+    /// `target`.
+    fn claimed_by_other(&self, owner: usize, target: &Target, i: usize) -> bool {
+        let ty = self.ty(owner);
+        self.req.resources.iter().enumerate().any(|(k, other)| {
+            k != owner
+                && other.ty == ty
+                && select(other.json, &target.steps, Select::default())
+                    .iter()
+                    .any(|v| {
+                        v.key("reference")
+                            .and_then(Json::as_str)
+                            .is_some_and(|x| self.req.resources[i].is(x))
+                    })
+        })
+    }
+
+    /// The request resources a primary row is written for, in request order.
+    fn candidates(&self, node: usize, ri: usize, row: &MessageRow, ctx: &Context) -> Vec<usize> {
+        (0..self.req.resources.len())
+            .filter(|&i| {
+                self.ty(i) == row.resource
+                    && !self.used[i]
+                    && self.reserved[i].is_none_or(|x| x == (node, ri))
+                    && self.fits(i, row, ctx)
+            })
+            .collect()
+    }
+
+    /// True when some row of the structure other than on `node` makes `ty` as its own
+    /// resource (a Specimen has SPM; an Account only PID-18).
+    fn made_elsewhere(&self, node: usize, ty: &str) -> bool {
+        self.structure
+            .nodes
+            .iter()
+            .enumerate()
+            .any(|(ni, n)| ni != node && n.rows.iter().any(|r| !r.merge && r.resource == ty))
+    }
+
+    /// Writes a group instance; returns the resources placed in it, which a group that does
+    /// not repeat shares with the rest of its enclosing group (the Encounter of PATIENT.VISIT
+    /// is the one the ORDER_OBSERVATION beside it refers to).
+    fn group(
+        &mut self,
+        node: usize,
+        ctx: &Context,
+        event: &str,
+        time: &str,
+    ) -> Result<Vec<usize>, Error> {
+        let s = self.structure;
+        let start = ctx.bound.len();
+        let mut ctx = ctx.clone();
+        for &child in &s.nodes[node].children {
+            let c = &s.nodes[child];
+            if c.segment.is_some() {
+                let placed = self.segment(child, &ctx, event, time)?;
+                ctx.bound.extend(placed);
+                continue;
+            }
+            let anchor = anchor(s, child);
+            let primary = anchor.and_then(|a| primary(&s.nodes[a]).map(|(ri, r)| (a, ri, r)));
+            let mut instances = match primary {
+                Some((a, ri, row)) => self.candidates(a, ri, row, &ctx),
+                None => Vec::new(),
+            };
+            if !c.repeats {
+                instances.truncate(1);
+            }
+            if instances.is_empty() {
+                if c.min > 0 {
+                    self.group_counter += 1;
+                    let inner = Context {
+                        bound: ctx.bound.clone(),
+                        own: None,
+                        anchor,
+                        group: self.group_counter,
+                        outer: ctx.group,
+                    };
+                    let placed = self.group(child, &inner, event, time)?;
+                    if !c.repeats {
+                        ctx.bound.extend(placed);
+                    }
+                }
+                continue;
+            }
+            for i in instances {
+                // An earlier instance may have taken it (two groups anchored alike).
+                if self.used[i] {
+                    continue;
+                }
+                self.group_counter += 1;
+                let mut inner = Context {
+                    bound: ctx.bound.clone(),
+                    own: Some(i),
+                    anchor,
+                    group: self.group_counter,
+                    outer: ctx.group,
+                };
+                inner.bound.push(i);
+                let placed = self.group(child, &inner, event, time)?;
+                if !c.repeats {
+                    ctx.bound.push(i);
+                    ctx.bound.extend(placed);
+                }
+            }
+        }
+        Ok(ctx.bound.split_off(start))
+    }
+
+    /// Writes the segments of one segment node; returns the resources placed there.
+    fn segment(
+        &mut self,
+        node: usize,
+        ctx: &Context,
+        event: &str,
+        time: &str,
+    ) -> Result<Vec<usize>, Error> {
+        let s = self.structure;
+        let n = &s.nodes[node];
+        let id = n.segment.unwrap_or(*b"ZZZ");
+        let mut placed = Vec::new();
+        if &id == b"MSH" {
+            return Ok(placed);
+        }
+        if &id == b"EVN" {
+            let seg = self.b.add(*b"EVN");
+            // EVN-1 (event type code) was withdrawn in v2.7: MSH-9.2 says it.
+            if self.version.field(b"EVN", 1).ty.is_some() {
+                self.b
+                    .segment_mut(seg)
+                    .set(1, 1, &[1], Cow::Owned(event.to_string()));
+            }
+            self.b
+                .segment_mut(seg)
+                .set(2, 1, &[1], Cow::Owned(time.to_string()));
+            return Ok(placed);
+        }
+        let scope = if ctx.anchor == Some(node) {
+            ctx.outer
+        } else {
+            ctx.group
+        };
+        let mut written = 0;
+        if let Some((ri, row)) = primary(n) {
+            // The group's own resource when this segment anchors the group, else candidates.
+            let instances: Vec<usize> = match ctx.own {
+                Some(i) if ctx.anchor == Some(node) && self.ty(i) == row.resource => vec![i],
+                _ => {
+                    let mut all = self.candidates(node, ri, row, ctx);
+                    if !n.repeats {
+                        all.truncate(1);
+                    }
+                    all
+                }
+            };
+            for i in instances {
+                self.used[i] = true;
+                let checkpoint = (self.consumed_log.len(), placed.len());
+                placed.push(i);
+                let seg = self.b.add(id);
+                self.mark_links(i, row, ctx);
+                self.fill(seg, &id, row.map, i, None)?;
+                // Rows for other resources on this segment add what theirs hold: the Account
+                // on PID (PID-18), the report on an ORC (ORC-1), an order on its OBR.
+                let mut here = ctx.clone();
+                here.bound.push(i);
+                let mut seen: Vec<&str> = vec![row.resource.as_str()];
+                for (rj, other) in n.rows.iter().enumerate() {
+                    if rj == ri || seen.contains(&other.resource.as_str()) {
+                        continue;
+                    }
+                    seen.push(&other.resource);
+                    let found = match self.get(&here, &other.resource) {
+                        Some(x) => Some(x),
+                        None if !other.merge && !self.made_elsewhere(node, &other.resource) => {
+                            self.candidates(node, rj, other, &here).into_iter().next()
+                        }
+                        None => None,
+                    };
+                    if let Some(x) = found {
+                        if !other.merge && !self.used[x] {
+                            self.used[x] = true;
+                            placed.push(x);
+                            self.mark_links(x, other, &here);
+                            here.bound.push(x);
+                        }
+                        self.fill(seg, &id, other.map, x, None)?;
+                    }
+                }
+                if let Some(missing) = self.missing_required(seg, &id) {
+                    let optional = n.min == 0
+                        || (ctx.anchor == Some(node)
+                            && n.parent.is_some_and(|p| s.nodes[p].min == 0));
+                    if !optional || CONTENT.contains(&self.ty(i)) {
+                        return Err(self.missing_error(i, row.map, &id, missing));
+                    }
+                    // An optional segment the resource cannot fill stays out; what the resource
+                    // holds is reported unmapped.
+                    self.b.pop();
+                    self.unmark_since(checkpoint.0);
+                    for x in placed.drain(checkpoint.1..) {
+                        self.used[x] = false;
+                    }
+                    continue;
+                }
+                self.set_id(seg, &id, scope);
+                written += 1;
+            }
+        }
+        if written == 0 {
+            // Segments that add to resources already placed: PD1, PV2, NTE, an order's OBR.
+            let mut seen: Vec<&str> = Vec::new();
+            let adds: Vec<(&MessageRow, usize)> = n
+                .rows
+                .iter()
+                .filter(|r| r.merge)
+                .filter_map(|r| {
+                    if seen.contains(&r.resource.as_str()) {
+                        return None;
+                    }
+                    seen.push(&r.resource);
+                    self.get(ctx, &r.resource).map(|i| (r, i))
+                })
+                .collect();
+            if let Some(&(first, i)) = adds.first() {
+                let driver = if n.repeats {
+                    list_step(&self.plan.maps[first.map])
+                } else {
+                    None
+                };
+                match driver {
+                    Some((depth, step)) => {
+                        let prefix = &list_row_steps(&self.plan.maps[first.map])[..depth];
+                        for entry in steps_list(self.req.resources[i].json, prefix) {
+                            let focus = Focus { step, depth, entry };
+                            let seg = self.b.add(id);
+                            self.fill(seg, &id, first.map, i, Some(&focus))?;
+                            written += self.keep_unless_empty(seg, &id, scope);
+                        }
+                    }
+                    None => {
+                        let seg = self.b.add(id);
+                        for &(r, x) in &adds {
+                            self.fill(seg, &id, r.map, x, None)?;
+                        }
+                        written += self.keep_unless_empty(seg, &id, scope);
+                    }
+                }
+            }
+        }
+        if written == 0 && n.min > 0 {
+            self.required_default(&id, scope)?;
+        }
+        Ok(placed)
+    }
+
+    /// Drops a segment nothing was written into, or that lacks a field the version requires
+    /// (an NTE with no comment); numbers it otherwise.
+    fn keep_unless_empty(&mut self, seg: usize, id: &[u8; 3], scope: usize) -> usize {
+        let empty = self.b.segment(seg).is_empty();
+        if empty || self.missing_required(seg, id).is_some() {
+            self.b.pop();
+            0
+        } else {
+            self.set_id(seg, id, scope);
+            1
+        }
+    }
+
+    /// The first field the HL7 version written requires that segment `seg` leaves empty (one
+    /// the writer numbers afterwards, such as a set ID, does not count), else the first component it
+    /// requires in every value of its data type that a repetition lacks (XTN.3 from v2.7).
+    fn missing_required(&self, seg: usize, id: &[u8; 3]) -> Option<Missing> {
+        let segment = self.b.segment(seg);
+        if let Some(n) = self
+            .version
+            .required(id)
+            .iter()
+            .copied()
+            .find(|&n| !(segment.valued(n as usize) || self.numbered(id, n)))
+        {
+            return Some(Missing::Field(n));
+        }
+        segment.reps().find_map(|(field, _, rep)| {
+            let f = self.version.field(id, field as u32);
+            let ty = f.ty.filter(|_| f.composite)?;
+            let component = self
+                .version
+                .required_components(ty)
+                .iter()
+                .copied()
+                .find(|&c| !rep.parts().any(|(pc, _, _)| u32::from(pc) == c))?;
+            Some(Missing::Component {
+                field: field as u32,
+                component,
+                datatype: ty,
+            })
+        })
+    }
+
+    /// The error for a required field or component resource `i` cannot fill, at the FHIR
+    /// element the segment map fills that field from.
+    fn missing_error(&self, i: usize, map: usize, id: &[u8; 3], missing: Missing) -> Error {
+        let field = match missing {
+            Missing::Field(n) | Missing::Component { field: n, .. } => n,
+        };
+        let r = &self.req.resources[i];
+        let seg = String::from_utf8_lossy(id);
+        let mut names: Vec<&str> = Vec::new();
+        for row in &self.plan.maps[map].rows {
+            if let Some(Operand::Path(p)) = &row.source
+                && p.segment == *id
+                && p.field == field
+                && !names.contains(&first_name(&row.target))
+            {
+                names.push(first_name(&row.target));
+            }
+        }
+        // Rows filling a choice (`occurrenceDateTime`, `occurrencePeriod.start`) name it `[x]`.
+        let element = match names.as_slice() {
+            [] => None,
+            [one] => Some(one.to_string()),
+            [first, rest @ ..] => {
+                let common = rest.iter().fold(first.len(), |n, other| {
+                    first
+                        .bytes()
+                        .zip(other.bytes())
+                        .take(n)
+                        .take_while(|(a, b)| a == b)
+                        .count()
+                });
+                Some(if common > 0 {
+                    format!("{}[x]", &first[..common])
+                } else {
+                    names.join(" or ")
+                })
+            }
+        };
+        let version = self.version.name();
+        if let Missing::Component {
+            component,
+            datatype,
+            ..
+        } = missing
+        {
+            let e = element.unwrap_or_else(|| r.ty.to_string());
+            return Error::new(
+                ErrorKind::MissingRequired,
+                format!(
+                    "an HL7 v{version} {seg}-{field} needs {datatype}.{component} in every repetition, and a {} {e} has nothing to fill it",
+                    r.ty
+                ),
+            )
+            .at_fhir_path(format!("{}.{e}", r.path));
+        }
+        match element {
+            Some(e) => Error::new(
+                ErrorKind::MissingRequired,
+                format!(
+                    "an HL7 v{version} {seg} needs {seg}-{field}, and the {} has no {e} to fill it",
+                    r.ty
+                ),
+            )
+            .at_fhir_path(format!("{}.{e}", r.path)),
+            None => Error::new(
+                ErrorKind::MissingRequired,
+                format!(
+                    "an HL7 v{version} {seg} needs {seg}-{field}, which no mapping row fills from a {}",
+                    r.ty
+                ),
+            )
+            .at_fhir_path(r.path.clone()),
+        }
+    }
+
+    /// A segment the structure requires but the request has nothing for.
+    fn required_default(&mut self, id: &[u8; 3], scope: usize) -> Result<(), Error> {
+        match id {
+            b"PV1" => {
+                // No visit: patient class N, "not applicable", as A28 and A31 are sent.
+                let seg = self.b.add(*b"PV1");
+                self.b.segment_mut(seg).set(2, 1, &[1], Cow::Borrowed("N"));
+                self.set_id(seg, id, scope);
+            }
+            b"OBR" => {
+                // Observations without a DiagnosticReport: one OBR names the first one's code,
+                // the service the results answer.
+                let seg = self.b.add(*b"OBR");
+                let first = (0..self.req.resources.len())
+                    .find(|&i| self.ty(i) == "Observation" && !self.used[i]);
+                let concept = self.plan.map_index.get("CWE[CodeableConcept]").copied();
+                if let (Some(i), Some(m)) = (first, concept)
+                    && let Some(code) = self.req.resources[i].json.get("code")
+                {
+                    let mut rep = Rep::new();
+                    let saved = self.fresh_scope();
+                    self.map_back(&self.plan.maps[m], code, &mut rep)?;
+                    self.end_scope(saved);
+                    self.put_rep(seg, 4, 1, rep);
+                }
+                self.set_id(seg, id, scope);
+            }
+            b"PID" => {
+                return Err(Error::new(
+                    ErrorKind::MissingRequired,
+                    "the message needs a Patient for its PID segment",
+                )
+                .at_fhir_path("Bundle.entry"));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Fills field 1 with the set ID when the standard defines one there (PID-1, OBX-1 …),
+    /// counting within `scope`, as HL7 numbers repeating segments.
+    fn set_id(&mut self, seg: usize, id: &[u8; 3], scope: usize) {
+        if self.version.field(id, 1).ty != Some("SI") {
+            return;
+        }
+        let n = self.set_ids.entry((*id, scope)).or_insert(0);
+        *n += 1;
+        let n = *n;
+        let sub_id = self.numbered(id, 4);
+        let s = self.b.segment_mut(seg);
+        if !s.valued(1) {
+            s.set(1, 1, &[1], Cow::Owned(n.to_string()));
+        }
+        if sub_id && !s.valued(4) {
+            s.set(4, 1, &[1], Cow::Owned(n.to_string()));
+        }
+    }
+
+    /// Fields the writer numbers itself rather than filling from the request: a set ID (field 1
+    /// of type SI), and OBX-4 (observation sub-ID) where the version requires it (v2.3.1, 2.7,
+    /// 2.8). Sub-IDs group the OBX of one observation; each Observation written is one, so it
+    /// takes the number of its OBX-1.
+    fn numbered(&self, id: &[u8; 3], n: u32) -> bool {
+        match (id, n) {
+            (_, 1) => self.version.field(id, 1).ty == Some("SI"),
+            (b"OBX", 4) => self.version.field(id, 4).required,
+            _ => false,
+        }
+    }
+}
