@@ -9,6 +9,7 @@ mod targets;
 mod values;
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use chrono_tz::Tz;
 
@@ -50,6 +51,8 @@ pub struct Resource<'a> {
     pub node: NodeId,
     /// The group instance it was made in.
     group: usize,
+    /// The resource of the same type made before it: lookups by type walk only these.
+    previous: Option<usize>,
 }
 
 /// What translating one message gives.
@@ -85,6 +88,11 @@ struct Translator<'a, 'o> {
     doc: Doc<'a>,
     resources: Vec<Resource<'a>>,
     by_id: IdMap<usize>,
+    /// The latest resource of each type made so far, the head of its chain of `previous`.
+    latest: Vec<(&'a str, usize)>,
+    /// Incoming links made so far (the resource holding the list, the list's path, the
+    /// resource referred to), so that a resource reached twice is listed once.
+    listed: HashSet<(NodeId, &'a str, Id)>,
     placement: Placement,
     /// Links to resolve once every resource exists: (resource index, link, the segment whose
     /// row made the resource, which a link's `fill` map reads).
@@ -161,6 +169,8 @@ pub fn translate<'a>(
         // Room for the resources of a large message, so neither grows while it is made.
         resources: Vec::with_capacity(64),
         by_id: IdMap::with_capacity_and_hasher(64, Default::default()),
+        latest: Vec::with_capacity(16),
+        listed: HashSet::new(),
         placement,
         pending: Vec::new(),
         consumed: Vec::new(),
@@ -339,14 +349,37 @@ impl<'a> Translator<'a, '_> {
         self.doc
             .set(node, "resourceType", Val::Str(Cow::Borrowed(ty)));
         self.doc.set(node, "id", Val::Id(id));
+        let index = self.resources.len();
+        let latest = match self.latest.iter_mut().find(|(t, _)| *t == ty) {
+            Some((_, latest)) => Some(std::mem::replace(latest, index)),
+            None => {
+                self.latest.push((ty, index));
+                None
+            }
+        };
         self.resources.push(Resource {
             ty,
             id,
             node,
             group,
+            previous: latest,
         });
-        self.by_id.insert(id, self.resources.len() - 1);
-        self.resources.len() - 1
+        self.by_id.insert(id, index);
+        index
+    }
+
+    /// The resources of type `ty`, latest first.
+    fn of_type(&self, ty: &str) -> impl Iterator<Item = usize> + '_ {
+        let mut at = self
+            .latest
+            .iter()
+            .find(|(t, _)| *t == ty)
+            .map(|&(_, latest)| latest);
+        std::iter::from_fn(move || {
+            let i = at?;
+            at = self.resources[i].previous;
+            Some(i)
+        })
     }
 
     /// The nearest resource of type `ty` for a resource in `group`: the latest one made in
@@ -362,12 +395,8 @@ impl<'a> Translator<'a, '_> {
         anywhere: bool,
     ) -> Option<usize> {
         let pick = |pred: &dyn Fn(&Resource<'a>) -> bool| {
-            self.resources
-                .iter()
-                .enumerate()
-                .rev()
-                .find(|(i, r)| r.ty == ty && Some(*i) != except && pred(r))
-                .map(|(i, _)| i)
+            self.of_type(ty)
+                .find(|&i| Some(i) != except && pred(&self.resources[i]))
         };
         let mut g = Some(group);
         while let Some(gi) = g {
@@ -401,8 +430,11 @@ impl<'a> Translator<'a, '_> {
                 if let Some(other) = self.nearest(from, group, Some(res), true) {
                     let reference = self.resources[res].id;
                     let obj = self.resources[other].node;
-                    // A resource reached twice (by its key, in two groups) is listed once.
-                    if self.references(obj, &target.steps, reference) {
+                    // A resource reached twice (by its key, in two groups) is listed once. No
+                    // table row writes references into the lists links append to, so the links
+                    // made so far say what a list holds, without walking a list that grows with
+                    // the message.
+                    if !self.listed.insert((obj, target.text.as_str(), reference)) {
                         return Ok(());
                     }
                     let at = self.element(obj, &target.steps);

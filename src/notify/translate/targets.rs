@@ -6,7 +6,6 @@ use std::borrow::Cow;
 use super::Translator;
 use crate::fhir::datetime::ends_before;
 use crate::fhir::doc::{NodeId, Span, Val};
-use crate::fhir::id::Id;
 use crate::mapping::target::{Step, Target};
 
 impl<'a> Translator<'a, '_> {
@@ -136,28 +135,5 @@ impl<'a> Translator<'a, '_> {
             };
         }
         cur
-    }
-
-    /// True when the list `steps` names on `obj` already holds a reference to `reference`.
-    pub(super) fn references(&self, obj: NodeId, steps: &[Step], reference: Id) -> bool {
-        let Some((step, deeper)) = steps.split_first() else {
-            return self
-                .doc
-                .get(obj, "reference")
-                .is_some_and(|r| *self.doc.val(r) == Val::Urn(reference));
-        };
-        let name = match step {
-            Step::Member { name, .. } | Step::Extension { name, .. } => name,
-        };
-        let Some(at) = self.doc.get(obj, name) else {
-            return false;
-        };
-        match self.doc.val(at) {
-            Val::Array => self
-                .doc
-                .children(at)
-                .any(|item| self.references(item, deeper, reference)),
-            _ => self.references(at, deeper, reference),
-        }
     }
 }
