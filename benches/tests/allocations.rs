@@ -1,6 +1,6 @@
 //! Counts heap allocations per message for each parser's **walk** over the standard corpus,
-//! the figures the README quotes. A counting allocator needs its own test binary, hence this
-//! file.
+//! and per notification for the messages the notify bench translates: the figures the README
+//! quotes. A counting allocator needs its own test binary, hence this file.
 
 #[path = "../benches/peers.rs"]
 mod peers;
@@ -8,6 +8,8 @@ mod peers;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
+use hl7fhir::engine::Engine;
+use hl7fhir::notify::{Flavor, NotifyOptions};
 use hl7fhir::v2::Parser;
 use hl7fhir_benches::{Corpus, workloads};
 
@@ -94,4 +96,46 @@ fn allocations_per_message_in_the_walk() {
         "hl7fhir allocated while walking a warm corpus"
     );
     assert!(cases[1..].iter().all(|(_, n)| *n > messages.len()));
+}
+
+#[test]
+fn allocations_per_notification() {
+    let engine = Engine::with_defaults().unwrap();
+    let mut parser = engine.parser();
+    let mut out = Vec::new();
+    for name in [
+        "adt_a01_admit",
+        "oru_r01_cbc_panel",
+        "siu_s12_booked_visit",
+        "dft_p03_procedures",
+    ] {
+        let path = format!(
+            "{}/../fixtures/v2-to-fhir/{name}.hl7",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let message = std::fs::read(&path).unwrap();
+        for flavor in [Flavor::Detailed, Flavor::Lightweight] {
+            let opts = NotifyOptions {
+                flavor,
+                ..NotifyOptions::default()
+            };
+            // As the bench runs it: the parser and the output buffer warm, then reused.
+            let mut translate = || {
+                out.clear();
+                engine
+                    .notify_with(&mut parser, &message, &opts, false, &mut out)
+                    .unwrap();
+            };
+            translate();
+            let n = count(translate);
+            println!("{name} {flavor:?}: {n} allocations per notification");
+            // The message's own containers (document, resource list, group placement, Bundle
+            // parts), not one per field, value or resource (`tests/alloc.rs` in the main crate
+            // checks that the count does not grow with the values).
+            assert!(
+                n <= 50,
+                "{name} {flavor:?}: {n} allocations per notification"
+            );
+        }
+    }
 }
