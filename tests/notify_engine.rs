@@ -373,3 +373,67 @@ PID|1||MRN1^^^GHH^MR||DOE^JANE||19700101|F||||||||||||||||Y|\"\"\rPV1|1|I\r";
     assert_eq!(patient["multipleBirthBoolean"], true);
     assert!(patient.get("multipleBirthInteger").is_none(), "{patient}");
 }
+
+#[test]
+fn each_result_stays_with_its_own_order_in_a_long_report() {
+    // Sixty orders of two results each: links resolve inside each order's group however many
+    // orders come before or after it.
+    let mut msg = String::from(
+        "MSH|^~\\&|LAB|GHH|||20260101120000-0500||ORU^R01^ORU_R01|R1|P|2.5.1\r\
+PID|1||MRN1^^^GHH^MR||DOE^JANE||19700101|F\rPV1|1|O|LAB^^^GHH\r",
+    );
+    for order in 1..=60 {
+        msg.push_str(&format!(
+            "OBR|{order}|ORD{order}^EHR|FIL{order}^LAB|58410-2^CBC panel^LN|||20260101110000-0500\r"
+        ));
+        for result in 1..=2 {
+            msg.push_str(&format!(
+                "OBX|{result}|NM|{order}-{result}^Result {result} of order {order}^L||{result}.5|g/dL^^UCUM|||||F\r"
+            ));
+        }
+    }
+    let (_, bundle) = notify_with_report(msg.as_bytes(), false);
+    let resources: Vec<&Value> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .collect();
+    let code_of = |url: &str| {
+        let id = url.trim_start_matches("urn:uuid:");
+        let observation = resources.iter().find(|r| r["id"] == id).unwrap();
+        observation["code"]["coding"][0]["code"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let patient = resource(&bundle, "Patient").unwrap();
+    let reports: Vec<&&Value> = resources
+        .iter()
+        .filter(|r| r["resourceType"] == "DiagnosticReport")
+        .collect();
+    assert_eq!(reports.len(), 60);
+    for report in reports {
+        let order = report["identifier"][0]["value"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("ORD")
+            .to_string();
+        let results: Vec<String> = report["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| code_of(r["reference"].as_str().unwrap()))
+            .collect();
+        assert_eq!(results, [format!("{order}-1"), format!("{order}-2")]);
+    }
+    for observation in resources
+        .iter()
+        .filter(|r| r["resourceType"] == "Observation")
+    {
+        assert_eq!(
+            observation["subject"]["reference"],
+            format!("urn:uuid:{}", patient["id"].as_str().unwrap())
+        );
+    }
+}

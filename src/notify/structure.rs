@@ -23,6 +23,10 @@ pub struct Placement {
     pub segments: Vec<(Option<usize>, usize)>,
     /// Group instances; instance 0 is the message.
     pub groups: Vec<GroupInstance>,
+    /// Per group instance, the first and last segment (positions from 0) it or an instance
+    /// inside it holds; `None` for an instance that holds none. An instance's segments follow
+    /// one another: once the structure moves past a group instance, no segment goes back in.
+    pub spans: Vec<Option<(u32, u32)>>,
 }
 
 struct Level {
@@ -69,6 +73,7 @@ pub fn place(s: &Structure, ids: impl Iterator<Item = [u8; 3]>) -> Placement {
             parent: None,
             node: 0,
         }],
+        spans: Vec::new(),
     };
     let mut stack = vec![Level {
         node: 0,
@@ -97,6 +102,20 @@ pub fn place(s: &Structure, ids: impl Iterator<Item = [u8; 3]>) -> Placement {
         }
         let instance = stack.last().map_or(0, |l| l.instance);
         p.segments.push((found, instance));
+    }
+    p.spans = vec![None; p.groups.len()];
+    for (i, &(_, g)) in p.segments.iter().enumerate() {
+        let i = i as u32;
+        let mut at = Some(g);
+        while let Some(gi) = at {
+            match &mut p.spans[gi] {
+                // Reached from an instance inside it for this segment already.
+                Some((_, last)) if *last == i => break,
+                Some((_, last)) => *last = i,
+                span @ None => *span = Some((i, i)),
+            }
+            at = p.groups[gi].parent;
+        }
     }
     p
 }

@@ -53,6 +53,8 @@ pub struct Resource<'a> {
     group: usize,
     /// The resource of the same type made before it: lookups by type walk only these.
     previous: Option<usize>,
+    /// The position (from 0) of the segment being mapped when it was made.
+    position: u32,
 }
 
 /// What translating one message gives.
@@ -90,10 +92,14 @@ struct Translator<'a, 'o> {
     by_id: IdMap<usize>,
     /// The latest resource of each type made so far, the head of its chain of `previous`.
     latest: Vec<(&'a str, usize)>,
+    /// The resources made while mapping segments, by type, for the links resolved after
+    /// them (see [`ByType`]); `None` until then.
+    by_type: Option<ByType<'a>>,
     /// Incoming links made so far (the resource holding the list, the list's path, the
     /// resource referred to), so that a resource reached twice is listed once.
     listed: HashSet<(NodeId, &'a str, Id)>,
     placement: Placement,
+    segments_by_id: SegmentsById,
     /// Links to resolve once every resource exists: (resource index, link, the segment whose
     /// row made the resource, which a link's `fill` map reads).
     pending: Vec<(usize, &'a Link, Segment<'a>)>,
@@ -170,6 +176,8 @@ pub fn translate<'a>(
         resources: Vec::with_capacity(64),
         by_id: IdMap::with_capacity_and_hasher(64, Default::default()),
         latest: Vec::with_capacity(16),
+        by_type: None,
+        segments_by_id: SegmentsById::new(&msg),
         listed: HashSet::new(),
         placement,
         pending: Vec::new(),
@@ -239,6 +247,89 @@ pub fn translate<'a>(
     })
 }
 
+/// The resources made while mapping segments, grouped by type and each type in the order they
+/// were made, which is the order of their segments: the ones a group instance holds are a run
+/// found by binary search, so that resolving each of a thousand Observations' links does not
+/// walk past the other 999.
+struct ByType<'a> {
+    /// Resource indices, by type and then in the order made.
+    resources: Vec<u32>,
+    /// Each type with the range of `resources` that holds it.
+    types: Vec<(&'a str, u32, u32)>,
+    /// How many resources had been made when the index was built.
+    indexed: usize,
+}
+
+impl<'a> ByType<'a> {
+    fn new(resources: &[Resource<'a>], latest: &[(&'a str, usize)]) -> ByType<'a> {
+        let mut index = ByType {
+            resources: Vec::with_capacity(resources.len()),
+            types: Vec::with_capacity(latest.len()),
+            indexed: resources.len(),
+        };
+        for &(ty, last) in latest {
+            let start = index.resources.len();
+            let chain = std::iter::successors(Some(last), |&i| resources[i].previous);
+            index.resources.extend(chain.map(|i| i as u32));
+            index.resources[start..].reverse();
+            index
+                .types
+                .push((ty, start as u32, index.resources.len() as u32));
+        }
+        index
+    }
+
+    /// The resources of type `ty` made inside `span` (segment positions), in the order made.
+    fn inside(&self, ty: &str, span: (u32, u32), all: &[Resource<'a>]) -> &[u32] {
+        let Some(&(_, start, end)) = self.types.iter().find(|(t, ..)| *t == ty) else {
+            return &[];
+        };
+        let of_type = &self.resources[start as usize..end as usize];
+        let at = |p: u32| of_type.partition_point(|&i| all[i as usize].position < p);
+        &of_type[at(span.0)..at(span.1 + 1)]
+    }
+}
+
+/// The message's segments grouped by id, each group in message order, so that a path into
+/// another segment looks only at the segments with its id: finding the PID from the last of
+/// a thousand segments takes no walk past the other 999.
+struct SegmentsById {
+    /// (id, position from 0), sorted by id and then position.
+    segments: Vec<([u8; 3], u32)>,
+    /// Each id with the range of `segments` that holds it.
+    ids: Vec<([u8; 3], u32, u32)>,
+}
+
+impl SegmentsById {
+    fn new(msg: &Message<'_>) -> SegmentsById {
+        let mut segments: Vec<([u8; 3], u32)> = msg
+            .segments()
+            .enumerate()
+            .map(|(i, s)| (*s.id_bytes(), i as u32))
+            .collect();
+        // Stable: each id's segments stay in message order.
+        segments.sort_by_key(|&(id, _)| id);
+        let mut ids: Vec<([u8; 3], u32, u32)> = Vec::new();
+        for (k, &(id, _)) in segments.iter().enumerate() {
+            match ids.last_mut() {
+                Some((last, _, end)) if *last == id => *end = k as u32 + 1,
+                _ => ids.push((id, k as u32, k as u32 + 1)),
+            }
+        }
+        SegmentsById { segments, ids }
+    }
+
+    /// The segments with `id` (their positions from 0), in message order.
+    fn of(&self, id: [u8; 3]) -> &[([u8; 3], u32)] {
+        self.ids
+            .iter()
+            .find(|(i, ..)| *i == id)
+            .map_or(&[], |&(_, start, end)| {
+                &self.segments[start as usize..end as usize]
+            })
+    }
+}
+
 /// Fails when a segment the structure requires at its top level is absent.
 fn check_required(s: &Structure, msg: &Message<'_>) -> Result<(), Error> {
     for &c in &s.nodes[0].children {
@@ -295,6 +386,7 @@ impl<'a> Translator<'a, '_> {
             }
         }
         self.current = None;
+        self.by_type = Some(ByType::new(&self.resources, &self.latest));
         for (res, link, seg) in std::mem::take(&mut self.pending) {
             self.link(res, link, seg)?;
         }
@@ -350,6 +442,7 @@ impl<'a> Translator<'a, '_> {
             .set(node, "resourceType", Val::Str(Cow::Borrowed(ty)));
         self.doc.set(node, "id", Val::Id(id));
         let index = self.resources.len();
+        let position = self.current.map_or(0, |s| s.number() - 1);
         let latest = match self.latest.iter_mut().find(|(t, _)| *t == ty) {
             Some((_, latest)) => Some(std::mem::replace(latest, index)),
             None => {
@@ -363,6 +456,7 @@ impl<'a> Translator<'a, '_> {
             node,
             group,
             previous: latest,
+            position,
         });
         self.by_id.insert(id, index);
         index
@@ -394,12 +488,31 @@ impl<'a> Translator<'a, '_> {
         except: Option<usize>,
         anywhere: bool,
     ) -> Option<usize> {
-        let pick = |pred: &dyn Fn(&Resource<'a>) -> bool| {
-            self.of_type(ty)
-                .find(|&i| Some(i) != except && pred(&self.resources[i]))
-        };
         let mut g = Some(group);
         while let Some(gi) = g {
+            // What lies inside instance `gi` was made while mapping its segments.
+            let span = self.placement.spans[gi];
+            let pick = |pred: &dyn Fn(&Resource<'a>) -> bool| {
+                let accept = |&i: &usize| Some(i) != except && pred(&self.resources[i]);
+                let span = span?;
+                match &self.by_type {
+                    // Links: those of the type made inside the instance, after any made since
+                    // the index was built (by a link's own map), latest first.
+                    Some(index) => (index.indexed..self.resources.len())
+                        .rev()
+                        .filter(|&i| self.resources[i].ty == ty)
+                        .chain(
+                            index
+                                .inside(ty, span, &self.resources)
+                                .iter()
+                                .rev()
+                                .map(|&i| i as usize),
+                        )
+                        .find(accept),
+                    // While mapping segments: the latest of the type is nearly always the one.
+                    None => self.of_type(ty).find(accept),
+                }
+            };
             if let Some(i) = pick(&|r| r.group == gi) {
                 return Some(i);
             }
@@ -464,37 +577,48 @@ impl<'a> Translator<'a, '_> {
         if p.occurrence == 1 {
             let here = current.number() as usize - 1;
             let from = self.placement.segments.get(here).map_or(0, |&(_, g)| g);
-            let matches = |i: &usize| {
-                self.msg
-                    .segment(i + 1)
-                    .is_some_and(|s| *s.id_bytes() == p.segment)
-            };
+            // Only the segments with the path's id, and of those only the ones inside the
+            // instance searched (its segments follow one another), split at this one.
+            let same = self.segments_by_id.of(p.segment);
+            let at = |position: u32| same.partition_point(|&(_, i)| i < position);
+            let split = at(here as u32);
             let mut g = Some(from);
             while let Some(gi) = g {
+                g = self.placement.groups[gi].parent;
+                let Some((first, last)) = self.placement.spans[gi] else {
+                    continue;
+                };
                 // Inside this instance and visible from here: the latest before this segment,
                 // else the first after it.
                 let near = |i: &usize| {
                     let sg = self.placement.segments[*i].1;
                     self.placement.within(sg, gi) && self.placement.visible(sg, from)
                 };
-                // The id test is cheap; the placement test walks group instances.
-                let before = (0..here).rev().filter(matches).find(near);
-                let found = before.or_else(|| {
-                    (here + 1..self.placement.segments.len())
-                        .filter(matches)
-                        .find(near)
-                });
+                let position = |&(_, i): &([u8; 3], u32)| i as usize;
+                let (start, end) = (at(first), at(last + 1));
+                let before = same[start.min(split)..split]
+                    .iter()
+                    .rev()
+                    .map(position)
+                    .find(near);
+                let found =
+                    before.or_else(|| same[split..end.max(split)].iter().map(position).find(near));
                 if let Some(i) = found {
                     return self.msg.segment(i + 1);
                 }
-                g = self.placement.groups[gi].parent;
             }
             return None;
         }
-        self.msg
-            .segments()
-            .filter(|s| *s.id_bytes() == p.segment)
-            .nth(p.occurrence as usize - 1)
+        self.nth_segment(p)
+    }
+
+    /// The segment with the path's id at the path's occurrence, counted through the message.
+    fn nth_segment(&self, p: &Path) -> Option<Segment<'a>> {
+        let &(_, i) = self
+            .segments_by_id
+            .of(p.segment)
+            .get((p.occurrence as usize).checked_sub(1)?)?;
+        self.msg.segment(i as usize + 1)
     }
 
     /// The field a path names (see [`Translator::segment_for`]).
@@ -515,12 +639,7 @@ impl<'a> Translator<'a, '_> {
         }
         match self.current {
             Some(_) => self.segment_for(p)?.field(p.field as usize),
-            None => self
-                .msg
-                .segments()
-                .filter(|s| *s.id_bytes() == p.segment)
-                .nth(p.occurrence as usize - 1)?
-                .field(p.field as usize),
+            None => self.nth_segment(p)?.field(p.field as usize),
         }
     }
 
@@ -537,11 +656,7 @@ impl<'a> Translator<'a, '_> {
     fn consume(&mut self, p: &Path) {
         let seg = match self.current {
             Some(_) => self.segment_for(p),
-            None => self
-                .msg
-                .segments()
-                .filter(|s| *s.id_bytes() == p.segment)
-                .nth(p.occurrence as usize - 1),
+            None => self.nth_segment(p),
         };
         if let Some(s) = seg {
             self.consumed
