@@ -169,6 +169,12 @@ impl<'a> Doc<'a> {
         })
     }
 
+    /// The last child of a node, without a walk.
+    pub fn last_child(&self, node: NodeId) -> Option<NodeId> {
+        let last = self.nodes[node as usize].last;
+        (last != NONE).then_some(last)
+    }
+
     /// The value at a node.
     pub fn val(&self, node: NodeId) -> &Val<'a> {
         &self.nodes[node as usize].val

@@ -27,7 +27,8 @@ impl<'a> Translator<'a, '_> {
                         }
                     }
                     Some(n) => {
-                        let have = self.doc.children(arr).count();
+                        // Counting stops at the index: a list may be long.
+                        let have = self.doc.children(arr).take(*n as usize).count();
                         for _ in have..(*n as usize).saturating_sub(1) {
                             self.doc.push(arr, Val::Str(Cow::Borrowed("")));
                         }
@@ -97,16 +98,22 @@ impl<'a> Translator<'a, '_> {
                         if *append {
                             self.doc.push(arr, Val::Object)
                         } else {
-                            let have = self.doc.children(arr).count();
-                            // `[$]`: the last entry, or a first one.
-                            let n = match index {
-                                Some(u32::MAX) => have.max(1),
-                                n => n.unwrap_or(1) as usize,
-                            };
-                            for _ in have..n {
-                                self.doc.push(arr, Val::Object);
+                            match index {
+                                // `[$]`: the last entry, or a first one.
+                                Some(u32::MAX) => match self.doc.last_child(arr) {
+                                    Some(last) => last,
+                                    None => self.doc.push(arr, Val::Object),
+                                },
+                                n => {
+                                    let n = n.unwrap_or(1) as usize;
+                                    // Counting stops at the index: a list may be long.
+                                    let have = self.doc.children(arr).take(n).count();
+                                    for _ in have..n {
+                                        self.doc.push(arr, Val::Object);
+                                    }
+                                    self.doc.children(arr).nth(n - 1).unwrap_or(arr)
+                                }
                             }
-                            self.doc.children(arr).nth(n - 1).unwrap_or(arr)
                         }
                     } else {
                         self.doc.member(cur, name, Val::Object)
