@@ -3,6 +3,8 @@
 //! (for error records), its full URL (to resolve references) and whether it is created or
 //! updated.
 
+use std::collections::HashMap;
+
 use serde_json::Value as Json;
 
 use crate::error::{Error, ErrorKind};
@@ -29,6 +31,8 @@ pub struct Resource<'j> {
     pub path: String,
     /// `Bundle.entry.fullUrl`, when given.
     pub full_url: Option<&'j str>,
+    /// Its `id`, when given.
+    pub id: Option<&'j str>,
     /// Create or update.
     pub method: Method,
 }
@@ -40,7 +44,7 @@ impl Resource<'_> {
         if self.full_url == Some(reference) {
             return true;
         }
-        let Some(id) = self.json.get("id").and_then(Json::as_str) else {
+        let Some(id) = self.id else {
             return false;
         };
         let Some(rest) = reference.strip_suffix(id) else {
@@ -63,6 +67,53 @@ pub struct Request<'j> {
     pub resources: Vec<Resource<'j>>,
     /// The event a message Bundle's MessageHeader names (`eventCoding.code`).
     pub event: Option<String>,
+    /// The first resource each way of pointing at one names (see [`Request::resolve`]).
+    references: References<'j>,
+}
+
+/// The ways a reference names a resource ([`Resource::is`]), each mapped to the first resource
+/// it names: a reference resolves without a walk through the request, which a report of a
+/// thousand results asks once per result.
+#[derive(Debug, Clone, Default)]
+struct References<'j> {
+    /// `Bundle.entry.fullUrl`.
+    full_url: HashMap<&'j str, usize>,
+    /// `id`, for `urn:uuid:` and the id.
+    id: HashMap<&'j str, usize>,
+    /// `Type/id`, alone or at the end of a URL.
+    type_id: HashMap<String, usize>,
+}
+
+impl<'j> References<'j> {
+    fn new(resources: &[Resource<'j>]) -> References<'j> {
+        let mut index = References::default();
+        for (i, r) in resources.iter().enumerate() {
+            if let Some(url) = r.full_url {
+                index.full_url.entry(url).or_insert(i);
+            }
+            if let Some(id) = r.id {
+                index.id.entry(id).or_insert(i);
+                index.type_id.entry(format!("{}/{id}", r.ty)).or_insert(i);
+            }
+        }
+        index
+    }
+
+    /// The first resource `reference` names, as [`Resource::is`] matches them.
+    fn resolve(&self, reference: &str) -> Option<usize> {
+        let by_url = self.full_url.get(reference).copied();
+        let by_uuid = reference
+            .strip_prefix("urn:uuid:")
+            .and_then(|id| self.id.get(id).copied());
+        // `Type/id` is the reference, or its last two steps after a `/`.
+        let mut slashes = reference.rmatch_indices('/').map(|(at, _)| at);
+        let type_id = match (slashes.next(), slashes.next()) {
+            (Some(_), Some(at)) => &reference[at + 1..],
+            _ => reference,
+        };
+        let by_type_id = self.type_id.get(type_id).copied();
+        [by_url, by_uuid, by_type_id].into_iter().flatten().min()
+    }
 }
 
 /// The resource types writeback translates.
@@ -112,14 +163,17 @@ pub fn read(json: &Json) -> Result<Request<'_>, Error> {
     let ty = resource_type(json, "(root)")?;
     if ty != "Bundle" {
         check_supported(ty, ty)?;
+        let resources = vec![Resource {
+            ty,
+            json,
+            path: ty.to_string(),
+            full_url: None,
+            id: json.get("id").and_then(Json::as_str),
+            method: Method::Update,
+        }];
         return Ok(Request {
-            resources: vec![Resource {
-                ty,
-                json,
-                path: ty.to_string(),
-                full_url: None,
-                method: Method::Update,
-            }],
+            references: References::new(&resources),
+            resources,
             event: None,
         });
     }
@@ -132,6 +186,7 @@ pub fn read(json: &Json) -> Result<Request<'_>, Error> {
     let mut request = Request {
         resources: Vec::new(),
         event: None,
+        references: References::default(),
     };
     match kind {
         "transaction" | "batch" | "message" => {}
@@ -185,9 +240,11 @@ pub fn read(json: &Json) -> Result<Request<'_>, Error> {
             json: res,
             path: rpath,
             full_url,
+            id: res.get("id").and_then(Json::as_str),
             method,
         });
     }
+    request.references = References::new(&request.resources);
     if request.resources.is_empty() {
         return Err(bad(
             "Bundle.entry",
@@ -222,9 +279,10 @@ impl<'j> Request<'j> {
             .filter(move |(_, r)| r.ty == ty)
     }
 
-    /// The resource a reference points at.
+    /// The resource a reference points at: the first in the request, as
+    /// [`Resource::is`] matches them.
     pub fn resolve(&self, reference: &str) -> Option<usize> {
-        self.resources.iter().position(|r| r.is(reference))
+        self.references.resolve(reference)
     }
 }
 
