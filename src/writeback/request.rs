@@ -292,6 +292,38 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn references_resolve_to_the_first_resource_they_name() {
+        let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"fullUrl": "urn:uuid:1", "resource": {"resourceType": "Patient"}},
+            {"resource": {"resourceType": "Encounter", "id": "e1"}},
+            {"fullUrl": "https://fhir.example.org/r4/Patient/p9", "resource": {"resourceType": "Patient", "id": "p9"}},
+            {"resource": {"resourceType": "Observation", "id": "e1"}},
+            {"fullUrl": "Encounter/e1", "resource": {"resourceType": "Observation", "id": "o2"}}
+        ]});
+        let r = read(&tx).unwrap();
+        let cases: &[(&str, Option<usize>)] = &[
+            ("urn:uuid:1", Some(0)),
+            ("Encounter/e1", Some(1)),
+            ("https://fhir.example.org/r4/Encounter/e1", Some(1)),
+            ("urn:uuid:e1", Some(1)),
+            ("Observation/e1", Some(3)),
+            ("https://fhir.example.org/r4/Patient/p9", Some(2)),
+            ("http://elsewhere.example/Patient/p9", Some(2)),
+            ("Patient/p9", Some(2)),
+            ("Patient/e1", None),
+            ("urn:uuid:2", None),
+            ("p9", None),
+            ("", None),
+        ];
+        for &(reference, want) in cases {
+            assert_eq!(r.resolve(reference), want, "{reference}");
+            // The same as asking each resource in turn.
+            let first = r.resources.iter().position(|res| res.is(reference));
+            assert_eq!(first, want, "{reference}");
+        }
+    }
+
+    #[test]
     fn request_shapes_and_errors() {
         let bare = json!({"resourceType": "Patient", "id": "p1"});
         let r = read(&bare).unwrap();
