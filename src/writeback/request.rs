@@ -67,14 +67,18 @@ pub struct Request<'j> {
     pub resources: Vec<Resource<'j>>,
     /// The event a message Bundle's MessageHeader names (`eventCoding.code`).
     pub event: Option<String>,
-    /// The first resource each way of pointing at one names (see [`Request::resolve`]).
-    references: References<'j>,
+    /// The first resource each way of pointing at one names (see [`Request::resolve`]), for a
+    /// request large enough that a walk through it costs more than building this.
+    references: Option<References<'j>>,
 }
+
+/// The number of resources from which references resolve through [`References`].
+const INDEXED_FROM: usize = 16;
 
 /// The ways a reference names a resource ([`Resource::is`]), each mapped to the first resource
 /// it names: a reference resolves without a walk through the request, which a report of a
 /// thousand results asks once per result.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct References<'j> {
     /// `Bundle.entry.fullUrl`.
     full_url: HashMap<&'j str, usize>,
@@ -86,7 +90,11 @@ struct References<'j> {
 
 impl<'j> References<'j> {
     fn new(resources: &[Resource<'j>]) -> References<'j> {
-        let mut index = References::default();
+        let mut index = References {
+            full_url: HashMap::with_capacity(resources.len()),
+            id: HashMap::with_capacity(resources.len()),
+            type_id: HashMap::with_capacity(resources.len()),
+        };
         for (i, r) in resources.iter().enumerate() {
             if let Some(url) = r.full_url {
                 index.full_url.entry(url).or_insert(i);
@@ -172,9 +180,9 @@ pub fn read(json: &Json) -> Result<Request<'_>, Error> {
             method: Method::Update,
         }];
         return Ok(Request {
-            references: References::new(&resources),
             resources,
             event: None,
+            references: None,
         });
     }
     let kind = json.get("type").and_then(Json::as_str).unwrap_or("");
@@ -186,7 +194,7 @@ pub fn read(json: &Json) -> Result<Request<'_>, Error> {
     let mut request = Request {
         resources: Vec::new(),
         event: None,
-        references: References::default(),
+        references: None,
     };
     match kind {
         "transaction" | "batch" | "message" => {}
@@ -244,7 +252,9 @@ pub fn read(json: &Json) -> Result<Request<'_>, Error> {
             method,
         });
     }
-    request.references = References::new(&request.resources);
+    if request.resources.len() >= INDEXED_FROM {
+        request.references = Some(References::new(&request.resources));
+    }
     if request.resources.is_empty() {
         return Err(bad(
             "Bundle.entry",
@@ -282,7 +292,10 @@ impl<'j> Request<'j> {
     /// The resource a reference points at: the first in the request, as
     /// [`Resource::is`] matches them.
     pub fn resolve(&self, reference: &str) -> Option<usize> {
-        self.references.resolve(reference)
+        match &self.references {
+            Some(index) => index.resolve(reference),
+            None => self.resources.iter().position(|r| r.is(reference)),
+        }
     }
 }
 
@@ -315,11 +328,12 @@ mod tests {
             ("p9", None),
             ("", None),
         ];
+        // A request this small asks each resource in turn; a large one uses the index.
+        assert!(r.references.is_none());
+        let index = References::new(&r.resources);
         for &(reference, want) in cases {
             assert_eq!(r.resolve(reference), want, "{reference}");
-            // The same as asking each resource in turn.
-            let first = r.resources.iter().position(|res| res.is(reference));
-            assert_eq!(first, want, "{reference}");
+            assert_eq!(index.resolve(reference), want, "{reference}");
         }
     }
 
