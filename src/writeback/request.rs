@@ -73,7 +73,7 @@ pub struct Request<'j> {
 }
 
 /// The number of resources from which references resolve through [`References`].
-const INDEXED_FROM: usize = 16;
+const INDEXED_FROM: usize = 64;
 
 /// The ways a reference names a resource ([`Resource::is`]), each mapped to the first resource
 /// it names: a reference resolves without a walk through the request, which a report of a
