@@ -163,12 +163,7 @@ impl<'a> Translator<'a, '_> {
                 return self.structured_numeric(row, p, v, obj);
             }
             Primitive::HdUri | Primitive::EiUri => {
-                let part = |n: u32| -> Result<Option<Cow<'a, str>>, Error> {
-                    Ok(match v.child(n) {
-                        Some(c) => self.texts.of(c.value())?.map(trim_cow),
-                        None => None,
-                    })
-                };
+                let part = |n: u32| self.texts.part(v, n);
                 // HD is namespace^universal id^type; EI puts the entity id first.
                 let shift = u32::from(p == Primitive::EiUri);
                 let (id, kind) = (part(2 + shift)?, part(3 + shift)?);
@@ -303,12 +298,7 @@ impl<'a> Translator<'a, '_> {
         v: &Part<'a>,
         obj: NodeId,
     ) -> Result<(), Error> {
-        let comp = |n: u32| -> Result<Option<Cow<'a, str>>, Error> {
-            Ok(match v.child(n) {
-                Some(c) => self.texts.of(c.value())?.map(trim_cow),
-                None => None,
-            })
-        };
+        let comp = |n: u32| self.texts.part(v, n);
         let (cmp, n1, sep, n2) = (comp(1)?, comp(2)?, comp(3)?, comp(4)?);
         let mut num = |t: Option<Cow<'a, str>>| -> Result<Option<Span>, Error> {
             let Some(t) = t else {
@@ -397,12 +387,7 @@ impl<'a> Translator<'a, '_> {
 /// the number put together from XTN.5–8, or the old formatted number (XTN.1). False when it
 /// has none of them.
 pub(super) fn telecom<'a>(v: &Part<'a>, texts: Texts<'a>, out: &mut String) -> Result<bool, Error> {
-    let c = |n: u32| -> Result<Option<Cow<'a, str>>, Error> {
-        Ok(match v.child(n) {
-            Some(c) => texts.of(c.value())?.map(trim_cow),
-            None => None,
-        })
-    };
+    let c = |n: u32| texts.part(v, n);
     if let Some(t) = c(4)?.or(c(12)?) {
         out.push_str(&t);
         return Ok(true);

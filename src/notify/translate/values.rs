@@ -144,6 +144,15 @@ impl<'a> Texts<'a> {
         }
     }
 
+    /// The text of component (or subcomponent) `n` of `v`, decoded and trimmed, when it has
+    /// one.
+    pub(super) fn part(&self, v: &Part<'a>, n: u32) -> Result<Option<Cow<'a, str>>, Error> {
+        Ok(match v.child(n) {
+            Some(c) => self.of(c.value())?.map(trim_cow),
+            None => None,
+        })
+    }
+
     /// Decoded, non-empty text, as [`text_of`] gives it.
     pub(super) fn of(&self, v: &Value<'a>) -> Result<Option<Cow<'a, str>>, Error> {
         if let Some(all) = self.ascii {
