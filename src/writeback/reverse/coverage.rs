@@ -10,8 +10,10 @@ use crate::mapping::plan::{Link, MapRow, MessageRow};
 use crate::mapping::target::Target;
 
 impl<'p: 'j, 'j> Writer<'p, 'j> {
+    /// Marks an element as read. Only `--explain` asks what was read, so without it nothing
+    /// is kept.
     pub(super) fn mark(&mut self, v: &Json) {
-        if self.consumed.insert(v as NodeKey) {
+        if self.explain && self.consumed.insert(v as NodeKey) {
             self.consumed_log.push(v as NodeKey);
         }
     }
@@ -25,6 +27,9 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
 
     /// Marks an element and everything in it as read (a Coding read whole by `ID[Coding]`).
     pub(super) fn mark_all(&mut self, v: &Json) {
+        if !self.explain {
+            return;
+        }
         self.mark(v);
         match v {
             Json::Object(m) => m.values().for_each(|x| self.mark_all(x)),
@@ -77,6 +82,9 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
     /// before it: the message structure carries them (its `subject`, the `result` entry of its
     /// report, the report's `basedOn` naming it).
     pub(super) fn mark_links(&mut self, i: usize, row: &MessageRow, ctx: &Context) {
+        if !self.explain {
+            return;
+        }
         let json = self.req.resources[i].json;
         for link in &row.links {
             match link {
