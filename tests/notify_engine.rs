@@ -437,3 +437,45 @@ PID|1||MRN1^^^GHH^MR||DOE^JANE||19700101|F\rPV1|1|O|LAB^^^GHH\r",
         );
     }
 }
+
+#[test]
+fn an_explicit_occurrence_names_that_segment_of_the_message() {
+    // A site's row reading the second OBX of the message from the PID, whichever group it is in.
+    let mut tables = TableSet::embedded();
+    let pid = tables.get("segments/PID[Patient].csv").unwrap().to_string();
+    tables.insert(
+        "segments/PID[Patient].csv",
+        &format!(
+            "{pid}OBX[2]-5,,extension(http://example.org/second-result).valueString,,,,forward\n"
+        ),
+    );
+    let engine = Engine::new(&tables, EngineOptions::default()).unwrap();
+    let msg = |results: &[&str]| {
+        let mut m = String::from(
+            "MSH|^~\\&|ADT1|GHH|||20260101120000-0500||ADT^A01^ADT_A01|M1|P|2.5.1\rEVN|A01\r\
+PID|1||MRN1^^^GHH^MR||DOE^JANE||19700101|F\rPV1|1|I\r",
+        );
+        for (i, value) in results.iter().enumerate() {
+            m.push_str(&format!(
+                "OBX|{}|NM|8302-2^Body height^LN||{value}|cm^^UCUM|||||F\r",
+                i + 1
+            ));
+        }
+        m.into_bytes()
+    };
+    let second = |results: &[&str]| {
+        let bundle = engine
+            .notify(&msg(results), &NotifyOptions::default())
+            .unwrap();
+        let patient = resource(&bundle, "Patient").unwrap().clone();
+        patient["extension"]
+            .as_array()
+            .and_then(|e| {
+                e.iter()
+                    .find(|x| x["url"] == "http://example.org/second-result")
+            })
+            .map(|x| x["valueString"].clone())
+    };
+    assert_eq!(second(&["180", "82.5", "71"]), Some(Value::from("82.5")));
+    assert_eq!(second(&["180"]), None);
+}
