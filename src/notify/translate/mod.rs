@@ -227,10 +227,10 @@ pub fn translate<'a>(
     } else {
         Vec::new()
     };
-    let translated = std::mem::take(&mut t.translated);
+    let translated: HashSet<String> = std::mem::take(&mut t.translated).into_iter().collect();
     // Each field once, where it first came up: a code two maps read (DG1-6 for the Condition
     // and for the Encounter's diagnosis entry) is one untranslated field.
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     t.untranslated
         .retain(|u| !translated.contains(u) && seen.insert(u.clone()));
     Ok(Event {
@@ -672,14 +672,14 @@ impl<'a> Translator<'a, '_> {
     fn note_translated(&mut self, v: &Part<'a>) {
         if self.opts.explain {
             self.translated
-                .push(occurrence_terser(&self.msg, &v.value().location()));
+                .push(self.occurrence_terser(&v.value().location()));
         }
     }
 
     fn note_untranslated(&mut self, v: &Part<'a>) {
         if self.opts.explain {
             self.untranslated
-                .push(occurrence_terser(&self.msg, &v.value().location()));
+                .push(self.occurrence_terser(&v.value().location()));
         }
     }
 
@@ -695,6 +695,21 @@ impl<'a> Translator<'a, '_> {
     }
 
     /// Valued fields that no row read, in message order.
+    /// A location as a terser path with the segment's occurrence (`OBX[2]-5`).
+    fn occurrence_terser(&self, loc: &Location) -> String {
+        // Segment indices count from 1, positions from 0: the segments with this id up to
+        // and including this one.
+        let nth = self
+            .segments_by_id
+            .of(loc.segment_id)
+            .partition_point(|&(_, i)| i < loc.segment_index);
+        let mut t = loc.terser();
+        if nth > 1 {
+            t.insert_str(3, &format!("[{nth}]"));
+        }
+        t
+    }
+
     fn unmapped(&self) -> Vec<String> {
         let mut consumed = self.consumed.clone();
         consumed.sort_unstable();
@@ -712,23 +727,9 @@ impl<'a> Translator<'a, '_> {
                 {
                     continue;
                 }
-                out.push(occurrence_terser(&self.msg, &f.location()));
+                out.push(self.occurrence_terser(&f.location()));
             }
         }
         out
     }
-}
-
-/// A location as a terser path with the segment's occurrence (`OBX[2]-5`).
-fn occurrence_terser(msg: &Message<'_>, loc: &Location) -> String {
-    let nth = msg
-        .segments()
-        .take(loc.segment_index as usize)
-        .filter(|s| *s.id_bytes() == loc.segment_id)
-        .count();
-    let mut t = loc.terser();
-    if nth > 1 {
-        t.insert_str(3, &format!("[{nth}]"));
-    }
-    t
 }
