@@ -479,3 +479,69 @@ PID|1||MRN1^^^GHH^MR||DOE^JANE||19700101|F\rPV1|1|I\r",
     assert_eq!(second(&["180", "82.5", "71"]), Some(Value::from("82.5")));
     assert_eq!(second(&["180"]), None);
 }
+
+#[test]
+fn each_group_instance_holds_one_run_of_segments() {
+    // Paths into other segments and links search a group instance through its span: every
+    // segment inside an instance lies within the span, and everything within the span is
+    // inside the instance. Checked on every notification fixture and a long report.
+    use hl7fhir::notify::structure::place;
+    use hl7fhir::v2::Parser;
+    let engine = engine(false, None);
+    let plan = engine.plan();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/v2-to-fhir");
+    let mut messages: Vec<Vec<u8>> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "hl7"))
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    messages.sort();
+    let mut report = String::from(
+        "MSH|^~\\&|LAB|GHH|||20260101120000-0500||ORU^R01^ORU_R01|R1|P|2.5.1\rPID|1||MRN1\r",
+    );
+    for order in 1..=5 {
+        report.push_str(&format!(
+            "ORC|RE|O{order}\rOBR|{order}|O{order}\rOBX|1|NM|A||1\rNTE|1||n\r"
+        ));
+    }
+    messages.push(report.into_bytes());
+    let mut parser = Parser::default();
+    let mut checked = 0;
+    for bytes in &messages {
+        let Ok(msg) = parser.parse(bytes) else {
+            continue;
+        };
+        let msh9 = |c: usize| {
+            msg.header()
+                .field(9)
+                .and_then(|f| f.component(c))
+                .map(|v| String::from_utf8_lossy(v.raw()).into_owned())
+                .unwrap_or_default()
+        };
+        let Some(si) = plan.route(&msh9(1), &msh9(2), &msh9(3)) else {
+            continue;
+        };
+        let p = place(&plan.structures[si], msg.segments().map(|s| *s.id_bytes()));
+        let within = |mut g: usize, ancestor: usize| loop {
+            if g == ancestor {
+                return true;
+            }
+            match p.groups[g].parent {
+                Some(parent) => g = parent,
+                None => return false,
+            }
+        };
+        for (instance, span) in p.spans.iter().enumerate() {
+            let inside: Vec<u32> = (0..p.segments.len() as u32)
+                .filter(|&q| within(p.segments[q as usize].1, instance))
+                .collect();
+            match span {
+                Some((first, last)) => assert_eq!(inside, (*first..=*last).collect::<Vec<_>>()),
+                None => assert!(inside.is_empty()),
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked > 40, "{checked} messages checked");
+}
