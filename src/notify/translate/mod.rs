@@ -85,6 +85,7 @@ pub struct Event<'a> {
 
 struct Translator<'a, 'o> {
     plan: &'a Plan,
+    structure: &'a Structure,
     msg: Message<'a>,
     opts: &'o TranslateOptions,
     doc: Doc<'a>,
@@ -167,6 +168,7 @@ pub fn translate<'a>(
     }
     let mut t = Translator {
         plan,
+        structure,
         msg,
         opts,
         // Detailed resources come to about one node per two bytes of message; growing the
@@ -177,7 +179,7 @@ pub fn translate<'a>(
         by_id: IdMap::with_capacity_and_hasher(64, Default::default()),
         latest: Vec::with_capacity(16),
         by_type: None,
-        segments_by_id: SegmentsById::new(&msg),
+        segments_by_id: SegmentsById::new(&msg, &placement),
         listed: HashSet::new(),
         placement,
         pending: Vec::new(),
@@ -292,16 +294,22 @@ impl<'a> ByType<'a> {
 
 /// The message's segments grouped by id, each group in message order, so that a path into
 /// another segment looks only at the segments with its id: finding the PID from the last of
-/// a thousand segments takes no walk past the other 999.
+/// a thousand segments takes no walk past the other 999. The same positions grouped by id and
+/// by the structure node each segment was placed at let a search skip, by the structure
+/// alone, the segments no instance it searches can show (see [`Translator::hidden_below`]).
 struct SegmentsById {
     /// (id, position from 0), sorted by id and then position.
     segments: Vec<([u8; 3], u32)>,
     /// Each id with the range of `segments` that holds it.
     ids: Vec<([u8; 3], u32, u32)>,
+    /// Positions sorted by id, then structure node, then position.
+    placed: Vec<u32>,
+    /// Each (id, structure node) with the range of `placed` that holds it.
+    nodes: Vec<([u8; 3], Option<usize>, u32, u32)>,
 }
 
 impl SegmentsById {
-    fn new(msg: &Message<'_>) -> SegmentsById {
+    fn new(msg: &Message<'_>, placement: &Placement) -> SegmentsById {
         let mut segments: Vec<([u8; 3], u32)> = msg
             .segments()
             .enumerate()
@@ -309,14 +317,21 @@ impl SegmentsById {
             .collect();
         // Stable: each id's segments stay in message order.
         segments.sort_by_key(|&(id, _)| id);
-        let mut ids: Vec<([u8; 3], u32, u32)> = Vec::new();
-        for (k, &(id, _)) in segments.iter().enumerate() {
-            match ids.last_mut() {
-                Some((last, _, end)) if *last == id => *end = k as u32 + 1,
-                _ => ids.push((id, k as u32, k as u32 + 1)),
-            }
+        let ids = ranges(segments.iter().map(|&(id, _)| id));
+        let node = |i: u32| placement.segments.get(i as usize).and_then(|&(n, _)| n);
+        let mut placed: Vec<([u8; 3], Option<usize>, u32)> =
+            segments.iter().map(|&(id, i)| (id, node(i), i)).collect();
+        placed.sort_by_key(|&(id, n, _)| (id, n));
+        let nodes = ranges(placed.iter().map(|&(id, n, _)| (id, n)))
+            .into_iter()
+            .map(|((id, n), start, end)| (id, n, start, end))
+            .collect();
+        SegmentsById {
+            segments,
+            ids,
+            placed: placed.into_iter().map(|(_, _, i)| i).collect(),
+            nodes,
         }
-        SegmentsById { segments, ids }
     }
 
     /// The segments with `id` (their positions from 0), in message order.
@@ -328,6 +343,27 @@ impl SegmentsById {
                 &self.segments[start as usize..end as usize]
             })
     }
+
+    /// The segments with `id` by the structure node they were placed at (`None`: not in the
+    /// structure), each node's positions in message order.
+    fn by_node(&self, id: [u8; 3]) -> impl Iterator<Item = (Option<usize>, &[u32])> + '_ {
+        self.nodes
+            .iter()
+            .filter(move |(i, ..)| *i == id)
+            .map(|&(_, n, start, end)| (n, &self.placed[start as usize..end as usize]))
+    }
+}
+
+/// The runs of equal keys in `keys`: each key with the range of indices that holds it.
+fn ranges<K: PartialEq>(keys: impl Iterator<Item = K>) -> Vec<(K, u32, u32)> {
+    let mut out: Vec<(K, u32, u32)> = Vec::new();
+    for (k, key) in keys.enumerate() {
+        match out.last_mut() {
+            Some((last, _, end)) if *last == key => *end = k as u32 + 1,
+            _ => out.push((key, k as u32, k as u32 + 1)),
+        }
+    }
+    out
 }
 
 /// Fails when a segment the structure requires at its top level is absent.
@@ -578,10 +614,7 @@ impl<'a> Translator<'a, '_> {
             let here = current.number() as usize - 1;
             let from = self.placement.segments.get(here).map_or(0, |&(_, g)| g);
             // Only the segments with the path's id, and of those only the ones inside the
-            // instance searched (its segments follow one another), split at this one.
-            let same = self.segments_by_id.of(p.segment);
-            let at = |position: u32| same.partition_point(|&(_, i)| i < position);
-            let split = at(here as u32);
+            // instance searched (its segments follow one another).
             let mut g = Some(from);
             while let Some(gi) = g {
                 g = self.placement.groups[gi].parent;
@@ -594,16 +627,32 @@ impl<'a> Translator<'a, '_> {
                     let sg = self.placement.segments[*i].1;
                     self.placement.within(sg, gi) && self.placement.visible(sg, from)
                 };
-                let position = |&(_, i): &([u8; 3], u32)| i as usize;
-                let (start, end) = (at(first), at(last + 1));
-                let before = same[start.min(split)..split]
-                    .iter()
-                    .rev()
-                    .map(position)
-                    .find(near);
-                let found =
-                    before.or_else(|| same[split..end.max(split)].iter().map(position).find(near));
-                if let Some(i) = found {
+                let (mut before, mut after) = (None::<usize>, None::<usize>);
+                for (node, positions) in self.segments_by_id.by_node(p.segment) {
+                    if node.is_some_and(|n| self.hidden_below(n, gi, from)) {
+                        continue;
+                    }
+                    let at = |position: u32| positions.partition_point(|&i| i < position);
+                    let (start, split, end) = (at(first), at(here as u32), at(last + 1));
+                    let position = |&i: &u32| i as usize;
+                    let latest = positions[start.min(split)..split]
+                        .iter()
+                        .rev()
+                        .map(position)
+                        .find(near);
+                    before = before.max(latest);
+                    if before.is_none() {
+                        let next = positions[split..end.max(split)]
+                            .iter()
+                            .map(position)
+                            .find(near);
+                        after = match (after, next) {
+                            (Some(a), Some(n)) => Some(a.min(n)),
+                            (a, n) => a.or(n),
+                        };
+                    }
+                }
+                if let Some(i) = before.or(after) {
                     return self.msg.segment(i + 1);
                 }
             }
@@ -619,6 +668,34 @@ impl<'a> Translator<'a, '_> {
             .of(p.segment)
             .get((p.occurrence as usize).checked_sub(1)?)?;
         self.msg.segment(i as usize + 1)
+    }
+
+    /// True when a segment placed at structure node `n` inside instance `gi` cannot be the one
+    /// a path from instance `from` reads at `gi`'s level: on its way up to `gi` it lies in a
+    /// group that `from` also lies in below `gi`. Either that is `from`'s own instance of the
+    /// group, searched at a lower level already, or another one, which `from` never sees (an
+    /// order's RXO from another order's ORC). The structure alone says so: a thousand orders
+    /// without an RXO of their own do not each look at the others' RXO.
+    fn hidden_below(&self, n: usize, gi: usize, from: usize) -> bool {
+        let top = self.placement.groups[gi].node;
+        let mut up = self.structure.nodes[n].parent;
+        while let Some(group) = up {
+            if group == top {
+                return false;
+            }
+            let mut f = Some(from);
+            while let Some(fi) = f {
+                if fi == gi {
+                    break;
+                }
+                if self.placement.groups[fi].node == group {
+                    return true;
+                }
+                f = self.placement.groups[fi].parent;
+            }
+            up = self.structure.nodes[group].parent;
+        }
+        false
     }
 
     /// The field a path names (see [`Translator::segment_for`]).
