@@ -545,3 +545,37 @@ fn each_group_instance_holds_one_run_of_segments() {
     }
     assert!(checked > 40, "{checked} messages checked");
 }
+
+#[test]
+fn an_order_without_its_own_segment_reads_none_from_the_orders_after_it() {
+    // The first order has no ORC and no TQ1, the second has both: searching forward must not
+    // reach into the second order either.
+    let msg = b"MSH|^~\\&|LAB|GHH|||20260101120000||ORU^R01^ORU_R01|M1|P|2.5.1\r\
+PID|1||MRN1^^^GHH^MR||DOE^JANE\r\
+OBR|1||F1^LAB|NA^Sodium^L|||20260101090000\r\
+OBX|1|NM|NA^Sodium^L||140|mmol/L|||||F\r\
+ORC|RE|P2^EHR|F2^LAB||CM|||||||1234^WELBY^MARCUS\r\
+OBR|2|P2^EHR|F2^LAB|GLU^Glucose^L|||20260101080000\r\
+TQ1|1||||||20260101070000\r\
+OBX|1|NM|GLU^Glucose^L||5.4|mmol/L|||||F\r";
+    let out = engine(false, None)
+        .notify(msg, &NotifyOptions::default())
+        .unwrap();
+    let of_type = |ty: &str| -> Vec<Value> {
+        out["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["resource"].clone())
+            .filter(|r| r["resourceType"] == ty)
+            .collect()
+    };
+    let requests = of_type("ServiceRequest");
+    assert_eq!(requests.len(), 1, "only the order with an ORC has one");
+    assert!(requests[0]["requester"].is_object(), "{}", requests[0]);
+    let first = of_type("DiagnosticReport")
+        .into_iter()
+        .find(|r| r["code"]["coding"][0]["code"] == "NA")
+        .unwrap();
+    assert!(first.get("basedOn").is_none(), "{first}");
+}
