@@ -94,7 +94,7 @@ struct Translator<'a, 'o> {
     /// The latest resource of each type made so far, the head of its chain of `previous`.
     latest: Vec<(&'a str, usize)>,
     /// The resources made while mapping segments, by type, for the links resolved after
-    /// them (see [`ByType`]); `None` until then.
+    /// them in a message of many resources (see [`ByType`]); `None` until then, or for good.
     by_type: Option<ByType<'a>>,
     /// Incoming links made so far (the resource holding the list, the list's path, the
     /// resource referred to), so that a resource reached twice is listed once.
@@ -248,6 +248,9 @@ pub fn translate<'a>(
         problems: t.problems,
     })
 }
+
+/// The number of resources from which links look resources up through [`ByType`].
+const INDEXED_FROM: usize = 64;
 
 /// The resources made while mapping segments, grouped by type and each type in the order they
 /// were made, which is the order of their segments: the ones a group instance holds are a run
@@ -422,7 +425,10 @@ impl<'a> Translator<'a, '_> {
             }
         }
         self.current = None;
-        self.by_type = Some(ByType::new(&self.resources, &self.latest));
+        // Walking a type's resources costs less than the index until there are many.
+        if self.resources.len() > INDEXED_FROM {
+            self.by_type = Some(ByType::new(&self.resources, &self.latest));
+        }
         for (res, link, seg) in std::mem::take(&mut self.pending) {
             self.link(res, link, seg)?;
         }
@@ -545,7 +551,8 @@ impl<'a> Translator<'a, '_> {
                                 .map(|&i| i as usize),
                         )
                         .find(accept),
-                    // While mapping segments: the latest of the type is nearly always the one.
+                    // While mapping segments (the latest of the type is nearly always the one),
+                    // and in a message of few resources: the type's resources, latest first.
                     None => self.of_type(ty).find(accept),
                 }
             };
