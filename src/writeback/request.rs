@@ -3,7 +3,7 @@
 //! (for error records), its full URL (to resolve references) and whether it is created or
 //! updated.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value as Json;
 
@@ -121,6 +121,95 @@ impl<'j> References<'j> {
         };
         let by_type_id = self.type_id.get(type_id).copied();
         [by_url, by_uuid, by_type_id].into_iter().flatten().min()
+    }
+}
+
+/// The reference texts of one list of Reference elements (a report's `result`), asked for
+/// each resource of a type whether one of them names it: the Observations of a report of
+/// thousands of results are each asked against all of its results.
+#[derive(Debug)]
+pub struct ReferenceList<'j> {
+    /// How many Reference elements the list holds, with a `reference` or without.
+    elements: usize,
+    texts: Vec<&'j str>,
+    /// For a long list: the texts taken apart the ways [`Resource::is`] matches them.
+    index: Option<ReferenceListIndex<'j>>,
+    /// True when no text names a resource of the request.
+    outside: bool,
+}
+
+#[derive(Debug)]
+struct ReferenceListIndex<'j> {
+    /// Every text (a `fullUrl` matches a text whole).
+    whole: HashSet<&'j str>,
+    /// What follows `urn:uuid:`.
+    uuid: HashSet<&'j str>,
+    /// The last two steps of a text, type and id (`Type/id`, alone or ending a URL).
+    type_id: HashSet<(&'j str, &'j str)>,
+}
+
+impl<'j> ReferenceList<'j> {
+    /// The list of Reference `elements`, whose texts resolve against `request`.
+    pub fn new(elements: &[&'j Json], request: &Request<'_>) -> ReferenceList<'j> {
+        let texts: Vec<&str> = elements
+            .iter()
+            .filter_map(|v| v.get("reference").and_then(Json::as_str))
+            .collect();
+        let outside = texts.iter().all(|x| request.resolve(x).is_none());
+        let index = (texts.len() >= INDEXED_FROM).then(|| {
+            let mut index = ReferenceListIndex {
+                whole: HashSet::with_capacity(texts.len()),
+                uuid: HashSet::new(),
+                type_id: HashSet::with_capacity(texts.len()),
+            };
+            for &x in &texts {
+                index.whole.insert(x);
+                if let Some(id) = x.strip_prefix("urn:uuid:") {
+                    index.uuid.insert(id);
+                }
+                if let Some((before, id)) = x.rsplit_once('/') {
+                    let ty = before.rsplit_once('/').map_or(before, |(_, ty)| ty);
+                    index.type_id.insert((ty, id));
+                }
+            }
+            index
+        });
+        ReferenceList {
+            elements: elements.len(),
+            texts,
+            index,
+            outside,
+        }
+    }
+
+    /// True when the list holds no Reference element.
+    pub fn is_empty(&self) -> bool {
+        self.elements == 0
+    }
+
+    /// True when a text of the list names `r`, as [`Resource::is`] tells.
+    pub fn names(&self, r: &Resource<'_>) -> bool {
+        let Some(index) = &self.index else {
+            return self.texts.iter().any(|x| r.is(x));
+        };
+        if r.full_url.is_some_and(|url| index.whole.contains(url)) {
+            return true;
+        }
+        let Some(id) = r.id else {
+            return false;
+        };
+        // Split at slashes, a text's last two steps are its type and id only when neither
+        // holds a slash itself; FHIR allows none in either, but a request may still send one.
+        if id.contains('/') || r.ty.contains('/') {
+            return self.texts.iter().any(|x| r.is(x));
+        }
+        index.uuid.contains(id) || index.type_id.contains(&(r.ty, id))
+    }
+
+    /// True when a text of the list names `r`, or none names anything in the request: a list
+    /// of resources held elsewhere does not tie `r` to another resource of the request.
+    pub fn names_or_outside(&self, r: &Resource<'_>) -> bool {
+        self.names(r) || self.outside
     }
 }
 
@@ -335,6 +424,54 @@ mod tests {
             assert_eq!(r.resolve(reference), want, "{reference}");
             assert_eq!(index.resolve(reference), want, "{reference}");
         }
+    }
+
+    #[test]
+    fn a_long_reference_list_names_what_each_resource_matches() {
+        let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"fullUrl": "urn:uuid:1", "resource": {"resourceType": "Observation"}},
+            {"resource": {"resourceType": "Observation", "id": "o2"}},
+            {"fullUrl": "https://fhir.example.org/r4/Observation/o3", "resource": {"resourceType": "Observation", "id": "o3"}},
+            {"resource": {"resourceType": "Observation", "id": "o4"}},
+            {"resource": {"resourceType": "Observation", "id": "o5"}},
+            {"resource": {"resourceType": "Observation", "id": "a/b"}},
+            {"resource": {"resourceType": "Specimen", "id": "o2"}},
+            {"resource": {"resourceType": "Observation", "id": "o8"}}
+        ]});
+        let r = read(&tx).unwrap();
+        // Every way of naming a resource, and near misses, padded past the length from which
+        // the list is indexed.
+        let mut texts = vec![
+            "urn:uuid:1",
+            "http://elsewhere.example/fhir/Observation/o2",
+            "https://fhir.example.org/r4/Observation/o3",
+            "urn:uuid:o4",
+            "Specimen/o5",
+            "Observation/a/b",
+            "Observationo8",
+        ];
+        let padding: Vec<String> = (0..INDEXED_FROM).map(|n| format!("Patient/p{n}")).collect();
+        texts.extend(padding.iter().map(String::as_str));
+        for texts in [&texts[..7], &texts[..]] {
+            let elements: Vec<Json> = texts.iter().map(|x| json!({"reference": x})).collect();
+            let elements: Vec<&Json> = elements.iter().collect();
+            let list = ReferenceList::new(&elements, &r);
+            assert_eq!(list.index.is_some(), texts.len() >= INDEXED_FROM);
+            for res in &r.resources {
+                let want = texts.iter().any(|x| res.is(x));
+                assert_eq!(list.names(res), want, "{:?} {:?}", res.ty, res.id);
+            }
+            let names: Vec<bool> = r.resources.iter().map(|res| list.names(res)).collect();
+            let want = [true, true, true, true, false, true, false, false];
+            assert_eq!(names, want);
+            assert!(!list.outside);
+        }
+        let elsewhere = [json!({"reference": "Patient/p1"}), json!({"display": "x"})];
+        let list = ReferenceList::new(&[&elsewhere[0], &elsewhere[1]], &r);
+        assert!(!list.is_empty() && list.outside && list.names_or_outside(&r.resources[4]));
+        let display_only = ReferenceList::new(&[&elsewhere[1]], &r);
+        assert!(!display_only.is_empty() && display_only.outside);
+        assert!(ReferenceList::new(&[], &r).is_empty());
     }
 
     #[test]

@@ -27,6 +27,7 @@ mod fields;
 mod select;
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use serde_json::Value as Json;
@@ -35,7 +36,7 @@ use self::fields::{list_row_steps, list_step, primitive_text};
 use self::select::{Member, Select, select, steps_list};
 use super::WritebackOptions;
 use super::out::{Message as Out, Rep, Text};
-use super::request::Request;
+use super::request::{ReferenceList, Request};
 use super::version::{FastMap, FastSet, Version};
 use crate::error::{Error, ErrorKind};
 use crate::mapping::condition::Operand;
@@ -146,6 +147,9 @@ struct Writer<'p, 'j> {
     group_counter: usize,
     /// What the HL7 version written defines (field types differ between versions).
     version: Rc<Version>,
+    /// The references a resource holds at a link's target, by resource and target (see
+    /// [`Writer::references_at`]).
+    reference_lists: RefCell<FastMap<(usize, usize), Rc<ReferenceList<'j>>>>,
 }
 
 /// Where in the structure a segment is written, and for which resources.
@@ -236,6 +240,7 @@ pub(crate) fn write(
         set_ids: FastMap::default(),
         group_counter: 0,
         version: Version::get(&env.version),
+        reference_lists: RefCell::default(),
     };
     for v in carried {
         w.mark_all(v);
@@ -493,15 +498,24 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
         }
     }
 
-    /// True when reference text `x` points at resource `i`, or at nothing in the request (a
-    /// resource held elsewhere does not tie this one to another of the request).
-    fn points_at_or_outside(&self, refs: &[&Json], i: usize) -> bool {
-        let texts: Vec<&str> = refs
-            .iter()
-            .filter_map(|v| v.key("reference").and_then(Json::as_str))
-            .collect();
-        texts.iter().any(|x| self.req.resources[i].is(x))
-            || texts.iter().all(|x| self.req.resolve(x).is_none())
+    /// The references resource `owner` holds at `target`, read once per writeback: each
+    /// candidate for a list's entries (every Observation of a report's `result`) asks them.
+    fn references_at(&self, owner: usize, target: &Target) -> Rc<ReferenceList<'j>> {
+        // The plan outlives the writer, so a target's address names it.
+        let key = (owner, std::ptr::from_ref(target) as usize);
+        if let Some(list) = self.reference_lists.borrow().get(&key) {
+            return Rc::clone(list);
+        }
+        let elements = select(
+            self.req.resources[owner].json,
+            &target.steps,
+            Select::default(),
+        );
+        let list = Rc::new(ReferenceList::new(&elements, self.req));
+        self.reference_lists
+            .borrow_mut()
+            .insert(key, Rc::clone(&list));
+        list
     }
 
     /// Whether resource `i` may be written for `row` in `ctx`: its links to the resources
@@ -513,19 +527,15 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 Link::Incoming { from, target, .. } => {
                     // The owner lists this resource, or lists none.
                     if let Some(owner) = self.get(ctx, from) {
-                        let refs = select(
-                            self.req.resources[owner].json,
-                            &target.steps,
-                            Select::default(),
-                        );
-                        if !refs.is_empty() && !self.points_at_or_outside(&refs, i) {
+                        let refs = self.references_at(owner, target);
+                        if !refs.is_empty() && !refs.names_or_outside(r) {
                             return false;
                         }
                     }
                 }
                 Link::Outgoing { target, to } => {
                     if let Some(other) = self.get(ctx, to) {
-                        let refs = select(r.json, &target.steps, Select::default());
+                        let refs = self.references_at(i, target);
                         // A resource that names no such reference still belongs here, unless
                         // the reference is what ties it to the resource its group is for
                         // (an OBX under SPM names its Specimen).
@@ -533,7 +543,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                             if ctx.own.is_some_and(|o| self.ty(o) == to) {
                                 return false;
                             }
-                        } else if !self.points_at_or_outside(&refs, other) {
+                        } else if !refs.names_or_outside(&self.req.resources[other]) {
                             return false;
                         }
                     }
@@ -549,12 +559,8 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                         if let Link::Outgoing { target, to } = link
                             && to == r.ty
                         {
-                            let refs = select(
-                                self.req.resources[b].json,
-                                &target.steps,
-                                Select::default(),
-                            );
-                            if !refs.is_empty() && !self.points_at_or_outside(&refs, i) {
+                            let refs = self.references_at(b, target);
+                            if !refs.is_empty() && !refs.names_or_outside(r) {
                                 return false;
                             }
                             // Named by no reference here, but by another resource of that type

@@ -1,0 +1,97 @@
+//! Writing back reports whose result lists are long enough to be looked up through an index:
+//! each Observation becomes an OBX under the OBR of the report that lists it, however the
+//! list names it (`urn:uuid:`, `Type/id`, a full URL), and in the order of the request.
+
+use hl7fhir::engine::Engine;
+use hl7fhir::writeback::{Envelope, WritebackOptions};
+use serde_json::{Value, json};
+
+/// More results per report than the length from which lists are indexed.
+const RESULTS: usize = 70;
+
+fn observation(report: &str, n: usize) -> Value {
+    json!({
+        "resourceType": "Observation",
+        "id": format!("{report}-{n}"),
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": format!("{report}{n}")}]},
+        "subject": {"reference": "Patient/p1"},
+        "valueString": format!("result {n}")
+    })
+}
+
+fn report(id: &str, code: &str, results: Vec<Value>) -> Value {
+    json!({
+        "resourceType": "DiagnosticReport",
+        "id": id,
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+        "subject": {"reference": "Patient/p1"},
+        "result": results
+    })
+}
+
+#[test]
+fn each_result_of_two_long_reports_is_written_under_its_own_report() {
+    let mut entries = vec![json!({
+        "fullUrl": "urn:uuid:p1",
+        "resource": {"resourceType": "Patient", "id": "p1",
+            "identifier": [{"system": "urn:oid:2.16.840.1.113883.19.5", "value": "MRN-1"}],
+            "name": [{"family": "Doe", "given": ["Ann"]}]}
+    })];
+    // Report A names its results by `urn:uuid:` (their full URL, or their id), report B by
+    // `Type/id` and by full URLs; the Observations of the two come interleaved.
+    let mut a_results = Vec::new();
+    let mut b_results = Vec::new();
+    for n in 0..RESULTS {
+        entries.push(if n % 2 == 0 {
+            json!({"fullUrl": format!("urn:uuid:a-{n}"), "resource": observation("a", n)})
+        } else {
+            json!({"resource": observation("a", n)})
+        });
+        entries.push(json!({"resource": observation("b", n)}));
+        a_results.push(json!({"reference": format!("urn:uuid:a-{n}")}));
+        b_results.push(json!({"reference": if n % 2 == 0 {
+            format!("Observation/b-{n}")
+        } else {
+            format!("https://ehr.example.org/fhir/Observation/b-{n}")
+        }}));
+    }
+    entries.push(json!({"resource": report("ra", "24323-8", a_results)}));
+    entries.push(json!({"resource": report("rb", "58410-2", b_results)}));
+    let request = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
+
+    let engine = Engine::with_defaults().unwrap();
+    let opts = WritebackOptions {
+        event: Some("R01".into()),
+        envelope: Envelope {
+            timestamp: Some("20260101120000+0000".into()),
+            ..Envelope::default()
+        },
+        explain: false,
+    };
+    let written = engine.writeback(&request, &opts, 1).unwrap();
+    let text = String::from_utf8(written.message).unwrap();
+    // Each OBR or OBX, as the code it carries (OBR-4.1 or OBX-3.1).
+    let codes: Vec<String> = text
+        .split('\r')
+        .filter_map(|segment| {
+            let fields: Vec<&str> = segment.split('|').collect();
+            let at = match fields[0] {
+                "OBR" => 4,
+                "OBX" => 3,
+                _ => return None,
+            };
+            Some(format!(
+                "{} {}",
+                fields[0],
+                fields[at].split('^').next().unwrap()
+            ))
+        })
+        .collect();
+    let mut want = vec!["OBR 24323-8".to_string()];
+    want.extend((0..RESULTS).map(|n| format!("OBX a{n}")));
+    want.push("OBR 58410-2".into());
+    want.extend((0..RESULTS).map(|n| format!("OBX b{n}")));
+    assert_eq!(codes, want);
+}
