@@ -67,19 +67,24 @@ impl Placement {
 
 /// Places every segment id of a message.
 pub fn place(s: &Structure, ids: impl Iterator<Item = [u8; 3]>) -> Placement {
+    // Sized once: a segment is placed at most once and opens at most one group instance, and
+    // structures nest a few levels deep.
+    let count = ids.size_hint().0;
     let mut p = Placement {
-        segments: Vec::new(),
-        groups: vec![GroupInstance {
-            parent: None,
-            node: 0,
-        }],
+        segments: Vec::with_capacity(count),
+        groups: Vec::with_capacity(count + 1),
         spans: Vec::new(),
     };
-    let mut stack = vec![Level {
+    p.groups.push(GroupInstance {
+        parent: None,
+        node: 0,
+    });
+    let mut stack = Vec::with_capacity(8);
+    stack.push(Level {
         node: 0,
         instance: 0,
         at: None,
-    }];
+    });
     for id in ids {
         let mut found = find(s, &mut stack, &mut p, id, false);
         if found.is_none() {

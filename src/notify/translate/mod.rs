@@ -13,7 +13,7 @@ use std::collections::HashSet;
 
 use chrono_tz::Tz;
 
-use self::values::{Part, Texts, text_of};
+use self::values::{Part, Texts, text_of, trim_cow};
 use super::structure::{self, Placement};
 use crate::error::{Error, ErrorKind, Location};
 use crate::fhir::datetime::DateKind;
@@ -140,7 +140,7 @@ pub fn translate<'a>(
     let part = |n: usize| {
         msh9.component(n)
             .and_then(|c| text_of(&c).ok().flatten())
-            .map(|t| t.trim().to_string())
+            .map(trim_cow)
             .unwrap_or_default()
     };
     let (mtype, trigger, structure_name) = (part(1), part(2), part(3));
@@ -182,7 +182,10 @@ pub fn translate<'a>(
         segments_by_id: SegmentsById::new(&msg, &placement),
         listed: HashSet::new(),
         placement,
-        pending: Vec::new(),
+        // Resource rows make up to about four links per segment (an OBX's Observation its
+        // subject, encounter, performer and place in the report): room up front spares the
+        // list its doublings.
+        pending: Vec::with_capacity(4 * msg.segment_count()),
         consumed: Vec::new(),
         untranslated: Vec::new(),
         translated: Vec::new(),
@@ -239,7 +242,7 @@ pub fn translate<'a>(
         doc: t.doc,
         resources: t.resources,
         structure: &structure.name,
-        trigger,
+        trigger: trigger.into_owned(),
         control_id,
         timestamp,
         bundle_id: h.finish(),
@@ -318,13 +321,14 @@ impl SegmentsById {
             .enumerate()
             .map(|(i, s)| (*s.id_bytes(), i as u32))
             .collect();
-        // Stable: each id's segments stay in message order.
-        segments.sort_by_key(|&(id, _)| id);
+        // By id, then position: each id's segments stay in message order (and an unstable
+        // sort of distinct keys needs no buffer).
+        segments.sort_unstable();
         let ids = ranges(segments.iter().map(|&(id, _)| id));
         let node = |i: u32| placement.segments.get(i as usize).and_then(|&(n, _)| n);
         let mut placed: Vec<([u8; 3], Option<usize>, u32)> =
             segments.iter().map(|&(id, i)| (id, node(i), i)).collect();
-        placed.sort_by_key(|&(id, n, _)| (id, n));
+        placed.sort_unstable();
         let nodes = ranges(placed.iter().map(|&(id, n, _)| (id, n)))
             .into_iter()
             .map(|((id, n), start, end)| (id, n, start, end))
@@ -358,8 +362,9 @@ impl SegmentsById {
 }
 
 /// The runs of equal keys in `keys`: each key with the range of indices that holds it.
-fn ranges<K: PartialEq>(keys: impl Iterator<Item = K>) -> Vec<(K, u32, u32)> {
-    let mut out: Vec<(K, u32, u32)> = Vec::new();
+fn ranges<K: PartialEq>(keys: impl ExactSizeIterator<Item = K>) -> Vec<(K, u32, u32)> {
+    // Room for every key on its own: one allocation, where growing took several per message.
+    let mut out: Vec<(K, u32, u32)> = Vec::with_capacity(keys.len());
     for (k, key) in keys.enumerate() {
         match out.last_mut() {
             Some((last, _, end)) if *last == key => *end = k as u32 + 1,
@@ -429,6 +434,8 @@ impl<'a> Translator<'a, '_> {
         if self.resources.len() > INDEXED_FROM {
             self.by_type = Some(ByType::new(&self.resources, &self.latest));
         }
+        // At most one entry per link: sized once instead of grown.
+        self.listed.reserve(self.pending.len());
         for (res, link, seg) in std::mem::take(&mut self.pending) {
             self.link(res, link, seg)?;
         }
