@@ -42,9 +42,10 @@ impl<'a> Translator<'a, '_> {
             Condition::Equals(o, lit) => self
                 .operand(o, part.as_deref_mut())?
                 .is_some_and(|t| t.trim() == lit),
-            Condition::In(o, lits) => self
-                .operand(o, part.as_deref_mut())?
-                .is_some_and(|t| lits.iter().any(|l| l == t.trim())),
+            Condition::In(o, lits) => self.operand(o, part.as_deref_mut())?.is_some_and(|t| {
+                let t = t.trim();
+                lits.iter().any(|l| l == t)
+            }),
             Condition::LongerThan(o, n) => self
                 .operand(o, part.as_deref_mut())?
                 .is_some_and(|t| t.trim().chars().count() > *n),
