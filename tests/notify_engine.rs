@@ -66,6 +66,46 @@ fn unknown_event_names_msh9() {
 }
 
 #[test]
+fn without_msh9_2_the_event_is_evn_1_as_hl7_v2_1_sent_it() {
+    let e = engine(false, None);
+    let discharge =
+        b"MSH|^~\\&|A|B|||199001011200||ADT|M1|P|2.1\rEVN|A03|199001011200\rPID|||123\rPV1|1|I\r";
+    let bundle = e.notify(discharge, &NotifyOptions::default()).unwrap();
+    let resource = |ty: &str| {
+        bundle["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| &entry["resource"])
+            .find(|r| r["resourceType"] == ty)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(resource("MessageHeader")["eventCoding"]["code"], "A03");
+    assert_eq!(resource("Encounter")["status"], "finished");
+    // An MSH-9.2 wins over EVN-1 (which HL7 v2.3 and later keep only for compatibility).
+    let both = b"MSH|^~\\&|A|B|||20260101||ADT^A01|M1|P|2.5\rEVN|A03\rPID|||123\rPV1|1|I\r";
+    let bundle = e.notify(both, &NotifyOptions::default()).unwrap();
+    assert_eq!(bundle["entry"][0]["resource"]["eventCoding"]["code"], "A01");
+
+    let errors: [(&[u8], &str); 2] = [
+        (
+            b"MSH|^~\\&|A|B|||20260101||ADT|M1|P|2.1\rEVN|A99\rPID|1\r",
+            "MSH-9 (segment 1) at byte 25: MSH-9 ADT with EVN-1 A99: no mapping covers this message type and event",
+        ),
+        (
+            b"MSH|^~\\&|A|B|||20260101||ORU|M1|P|2.1\rPID|1\r",
+            "MSH-9 (segment 1) at byte 25: MSH-9 ORU (no trigger event in MSH-9.2 or EVN-1): no mapping covers this message type and event",
+        ),
+    ];
+    for (msg, want) in errors {
+        let err = e.notify(msg, &NotifyOptions::default()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::UnsupportedEvent);
+        assert_eq!(err.to_string(), want);
+    }
+}
+
+#[test]
 fn missing_pid_is_an_error_when_strict_and_a_note_otherwise() {
     let msg = b"MSH|^~\\&|A|B|||20260101||ADT^A01|M1|P|2.5\rEVN|A01\rPV1|1|I\r";
     let e = strict_error(msg);

@@ -143,13 +143,25 @@ pub fn translate<'a>(
             .map(trim_cow)
             .unwrap_or_default()
     };
-    let (mtype, trigger, structure_name) = (part(1), part(2), part(3));
+    let (mtype, mut trigger, structure_name) = (part(1), part(2), part(3));
+    // HL7 v2.1 sent the message type alone in MSH-9 and the trigger event in EVN-1 (table 0003);
+    // some senders still do. The tables read EVN-1 where MSH-9.2 is not valued, likewise.
+    let from_evn = trigger.is_empty();
+    if from_evn && let Some(t) = msg.text_of("EVN", 1) {
+        trigger = trim_cow(t);
+    }
     let Some(si) = plan.route(&mtype, &trigger, &structure_name) else {
-        let shown = if structure_name.is_empty() {
-            format!("{mtype}^{trigger}")
-        } else {
-            format!("{mtype}^{trigger}^{structure_name}")
+        let msh9_event = if from_evn { "" } else { &trigger };
+        let mut shown = match structure_name.is_empty() {
+            true if from_evn => mtype.to_string(),
+            true => format!("{mtype}^{msh9_event}"),
+            false => format!("{mtype}^{msh9_event}^{structure_name}"),
         };
+        match (from_evn, trigger.is_empty()) {
+            (true, false) => shown.push_str(&format!(" with EVN-1 {trigger}")),
+            (true, true) => shown.push_str(" (no trigger event in MSH-9.2 or EVN-1)"),
+            (false, _) => {}
+        }
         return Err(Error::new(
             ErrorKind::UnsupportedEvent,
             format!("MSH-9 {shown}: no mapping covers this message type and event"),
