@@ -106,6 +106,44 @@ fn without_msh9_2_the_event_is_evn_1_as_hl7_v2_1_sent_it() {
 }
 
 #[test]
+fn an_employer_next_of_kin_is_a_contact_not_a_related_person_in_every_adt_that_lists_them() {
+    let e = engine(false, None);
+    for (event, structure) in [("A01", "ADT_A01"), ("A03", "ADT_A03"), ("A16", "ADT_A16")] {
+        let msg = format!(
+            "MSH|^~\\&|A|B|||20260101||ADT^{event}^{structure}|M1|P|2.5.1\r\
+             EVN|{event}\rPID|1||123^^^GHH^MR||DOE^JANE\r\
+             NK1|1|DOE^JOHN|SPO^Spouse^HL70063\r\
+             NK1|2||EMR^Employer^HL70063||||||||||ACME TOOL WORKS^L\r\
+             PV1|1|I|||||||||||||||||VN-1\r"
+        );
+        let bundle = e.notify(msg.as_bytes(), &NotifyOptions::default()).unwrap();
+        let resources: Vec<&serde_json::Value> = bundle["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| &entry["resource"])
+            .collect();
+        let related = resources
+            .iter()
+            .filter(|r| r["resourceType"] == "RelatedPerson")
+            .count();
+        let patient = resources
+            .iter()
+            .find(|r| r["resourceType"] == "Patient")
+            .unwrap();
+        let contacts = patient["contact"].as_array().unwrap();
+        assert_eq!(related, 1, "{event}: only the spouse is a RelatedPerson");
+        assert_eq!(contacts.len(), 2, "{event}: both are contacts");
+        let employer = contacts[1]["organization"]["reference"].as_str().unwrap();
+        let organization = resources
+            .iter()
+            .find(|r| employer.ends_with(r["id"].as_str().unwrap_or("-")))
+            .unwrap();
+        assert_eq!(organization["name"], "ACME TOOL WORKS", "{event}");
+    }
+}
+
+#[test]
 fn missing_pid_is_an_error_when_strict_and_a_note_otherwise() {
     let msg = b"MSH|^~\\&|A|B|||20260101||ADT^A01|M1|P|2.5\rEVN|A01\rPV1|1|I\r";
     let e = strict_error(msg);
