@@ -636,6 +636,11 @@ impl<'a> Translator<'a, '_> {
         if *current.id_bytes() == p.segment && p.occurrence == 1 {
             return Some(current);
         }
+        // The message's header, which rows of every segment read (MSH-9's event): the first
+        // segment, whatever group the reading segment lies in.
+        if p.segment == *b"MSH" && p.occurrence == 1 {
+            return Some(self.msg.header());
+        }
         if p.occurrence == 1 {
             let here = current.number() as usize - 1;
             let from = self.placement.segments.get(here).map_or(0, |&(_, g)| g);
