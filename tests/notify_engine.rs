@@ -144,6 +144,28 @@ fn an_employer_next_of_kin_is_a_contact_not_a_related_person_in_every_adt_that_l
 }
 
 #[test]
+fn a_fallback_row_makes_no_resource_when_its_target_is_filled() {
+    // ORC-12 names the requester; RXO-14 would be the requester only without it, and its
+    // Practitioner would be referred to by nothing.
+    let msg = b"MSH|^~\\&|A|B|||20260101||OMP^O09^OMP_O09|M1|P|2.6\r\
+PID|||1234^^^GHH^MR||DOE^JANE\r\
+ORC|NW|1234|||||||20260101|||3122^PROVIDER^ORDERING\r\
+RXO|00054418425^Dexamethasone 4 MG Oral Tablet^NDC||||||||G||4|tablet^tablet|0|222^JONES^JON\r";
+    let bundle = engine(false, None)
+        .notify(msg, &NotifyOptions::default())
+        .unwrap();
+    let practitioners: Vec<&serde_json::Value> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| &entry["resource"])
+        .filter(|r| r["resourceType"] == "Practitioner")
+        .collect();
+    assert_eq!(practitioners.len(), 1);
+    assert_eq!(practitioners[0]["identifier"][0]["value"], "3122");
+}
+
+#[test]
 fn missing_pid_is_an_error_when_strict_and_a_note_otherwise() {
     let msg = b"MSH|^~\\&|A|B|||20260101||ADT^A01|M1|P|2.5\rEVN|A01\rPV1|1|I\r";
     let e = strict_error(msg);

@@ -315,7 +315,9 @@ impl<'a> Translator<'a, '_> {
 
     /// Makes (once per distinct source text) the resource map `m` builds from `source`, the
     /// raw text its id is a hash of, by running the map over `part` (`None`: the current
-    /// segment), and points the row's target at it.
+    /// segment), and points the row's target at it. A target an earlier row already points
+    /// somewhere keeps that reference (the first row to fill an element wins), and then no
+    /// resource is made: nothing would refer to it.
     pub(super) fn refer_to_built(
         &mut self,
         row: &'a MapRow,
@@ -324,6 +326,14 @@ impl<'a> Translator<'a, '_> {
         part: Option<Part<'a>>,
         obj: NodeId,
     ) -> Result<(), Error> {
+        let at = self.element(obj, &row.target.steps);
+        if self
+            .doc
+            .get(at, "reference")
+            .is_some_and(|r| !self.doc.is_empty(r))
+        {
+            return Ok(());
+        }
         let ty: &'a str = &self.plan.maps[m].fhir_type;
         let mut h = IdHasher::new(ty);
         h.add_bytes(source);
@@ -334,7 +344,6 @@ impl<'a> Translator<'a, '_> {
             let node = self.resources[res].node;
             self.run_map(m, part, node)?;
         }
-        let at = self.element(obj, &row.target.steps);
         self.doc.set(at, "reference", Val::Urn(id));
         Ok(())
     }
