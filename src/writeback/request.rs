@@ -206,6 +206,12 @@ impl<'j> ReferenceList<'j> {
         index.uuid.contains(id) || index.type_id.contains(&(r.ty, id))
     }
 
+    /// The resources of `request` the list's texts resolve to (see [`Request::resolve`]), one
+    /// per text that names one.
+    pub fn resolved<'r>(&'r self, request: &'r Request<'_>) -> impl Iterator<Item = usize> + 'r {
+        self.texts.iter().filter_map(|x| request.resolve(x))
+    }
+
     /// True when a text of the list names `r`, or none names anything in the request: a list
     /// of resources held elsewhere does not tie `r` to another resource of the request.
     pub fn names_or_outside(&self, r: &Resource<'_>) -> bool {

@@ -560,7 +560,12 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                             && to == r.ty
                         {
                             let refs = self.references_at(b, target);
-                            if !refs.is_empty() && !refs.names_or_outside(r) {
+                            // Unless what it names is written already (a sibling group's
+                            // Encounter names the first Patient of an A17, not the second).
+                            if !refs.is_empty()
+                                && !refs.names_or_outside(r)
+                                && !refs.resolved(self.req).all(|k| self.used[k])
+                            {
                                 return false;
                             }
                             // Named by no reference here, but by another resource of that type

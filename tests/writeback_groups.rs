@@ -1,6 +1,7 @@
-//! Writing back reports whose result lists are long enough to be looked up through an index:
-//! each Observation becomes an OBX under the OBR of the report that lists it, however the
-//! list names it (`urn:uuid:`, `Type/id`, a full URL), and in the order of the request.
+//! Writing back resources into the groups of a structure: the results of long reports, whose
+//! lists are looked up through an index, each become an OBX under the OBR of the report that
+//! lists it, however the list names it (`urn:uuid:`, `Type/id`, a full URL), in the order of
+//! the request; the two patients of an A17 each fill one of its two patient groups.
 
 use hl7fhir::engine::Engine;
 use hl7fhir::writeback::{Envelope, WritebackOptions};
@@ -94,4 +95,51 @@ fn each_result_of_two_long_reports_is_written_under_its_own_report() {
     want.push("OBR 58410-2".into());
     want.extend((0..RESULTS).map(|n| format!("OBX b{n}")));
     assert_eq!(codes, want);
+}
+
+#[test]
+fn the_two_patients_of_a_swap_each_fill_their_own_group() {
+    let patient = |id: &str, mrn: &str| {
+        json!({"fullUrl": format!("urn:uuid:{id}"), "resource": {"resourceType": "Patient", "id": id,
+            "identifier": [{"system": "urn:oid:2.16.840.1.113883.19.5", "value": mrn}],
+            "name": [{"family": "DOE", "given": [id]}]}})
+    };
+    let encounter = |id: &str, patient: &str, visit: &str, bed: &str| {
+        json!({"fullUrl": format!("urn:uuid:{id}"), "resource": {"resourceType": "Encounter", "id": id,
+            "status": "in-progress",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+            "identifier": [{"value": visit}],
+            "subject": {"reference": format!("urn:uuid:{patient}")},
+            "location": [{"location": {"display": bed}}]}})
+    };
+    let request = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        patient("p1", "MRN-1"), encounter("e1", "p1", "V-1", "401-A"),
+        patient("p2", "MRN-2"), encounter("e2", "p2", "V-2", "402-B")
+    ]});
+    let engine = Engine::with_defaults().unwrap();
+    let opts = WritebackOptions {
+        event: Some("A17".into()),
+        envelope: Envelope {
+            timestamp: Some("20260101120000+0000".into()),
+            ..Envelope::default()
+        },
+        explain: false,
+    };
+    let written = engine.writeback(&request, &opts, 1).unwrap();
+    let text = String::from_utf8(written.message).unwrap();
+    // Each PID and PV1, as the identifier it carries (PID-3.1, PV1-19.1).
+    let ids: Vec<String> = text
+        .split('\r')
+        .filter_map(|segment| {
+            let fields: Vec<&str> = segment.split('|').collect();
+            let at = match fields[0] {
+                "PID" => 3,
+                "PV1" => 19,
+                _ => return None,
+            };
+            let id = fields.get(at)?.split('^').next()?;
+            Some(format!("{} {id}", fields[0]))
+        })
+        .collect();
+    assert_eq!(ids, ["PID MRN-1", "PV1 V-1", "PID MRN-2", "PV1 V-2"]);
 }
