@@ -121,6 +121,10 @@ struct Translator<'a, 'o> {
     /// times (each OBX row tests OBX-2).
     fields: Vec<Option<Field<'a>>>,
     fields_known: u64,
+    /// The other segments paths from the segment being mapped have named (id and occurrence),
+    /// as [`Translator::segment_for`] found them: an OBR's rows read its ORC's fields a dozen
+    /// times, and each search walks the group instances.
+    found: Vec<([u8; 3], u32, Option<Segment<'a>>)>,
     texts: Texts<'a>,
 }
 
@@ -206,6 +210,7 @@ pub fn translate<'a>(
         parts: Vec::with_capacity(64),
         fields: vec![None; 64],
         fields_known: 0,
+        found: Vec::new(),
         texts: Texts::new(&msg),
     };
     t.run(structure)?;
@@ -411,8 +416,7 @@ impl<'a> Translator<'a, '_> {
         for (i, seg) in segments.iter().enumerate() {
             let (node, group) = self.placement.segments[i];
             let Some(node) = node else { continue };
-            self.current = Some(*seg);
-            self.fields_known = 0;
+            self.map_segment(Some(*seg));
             let rows = &structure.nodes[node].rows;
             for (r, row) in rows.iter().enumerate() {
                 if let Some(c) = &row.when
@@ -441,7 +445,7 @@ impl<'a> Translator<'a, '_> {
                 }
             }
         }
-        self.current = None;
+        self.map_segment(None);
         // Walking a type's resources costs less than the index until there are many.
         if self.resources.len() > INDEXED_FROM {
             self.by_type = Some(ByType::new(&self.resources, &self.latest));
@@ -616,10 +620,9 @@ impl<'a> Translator<'a, '_> {
                     self.doc.set(at, "reference", Val::Urn(reference));
                     if let Some(m) = *fill {
                         // The segment's own fields fill the rest of the entry just made.
-                        self.current = Some(seg);
-                        self.fields_known = 0;
+                        self.map_segment(Some(seg));
                         let filled = self.run_map(m, None, obj);
-                        self.current = None;
+                        self.map_segment(None);
                         filled?;
                     }
                 }
@@ -746,9 +749,38 @@ impl<'a> Translator<'a, '_> {
             return *slot;
         }
         match self.current {
-            Some(_) => self.segment_for(p)?.field(p.field as usize),
+            Some(_) => self.segment_found(p)?.field(p.field as usize),
             None => self.nth_segment(p)?.field(p.field as usize),
         }
+    }
+
+    /// Makes `seg` the segment being mapped (`None`: none), forgetting what was resolved from
+    /// the one before.
+    fn map_segment(&mut self, seg: Option<Segment<'a>>) {
+        self.current = seg;
+        self.fields_known = 0;
+        self.found.clear();
+    }
+
+    /// [`Translator::segment_for`], remembered while the segment being mapped stays the same.
+    /// Out of line: most paths name the segment being mapped, and [`Translator::resolve`]
+    /// answers those itself.
+    #[inline(never)]
+    fn segment_found(&mut self, p: &Path) -> Option<Segment<'a>> {
+        // The header needs no search, nor a place in the list.
+        if p.segment == *b"MSH" {
+            return self.segment_for(p);
+        }
+        if let Some(&(_, _, seg)) = self
+            .found
+            .iter()
+            .find(|&&(id, occurrence, _)| id == p.segment && occurrence == p.occurrence)
+        {
+            return seg;
+        }
+        let seg = self.segment_for(p);
+        self.found.push((p.segment, p.occurrence, seg));
+        seg
     }
 
     /// Records that a row read the field `p` names, when explaining (every row asks, so the
