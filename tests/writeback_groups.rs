@@ -10,6 +10,30 @@ use serde_json::{Value, json};
 /// More results per report than the length from which lists are indexed.
 const RESULTS: usize = 70;
 
+/// Writes `request` back as `event`, and lists the segments with the ids `fields` names, each
+/// as its id and the first component of the field given beside the id (`"OBX 1234-5"`).
+fn written(request: &Value, event: &str, fields: &[(&str, usize)]) -> Vec<String> {
+    let engine = Engine::with_defaults().unwrap();
+    let opts = WritebackOptions {
+        event: Some(event.into()),
+        envelope: Envelope {
+            timestamp: Some("20260101120000+0000".into()),
+            ..Envelope::default()
+        },
+        explain: false,
+    };
+    let written = engine.writeback(request, &opts, 1).unwrap();
+    let text = String::from_utf8(written.message).unwrap();
+    text.split('\r')
+        .filter_map(|segment| {
+            let parts: Vec<&str> = segment.split('|').collect();
+            let &(id, at) = fields.iter().find(|(id, _)| *id == parts[0])?;
+            let first = parts.get(at)?.split('^').next()?;
+            Some(format!("{id} {first}"))
+        })
+        .collect()
+}
+
 fn observation(report: &str, n: usize) -> Value {
     json!({
         "resourceType": "Observation",
@@ -62,34 +86,8 @@ fn each_result_of_two_long_reports_is_written_under_its_own_report() {
     entries.push(json!({"resource": report("rb", "58410-2", b_results)}));
     let request = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
 
-    let engine = Engine::with_defaults().unwrap();
-    let opts = WritebackOptions {
-        event: Some("R01".into()),
-        envelope: Envelope {
-            timestamp: Some("20260101120000+0000".into()),
-            ..Envelope::default()
-        },
-        explain: false,
-    };
-    let written = engine.writeback(&request, &opts, 1).unwrap();
-    let text = String::from_utf8(written.message).unwrap();
     // Each OBR or OBX, as the code it carries (OBR-4.1 or OBX-3.1).
-    let codes: Vec<String> = text
-        .split('\r')
-        .filter_map(|segment| {
-            let fields: Vec<&str> = segment.split('|').collect();
-            let at = match fields[0] {
-                "OBR" => 4,
-                "OBX" => 3,
-                _ => return None,
-            };
-            Some(format!(
-                "{} {}",
-                fields[0],
-                fields[at].split('^').next().unwrap()
-            ))
-        })
-        .collect();
+    let codes = written(&request, "R01", &[("OBR", 4), ("OBX", 3)]);
     let mut want = vec!["OBR 24323-8".to_string()];
     want.extend((0..RESULTS).map(|n| format!("OBX a{n}")));
     want.push("OBR 58410-2".into());
@@ -116,30 +114,7 @@ fn the_two_patients_of_a_swap_each_fill_their_own_group() {
         patient("p1", "MRN-1"), encounter("e1", "p1", "V-1", "401-A"),
         patient("p2", "MRN-2"), encounter("e2", "p2", "V-2", "402-B")
     ]});
-    let engine = Engine::with_defaults().unwrap();
-    let opts = WritebackOptions {
-        event: Some("A17".into()),
-        envelope: Envelope {
-            timestamp: Some("20260101120000+0000".into()),
-            ..Envelope::default()
-        },
-        explain: false,
-    };
-    let written = engine.writeback(&request, &opts, 1).unwrap();
-    let text = String::from_utf8(written.message).unwrap();
     // Each PID and PV1, as the identifier it carries (PID-3.1, PV1-19.1).
-    let ids: Vec<String> = text
-        .split('\r')
-        .filter_map(|segment| {
-            let fields: Vec<&str> = segment.split('|').collect();
-            let at = match fields[0] {
-                "PID" => 3,
-                "PV1" => 19,
-                _ => return None,
-            };
-            let id = fields.get(at)?.split('^').next()?;
-            Some(format!("{} {id}", fields[0]))
-        })
-        .collect();
+    let ids = written(&request, "A17", &[("PID", 3), ("PV1", 19)]);
     assert_eq!(ids, ["PID MRN-1", "PV1 V-1", "PID MRN-2", "PV1 V-2"]);
 }
