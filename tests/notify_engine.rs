@@ -45,11 +45,18 @@ fn adt(pid7: &str, msh7: &str) -> Vec<u8> {
 }
 
 fn resource<'v>(bundle: &'v Value, ty: &str) -> Option<&'v Value> {
+    resources(bundle, ty).into_iter().next()
+}
+
+/// The resources of type `ty` in a Bundle, in entry order (all of them for `"*"`).
+fn resources<'v>(bundle: &'v Value, ty: &str) -> Vec<&'v Value> {
     bundle["entry"]
-        .as_array()?
-        .iter()
+        .as_array()
+        .into_iter()
+        .flatten()
         .map(|e| &e["resource"])
-        .find(|r| r["resourceType"] == ty)
+        .filter(|r| ty == "*" || r["resourceType"] == ty)
+        .collect()
 }
 
 #[test]
@@ -71,18 +78,12 @@ fn without_msh9_2_the_event_is_evn_1_as_hl7_v2_1_sent_it() {
     let discharge =
         b"MSH|^~\\&|A|B|||199001011200||ADT|M1|P|2.1\rEVN|A03|199001011200\rPID|||123\rPV1|1|I\r";
     let bundle = e.notify(discharge, &NotifyOptions::default()).unwrap();
-    let resource = |ty: &str| {
-        bundle["entry"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|entry| &entry["resource"])
-            .find(|r| r["resourceType"] == ty)
-            .unwrap()
-            .clone()
-    };
-    assert_eq!(resource("MessageHeader")["eventCoding"]["code"], "A03");
-    assert_eq!(resource("Encounter")["status"], "finished");
+    let header = resource(&bundle, "MessageHeader").unwrap();
+    assert_eq!(header["eventCoding"]["code"], "A03");
+    assert_eq!(
+        resource(&bundle, "Encounter").unwrap()["status"],
+        "finished"
+    );
     // An MSH-9.2 wins over EVN-1 (which HL7 v2.3 and later keep only for compatibility).
     let both = b"MSH|^~\\&|A|B|||20260101||ADT^A01|M1|P|2.5\rEVN|A03\rPID|||123\rPV1|1|I\r";
     let bundle = e.notify(both, &NotifyOptions::default()).unwrap();
@@ -117,26 +118,14 @@ fn an_employer_next_of_kin_is_a_contact_not_a_related_person_in_every_adt_that_l
              PV1|1|I|||||||||||||||||VN-1\r"
         );
         let bundle = e.notify(msg.as_bytes(), &NotifyOptions::default()).unwrap();
-        let resources: Vec<&serde_json::Value> = bundle["entry"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|entry| &entry["resource"])
-            .collect();
-        let related = resources
-            .iter()
-            .filter(|r| r["resourceType"] == "RelatedPerson")
-            .count();
-        let patient = resources
-            .iter()
-            .find(|r| r["resourceType"] == "Patient")
-            .unwrap();
+        let related = resources(&bundle, "RelatedPerson").len();
+        let patient = resource(&bundle, "Patient").unwrap();
         let contacts = patient["contact"].as_array().unwrap();
         assert_eq!(related, 1, "{event}: only the spouse is a RelatedPerson");
         assert_eq!(contacts.len(), 2, "{event}: both are contacts");
         let employer = contacts[1]["organization"]["reference"].as_str().unwrap();
-        let organization = resources
-            .iter()
+        let organization = resources(&bundle, "*")
+            .into_iter()
             .find(|r| employer.ends_with(r["id"].as_str().unwrap_or("-")))
             .unwrap();
         assert_eq!(organization["name"], "ACME TOOL WORKS", "{event}");
@@ -154,13 +143,7 @@ RXO|00054418425^Dexamethasone 4 MG Oral Tablet^NDC||||||||G||4|tablet^tablet|0|2
     let bundle = engine(false, None)
         .notify(msg, &NotifyOptions::default())
         .unwrap();
-    let practitioners: Vec<&serde_json::Value> = bundle["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|entry| &entry["resource"])
-        .filter(|r| r["resourceType"] == "Practitioner")
-        .collect();
+    let practitioners = resources(&bundle, "Practitioner");
     assert_eq!(practitioners.len(), 1);
     assert_eq!(practitioners[0]["identifier"][0]["value"], "3122");
 }
