@@ -134,8 +134,9 @@ pub struct ReferenceList<'j> {
     texts: Vec<&'j str>,
     /// For a long list: the texts taken apart the ways [`Resource::is`] matches them.
     index: Option<ReferenceListIndex<'j>>,
-    /// True when no text names a resource of the request.
-    outside: bool,
+    /// The resources of the request the texts resolve to (see [`Request::resolve`]), one per
+    /// text that names one: resolved once, as the list is asked once per candidate.
+    resolved: Vec<usize>,
 }
 
 #[derive(Debug)]
@@ -155,7 +156,7 @@ impl<'j> ReferenceList<'j> {
             .iter()
             .filter_map(|v| v.get("reference").and_then(Json::as_str))
             .collect();
-        let outside = texts.iter().all(|x| request.resolve(x).is_none());
+        let resolved = texts.iter().filter_map(|x| request.resolve(x)).collect();
         let index = (texts.len() >= INDEXED_FROM).then(|| {
             let mut index = ReferenceListIndex {
                 whole: HashSet::with_capacity(texts.len()),
@@ -178,7 +179,7 @@ impl<'j> ReferenceList<'j> {
             elements: elements.len(),
             texts,
             index,
-            outside,
+            resolved,
         }
     }
 
@@ -206,16 +207,20 @@ impl<'j> ReferenceList<'j> {
         index.uuid.contains(id) || index.type_id.contains(&(r.ty, id))
     }
 
-    /// The resources of `request` the list's texts resolve to (see [`Request::resolve`]), one
-    /// per text that names one.
-    pub fn resolved<'r>(&'r self, request: &'r Request<'_>) -> impl Iterator<Item = usize> + 'r {
-        self.texts.iter().filter_map(|x| request.resolve(x))
+    /// The resources of the request the list's texts resolve to, one per text that names one.
+    pub fn resolved(&self) -> &[usize] {
+        &self.resolved
+    }
+
+    /// True when no text of the list names a resource of the request.
+    fn outside(&self) -> bool {
+        self.resolved.is_empty()
     }
 
     /// True when a text of the list names `r`, or none names anything in the request: a list
     /// of resources held elsewhere does not tie `r` to another resource of the request.
     pub fn names_or_outside(&self, r: &Resource<'_>) -> bool {
-        self.names(r) || self.outside
+        self.names(r) || self.outside()
     }
 }
 
@@ -470,13 +475,13 @@ mod tests {
             let names: Vec<bool> = r.resources.iter().map(|res| list.names(res)).collect();
             let want = [true, true, true, true, false, true, false, false];
             assert_eq!(names, want);
-            assert!(!list.outside);
+            assert!(!list.outside());
         }
         let elsewhere = [json!({"reference": "Patient/p1"}), json!({"display": "x"})];
         let list = ReferenceList::new(&[&elsewhere[0], &elsewhere[1]], &r);
-        assert!(!list.is_empty() && list.outside && list.names_or_outside(&r.resources[4]));
+        assert!(!list.is_empty() && list.outside() && list.names_or_outside(&r.resources[4]));
         let display_only = ReferenceList::new(&[&elsewhere[1]], &r);
-        assert!(!display_only.is_empty() && display_only.outside);
+        assert!(!display_only.is_empty() && display_only.outside());
         assert!(ReferenceList::new(&[], &r).is_empty());
     }
 

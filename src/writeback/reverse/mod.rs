@@ -564,7 +564,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                             // Encounter names the first Patient of an A17, not the second).
                             if !refs.is_empty()
                                 && !refs.names_or_outside(r)
-                                && !refs.resolved(self.req).all(|k| self.used[k])
+                                && !refs.resolved().iter().all(|&k| self.used[k])
                             {
                                 return false;
                             }
