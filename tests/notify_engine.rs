@@ -149,6 +149,50 @@ RXO|00054418425^Dexamethasone 4 MG Oral Tablet^NDC||||||||G||4|tablet^tablet|0|2
 }
 
 #[test]
+fn a_message_without_the_resources_its_focus_lists_focuses_on_its_patient() {
+    let focus = |msg: &str| {
+        let bundle = engine(false, None)
+            .notify(msg.as_bytes(), &NotifyOptions::default())
+            .unwrap();
+        let urls: Vec<(String, String)> = bundle["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let ty = e["resource"]["resourceType"].as_str().unwrap().to_string();
+                (e["fullUrl"].as_str().unwrap().to_string(), ty)
+            })
+            .collect();
+        let header = resource(&bundle, "MessageHeader").unwrap();
+        header["focus"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| {
+                let url = f["reference"].as_str().unwrap();
+                urls.iter().find(|(u, _)| u == url).unwrap().1.clone()
+            })
+            .collect::<Vec<_>>()
+    };
+    let patient = "MSH|^~\\&|IIS|GHH|||20260101||VXU^V04^VXU_V04|M1|P|2.5.1\rPID|1||MRN1^^^GHH^MR||DOE^JANE\r";
+    // A record update with no vaccination: the Patient is what the message is about.
+    assert_eq!(focus(patient), ["Patient"]);
+    // With a vaccination, that alone.
+    let vaccinated = format!(
+        "{patient}ORC|RE||197023^CMC\rRXA|0|1|20260101|20260101|08^HEPB-PEDIATRIC/ADOLESCENT^CVX|.5|mL^mL^UCUM\r"
+    );
+    assert_eq!(focus(&vaccinated), ["Immunization"]);
+    // Lab results without their order (an ORU^R01 missing its OBR) say whose they are.
+    let results = "MSH|^~\\&|LAB|GHH|||20260101||ORU^R01^ORU_R01|M2|P|2.5.1\rPID|1||MRN1^^^GHH^MR||DOE^JANE\rPV1|1|O\r";
+    assert_eq!(focus(results), ["Patient"]);
+    // An admission already focuses on the Patient, once.
+    assert_eq!(
+        focus(&String::from_utf8(adt("", "20260101")).unwrap()),
+        ["Patient", "Encounter"]
+    );
+}
+
+#[test]
 fn missing_pid_is_an_error_when_strict_and_a_note_otherwise() {
     let msg = b"MSH|^~\\&|A|B|||20260101||ADT^A01|M1|P|2.5\rEVN|A01\rPV1|1|I\r";
     let e = strict_error(msg);

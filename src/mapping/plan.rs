@@ -155,7 +155,18 @@ pub enum Link {
         /// is appended (`Encounter.diagnosis[].condition+=DG1[Encounter]`): its rows fill the
         /// rest of the new entry (`diagnosis[$].rank`).
         fill: Option<usize>,
+        /// `||=`: appended only when the list is empty once every other link is made (the
+        /// Patient in a MessageHeader's focus when the message has none of the resources its
+        /// event is about).
+        fallback: bool,
     },
+}
+
+impl Link {
+    /// True for a `||=` link, made only into a list the other links left empty.
+    pub fn is_fallback(&self) -> bool {
+        matches!(self, Link::Incoming { fallback: true, .. })
+    }
 }
 
 /// A row of a message map attached to a segment.
@@ -684,6 +695,35 @@ impl Compiler<'_> {
         text: &str,
         line: u32,
     ) -> Result<Link, String> {
+        // `||=` takes no map to fill an entry, and names a list of references itself: "empty"
+        // must say what the list holds, not what one of its entries does.
+        if let Some((lhs, rest)) = text.split_once("||=") {
+            if !rest.trim().is_empty() {
+                return Err(format!(
+                    "`||=` takes nothing after it, not `{}`",
+                    rest.trim()
+                ));
+            }
+            let Link::Incoming { from, target, .. } =
+                self.link(resource, segment, &format!("{}+=", lhs.trim_end()), line)?
+            else {
+                return Err("expected Resource.list||=".into());
+            };
+            if !matches!(target.steps.last(), Some(Step::Member { .. }))
+                || target.steps.iter().rev().skip(1).any(Step::appends)
+            {
+                return Err(format!(
+                    "`||=` adds to a list of references, and {} is an element of a list entry",
+                    target.text
+                ));
+            }
+            return Ok(Link::Incoming {
+                from,
+                target,
+                fill: None,
+                fallback: true,
+            });
+        }
         if let Some((lhs, fill)) = text.split_once("+=") {
             let (from, element) = lhs.split_once('.').ok_or("expected Resource.element+=")?;
             if !elements::is_resource(from) {
@@ -732,11 +772,12 @@ impl Compiler<'_> {
                 from: from.to_string(),
                 target,
                 fill,
+                fallback: false,
             });
         }
         let (element, to) = text
             .split_once('=')
-            .ok_or("expected element=Resource or Resource.element+=")?;
+            .ok_or("expected element=Resource, Resource.element+= or Resource.list||=")?;
         let to = to.trim();
         if !elements::is_resource(to) {
             return Err(format!("`{to}` is not a resource type"));
@@ -1326,6 +1367,20 @@ mod tests {
                     "{adt}DG1,0,*,Condition,DG1[Condition],,Encounter.diagnosis.condition+=,\n"
                 ),
                 "messages/ADT_A01.csv:5: link `Encounter.diagnosis.condition+=`: `+=` adds an entry to a list, and Encounter.diagnosis.condition adds none: write `[]` after the list",
+            ),
+            (
+                "messages/ADT_A01.csv",
+                format!(
+                    "{adt}DG1,0,*,Condition,DG1[Condition],,Encounter.diagnosis[].condition||=,\n"
+                ),
+                "messages/ADT_A01.csv:5: link `Encounter.diagnosis[].condition||=`: `||=` adds to a list of references, and diagnosis[].condition is an element of a list entry",
+            ),
+            (
+                "messages/ADT_A01.csv",
+                format!(
+                    "{adt}DG1,0,*,Condition,DG1[Condition],,MessageHeader.focus||=DG1[MessageHeader],\n"
+                ),
+                "messages/ADT_A01.csv:5: link `MessageHeader.focus||=DG1[MessageHeader]`: `||=` takes nothing after it, not `DG1[MessageHeader]`",
             ),
             (
                 "events.csv",

@@ -452,8 +452,12 @@ impl<'a> Translator<'a, '_> {
         }
         // At most one entry per link: sized once instead of grown.
         self.listed.reserve(self.pending.len());
-        for (res, link, seg) in std::mem::take(&mut self.pending) {
-            self.link(res, link, seg)?;
+        // Fallback links (`||=`) last: they add only to the lists every other link left empty.
+        let pending = std::mem::take(&mut self.pending);
+        for fallbacks in [false, true] {
+            for &(res, link, seg) in pending.iter().filter(|p| p.1.is_fallback() == fallbacks) {
+                self.link(res, link, seg)?;
+            }
         }
         Ok(())
     }
@@ -605,10 +609,18 @@ impl<'a> Translator<'a, '_> {
                     self.doc.set(at, "reference", Val::Urn(reference));
                 }
             }
-            Link::Incoming { from, target, fill } => {
+            Link::Incoming {
+                from,
+                target,
+                fill,
+                fallback,
+            } => {
                 if let Some(other) = self.nearest(from, group, Some(res), true) {
                     let reference = self.resources[res].id;
                     let obj = self.resources[other].node;
+                    if *fallback && !self.list_is_empty(obj, &target.steps) {
+                        return Ok(());
+                    }
                     // A resource reached twice (by its key, in two groups) is listed once. No
                     // table row writes references into the lists links append to, so the links
                     // made so far say what a list holds, without walking a list that grows with

@@ -60,6 +60,17 @@ impl<'a> Translator<'a, '_> {
             .is_some_and(|start| ends_before(start, self.doc.made(end)))
     }
 
+    /// Whether the list `steps` end at holds nothing (is absent, or holds only empty entries).
+    pub(super) fn list_is_empty(&mut self, obj: NodeId, steps: &'a [Step]) -> bool {
+        let Some(Step::Member { name, .. }) = steps.last() else {
+            return true;
+        };
+        let parent = self.parent_of_last(obj, steps);
+        self.doc
+            .get(parent, name)
+            .is_none_or(|list| self.doc.is_empty(list))
+    }
+
     /// Walks all but the last step, making what is missing; returns the node that holds the
     /// last element.
     pub(super) fn parent_of_last(&mut self, obj: NodeId, steps: &'a [Step]) -> NodeId {
