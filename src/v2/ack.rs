@@ -176,6 +176,26 @@ impl ReceivedHeader {
             .collect()
     }
 
+    /// The first component of EVN-1 (the event type code) of `message`, decoded; empty when
+    /// the message has no readable EVN segment.
+    pub fn evn_event(&self, message: &[u8]) -> String {
+        let field = self.delimiters.field;
+        message
+            .split(|&b| b == b'\r' || b == b'\n')
+            .find_map(|line| line.strip_prefix(b"EVN")?.strip_prefix(&[field]))
+            .map(|fields| {
+                let evn1 = fields.split(|&b| b == field).next().unwrap_or_default();
+                let end = evn1
+                    .iter()
+                    .position(|&b| {
+                        b == self.delimiters.component || Some(b) == self.delimiters.repetition
+                    })
+                    .unwrap_or(evn1.len());
+                self.decode(&evn1[..end])
+            })
+            .unwrap_or_default()
+    }
+
     /// The HL7 version (MSH-12.1), e.g. `2.5.1`.
     pub fn version(&self) -> String {
         self.first_component(12)
@@ -255,13 +275,17 @@ pub fn build_ack(
     b.set_field(1, 6, h.field_tree(4));
     b.set(1, 7, 1, 1, 1, &opts.timestamp);
     b.set(1, 9, 1, 1, 1, "ACK");
-    let trigger = h
+    let mut trigger = h
         .field_tree(9)
         .first()
         .and_then(|r| r.get(1))
         .and_then(|c| c.first())
         .cloned()
         .unwrap_or_default();
+    // HL7 v2.1 sent the event in EVN-1 alone (MSH-9 held the message type); the ACK names it.
+    if trigger.is_empty() {
+        trigger = h.evn_event(received);
+    }
     // From 2.3.1 on MSH-9 names the structure too; the trigger echoes the received event.
     b.set(1, 9, 1, 2, 1, &trigger);
     b.set(1, 9, 1, 3, 1, "ACK");
@@ -391,6 +415,19 @@ mod tests {
                 AckCode::AE,
                 vec![e.clone()],
                 "MSH|^~\\&|HL7FHIR|G|S|F|20260101120000+0000||ACK^A01^ACK|ACK1|T|2.3.1\rMSA|AE|C2|unknown escape sequence\rERR|PID^1^3^102&Data type error&HL70357\r",
+            ),
+            (
+                // HL7 v2.1: the event in EVN-1 alone.
+                b"MSH|^~\\&|S|F|R|G|198801011200||ADT|C4|P|2.1\rEVN|A03|198801011200\rPID|1",
+                AckCode::AA,
+                vec![],
+                "MSH|^~\\&|HL7FHIR|G|S|F|20260101120000+0000||ACK^A03^ACK|ACK1|P|2.3.1\rMSA|AA|C4\r",
+            ),
+            (
+                b"MSH|^~\\&|S|F|R|G|198801011200||ADT|C5|P|2.1\nPID|1",
+                AckCode::AA,
+                vec![],
+                "MSH|^~\\&|HL7FHIR|G|S|F|20260101120000+0000||ACK^^ACK|ACK1|P|2.3.1\rMSA|AA|C5\r",
             ),
             (
                 b"garbage",
