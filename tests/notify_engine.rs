@@ -193,6 +193,37 @@ fn a_message_without_the_resources_its_focus_lists_focuses_on_its_patient() {
 }
 
 #[test]
+fn an_order_sent_twice_is_one_request_that_keeps_both_orders_observations() {
+    // The same placer number and drug in two ORDER groups: one MedicationRequest (its key),
+    // which the second order's OBX belongs to as much as the first's.
+    let order = "ORC|NW|1000|9999999\rRXO|50111032701^hydrALAZINE HCl 25 MG Oral Tablet^NDC\r";
+    let msg = format!(
+        "MSH|^~\\&|A|B|||20260101||OMP^O09^OMP_O09|M1|P|2.5.1\rPID|||1234^^^GHH^MR||DOE^JANE\r\
+         {order}OBX|1|TX|||first order's note\r{order}OBX|1|TX|||second order's note\r"
+    );
+    let bundle = engine(false, None)
+        .notify(msg.as_bytes(), &NotifyOptions::default())
+        .unwrap();
+    let requests = resources(&bundle, "MedicationRequest");
+    assert_eq!(requests.len(), 1);
+    let listed: Vec<&str> = requests[0]["supportingInformation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reference"].as_str().unwrap())
+        .collect();
+    let observations: Vec<String> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["resource"]["resourceType"] == "Observation")
+        .map(|e| e["fullUrl"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(observations.len(), 2);
+    assert_eq!(listed, observations);
+}
+
+#[test]
 fn missing_pid_is_an_error_when_strict_and_a_note_otherwise() {
     let msg = b"MSH|^~\\&|A|B|||20260101||ADT^A01|M1|P|2.5\rEVN|A01\rPV1|1|I\r";
     let e = strict_error(msg);

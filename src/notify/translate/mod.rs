@@ -96,6 +96,11 @@ struct Translator<'a, 'o> {
     /// The resources made while mapping segments, by type, for the links resolved after
     /// them in a message of many resources (see [`ByType`]); `None` until then, or for good.
     by_type: Option<ByType<'a>>,
+    /// Resources a row reached again by their key from another group instance than the one
+    /// they were made in (resource index, group instance): an order repeated with the same
+    /// placer number and drug is one MedicationRequest, and the second order's OBX still
+    /// belong to it. Almost always empty.
+    reached: Vec<(usize, usize)>,
     /// Incoming links made so far (the resource holding the list, the list's path, the
     /// resource referred to), so that a resource reached twice is listed once.
     listed: HashSet<(NodeId, &'a str, Id)>,
@@ -195,6 +200,7 @@ pub fn translate<'a>(
         by_id: IdMap::with_capacity_and_hasher(64, Default::default()),
         latest: Vec::with_capacity(16),
         by_type: None,
+        reached: Vec::new(),
         segments_by_id: SegmentsById::new(&msg, &placement),
         listed: HashSet::new(),
         placement,
@@ -504,6 +510,9 @@ impl<'a> Translator<'a, '_> {
 
     fn resource(&mut self, ty: &'a str, id: Id, group: usize) -> usize {
         if let Some(&i) = self.by_id.get(&id) {
+            if self.resources[i].group != group && !self.reached.contains(&(i, group)) {
+                self.reached.push((i, group));
+            }
             return i;
         }
         let node = self.doc.object();
@@ -584,6 +593,15 @@ impl<'a> Translator<'a, '_> {
                 }
             };
             if let Some(i) = pick(&|r| r.group == gi) {
+                return Some(i);
+            }
+            // One made elsewhere and reached by its key from this instance.
+            if let Some(&(i, _)) = self
+                .reached
+                .iter()
+                .rev()
+                .find(|&&(i, g)| g == gi && Some(i) != except && self.resources[i].ty == ty)
+            {
                 return Some(i);
             }
             if anywhere
