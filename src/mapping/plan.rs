@@ -315,6 +315,35 @@ fn at_row(er: Error, file: &str, line: u32) -> Error {
     }
 }
 
+/// The resource type and list an incoming link (`Resource.list+=`, `Resource.list||=`) adds
+/// to. `+=` appends to the list the path ends at, so that list needs no `[]` of its own; a path
+/// ending at a single Reference names the list entry it adds instead (`diagnosis[].condition`).
+fn incoming_target(lhs: &str) -> Result<(&str, Target), String> {
+    let (from, element) = lhs.split_once('.').ok_or("expected Resource.element+=")?;
+    if !elements::is_resource(from) {
+        return Err(format!("`{from}` is not a resource type"));
+    }
+    let element = element.trim();
+    let target = if element.ends_with(']') {
+        target::parse(from, element)?
+    } else {
+        target::parse(from, &format!("{element}[]"))
+            .or_else(|list| target::parse(from, element).map_err(|_| list))?
+    };
+    if !target.steps.iter().any(Step::appends) {
+        return Err(format!(
+            "`+=` adds an entry to a list, and {from}.{element} adds none: write `[]` after the list"
+        ));
+    }
+    if target.ty != "Reference" {
+        return Err(format!(
+            "{from}.{element} is a {}, not a Reference",
+            target.ty
+        ));
+    }
+    Ok((from, target))
+}
+
 /// Splits `PID[Patient]` into (`PID`, `Patient`).
 fn split_map_name(name: &str) -> Option<(&str, &str)> {
     let (v2, rest) = name.split_once('[')?;
@@ -704,11 +733,7 @@ impl Compiler<'_> {
                     rest.trim()
                 ));
             }
-            let Link::Incoming { from, target, .. } =
-                self.link(resource, segment, &format!("{}+=", lhs.trim_end()), line)?
-            else {
-                return Err("expected Resource.list||=".into());
-            };
+            let (from, target) = incoming_target(lhs)?;
             if !matches!(target.steps.last(), Some(Step::Member { .. }))
                 || target.steps.iter().rev().skip(1).any(Step::appends)
             {
@@ -718,38 +743,14 @@ impl Compiler<'_> {
                 ));
             }
             return Ok(Link::Incoming {
-                from,
+                from: from.to_string(),
                 target,
                 fill: None,
                 fallback: true,
             });
         }
         if let Some((lhs, fill)) = text.split_once("+=") {
-            let (from, element) = lhs.split_once('.').ok_or("expected Resource.element+=")?;
-            if !elements::is_resource(from) {
-                return Err(format!("`{from}` is not a resource type"));
-            }
-            // `+=` appends to the list the path ends at, so that list needs no `[]` of its own;
-            // a path ending at a single Reference names the list entry it adds instead
-            // (`diagnosis[].condition`).
-            let element = element.trim();
-            let target = if element.ends_with(']') {
-                target::parse(from, element)?
-            } else {
-                target::parse(from, &format!("{element}[]"))
-                    .or_else(|list| target::parse(from, element).map_err(|_| list))?
-            };
-            if !target.steps.iter().any(Step::appends) {
-                return Err(format!(
-                    "`+=` adds an entry to a list, and {from}.{element} adds none: write `[]` after the list"
-                ));
-            }
-            if target.ty != "Reference" {
-                return Err(format!(
-                    "{from}.{element} is a {}, not a Reference",
-                    target.ty
-                ));
-            }
+            let (from, target) = incoming_target(lhs)?;
             let fill = match fill.trim() {
                 "" => None,
                 name => {

@@ -138,7 +138,11 @@ impl ReceivedHeader {
 
     /// The first component of MSH-`n` as text (escapes decoded; lossy for odd bytes).
     pub fn first_component(&self, n: usize) -> String {
-        let raw = self.raw(n);
+        self.first_component_of(self.raw(n))
+    }
+
+    /// The first component of the first repetition of a raw field, as text.
+    fn first_component_of(&self, raw: &[u8]) -> String {
         let end = raw
             .iter()
             .position(|&b| b == self.delimiters.component || Some(b) == self.delimiters.repetition)
@@ -185,13 +189,7 @@ impl ReceivedHeader {
             .find_map(|line| line.strip_prefix(b"EVN")?.strip_prefix(&[field]))
             .map(|fields| {
                 let evn1 = fields.split(|&b| b == field).next().unwrap_or_default();
-                let end = evn1
-                    .iter()
-                    .position(|&b| {
-                        b == self.delimiters.component || Some(b) == self.delimiters.repetition
-                    })
-                    .unwrap_or(evn1.len());
-                self.decode(&evn1[..end])
+                self.first_component_of(evn1)
             })
             .unwrap_or_default()
     }
