@@ -460,8 +460,15 @@ impl<'a> Translator<'a, '_> {
         self.listed.reserve(self.pending.len());
         // Fallback links (`||=`) last: they add only to the lists every other link left empty.
         let pending = std::mem::take(&mut self.pending);
-        for fallbacks in [false, true] {
-            for &(res, link, seg) in pending.iter().filter(|p| p.1.is_fallback() == fallbacks) {
+        let mut fallbacks = 0;
+        for &(res, link, seg) in &pending {
+            match link.is_fallback() {
+                true => fallbacks += 1,
+                false => self.link(res, link, seg)?,
+            }
+        }
+        if fallbacks > 0 {
+            for &(res, link, seg) in pending.iter().filter(|p| p.1.is_fallback()) {
                 self.link(res, link, seg)?;
             }
         }
