@@ -185,6 +185,9 @@ fn a_message_without_the_resources_its_focus_lists_focuses_on_its_patient() {
     // Lab results without their order (an ORU^R01 missing its OBR) say whose they are.
     let results = "MSH|^~\\&|LAB|GHH|||20260101||ORU^R01^ORU_R01|M2|P|2.5.1\rPID|1||MRN1^^^GHH^MR||DOE^JANE\rPV1|1|O\r";
     assert_eq!(focus(results), ["Patient"]);
+    // Each patient of such a report, not only the first.
+    let two = format!("{results}PID|1||MRN2^^^GHH^MR||ROE^RICHARD\r");
+    assert_eq!(focus(&two), ["Patient", "Patient"]);
     // An admission already focuses on the Patient, once.
     assert_eq!(
         focus(&String::from_utf8(adt("", "20260101")).unwrap()),

@@ -155,9 +155,9 @@ pub enum Link {
         /// is appended (`Encounter.diagnosis[].condition+=DG1[Encounter]`): its rows fill the
         /// rest of the new entry (`diagnosis[$].rank`).
         fill: Option<usize>,
-        /// `||=`: appended only when the list is empty once every other link is made (the
-        /// Patient in a MessageHeader's focus when the message has none of the resources its
-        /// event is about).
+        /// `||=`: appended only to a list that every other link left empty (the Patient in a
+        /// MessageHeader's focus when the message has none of the resources its event is
+        /// about); every fallback to that list is appended then.
         fallback: bool,
     },
 }

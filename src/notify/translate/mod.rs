@@ -101,6 +101,9 @@ struct Translator<'a, 'o> {
     /// placer number and drug is one MedicationRequest, and the second order's OBX still
     /// belong to it. Almost always empty.
     reached: Vec<(usize, usize)>,
+    /// The lists fallback links (`||=`) have added to (the resource holding the list, the
+    /// list's path): empty unless a message lacks what its focus lists.
+    fallen_back: Vec<(NodeId, &'a str)>,
     /// Incoming links made so far (the resource holding the list, the list's path, the
     /// resource referred to), so that a resource reached twice is listed once.
     listed: HashSet<(NodeId, &'a str, Id)>,
@@ -201,6 +204,7 @@ pub fn translate<'a>(
         latest: Vec::with_capacity(16),
         by_type: None,
         reached: Vec::new(),
+        fallen_back: Vec::new(),
         segments_by_id: SegmentsById::new(&msg, &placement),
         listed: HashSet::new(),
         placement,
@@ -643,8 +647,15 @@ impl<'a> Translator<'a, '_> {
                 if let Some(other) = self.nearest(from, group, Some(res), true) {
                     let reference = self.resources[res].id;
                     let obj = self.resources[other].node;
-                    if *fallback && !self.list_is_empty(obj, &target.steps) {
-                        return Ok(());
+                    // A fallback adds to a list the other links left empty, however many
+                    // fallbacks do (the Patient of each PATIENT_RESULT of a report that has
+                    // no OBR).
+                    let list = (obj, target.text.as_str());
+                    if *fallback && !self.fallen_back.contains(&list) {
+                        if !self.list_is_empty(obj, &target.steps) {
+                            return Ok(());
+                        }
+                        self.fallen_back.push(list);
                     }
                     // A resource reached twice (by its key, in two groups) is listed once. No
                     // table row writes references into the lists links append to, so the links
