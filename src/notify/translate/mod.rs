@@ -20,6 +20,7 @@ use crate::fhir::datetime::DateKind;
 use crate::fhir::doc::{Doc, NodeId, Val};
 use crate::fhir::id::{Id, IdHasher, IdMap};
 use crate::mapping::plan::{Link, Plan, Structure};
+use crate::mapping::target::Target;
 use crate::v2::{Field, Message, Path, Segment, Value};
 
 /// Settings that shape translation.
@@ -650,12 +651,8 @@ impl<'a> Translator<'a, '_> {
                     // A fallback adds to a list the other links left empty, however many
                     // fallbacks do (the Patient of each PATIENT_RESULT of a report that has
                     // no OBR).
-                    let list = (obj, target.text.as_str());
-                    if *fallback && !self.fallen_back.contains(&list) {
-                        if !self.list_is_empty(obj, &target.steps) {
-                            return Ok(());
-                        }
-                        self.fallen_back.push(list);
+                    if *fallback && !self.falls_back_to(obj, target) {
+                        return Ok(());
                     }
                     // A resource reached twice (by its key, in two groups) is listed once. No
                     // table row writes references into the lists links append to, so the links
@@ -677,6 +674,21 @@ impl<'a> Translator<'a, '_> {
             }
         }
         Ok(())
+    }
+
+    /// Whether a fallback link adds to the list `target` names on `obj`: the other links left
+    /// it empty, or a fallback has added to it already. Out of line: few messages need it.
+    #[inline(never)]
+    fn falls_back_to(&mut self, obj: NodeId, target: &'a Target) -> bool {
+        let list = (obj, target.text.as_str());
+        if self.fallen_back.contains(&list) {
+            return true;
+        }
+        if !self.list_is_empty(obj, &target.steps) {
+            return false;
+        }
+        self.fallen_back.push(list);
+        true
     }
 
     /// The segment a path names: the one being mapped when the ids match; else, for a first
