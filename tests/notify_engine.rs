@@ -196,7 +196,7 @@ fn a_message_without_the_resources_its_focus_lists_focuses_on_its_patient() {
 }
 
 #[test]
-fn an_order_sent_twice_is_one_request_that_keeps_both_orders_observations() {
+fn an_order_sent_twice_is_one_request_with_one_medication_and_both_orders_observations() {
     // The same placer number and drug in two ORDER groups: one MedicationRequest (its key),
     // which the second order's OBX belongs to as much as the first's.
     let order = "ORC|NW|1000|9999999\rRXO|50111032701^hydrALAZINE HCl 25 MG Oral Tablet^NDC\r";
@@ -224,6 +224,20 @@ fn an_order_sent_twice_is_one_request_that_keeps_both_orders_observations() {
         .collect();
     assert_eq!(observations.len(), 2);
     assert_eq!(listed, observations);
+    // One Medication, keyed as its order: the one the request names, and the same id when a
+    // later message speaks of the order.
+    let medications = resources(&bundle, "Medication");
+    assert_eq!(medications.len(), 1);
+    let id = medications[0]["id"].as_str().unwrap();
+    assert_eq!(
+        requests[0]["medicationReference"]["reference"],
+        format!("urn:uuid:{id}")
+    );
+    let update = msg.replace("|M1|", "|M2|").replace("ORC|NW|", "ORC|XO|");
+    let later = engine(false, None)
+        .notify(update.as_bytes(), &NotifyOptions::default())
+        .unwrap();
+    assert_eq!(resources(&later, "Medication")[0]["id"], id);
 }
 
 #[test]
