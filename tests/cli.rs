@@ -220,3 +220,73 @@ fn ack_becomes_an_operation_outcome() {
     assert_eq!(v["id"], "CTRL1");
     assert_eq!(v["issue"][0]["expression"][0], "Patient.birthDate");
 }
+
+#[test]
+fn notify_lays_a_sites_tables_over_the_embedded_ones() {
+    // A site that receives a Z-segment (ZPI, its patients' preferred pharmacy) and sends a
+    // local sex code (W): its own segment map, its copy of the message map with a ZPI row, and
+    // its copy of the vocabulary with one more row.
+    let embedded = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings");
+    let dir = std::env::temp_dir().join(format!("hl7fhir-site-tables-{}", std::process::id()));
+    for folder in ["segments", "messages", "vocabulary"] {
+        std::fs::create_dir_all(dir.join(folder)).unwrap();
+    }
+    let pharmacy = "http://example.org/fhir/StructureDefinition/preferred-pharmacy";
+    std::fs::write(
+        dir.join("segments/ZPI[Patient].csv"),
+        format!(
+            "field,when,target,type,vocabulary,value,direction\nZPI-2,,extension({pharmacy}).valueString,,,,forward\n"
+        ),
+    )
+    .unwrap();
+    let adt = std::fs::read_to_string(embedded.join("messages/ADT_A01.csv")).unwrap();
+    let with_zpi: String = adt
+        .lines()
+        .flat_map(|l| match l.starts_with("PID,1,1,Patient,") {
+            true => vec![l, "ZPI,0,1,+Patient,ZPI[Patient],,,"],
+            false => vec![l],
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(dir.join("messages/ADT_A01.csv"), with_zpi).unwrap();
+    let sex = std::fs::read_to_string(embedded.join("vocabulary/AdministrativeSex.csv")).unwrap();
+    std::fs::write(
+        dir.join("vocabulary/AdministrativeSex.csv"),
+        format!("{sex}W,Woman,L,female,Female,http://hl7.org/fhir/administrative-gender\n"),
+    )
+    .unwrap();
+    let msg = b"MSH|^~\\&|ADT1|GHH|||20260101120000-0500||ADT^A01^ADT_A01|M1|P|2.5.1\rEVN|A01\r\
+PID|1||MRN1^^^GHH^MR||DOE^JANE||19700101|W\rZPI|1|CORNER PHARMACY\rPV1|1|I\r";
+    let patient = |args: &[&str]| {
+        let r = run(args, msg);
+        assert_eq!(r.status, 0, "{}", r.stderr);
+        let bundle: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+        bundle["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["resource"].clone())
+            .find(|r| r["resourceType"] == "Patient")
+            .unwrap()
+    };
+    let site = patient(&["notify", "--mappings", dir.to_str().unwrap()]);
+    assert_eq!(site["gender"], "female");
+    assert_eq!(site["extension"][0]["url"], pharmacy);
+    assert_eq!(site["extension"][0]["valueString"], "CORNER PHARMACY");
+    // The embedded tables know neither.
+    let plain = patient(&["notify"]);
+    assert!(plain.get("gender").is_none() && plain.get("extension").is_none());
+    // A site's table is checked like the embedded ones, naming its file and line.
+    std::fs::write(
+        dir.join("segments/ZPI[Patient].csv"),
+        "field,when,target,type,vocabulary,value,direction\nZPI-2,,pharmacy,,,,forward\n",
+    )
+    .unwrap();
+    let r = run(&["notify", "--mappings", dir.to_str().unwrap()], msg);
+    assert_eq!(r.status, 2);
+    assert_eq!(
+        r.stderr,
+        "hl7fhir: segments/ZPI[Patient].csv:2: target `pharmacy`: Patient has no element `pharmacy`\n"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
