@@ -1356,6 +1356,16 @@ mod tests {
                 "segments/ROL[Encounter-PractitionerRole].csv:2: no map file segments/ROL[Practitioner].csv",
             ),
             (
+                "segments/PID[Patient].csv",
+                format!("{seg}PXQ-2,,gender,,,,forward\n"),
+                "segments/PID[Patient].csv:2: unknown segment PXQ",
+            ),
+            (
+                "messages/ADT_A01.csv",
+                format!("{adt}PXQ,0,1,+Patient,PID[Patient],,,\n"),
+                "messages/ADT_A01.csv:5: unknown segment PXQ",
+            ),
+            (
                 "messages/ADT_A01.csv",
                 format!(
                     "{adt}DG1,0,*,Condition,DG1[Condition],,Encounter.diagnosis[].condition+=PV1[Encounter],\n"
