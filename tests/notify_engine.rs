@@ -754,3 +754,32 @@ OBX|1|NM|GLU^Glucose^L||5.4|mmol/L|||||F\r";
         .unwrap();
     assert!(first.get("basedOn").is_none(), "{first}");
 }
+
+#[test]
+fn one_engine_serves_many_threads_alike() {
+    // Built once and shared, as a gateway's workers share it: each thread's Bundles are the
+    // ones a single thread gives.
+    let engine = engine(false, None);
+    let messages: Vec<Vec<u8>> = (0..8)
+        .map(|i| adt(&format!("1970010{}", i + 1), "20260101120000+0000"))
+        .collect();
+    let alone: Vec<Value> = messages
+        .iter()
+        .map(|m| engine.notify(m, &NotifyOptions::default()).unwrap())
+        .collect();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    messages
+                        .iter()
+                        .map(|m| engine.notify(m, &NotifyOptions::default()).unwrap())
+                        .collect::<Vec<Value>>()
+                })
+            })
+            .collect();
+        for worker in workers {
+            assert_eq!(worker.join().unwrap(), alone);
+        }
+    });
+}
