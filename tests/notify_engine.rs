@@ -783,3 +783,22 @@ fn one_engine_serves_many_threads_alike() {
         }
     });
 }
+
+#[test]
+fn an_account_update_shares_the_add_accounts_map_and_leaves_its_status_unknown() {
+    // BAR^P05 names its own structure (BAR_P05), which has BAR_P01's segments: the event table
+    // routes it to that map. Only opening (P01) and ending (P06) an account say its status.
+    let status = |event: &str| {
+        let msg = format!(
+            "MSH|^~\\&|REG|GHH|||20260514073000-0400||BAR^{event}^BAR_{event}|M1|P|2.5.1\rEVN|{event}\r\
+             PID|1||MRN1^^^GHH^MR||DOE^JANE|||||||||||||AC1^^^GHH^AN\rPV1|1|O|||||||||||||||||VN1^^^GHH^VN\r"
+        );
+        let bundle = engine(false, None)
+            .notify(msg.as_bytes(), &NotifyOptions::default())
+            .unwrap();
+        resource(&bundle, "Account").unwrap()["status"].clone()
+    };
+    assert_eq!(status("P01"), "active");
+    assert_eq!(status("P05"), "unknown");
+    assert_eq!(status("P06"), "inactive");
+}
