@@ -524,9 +524,6 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
         let r = &self.req.resources[i];
         for link in &row.links {
             match link {
-                // Listed only where nothing else is: whether it is says nothing of where this
-                // resource belongs.
-                Link::Incoming { fallback: true, .. } => {}
                 Link::Incoming { from, target, .. } => {
                     // The owner lists this resource, or lists none.
                     if let Some(owner) = self.get(ctx, from) {
