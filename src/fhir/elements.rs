@@ -124,13 +124,14 @@ pub fn is_code(text: &str) -> bool {
 }
 
 /// The elements of a resource that FHIR R4 requires: minimum cardinality 1, or required by an
-/// invariant (AllergyIntolerance.clinicalStatus by ait-1; Appointment.start and end by app-3),
+/// invariant (AllergyIntolerance.clinicalStatus by ait-1, unless verificationStatus says entered
+/// in error, so that one too; Appointment.start and end by app-3),
 /// for the resources the mapping tables produce. A lightweight notification keeps these so that
 /// each resource stays valid.
 pub fn required(resource: &str) -> &'static [&'static str] {
     match resource {
         "Account" => &["status"],
-        "AllergyIntolerance" => &["patient", "clinicalStatus"],
+        "AllergyIntolerance" => &["patient", "clinicalStatus", "verificationStatus"],
         "Appointment" => &["status", "participant", "start", "end"],
         "ChargeItem" => &["status", "code", "subject"],
         "Condition" => &["subject"],
