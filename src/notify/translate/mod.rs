@@ -98,10 +98,12 @@ struct Translator<'a, 'o> {
     /// them in a message of many resources (see [`ByType`]); `None` until then, or for good.
     by_type: Option<ByType<'a>>,
     /// Resources a row reached again by their key from another group instance than the one
-    /// they were made in (resource index, group instance): an order repeated with the same
-    /// placer number and drug is one MedicationRequest, and the second order's OBX still
-    /// belong to it. Almost always empty.
-    reached: Vec<(usize, usize)>,
+    /// they were made in, indexed by that instance: an order repeated with the same placer
+    /// number and drug is one MedicationRequest, and the second order's OBX still belong to
+    /// it. Empty (and sized to the group instances only once a resource is reached so), and by
+    /// instance so that a message repeating one order thousands of times does not search them
+    /// all for each link.
+    reached: Vec<Vec<usize>>,
     /// The lists fallback links (`||=`) have added to (the resource holding the list, the
     /// list's path): empty unless a message lacks what its focus lists.
     fallen_back: Vec<(NodeId, &'a str)>,
@@ -522,8 +524,8 @@ impl<'a> Translator<'a, '_> {
 
     fn resource(&mut self, ty: &'a str, id: Id, group: usize) -> usize {
         if let Some(&i) = self.by_id.get(&id) {
-            if self.resources[i].group != group && !self.reached.contains(&(i, group)) {
-                self.reached.push((i, group));
+            if self.resources[i].group != group {
+                self.note_reached(i, group);
             }
             return i;
         }
@@ -550,6 +552,20 @@ impl<'a> Translator<'a, '_> {
         });
         self.by_id.insert(id, index);
         index
+    }
+
+    /// Records that resource `i` was reached again from group instance `group`. Out of line:
+    /// few messages do it.
+    #[inline(never)]
+    fn note_reached(&mut self, i: usize, group: usize) {
+        if self.reached.is_empty() {
+            self.reached.resize(self.placement.groups.len(), Vec::new());
+        }
+        if let Some(here) = self.reached.get_mut(group)
+            && !here.contains(&i)
+        {
+            here.push(i);
+        }
     }
 
     /// The resources of type `ty`, latest first.
@@ -608,12 +624,11 @@ impl<'a> Translator<'a, '_> {
                 return Some(i);
             }
             // One made elsewhere and reached by its key from this instance.
-            if let Some(&(i, _)) = self
-                .reached
-                .iter()
-                .rev()
-                .find(|&&(i, g)| g == gi && Some(i) != except && self.resources[i].ty == ty)
-            {
+            if let Some(&i) = self.reached.get(gi).and_then(|here| {
+                here.iter()
+                    .rev()
+                    .find(|&&i| Some(i) != except && self.resources[i].ty == ty)
+            }) {
                 return Some(i);
             }
             if anywhere
