@@ -243,6 +243,7 @@ pub const SUPPORTED: &[&str] = &[
     "Procedure",
     "ServiceRequest",
     "Specimen",
+    "Device",
 ];
 
 fn bad(path: &str, reason: impl Into<String>) -> Error {
@@ -522,7 +523,7 @@ mod tests {
             ),
             (
                 json!({"resourceType": "Medication"}),
-                "Medication: Medication is not a resource writeback translates (Patient, Encounter, Observation, DiagnosticReport, ChargeItem, Account, Practitioner, PractitionerRole, Organization, Location, RelatedPerson, Coverage, AllergyIntolerance, Condition, Procedure, ServiceRequest, Specimen)",
+                "Medication: Medication is not a resource writeback translates (Patient, Encounter, Observation, DiagnosticReport, ChargeItem, Account, Practitioner, PractitionerRole, Organization, Location, RelatedPerson, Coverage, AllergyIntolerance, Condition, Procedure, ServiceRequest, Specimen, Device)",
             ),
             (
                 json!({"resourceType": "Bundle", "type": "searchset", "entry": []}),
