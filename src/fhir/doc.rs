@@ -157,6 +157,22 @@ impl<'a> Doc<'a> {
         })
     }
 
+    /// The member of `obj` that carries the extensions of its primitive member `key` (`_start`
+    /// for `start`), found without building its name.
+    pub fn get_shadow(&self, obj: NodeId, key: &str) -> Option<NodeId> {
+        self.children(obj).find(|&c| {
+            let k = self.nodes[c as usize].key;
+            k.len() == key.len() + 1 && k.starts_with('_') && &k[1..] == key
+        })
+    }
+
+    /// True when `obj` has its member `key`, as a value or (a primitive given by its
+    /// extensions alone, `_start`) as extensions: FHIR counts either as present.
+    pub fn has(&self, obj: NodeId, key: &str) -> bool {
+        let valued = |c: NodeId| !self.is_empty(c);
+        self.get(obj, key).is_some_and(valued) || self.get_shadow(obj, key).is_some_and(valued)
+    }
+
     /// The children of a node, in order.
     pub fn children(&self, node: NodeId) -> impl Iterator<Item = NodeId> + '_ {
         let mut at = self.nodes[node as usize].first;
@@ -167,6 +183,49 @@ impl<'a> Doc<'a> {
                 c
             })
         })
+    }
+
+    /// The first child of a node.
+    pub fn first_child(&self, node: NodeId) -> Option<NodeId> {
+        let first = self.nodes[node as usize].first;
+        (first != NONE).then_some(first)
+    }
+
+    /// The node after this one among its parent's children.
+    pub fn next_sibling(&self, node: NodeId) -> Option<NodeId> {
+        let next = self.nodes[node as usize].next;
+        (next != NONE).then_some(next)
+    }
+
+    /// Empties an object or array: it then holds nothing a writer prints, as if never filled.
+    pub fn empty_out(&mut self, node: NodeId) {
+        let n = &mut self.nodes[node as usize];
+        n.first = NONE;
+        n.last = NONE;
+    }
+
+    /// Empties every reference to a resource `gone` names (`urn:uuid:` and its id), so that
+    /// what held only the reference is empty too.
+    pub fn forget_references(&mut self, gone: impl Fn(Id) -> bool) {
+        for n in &mut self.nodes {
+            if let Val::Urn(id) = n.val
+                && gone(id)
+            {
+                n.val = Val::Str(Cow::Borrowed(""));
+            }
+        }
+    }
+
+    /// Adds the id of every resource referred to (`urn:uuid:`) at or below `node` to `out`.
+    pub fn references_under(&self, node: NodeId, out: &mut Vec<Id>) {
+        if let Val::Urn(id) = self.nodes[node as usize].val {
+            out.push(id);
+        }
+        let mut c = self.nodes[node as usize].first;
+        while c != NONE {
+            self.references_under(c, out);
+            c = self.nodes[c as usize].next;
+        }
     }
 
     /// The last child of a node, without a walk.

@@ -20,6 +20,11 @@ pub struct Element {
     pub many: bool,
     /// The allowed codes, when a required binding fixes them.
     pub codes: Vec<&'static str>,
+    /// True when FHIR requires it (minimum cardinality 1); of a required choice
+    /// (`occurrence[x]`), one of its elements.
+    pub required: bool,
+    /// For an element of a choice (`occurrenceDateTime`), the choice's name (`occurrence`).
+    pub choice: &'static str,
 }
 
 const TABLE: &str = include_str!("r4_elements.csv");
@@ -54,11 +59,13 @@ fn table() -> &'static HashMap<&'static str, HashMap<&'static str, Element>> {
         let mut t: HashMap<&'static str, HashMap<&'static str, Element>> = HashMap::new();
         for line in TABLE.lines().skip(1) {
             let mut c = line.split(',');
-            let (Some(owner), Some(name), Some(ty), Some(max), codes) = (
+            let (Some(owner), Some(name), Some(ty), Some(max), codes, min, choice) = (
                 c.next(),
                 c.next(),
                 c.next(),
                 c.next(),
+                c.next().unwrap_or(""),
+                c.next().unwrap_or("0"),
                 c.next().unwrap_or(""),
             ) else {
                 continue;
@@ -74,6 +81,8 @@ fn table() -> &'static HashMap<&'static str, HashMap<&'static str, Element>> {
                     ty,
                     many: max == "*",
                     codes,
+                    required: min == "1",
+                    choice,
                 },
             );
         }
@@ -123,47 +132,161 @@ pub fn is_code(text: &str) -> bool {
     !after_space
 }
 
-/// The elements of a resource that FHIR R4 requires: minimum cardinality 1, or required by an
-/// invariant (AllergyIntolerance.clinicalStatus by ait-1, unless verificationStatus says entered
-/// in error, so that one too; Appointment.start and end by app-3),
-/// for the resources the mapping tables produce. A lightweight notification keeps these so that
-/// each resource stays valid.
-pub fn required(resource: &str) -> &'static [&'static str] {
-    match resource {
-        "Account" => &["status"],
-        "AllergyIntolerance" => &["patient", "clinicalStatus", "verificationStatus"],
-        "Appointment" => &["status", "participant", "start", "end"],
-        "ChargeItem" => &["status", "code", "subject"],
-        "Condition" => &["subject"],
-        "Coverage" => &["status", "beneficiary", "payor"],
-        "DiagnosticReport" => &["status", "code"],
-        "DocumentReference" => &["status", "content"],
-        "Encounter" => &["status", "class"],
-        "Immunization" => &[
-            "status",
-            "vaccineCode",
-            "patient",
-            "occurrenceDateTime",
-            "occurrenceString",
-        ],
-        "MedicationRequest" => &[
-            "status",
-            "intent",
-            "medicationCodeableConcept",
-            "medicationReference",
-            "subject",
-        ],
-        "MessageHeader" => &["eventCoding", "eventUri", "source"],
-        "Observation" => &["status", "code"],
-        "OperationOutcome" => &["issue"],
-        "Procedure" => &["status", "subject"],
-        "Provenance" => &["target", "recorded", "agent"],
-        "RelatedPerson" => &["patient"],
-        "ServiceRequest" => &["status", "intent", "subject"],
-        "Medication" | "Specimen" | "Patient" | "Practitioner" | "PractitionerRole"
-        | "Organization" | "Location" | "Device" => &[],
-        _ => &[],
+/// What FHIR R4 requires of a resource or backbone element, for checking a resource once it is
+/// made.
+#[derive(Debug)]
+pub struct Requirements {
+    /// The type.
+    pub owner: &'static str,
+    /// Each required element: its name, or the names of a required choice's elements, one of
+    /// which must be present.
+    pub elements: Vec<Vec<&'static str>>,
+    /// The backbone elements that have requirements of their own, at any depth (an
+    /// `Encounter.diagnosis` requires its condition): each member's name, and the index of its
+    /// type's requirements.
+    backbones: Vec<(&'static str, usize)>,
+}
+
+impl Requirements {
+    /// True when nothing is required, here or in any backbone element.
+    pub fn is_empty(&self) -> bool {
+        self.elements.is_empty() && self.backbones.is_empty()
     }
+
+    /// The backbone elements that have requirements of their own, with those requirements.
+    pub fn backbones(&self) -> impl Iterator<Item = (&'static str, &'static Requirements)> + '_ {
+        let all = &requirement_table().1;
+        self.backbones.iter().map(move |&(name, i)| (name, &all[i]))
+    }
+}
+
+/// Every type's requirements, and where each type's are.
+fn requirement_table() -> &'static (HashMap<&'static str, usize>, Vec<Requirements>) {
+    static R: OnceLock<(HashMap<&'static str, usize>, Vec<Requirements>)> = OnceLock::new();
+    R.get_or_init(|| {
+        let t = table();
+        let mut owners: Vec<&'static str> = t.keys().copied().collect();
+        owners.sort_unstable();
+        let index: HashMap<&'static str, usize> =
+            owners.iter().enumerate().map(|(i, &o)| (o, i)).collect();
+        let mut all: Vec<Requirements> = owners
+            .iter()
+            .map(|&owner| {
+                let elements = &t[owner];
+                let mut names: Vec<&'static str> = elements.keys().copied().collect();
+                // In table order, whatever the map's: the same message gives the same problems.
+                names.sort_unstable();
+                let mut required: Vec<Vec<&'static str>> = Vec::new();
+                for name in names {
+                    let e = &elements[name];
+                    if !e.required {
+                        continue;
+                    }
+                    let same_choice = |alts: &&mut Vec<&'static str>| {
+                        !e.choice.is_empty() && elements[alts[0]].choice == e.choice
+                    };
+                    match required.iter_mut().find(same_choice) {
+                        Some(alts) => alts.push(name),
+                        None => required.push(vec![name]),
+                    }
+                }
+                Requirements {
+                    owner,
+                    elements: required,
+                    backbones: Vec::new(),
+                }
+            })
+            .collect();
+        // Backbone members whose type requires something, at any depth: until nothing changes
+        // (a backbone type may hold itself, as Questionnaire.item does).
+        loop {
+            let mut found = Vec::new();
+            for (i, &owner) in owners.iter().enumerate() {
+                for (&name, e) in &t[owner] {
+                    let Some(&b) = index.get(e.ty).filter(|_| e.ty.contains('_')) else {
+                        continue;
+                    };
+                    if !all[b].is_empty() && !all[i].backbones.iter().any(|&(n, _)| n == name) {
+                        found.push((i, name, b));
+                    }
+                }
+            }
+            if found.is_empty() {
+                break;
+            }
+            for (i, name, b) in found {
+                all[i].backbones.push((name, b));
+                all[i].backbones.sort_unstable();
+            }
+        }
+        (index, all)
+    })
+}
+
+/// What FHIR R4 requires of `owner` (a resource or backbone element type; data types are not
+/// looked into: the elements they require, an extension's `url`, are written with them).
+///
+/// ```
+/// use hl7fhir::fhir::elements::requirements;
+/// let immunization = requirements("Immunization");
+/// assert!(immunization.elements.contains(&vec!["occurrenceDateTime", "occurrenceString"]));
+/// let (name, diagnosis) = requirements("Encounter")
+///     .backbones()
+///     .find(|(name, _)| *name == "diagnosis")
+///     .unwrap();
+/// assert_eq!((name, diagnosis.owner), ("diagnosis", "Encounter_Diagnosis"));
+/// assert_eq!(diagnosis.elements, vec![vec!["condition"]]);
+/// ```
+pub fn requirements(owner: &str) -> &'static Requirements {
+    static NONE: Requirements = Requirements {
+        owner: "",
+        elements: Vec::new(),
+        backbones: Vec::new(),
+    };
+    let (index, all) = requirement_table();
+    index.get(owner).map_or(&NONE, |&i| &all[i])
+}
+
+/// Elements an invariant requires unless another element holds one of some codes: the
+/// resource, the elements, the other element and its codes.
+pub const REQUIRED_UNLESS: &[(&str, &[&str], &str, &[&str])] = &[
+    // app-3: only a proposed, cancelled or waitlisted appointment may lack its start and end.
+    (
+        "Appointment",
+        &["start", "end"],
+        "status",
+        &["proposed", "cancelled", "waitlist"],
+    ),
+];
+
+/// The elements of a resource a lightweight notification keeps so that each resource stays
+/// valid: those FHIR R4 requires ([`requirements`]), and those an invariant requires
+/// (AllergyIntolerance.clinicalStatus by ait-1, unless verificationStatus says entered in
+/// error, so that one too; Appointment.start and end by app-3, [`REQUIRED_UNLESS`]).
+pub fn required(resource: &str) -> &'static [&'static str] {
+    static R: OnceLock<HashMap<&'static str, Vec<&'static str>>> = OnceLock::new();
+    R.get_or_init(|| {
+        let mut all: HashMap<&'static str, Vec<&'static str>> = HashMap::new();
+        for &owner in table().keys() {
+            let names = requirements(owner).elements.iter().flatten().copied();
+            all.insert(owner, names.collect());
+        }
+        let unless = REQUIRED_UNLESS
+            .iter()
+            .map(|&(owner, names, ..)| (owner, names));
+        let ait_1 = (
+            "AllergyIntolerance",
+            &["clinicalStatus", "verificationStatus"][..],
+        );
+        for (owner, names) in unless.chain([ait_1]) {
+            if let Some(list) = all.get_mut(owner) {
+                list.extend_from_slice(names);
+            }
+        }
+        all
+    })
+    .get(resource)
+    .map_or(&[], Vec::as_slice)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use super::load::{Row, TableSet, read_rows};
 use super::target::{self, Step, Target};
 use crate::error::{Error, ErrorKind};
 use crate::fhir::datetime::DateKind;
-use crate::fhir::elements;
+use crate::fhir::elements::{self, Requirements};
 use crate::v2::{Path, spec};
 
 /// Which way a row runs.
@@ -130,6 +130,8 @@ pub struct ElementMap {
     pub fhir_type: String,
     /// True when it builds a resource of its own (a data type map such as `XCN[Practitioner]`).
     pub creates_resource: bool,
+    /// What FHIR requires of the type it builds.
+    pub requirements: &'static Requirements,
     /// The rows, in file order.
     pub rows: Vec<MapRow>,
 }
@@ -176,6 +178,8 @@ pub struct MessageRow {
     pub line: u32,
     /// The resource type made or added to.
     pub resource: String,
+    /// What FHIR requires of that type.
+    pub requirements: &'static Requirements,
     /// True for `+Resource`: add to the nearest existing one.
     pub merge: bool,
     /// The segment map (index into [`Plan::maps`]).
@@ -706,6 +710,7 @@ impl Compiler<'_> {
         s.nodes[index].rows.push(MessageRow {
             line: row.line,
             resource: resource.to_string(),
+            requirements: elements::requirements(resource),
             merge,
             map,
             when,
@@ -874,6 +879,7 @@ impl Compiler<'_> {
             name: name.to_string(),
             file: file.to_string(),
             v2: v2.to_string(),
+            requirements: elements::requirements(&fhir_type),
             fhir_type,
             creates_resource,
             rows: compiled,

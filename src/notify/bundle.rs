@@ -72,7 +72,8 @@ fn message_bundle<'a>(event: &mut Event<'a>) -> NodeId {
     b
 }
 
-/// The references MessageHeader.focus holds, in order.
+/// The references MessageHeader.focus holds, in order (not those to a resource left out for
+/// lacking what FHIR requires, which are empty).
 fn focus<'a>(event: &Event<'a>) -> Vec<Val<'a>> {
     let doc = &event.doc;
     let Some(h) = event.resources.first() else {
@@ -82,7 +83,8 @@ fn focus<'a>(event: &Event<'a>) -> Vec<Val<'a>> {
         return Vec::new();
     };
     doc.children(list)
-        .filter_map(|f| doc.get(f, "reference").map(|r| doc.val(r).clone()))
+        .filter_map(|f| doc.get(f, "reference").filter(|&r| !doc.is_empty(r)))
+        .map(|r| doc.val(r).clone())
         .collect()
 }
 

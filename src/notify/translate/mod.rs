@@ -4,6 +4,7 @@
 //! exists. The result is an [`Event`]: the resources in order, in one [`Doc`].
 
 mod primitives;
+mod required;
 mod rows;
 mod targets;
 mod values;
@@ -18,8 +19,9 @@ use super::structure::{self, Placement};
 use crate::error::{Error, ErrorKind, Location};
 use crate::fhir::datetime::DateKind;
 use crate::fhir::doc::{Doc, NodeId, Val};
+use crate::fhir::elements::Requirements;
 use crate::fhir::id::{Id, IdHasher, IdMap};
-use crate::mapping::plan::{Link, Plan, Structure};
+use crate::mapping::plan::{Link, MessageRow, Plan, Structure};
 use crate::mapping::target::Target;
 use crate::v2::{Field, Message, Path, Segment, Value};
 
@@ -56,6 +58,11 @@ pub struct Resource<'a> {
     previous: Option<usize>,
     /// The position (from 0) of the segment being mapped when it was made.
     position: u32,
+    /// What FHIR requires of its type.
+    needs: &'static Requirements,
+    /// True when a data type map made it for a row to refer to (a Practitioner from an XCN):
+    /// once nothing refers to it, it is not worth sending.
+    referred_to_only: bool,
 }
 
 /// What translating one message gives.
@@ -446,10 +453,10 @@ impl<'a> Translator<'a, '_> {
                 let res = if row.merge {
                     match self.nearest(&row.resource, group, None, false) {
                         Some(r) => r,
-                        None => self.create(&row.resource, group, &row.key, seg, ordinal)?,
+                        None => self.create(row, group, seg, ordinal)?,
                     }
                 } else {
-                    self.create(&row.resource, group, &row.key, seg, ordinal)?
+                    self.create(row, group, seg, ordinal)?
                 };
                 let obj = self.resources[res].node;
                 self.run_map(row.map, None, obj)?;
@@ -474,26 +481,33 @@ impl<'a> Translator<'a, '_> {
                 false => self.link(res, link, seg)?,
             }
         }
+        // What lacks what FHIR requires goes before the fallbacks, so that a list emptied of
+        // references to it takes them (a VXU whose Immunization is left out focuses on its
+        // Patient).
+        let left_out = self.leave_out_incomplete()?;
         if fallbacks > 0 {
             for &(res, link, seg) in pending.iter().filter(|p| p.1.is_fallback()) {
-                self.link(res, link, seg)?;
+                if !left_out.contains(&res) {
+                    self.link(res, link, seg)?;
+                }
             }
         }
+        self.drop_left_out(left_out);
         Ok(())
     }
 
-    /// Makes a resource (or returns the one with the same id).
+    /// Makes the resource a message map row names (or returns the one with the same id).
     fn create(
         &mut self,
-        ty: &'a str,
+        row: &'a MessageRow,
         group: usize,
-        key: &[Path],
         seg: &Segment<'a>,
         ordinal: usize,
     ) -> Result<usize, Error> {
+        let ty: &'a str = &row.resource;
         let mut h = IdHasher::new(ty);
         let mut keyed = false;
-        for p in key {
+        for p in &row.key {
             let text = match self.resolve(p).and_then(|f| f.repetition(1)) {
                 Some(r) => match Part::Rep(r).descend_path(p) {
                     Some(v) => self.texts.of(v.value())?,
@@ -519,10 +533,16 @@ impl<'a> Translator<'a, '_> {
             h.add_number(seg.number() as u64);
             h.add_number(ordinal as u64);
         }
-        Ok(self.resource(ty, h.id(), group))
+        Ok(self.resource(ty, row.requirements, h.id(), group))
     }
 
-    fn resource(&mut self, ty: &'a str, id: Id, group: usize) -> usize {
+    fn resource(
+        &mut self,
+        ty: &'a str,
+        needs: &'static Requirements,
+        id: Id,
+        group: usize,
+    ) -> usize {
         if let Some(&i) = self.by_id.get(&id) {
             if self.resources[i].group != group {
                 self.note_reached(i, group);
@@ -549,6 +569,8 @@ impl<'a> Translator<'a, '_> {
             group,
             previous: latest,
             position,
+            needs,
+            referred_to_only: false,
         });
         self.by_id.insert(id, index);
         index

@@ -339,8 +339,10 @@ impl<'a> Translator<'a, '_> {
         h.add_bytes(source);
         let id = h.id();
         let existed = self.by_id.contains_key(&id);
-        let res = self.resource(ty, id, self.group_of_current());
+        let needs = self.plan.maps[m].requirements;
+        let res = self.resource(ty, needs, id, self.group_of_current());
         if !existed {
+            self.resources[res].referred_to_only = true;
             let node = self.resources[res].node;
             self.run_map(m, part, node)?;
         }

@@ -1,0 +1,212 @@
+//! What FHIR requires of each resource, checked once every resource is made and linked.
+//!
+//! The tables give each resource what FHIR requires of it, with a data-absent reason where the
+//! message leaves a required field empty. A message that lacks a whole segment does not reach
+//! those rows: an ADT^A01 without its PID gives Conditions and AllergyIntolerances no patient, a
+//! VXU order without its RXA an Immunization without a vaccine, a PV2 without a PV1 an
+//! Encounter without a status. Such a resource is not a FHIR resource at all, and one that says
+//! nothing of whom it is about is not worth sending. So, outside strict mode, it is left out of
+//! the notification (and every reference to it with it) and the problem is noted; in strict
+//! mode the message fails. A backbone entry that lacks what FHIR requires of it (an
+//! `Encounter.diagnosis` without its condition, once that Condition is left out) is left out
+//! of its list the same way.
+
+use super::Translator;
+use crate::error::{Error, ErrorKind, Location};
+use crate::fhir::doc::{NodeId, Val};
+use crate::fhir::elements::{self, Requirements};
+use crate::fhir::id::Id;
+
+impl<'a> Translator<'a, '_> {
+    /// Leaves out the resources that lack an element FHIR requires, and then any that lack
+    /// one because of that (a reference to a resource left out is no reference), until every
+    /// resource left is complete. Gives the indices of the resources left out (none, mostly, and then no allocation);
+    /// [`Translator::drop_left_out`] takes them out of the list once every link is made.
+    pub(super) fn leave_out_incomplete(&mut self) -> Result<Vec<usize>, Error> {
+        let mut gone: Vec<usize> = Vec::new();
+        loop {
+            let before = gone.len();
+            for i in 0..self.resources.len() {
+                if gone.contains(&i) {
+                    continue;
+                }
+                let r = &self.resources[i];
+                let (ty, node, needs) = (r.ty, r.node, r.needs);
+                let missing = match self.lacks(node, needs, &Path::Resource(ty))? {
+                    Some(missing) => missing,
+                    None => match self.lacks_by_invariant(node, needs) {
+                        Some(missing) => missing,
+                        None => continue,
+                    },
+                };
+                let why = format!(
+                    "{} lacks its {missing}, which FHIR requires and the message does not give",
+                    self.made_from(i)
+                );
+                // The MessageHeader is the notification itself: without it there is none.
+                if self.opts.strict || ty == "MessageHeader" {
+                    return Err(self.incomplete_error(i, why));
+                }
+                self.problems.push(format!("{why}: left out"));
+                gone.push(i);
+            }
+            if gone.len() == before {
+                break;
+            }
+            let left_out: Vec<Id> = gone[before..]
+                .iter()
+                .map(|&i| self.resources[i].id)
+                .collect();
+            self.doc.forget_references(|id| left_out.contains(&id));
+        }
+        Ok(gone)
+    }
+
+    /// Takes the resources left out (indices into the list) out of the list, and with them
+    /// what nothing else refers to any more.
+    pub(super) fn drop_left_out(&mut self, mut gone: Vec<usize>) {
+        if gone.is_empty() {
+            return;
+        }
+        // What a data type map made for a resource left out to refer to (its performer, its
+        // manufacturer) goes with it once nothing else refers to it.
+        loop {
+            let mut referred: Vec<Id> = Vec::new();
+            for (i, r) in self.resources.iter().enumerate() {
+                if !gone.contains(&i) {
+                    self.doc.references_under(r.node, &mut referred);
+                }
+            }
+            let before = gone.len();
+            for (i, r) in self.resources.iter().enumerate() {
+                if r.referred_to_only && !gone.contains(&i) && !referred.contains(&r.id) {
+                    gone.push(i);
+                }
+            }
+            if gone.len() == before {
+                break;
+            }
+        }
+        let mut i = 0;
+        self.resources.retain(|_| {
+            i += 1;
+            !gone.contains(&(i - 1))
+        });
+    }
+
+    /// The elements an invariant requires of `node` that it lacks, unless another element
+    /// excuses them ([`elements::REQUIRED_UNLESS`]: an appointment's start and end).
+    fn lacks_by_invariant(&self, node: NodeId, needs: &Requirements) -> Option<String> {
+        let doc = &self.doc;
+        let absent = |name: &&str| !doc.has(node, name);
+        let &(_, names, unless, codes) = elements::REQUIRED_UNLESS
+            .iter()
+            .find(|(owner, ..)| *owner == needs.owner)?;
+        let missing: Vec<&str> = names.iter().copied().filter(|n| absent(n)).collect();
+        if missing.is_empty() {
+            return None;
+        }
+        let excused = doc
+            .get(node, unless)
+            .and_then(|c| doc.str_at(c))
+            .is_some_and(|code| codes.contains(&code));
+        (!excused).then(|| {
+            format!(
+                "{} (its {unless} being none of {})",
+                missing.join(" and "),
+                codes.join(", ")
+            )
+        })
+    }
+
+    /// The first element FHIR requires of `node` (of type `ty`, at the path `at` names) that it
+    /// lacks, once the entries of its backbone lists that lack one of theirs are left out.
+    fn lacks(
+        &mut self,
+        node: NodeId,
+        needs: &'static Requirements,
+        at: &Path,
+    ) -> Result<Option<String>, Error> {
+        for (name, backbone) in needs.backbones() {
+            let Some(member) = self.doc.get(node, name) else {
+                continue;
+            };
+            let here = Path::Member(at, name);
+            let mut entry = match self.doc.val(member) {
+                Val::Array => self.doc.first_child(member),
+                _ => Some(member),
+            };
+            while let Some(e) = entry {
+                entry = self.doc.next_sibling(e).filter(|_| e != member);
+                let Some(missing) = self.lacks(e, backbone, &here)? else {
+                    continue;
+                };
+                // An entry already empty is no entry: nothing to leave out.
+                if self.doc.is_empty(e) {
+                    continue;
+                }
+                let why = format!(
+                    "an entry of {} lacks its {missing}, which FHIR requires and the message \
+                     does not give",
+                    here.text()
+                );
+                if self.opts.strict {
+                    return Err(Error::new(ErrorKind::MissingRequired, why));
+                }
+                self.problems.push(format!("{why}: left out"));
+                self.doc.empty_out(e);
+            }
+        }
+        let doc = &self.doc;
+        let absent = |name: &&str| !doc.has(node, name);
+        Ok(needs
+            .elements
+            .iter()
+            .find(|choices| choices.iter().all(absent))
+            .map(|choices| match choices.as_slice() {
+                [one] => (*one).to_string(),
+                [first, ..] => elements::element(needs.owner, first)
+                    .map_or_else(|| (*first).to_string(), |e| format!("{}[x]", e.choice)),
+                [] => String::new(),
+            }))
+    }
+
+    /// "Condition made from DG1 (segment 9)": a resource and where it came from, for problems
+    /// and errors (no value of the message).
+    fn made_from(&self, i: usize) -> String {
+        let r = &self.resources[i];
+        match self.msg.segment(r.position as usize + 1) {
+            Some(seg) => format!(
+                "{} made from {} (segment {})",
+                r.ty,
+                String::from_utf8_lossy(seg.id_bytes()),
+                r.position + 1
+            ),
+            None => r.ty.to_string(),
+        }
+    }
+
+    fn incomplete_error(&self, i: usize, why: String) -> Error {
+        let position = self.resources[i].position;
+        let e = Error::new(ErrorKind::MissingRequired, why);
+        match self.msg.segment(position as usize + 1) {
+            Some(seg) => e.at(Location::segment(position + 1, *seg.id_bytes())),
+            None => e,
+        }
+    }
+}
+
+/// Where a backbone entry lies (`Encounter.diagnosis`), put into words only for a problem.
+enum Path<'p> {
+    Resource(&'p str),
+    Member(&'p Path<'p>, &'p str),
+}
+
+impl Path<'_> {
+    fn text(&self) -> String {
+        match self {
+            Path::Resource(ty) => (*ty).to_string(),
+            Path::Member(owner, name) => format!("{}.{name}", owner.text()),
+        }
+    }
+}
