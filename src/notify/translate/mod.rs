@@ -487,7 +487,7 @@ impl<'a> Translator<'a, '_> {
         let left_out = self.leave_out_incomplete()?;
         if fallbacks > 0 {
             for &(res, link, seg) in pending.iter().filter(|p| p.1.is_fallback()) {
-                if !left_out.contains(&res) {
+                if !left_out.get(res).copied().unwrap_or(false) {
                     self.link(res, link, seg)?;
                 }
             }

@@ -15,19 +15,20 @@ use super::Translator;
 use crate::error::{Error, ErrorKind, Location};
 use crate::fhir::doc::{NodeId, Val};
 use crate::fhir::elements::{self, Requirements};
-use crate::fhir::id::Id;
+use crate::fhir::id::{Id, IdMap};
 
 impl<'a> Translator<'a, '_> {
     /// Leaves out the resources that lack an element FHIR requires, and then any that lack
     /// one because of that (a reference to a resource left out is no reference), until every
-    /// resource left is complete. Gives the indices of the resources left out (none, mostly, and then no allocation);
-    /// [`Translator::drop_left_out`] takes them out of the list once every link is made.
-    pub(super) fn leave_out_incomplete(&mut self) -> Result<Vec<usize>, Error> {
-        let mut gone: Vec<usize> = Vec::new();
+    /// resource left is complete. Gives which resources are left out, by index (empty, and
+    /// allocated only once one is); [`Translator::drop_left_out`] takes them out of the list
+    /// once every link is made.
+    pub(super) fn leave_out_incomplete(&mut self) -> Result<Vec<bool>, Error> {
+        let mut gone: Vec<bool> = Vec::new();
+        let mut left_out: IdMap<()> = IdMap::default();
         loop {
-            let before = gone.len();
             for i in 0..self.resources.len() {
-                if gone.contains(&i) {
+                if gone.get(i).copied().unwrap_or(false) {
                     continue;
                 }
                 let r = &self.resources[i];
@@ -48,23 +49,22 @@ impl<'a> Translator<'a, '_> {
                     return Err(self.incomplete_error(i, why));
                 }
                 self.problems.push(format!("{why}: left out"));
-                gone.push(i);
+                gone.resize(self.resources.len(), false);
+                gone[i] = true;
+                left_out.insert(self.resources[i].id, ());
             }
-            if gone.len() == before {
+            if left_out.is_empty() {
                 break;
             }
-            let left_out: Vec<Id> = gone[before..]
-                .iter()
-                .map(|&i| self.resources[i].id)
-                .collect();
-            self.doc.forget_references(|id| left_out.contains(&id));
+            self.doc.forget_references(|id| left_out.contains_key(&id));
+            left_out.clear();
         }
         Ok(gone)
     }
 
-    /// Takes the resources left out (indices into the list) out of the list, and with them
-    /// what nothing else refers to any more.
-    pub(super) fn drop_left_out(&mut self, mut gone: Vec<usize>) {
+    /// Takes the resources left out (`gone`, by index) out of the list, and with them what
+    /// nothing else refers to any more.
+    pub(super) fn drop_left_out(&mut self, mut gone: Vec<bool>) {
         if gone.is_empty() {
             return;
         }
@@ -72,26 +72,23 @@ impl<'a> Translator<'a, '_> {
         // manufacturer) goes with it once nothing else refers to it.
         loop {
             let mut referred: Vec<Id> = Vec::new();
-            for (i, r) in self.resources.iter().enumerate() {
-                if !gone.contains(&i) {
-                    self.doc.references_under(r.node, &mut referred);
+            for (r, _) in self.resources.iter().zip(&gone).filter(|(_, g)| !**g) {
+                self.doc.references_under(r.node, &mut referred);
+            }
+            let referred: IdMap<()> = referred.into_iter().map(|id| (id, ())).collect();
+            let mut more = false;
+            for (r, g) in self.resources.iter().zip(gone.iter_mut()) {
+                if r.referred_to_only && !*g && !referred.contains_key(&r.id) {
+                    *g = true;
+                    more = true;
                 }
             }
-            let before = gone.len();
-            for (i, r) in self.resources.iter().enumerate() {
-                if r.referred_to_only && !gone.contains(&i) && !referred.contains(&r.id) {
-                    gone.push(i);
-                }
-            }
-            if gone.len() == before {
+            if !more {
                 break;
             }
         }
-        let mut i = 0;
-        self.resources.retain(|_| {
-            i += 1;
-            !gone.contains(&(i - 1))
-        });
+        let mut left_out = gone.into_iter();
+        self.resources.retain(|_| !left_out.next().unwrap_or(false));
     }
 
     /// The elements an invariant requires of `node` that it lacks, unless another element
@@ -119,8 +116,9 @@ impl<'a> Translator<'a, '_> {
         })
     }
 
-    /// The first element FHIR requires of `node` (of type `ty`, at the path `at` names) that it
-    /// lacks, once the entries of its backbone lists that lack one of theirs are left out.
+    /// The first element FHIR requires of `node` (what `needs` says, at the path `at` names)
+    /// that it lacks, once the entries of its backbone lists that lack one of theirs are left
+    /// out.
     fn lacks(
         &mut self,
         node: NodeId,
