@@ -159,7 +159,7 @@ impl<'a> Doc<'a> {
 
     /// The member of `obj` that carries the extensions of its primitive member `key` (`_start`
     /// for `start`), found without building its name.
-    pub fn get_shadow(&self, obj: NodeId, key: &str) -> Option<NodeId> {
+    fn get_shadow(&self, obj: NodeId, key: &str) -> Option<NodeId> {
         self.children(obj).find(|&c| {
             let k = self.nodes[c as usize].key;
             k.len() == key.len() + 1 && k.starts_with('_') && &k[1..] == key

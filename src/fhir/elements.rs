@@ -174,7 +174,8 @@ fn requirement_table() -> &'static (HashMap<&'static str, usize>, Vec<Requiremen
             .map(|&owner| {
                 let elements = &t[owner];
                 let mut names: Vec<&'static str> = elements.keys().copied().collect();
-                // In table order, whatever the map's: the same message gives the same problems.
+                // By name, whatever order the hash map gives: the same message gives the same
+                // problems on every run.
                 names.sort_unstable();
                 let mut required: Vec<Vec<&'static str>> = Vec::new();
                 for name in names {
