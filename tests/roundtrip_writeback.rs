@@ -5,12 +5,14 @@
 //! listed below with the reason; the test fails on any other, and when a listed element is no
 //! longer reported. Each report, observation and charge comes back as one resource.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use hl7fhir::engine::Engine;
 use hl7fhir::notify::NotifyOptions;
-use hl7fhir::writeback::{Envelope, WritebackOptions};
+use hl7fhir::writeback::WritebackOptions;
 use serde_json::Value;
 
 /// Elements of a fixture that writeback reports as not written (no row writes them), and why.
@@ -145,10 +147,7 @@ fn fhir_to_v2_to_fhir_keeps_mapped_elements() {
     let engine = Engine::with_defaults().unwrap();
     let opts = WritebackOptions {
         event: None,
-        envelope: Envelope {
-            timestamp: Some("20260101120000+0000".into()),
-            ..Envelope::default()
-        },
+        envelope: common::fixed_envelope(),
         explain: true,
     };
     let mut failures = Vec::new();

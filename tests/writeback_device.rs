@@ -2,18 +2,17 @@
 //! identifier of the Device the request holds, or of a logical reference to one; a Device no
 //! Observation names is reported unmapped, and a Device alone names no event.
 
+mod common;
+
 use hl7fhir::engine::Engine;
-use hl7fhir::writeback::{Envelope, WritebackOptions, Written};
+use hl7fhir::writeback::{WritebackOptions, Written};
 use serde_json::{Value, json};
 
 fn write_back(request: &Value) -> Result<Written, hl7fhir::Error> {
     let engine = Engine::with_defaults().unwrap();
     let opts = WritebackOptions {
         event: None,
-        envelope: Envelope {
-            timestamp: Some("20260101120000+0000".into()),
-            ..Envelope::default()
-        },
+        envelope: common::fixed_envelope(),
         explain: true,
     };
     engine.writeback(request, &opts, 1)

@@ -1,6 +1,8 @@
 //! Writeback requests that cannot become an ORU^R01 or a DFT^P03: each gives one error naming
 //! the FHIR path and the reason, without quoting patient data.
 
+mod common;
+
 use hl7fhir::engine::Engine;
 use hl7fhir::writeback::{Envelope, WritebackOptions};
 use serde_json::{Value, json};
@@ -141,10 +143,7 @@ fn bad_result_and_charge_requests_are_named_at_their_fhir_path() {
     for (i, (request, event, kind, want)) in cases.into_iter().enumerate() {
         let opts = WritebackOptions {
             event: event.map(str::to_string),
-            envelope: Envelope {
-                timestamp: Some("20260101120000+0000".into()),
-                ..Envelope::default()
-            },
+            envelope: common::fixed_envelope(),
             explain: false,
         };
         match engine.writeback(&request, &opts, 1) {
@@ -175,9 +174,8 @@ fn components_a_later_version_requires_are_filled_or_the_request_fails() {
     let opts = |version: &str| WritebackOptions {
         event: None,
         envelope: Envelope {
-            timestamp: Some("20260101120000+0000".into()),
             version: version.into(),
-            ..Envelope::default()
+            ..common::fixed_envelope()
         },
         explain: false,
     };
@@ -222,10 +220,7 @@ fn a_code_no_vocabulary_translates_back_is_reported_not_dropped() {
         "system": "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus", "code": "M"}]});
     let opts = WritebackOptions {
         event: None,
-        envelope: Envelope {
-            timestamp: Some("20260101120000+0000".into()),
-            ..Envelope::default()
-        },
+        envelope: common::fixed_envelope(),
         explain: true,
     };
     let written = engine.writeback(&request, &opts, 1).unwrap();

@@ -1,4 +1,5 @@
-//! Running the built `hl7fhir` binary from the integration tests.
+//! What the integration tests share: running the built `hl7fhir` binary, and the fixed
+//! envelope writebacks are made with.
 
 // Each test crate includes this module and uses only part of it.
 #![allow(dead_code)]
@@ -106,4 +107,13 @@ pub fn corpus_files(check: &str) -> Option<(std::path::PathBuf, Vec<std::path::P
     walk(&dir, &mut files);
     files.sort();
     Some((dir, files))
+}
+
+/// The envelope the writeback tests use: MSH-7 fixed, so that a request gives the same message
+/// on every run.
+pub fn fixed_envelope() -> hl7fhir::writeback::Envelope {
+    hl7fhir::writeback::Envelope {
+        timestamp: Some("20260101120000+0000".into()),
+        ..hl7fhir::writeback::Envelope::default()
+    }
 }
