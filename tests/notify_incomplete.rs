@@ -220,3 +220,30 @@ fn complete_messages_lose_nothing() {
     }
     assert!(checked > 40, "only {checked} fixtures");
 }
+
+#[test]
+fn a_participant_names_its_type_or_its_actor() {
+    // A PID sent before its SCH: the appointment it adds itself to as a participant is made
+    // from the PID alone, its participant entries without an actor (app-1).
+    let msg = "MSH|^~\\&|SCHED|GHH|||20260314081503-0500||SIU^S12^SIU_S12|M5|P|2.5.1\r\
+        PID|1||MRN1^^^GHH^MR||DOE^JANE||20200101|F\r\
+        RGS|1\r\
+        SCH|APT-1^EHR|APT-1^SCHED|||||CHECKUP^Checkup^L|||^^^20260423140000-0500^20260423143000-0500|||||||||||||||Booked\r";
+    let (bundle, problems) = notify(msg, &NotifyOptions::default());
+    assert!(
+        problems.iter().any(|p| p
+            == "an entry of Appointment.participant lacks its type or actor, which FHIR requires and the message does not give: left out"),
+        "{problems:?}"
+    );
+    assert_references_resolve(&bundle);
+    for entry in bundle["entry"].as_array().unwrap() {
+        let r = &entry["resource"];
+        if r["resourceType"] != "Appointment" {
+            continue;
+        }
+        for p in r["participant"].as_array().unwrap() {
+            assert!(p.get("type").is_some() || p.get("actor").is_some(), "{p}");
+            assert!(p.get("status").is_some(), "{p}");
+        }
+    }
+}

@@ -191,6 +191,9 @@ fn requirement_table() -> &'static (HashMap<&'static str, usize>, Vec<Requiremen
                         None => required.push(vec![name]),
                     }
                 }
+                for &(_, one_of) in ONE_OF.iter().filter(|(o, _)| *o == owner) {
+                    required.push(one_of.to_vec());
+                }
                 Requirements {
                     owner,
                     elements: required,
@@ -225,7 +228,8 @@ fn requirement_table() -> &'static (HashMap<&'static str, usize>, Vec<Requiremen
 }
 
 /// What FHIR R4 requires of `owner` (a resource or backbone element type; data types are not
-/// looked into: the elements they require, an extension's `url`, are written with them).
+/// looked into: the elements they require, an extension's `url`, are written with them): the
+/// elements of minimum cardinality 1, and one of those an invariant asks one of (`ONE_OF`).
 ///
 /// ```
 /// use hl7fhir::fhir::elements::requirements;
@@ -247,6 +251,13 @@ pub fn requirements(owner: &str) -> &'static Requirements {
     let (index, all) = requirement_table();
     index.get(owner).map_or(&NONE, |&i| &all[i])
 }
+
+/// Elements of which an invariant requires one: the type (a resource or backbone element) and
+/// the elements.
+const ONE_OF: &[(&str, &[&str])] = &[
+    // app-1: a participant names its type or its actor.
+    ("Appointment_Participant", &["type", "actor"]),
+];
 
 /// Elements an invariant requires unless another element holds one of some codes: the
 /// resource, the elements, the other element and its codes.

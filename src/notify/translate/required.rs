@@ -161,11 +161,13 @@ impl<'a> Translator<'a, '_> {
             .elements
             .iter()
             .find(|choices| choices.iter().all(absent))
-            .map(|choices| match choices.as_slice() {
-                [one] => (*one).to_string(),
-                [first, ..] => elements::element(needs.owner, first)
-                    .map_or_else(|| (*first).to_string(), |e| format!("{}[x]", e.choice)),
-                [] => String::new(),
+            .map(|choices| {
+                let choice = elements::element(needs.owner, choices[0]).map_or("", |e| e.choice);
+                match choices.as_slice() {
+                    [one] => (*one).to_string(),
+                    _ if !choice.is_empty() => format!("{choice}[x]"),
+                    several => several.join(" or "),
+                }
             }))
     }
 
