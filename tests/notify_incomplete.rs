@@ -247,3 +247,32 @@ fn a_participant_names_its_type_or_its_actor() {
         }
     }
 }
+
+#[test]
+fn of_a_choice_one_element_stays_and_a_data_absent_reason_gives_way() {
+    // The same order twice: the first names its drug (a Medication), the second, without its
+    // RXO, records the drug as unknown. One MedicationRequest, one medication[x].
+    let msg = "MSH|^~\\&|EHR|RMC|PHARMACY||20260603141207-0400||OMP^O09^OMP_O09|RX1|P|2.5.1\r\
+        PID|1||MRN7741880^^^RMC^MR||Haugen^Ingrid^M||19470302|F\r\
+        ORC|NW|RX-90215^EHR\r\
+        RXO|^Metoprolol tartrate 25 mg tablet^L|25||mg^milligram^UCUM\r\
+        RXR|PO^Oral^HL70162\r\
+        ORC|NW|RX-90215^EHR\r";
+    let (bundle, problems) = notify(msg, &NotifyOptions::default());
+    let requests: Vec<&Value> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .filter(|r| r["resourceType"] == "MedicationRequest")
+        .collect();
+    assert_eq!(requests.len(), 1);
+    assert!(requests[0].get("medicationCodeableConcept").is_none());
+    assert!(requests[0]["medicationReference"]["reference"].is_string());
+    assert!(
+        problems.iter().any(|p| p
+            == "MedicationRequest.medicationCodeableConcept left out: FHIR allows one of medicationCodeableConcept, medicationReference"),
+        "{problems:?}"
+    );
+    assert_references_resolve(&bundle);
+}

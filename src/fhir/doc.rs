@@ -185,6 +185,11 @@ impl<'a> Doc<'a> {
         })
     }
 
+    /// The key of a node (its name in the object holding it; empty for an array's item).
+    pub fn key(&self, node: NodeId) -> &'a str {
+        self.nodes[node as usize].key
+    }
+
     /// The first child of a node.
     pub fn first_child(&self, node: NodeId) -> Option<NodeId> {
         let first = self.nodes[node as usize].first;

@@ -139,8 +139,10 @@ pub struct Requirements {
     /// The type.
     pub owner: &'static str,
     /// Each required element: its name, or the names of a required choice's elements, one of
-    /// which must be present.
+    /// which must be present (and only one).
     pub elements: Vec<Vec<&'static str>>,
+    /// Elements an invariant asks for one or more of (`ONE_OF`).
+    pub any_of: Vec<Vec<&'static str>>,
     /// The backbone elements that have requirements of their own, at any depth (an
     /// `Encounter.diagnosis` requires its condition): each member's name, and the index of its
     /// type's requirements.
@@ -150,7 +152,7 @@ pub struct Requirements {
 impl Requirements {
     /// True when nothing is required, here or in any backbone element.
     pub fn is_empty(&self) -> bool {
-        self.elements.is_empty() && self.backbones.is_empty()
+        self.elements.is_empty() && self.any_of.is_empty() && self.backbones.is_empty()
     }
 
     /// The backbone elements that have requirements of their own, with those requirements.
@@ -191,12 +193,11 @@ fn requirement_table() -> &'static (HashMap<&'static str, usize>, Vec<Requiremen
                         None => required.push(vec![name]),
                     }
                 }
-                for &(_, one_of) in ONE_OF.iter().filter(|(o, _)| *o == owner) {
-                    required.push(one_of.to_vec());
-                }
+                let any_of = ONE_OF.iter().filter(|(o, _)| *o == owner);
                 Requirements {
                     owner,
                     elements: required,
+                    any_of: any_of.map(|&(_, names)| names.to_vec()).collect(),
                     backbones: Vec::new(),
                 }
             })
@@ -229,7 +230,7 @@ fn requirement_table() -> &'static (HashMap<&'static str, usize>, Vec<Requiremen
 
 /// What FHIR R4 requires of `owner` (a resource or backbone element type; data types are not
 /// looked into: the elements they require, an extension's `url`, are written with them): the
-/// elements of minimum cardinality 1, and one of those an invariant asks one of (`ONE_OF`).
+/// elements of minimum cardinality 1, and those an invariant asks for one of (`ONE_OF`).
 ///
 /// ```
 /// use hl7fhir::fhir::elements::requirements;
@@ -246,6 +247,7 @@ pub fn requirements(owner: &str) -> &'static Requirements {
     static NONE: Requirements = Requirements {
         owner: "",
         elements: Vec::new(),
+        any_of: Vec::new(),
         backbones: Vec::new(),
     };
     let (index, all) = requirement_table();

@@ -17,6 +17,8 @@ use crate::fhir::doc::{NodeId, Val};
 use crate::fhir::elements::{self, Requirements};
 use crate::fhir::id::{Id, IdMap};
 
+const DATA_ABSENT_REASON: &str = "http://hl7.org/fhir/StructureDefinition/data-absent-reason";
+
 impl<'a> Translator<'a, '_> {
     /// Leaves out the resources that lack an element FHIR requires, and then any that lack
     /// one because of that (a reference to a resource left out is no reference), until every
@@ -155,11 +157,15 @@ impl<'a> Translator<'a, '_> {
                 self.doc.empty_out(e);
             }
         }
+        for choices in needs.elements.iter().filter(|c| c.len() > 1) {
+            self.one_of(node, choices, at);
+        }
         let doc = &self.doc;
         let absent = |name: &&str| !doc.has(node, name);
         Ok(needs
             .elements
             .iter()
+            .chain(&needs.any_of)
             .find(|choices| choices.iter().all(absent))
             .map(|choices| {
                 let choice = elements::element(needs.owner, choices[0]).map_or("", |e| e.choice);
@@ -169,6 +175,52 @@ impl<'a> Translator<'a, '_> {
                     several => several.join(" or "),
                 }
             }))
+    }
+
+    /// Keeps one element of a required choice that two rows filled (a MedicationRequest
+    /// reached from two orders, one naming its Medication, the other sending none): a
+    /// data-absent reason stands only where nothing else does, and of the rest the first
+    /// filled wins, as for any element.
+    fn one_of(&mut self, node: NodeId, choices: &[&'static str], at: &Path) {
+        let doc = &self.doc;
+        let filled = || {
+            doc.children(node)
+                .filter(|&c| choices.contains(&doc.key(c)) && !doc.is_empty(c))
+        };
+        // Mostly one: settled without a list.
+        if filled().nth(1).is_none() {
+            return;
+        }
+        let present: Vec<NodeId> = filled().collect();
+        let valued: Vec<NodeId> = present
+            .iter()
+            .copied()
+            .filter(|&c| !self.only_absent_reason(c))
+            .collect();
+        let keep = valued.first().or(present.first()).copied();
+        for c in present.into_iter().filter(|&c| Some(c) != keep) {
+            self.problems.push(format!(
+                "{}.{} left out: FHIR allows one of {}",
+                at.text(),
+                self.doc.key(c),
+                choices.join(", ")
+            ));
+            self.doc.empty_out(c);
+        }
+    }
+
+    /// True when an element holds nothing but a data-absent reason.
+    fn only_absent_reason(&self, node: NodeId) -> bool {
+        let doc = &self.doc;
+        let absent_reason =
+            |e: NodeId| doc.get(e, "url").and_then(|u| doc.str_at(u)) == Some(DATA_ABSENT_REASON);
+        doc.children(node).filter(|&c| !doc.is_empty(c)).all(|c| {
+            doc.key(c) == "extension"
+                && doc
+                    .children(c)
+                    .filter(|&e| !doc.is_empty(e))
+                    .all(absent_reason)
+        })
     }
 
     /// "Condition made from DG1 (segment 9)": a resource and where it came from, for problems
