@@ -159,7 +159,7 @@ impl<'a> Doc<'a> {
 
     /// The member of `obj` that carries the extensions of its primitive member `key` (`_start`
     /// for `start`), found without building its name.
-    fn get_shadow(&self, obj: NodeId, key: &str) -> Option<NodeId> {
+    pub fn get_shadow(&self, obj: NodeId, key: &str) -> Option<NodeId> {
         self.children(obj).find(|&c| {
             let k = self.nodes[c as usize].key;
             k.len() == key.len() + 1 && k.starts_with('_') && &k[1..] == key
@@ -202,11 +202,14 @@ impl<'a> Doc<'a> {
         (next != NONE).then_some(next)
     }
 
-    /// Empties an object or array: it then holds nothing a writer prints, as if never filled.
+    /// Empties a node: it then holds nothing a writer prints, as if never filled.
     pub fn empty_out(&mut self, node: NodeId) {
         let n = &mut self.nodes[node as usize];
         n.first = NONE;
         n.last = NONE;
+        if !matches!(n.val, Val::Object | Val::Array) {
+            n.val = Val::Str(Cow::Borrowed(""));
+        }
     }
 
     /// Empties every reference to a resource `gone` names (`urn:uuid:` and its id), so that
@@ -583,6 +586,25 @@ mod tests {
             r#"{"resourceType":"Patient","name":[{"family":"O\"Brien\n"}],"active":true,"multipleBirthInteger":2,"telecom":[{"value":"+1 555 0100"}],"size":1.50}"#
         );
         assert_eq!(d.to_json(root).to_string(), text);
+    }
+
+    #[test]
+    fn members_given_by_extensions_alone_count_and_anything_can_be_emptied() {
+        let mut d = Doc::new();
+        let root = d.object();
+        d.set(root, "status", Val::Str("booked".into()));
+        let shadow = d.member(root, "_start", Val::Object);
+        let exts = d.member(shadow, "extension", Val::Array);
+        let e = d.push(exts, Val::Object);
+        d.set(e, "url", Val::Str("http://example.org/x".into()));
+        d.set(e, "valueString", Val::Str("20260101".into()));
+        assert!(d.has(root, "status") && d.has(root, "start") && !d.has(root, "end"));
+        assert_eq!(d.get_shadow(root, "start"), Some(shadow));
+        let status = d.get(root, "status").unwrap();
+        d.empty_out(status);
+        d.empty_out(shadow);
+        assert!(!d.has(root, "status") && !d.has(root, "start"));
+        assert_eq!(d.to_json(root), serde_json::json!({}));
     }
 
     #[test]

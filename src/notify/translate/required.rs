@@ -195,32 +195,48 @@ impl<'a> Translator<'a, '_> {
         let valued: Vec<NodeId> = present
             .iter()
             .copied()
-            .filter(|&c| !self.only_absent_reason(c))
+            .filter(|&c| !self.only_absent_reason(node, c))
             .collect();
         let keep = valued.first().or(present.first()).copied();
         for c in present.into_iter().filter(|&c| Some(c) != keep) {
+            let key = self.doc.key(c);
             self.problems.push(format!(
-                "{}.{} left out: FHIR allows one of {}",
+                "{}.{key} left out: FHIR allows one of {}",
                 at.text(),
-                self.doc.key(c),
                 choices.join(", ")
             ));
             self.doc.empty_out(c);
+            // A primitive's extensions (`_occurrenceString`) go with it.
+            if let Some(shadow) = self.doc.get_shadow(node, key) {
+                self.doc.empty_out(shadow);
+            }
         }
     }
 
-    /// True when an element holds nothing but a data-absent reason.
-    fn only_absent_reason(&self, node: NodeId) -> bool {
+    /// True when the element `node` of `owner` holds nothing but a data-absent reason: an
+    /// object with that extension alone, or a primitive (`occurrenceString` "unknown") whose
+    /// extensions (`_occurrenceString`) say so.
+    fn only_absent_reason(&self, owner: NodeId, node: NodeId) -> bool {
         let doc = &self.doc;
         let absent_reason =
             |e: NodeId| doc.get(e, "url").and_then(|u| doc.str_at(u)) == Some(DATA_ABSENT_REASON);
-        doc.children(node).filter(|&c| !doc.is_empty(c)).all(|c| {
-            doc.key(c) == "extension"
-                && doc
-                    .children(c)
-                    .filter(|&e| !doc.is_empty(e))
-                    .all(absent_reason)
-        })
+        let says_absent = |n: NodeId| {
+            let mut filled = doc.children(n).filter(|&c| !doc.is_empty(c)).peekable();
+            filled.peek().is_some()
+                && filled.all(|c| {
+                    doc.key(c) == "extension"
+                        && doc
+                            .children(c)
+                            .filter(|&e| !doc.is_empty(e))
+                            .all(absent_reason)
+                })
+        };
+        match doc.val(node) {
+            Val::Object => says_absent(node),
+            _ => doc
+                .get_shadow(owner, doc.key(node))
+                .is_some_and(says_absent),
+        }
     }
 
     /// "Condition made from DG1 (segment 9)": a resource and where it came from, for problems
