@@ -275,6 +275,21 @@ fn bad_dates_fail_when_strict_and_keep_their_text_otherwise() {
         patient["_birthDate"]["extension"][0]["valueString"],
         "20081306"
     );
+
+    // With a time of day the birth time extension is tried too: its value cannot carry the
+    // text, so the extension is left out and birthDate keeps the text once.
+    let msg = adt("202302290830-0500", "20260101120000+0000");
+    let bundle = engine(false, None)
+        .notify(&msg, &NotifyOptions::default())
+        .unwrap();
+    let patient = resource(&bundle, "Patient").unwrap();
+    assert_eq!(
+        patient["_birthDate"],
+        serde_json::json!({"extension": [{
+            "url": "http://hl7.org/fhir/StructureDefinition/originalText",
+            "valueString": "202302290830-0500"
+        }]})
+    );
 }
 
 #[test]

@@ -133,8 +133,7 @@ impl<'a> Translator<'a, '_> {
                             };
                         }
                         _ => {
-                            let owner = self.walk(obj, &steps[..ext]);
-                            self.original_text(owner, Cow::Owned(orig));
+                            self.original_text_beside(obj, steps, ext, Cow::Owned(orig));
                             return Ok(());
                         }
                     }
@@ -350,6 +349,9 @@ impl<'a> Translator<'a, '_> {
 
     /// Records the original text of a value that could not be converted in the element's
     /// `originalText` extension, so nothing sent is lost.
+    /// A value inside an extension (patient-birthTime) cannot carry extensions of its own: its
+    /// extension would then hold nothing FHIR counts as a value. Its text goes on the element
+    /// the extension belongs to instead, as for a date that could not be placed in a zone.
     pub(super) fn keep_original(
         &mut self,
         obj: NodeId,
@@ -367,10 +369,40 @@ impl<'a> Translator<'a, '_> {
         let Some(text) = self.texts.of(&v)? else {
             return Ok(());
         };
-        let at = self.parent_of_last(obj, &target.steps);
+        let steps = &target.steps;
+        if let Some(ext) = steps
+            .iter()
+            .rposition(|s| matches!(s, Step::Extension { .. }))
+        {
+            self.original_text_beside(obj, steps, ext, text);
+            return Ok(());
+        }
+        let at = self.parent_of_last(obj, steps);
         let sh = self.doc.member(at, shadow, Val::Object);
         self.original_text(sh, text);
         Ok(())
+    }
+
+    /// Keeps `text` on the element that holds the extension at `steps[ext]`, once: the row
+    /// mapping the same field to that element (PID-7 to birthDate) may have kept it already.
+    fn original_text_beside(
+        &mut self,
+        obj: NodeId,
+        steps: &'a [Step],
+        ext: usize,
+        text: Cow<'a, str>,
+    ) {
+        let owner = self.walk(obj, &steps[..ext]);
+        let doc = &self.doc;
+        let kept = doc.get(owner, "extension").is_some_and(|exts| {
+            doc.children(exts).any(|e| {
+                doc.get(e, "url").and_then(|u| doc.str_at(u)) == Some(ORIGINAL_TEXT)
+                    && doc.get(e, "valueString").and_then(|t| doc.str_at(t)) == Some(&*text)
+            })
+        });
+        if !kept {
+            self.original_text(owner, text);
+        }
     }
 
     /// Adds an `originalText` extension to `owner` (an element, or a primitive's `_name`).
