@@ -44,7 +44,8 @@ pub struct Report {
     pub structure: String,
     /// MSH-10.
     pub control_id: String,
-    /// Valued fields no mapping row read (`PID-10`, `OBX[2]-6`).
+    /// Valued fields no mapping row read (`PID-10`, `OBX[2]-6`), and valued repetitions of
+    /// fields read in part (`OBX-5[2]`).
     pub unmapped: Vec<String>,
     /// Fields whose code no vocabulary translates.
     pub untranslated: Vec<String>,

@@ -553,6 +553,28 @@ PID|1||MRN1^^^GHH^MR||DOE^JANE||19700101|F\rROL|1|AD|{role}^HL70443|1234^STONE^M
 }
 
 #[test]
+fn explain_names_each_repetition_a_single_element_cannot_hold() {
+    // An Observation has one value: a second organism in a coded OBX-5 has nowhere to go, and
+    // is named, while the repetitions of OBX-8 all become interpretations.
+    let msg = b"MSH|^~\\&|LAB|LAB|||20240305101112-0500||ORU^R01^ORU_R01|M1|P|2.5.1\r\
+PID|1||MRN1^^^GHH^MR||DOE^JANE\rOBR|1|PA|FA|600-7^Culture^LN\r\
+OBX|1|CWE|600-7^Bacteria identified^LN||112283007^Escherichia coli^SCT~~3092008^Staphylococcus aureus^SCT|||A~H|||F\r";
+    let (report, bundle) = notify_with_report(msg, true);
+    let obx: Vec<_> = report
+        .unmapped
+        .iter()
+        .filter(|f| f.starts_with("OBX"))
+        .collect();
+    assert_eq!(obx, ["OBX-1", "OBX-5[3]"]);
+    let observation = resource(&bundle, "Observation").unwrap();
+    assert_eq!(
+        observation["valueCodeableConcept"]["coding"][0]["code"],
+        "112283007"
+    );
+    assert_eq!(observation["interpretation"].as_array().unwrap().len(), 2);
+}
+
+#[test]
 fn the_explicit_null_is_not_valued() {
     // PID-24 (multiple birth) gives multipleBirthBoolean when PID-25 (birth order) is not valued:
     // `""` tells the receiver to clear PID-25, so it holds no birth order.

@@ -25,6 +25,10 @@ use crate::mapping::plan::{Link, MessageRow, Plan, Structure};
 use crate::mapping::target::Target;
 use crate::v2::{Field, Message, Path, Segment, Value};
 
+/// The repetition recorded for a row that read every repetition of a field (repetitions
+/// count from 1).
+const EVERY_REPETITION: u32 = 0;
+
 /// Settings that shape translation.
 #[derive(Debug, Clone, Default)]
 pub struct TranslateOptions {
@@ -122,8 +126,9 @@ struct Translator<'a, 'o> {
     /// Links to resolve once every resource exists: (resource index, link, the segment whose
     /// row made the resource, which a link's `fill` map reads).
     pending: Vec<(usize, &'a Link, Segment<'a>)>,
-    /// (segment number, field) pairs some row read, when explaining.
-    consumed: Vec<u64>,
+    /// What some row read, when explaining: (segment number, field, repetition), the
+    /// repetition [`EVERY_REPETITION`] for a row that read the whole field.
+    consumed: Vec<(u32, u32, u32)>,
     untranslated: Vec<String>,
     /// Codes some row's vocabulary did translate, when explaining: a component read by two
     /// rows (XAD.7 gives both Address.use and Address.type) is untranslated only if neither
@@ -880,24 +885,32 @@ impl<'a> Translator<'a, '_> {
         seg
     }
 
-    /// Records that a row read the field `p` names, when explaining (every row asks, so the
-    /// test is inlined and the work is not).
+    /// Records that a row read the whole field `p` names, when explaining (every row asks, so
+    /// the test is inlined and the work is not).
     #[inline]
     fn consume_path(&mut self, p: &Path) {
         if self.opts.explain {
-            self.consume(p);
+            self.consume(p, EVERY_REPETITION);
+        }
+    }
+
+    /// Records that a row read repetition `rep` (from 1) of the field `p` names, and no other:
+    /// a field sent with more repetitions than its row's target holds has the others reported.
+    #[inline]
+    fn consume_repetition(&mut self, p: &Path, rep: u32) {
+        if self.opts.explain {
+            self.consume(p, rep);
         }
     }
 
     #[inline(never)]
-    fn consume(&mut self, p: &Path) {
+    fn consume(&mut self, p: &Path, rep: u32) {
         let seg = match self.current {
             Some(_) => self.segment_for(p),
             None => self.nth_segment(p),
         };
         if let Some(s) = seg {
-            self.consumed
-                .push((s.number() as u64) << 32 | p.field as u64);
+            self.consumed.push((s.number(), p.field, rep));
         }
     }
 
@@ -947,24 +960,36 @@ impl<'a> Translator<'a, '_> {
         t
     }
 
+    /// A valued field no row read is named whole (`PID-10`); of a field some row read in part,
+    /// each valued repetition no row read (`OBX-5[2]`).
     fn unmapped(&self) -> Vec<String> {
         let mut consumed = self.consumed.clone();
         consumed.sort_unstable();
         let mut out = Vec::new();
         for seg in self.msg.segments() {
+            let number = seg.number();
             for f in seg.fields() {
                 let n = f.location().field;
-                if seg.number() == 1 && n <= 2 {
+                if (number == 1 && n <= 2) || f.is_empty() {
                     continue;
                 }
-                if f.is_empty()
-                    || consumed
-                        .binary_search(&((seg.number() as u64) << 32 | n as u64))
-                        .is_ok()
-                {
+                let from = consumed.partition_point(|&c| c < (number, n, 0));
+                let to = consumed.partition_point(|&c| c <= (number, n, u32::MAX));
+                let read: Vec<u32> = consumed[from..to].iter().map(|c| c.2).collect();
+                if read.is_empty() {
+                    out.push(self.occurrence_terser(&f.location()));
                     continue;
                 }
-                out.push(self.occurrence_terser(&f.location()));
+                if read.contains(&EVERY_REPETITION) {
+                    continue;
+                }
+                for (i, r) in f.repetitions().enumerate() {
+                    let rep = i as u32 + 1;
+                    if !r.is_empty() && !r.is_null() && !read.contains(&rep) {
+                        let field = self.occurrence_terser(&f.location());
+                        out.push(format!("{field}[{rep}]"));
+                    }
+                }
             }
         }
         out

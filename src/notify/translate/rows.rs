@@ -118,7 +118,10 @@ impl<'a> Translator<'a, '_> {
         match o {
             Operand::Relative(nums) => self.descend(part?, nums).map(|p| *p.value()),
             Operand::Path(p) => {
-                self.consume_path(p);
+                match (p.repetition, p.component) {
+                    (None, None) => self.consume_path(p),
+                    (rep, _) => self.consume_repetition(p, rep.unwrap_or(1)),
+                }
                 let f = self.resolve(p)?;
                 match (p.repetition, p.component) {
                     (None, None) => Some(f.value()),
@@ -227,14 +230,18 @@ impl<'a> Translator<'a, '_> {
                 None => Ok(()),
             },
             Some(Operand::Path(p)) => {
-                self.consume_path(p);
-                let Some(field) = self.resolve(p) else {
-                    return Ok(());
-                };
                 let joined_kind = match row.conversion {
                     Conversion::Primitive(Primitive::JoinedText) => Some(false),
                     Conversion::Primitive(Primitive::TextAsBase64) => Some(true),
                     _ => None,
+                };
+                match (p.repetition, row.each_repetition) {
+                    _ if joined_kind.is_some() => self.consume_path(p),
+                    (None, true) => self.consume_path(p),
+                    (rep, _) => self.consume_repetition(p, rep.unwrap_or(1)),
+                }
+                let Some(field) = self.resolve(p) else {
+                    return Ok(());
                 };
                 if let Some(base64) = joined_kind {
                     let mut joined = String::new();
