@@ -839,3 +839,26 @@ fn an_account_update_shares_the_add_accounts_map_and_leaves_its_status_unknown()
     assert_eq!(status("P05"), "unknown");
     assert_eq!(status("P06"), "inactive");
 }
+
+#[test]
+fn base64_data_wrapped_over_lines_is_kept_without_its_line_breaks() {
+    // MIME wraps base64 at 76 characters; an ED carries the breaks as `\.br\` or `\X0D0A\`.
+    // FHIR's base64Binary allows whitespace, which carries nothing: the data is kept compact.
+    for wrapped in [
+        "JVBERi0xLjQK\\.br\\JVBERi0xLjQK",
+        "JVBERi0xLjQK\\X0D0A\\JVBERi0xLjQK",
+    ] {
+        let msg = format!(
+            "MSH|^~\\&|EHR|HOSP|||20240305101112-0500||MDM^T02^MDM_T02|M1|P|2.5.1\rEVN|T02\r\
+PID|1||MRN1^^^GHH^MR||DOE^JANE\rPV1|1|O\rTXA|1|CN|AP|||20240305091500-0500||||||DOC-3|||||||AV\r\
+OBX|1|ED|PDF^Document^L||^AP^pdf^Base64^{wrapped}||||||F\r"
+        );
+        let (report, bundle) = notify_with_report(msg.as_bytes(), true);
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        let document = resource(&bundle, "DocumentReference").unwrap();
+        assert_eq!(
+            document["content"][0]["attachment"]["data"],
+            "JVBERi0xLjQKJVBERi0xLjQK"
+        );
+    }
+}

@@ -1,5 +1,7 @@
 //! Base64 (RFC 4648, with padding) for FHIR `base64Binary`: attachment data built from HL7 text.
 
+use std::borrow::Cow;
+
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Encodes bytes as base64 with padding.
@@ -27,8 +29,20 @@ pub fn encode(bytes: &[u8]) -> String {
     out
 }
 
-/// Decodes padded base64; `None` when the text is not well formed.
+/// The text without its whitespace. FHIR's base64Binary allows whitespace between the groups
+/// of four (data wrapped at 76 characters, as MIME writes it; an HL7 v2 ED sent with `\.br\`
+/// or `\X0D0A\` line breaks), which carries nothing.
+pub fn compact(text: &str) -> Cow<'_, str> {
+    if text.bytes().any(|b| b.is_ascii_whitespace()) {
+        Cow::Owned(text.chars().filter(|c| !c.is_ascii_whitespace()).collect())
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// Decodes padded base64, whitespace ignored; `None` when the text is not well formed.
 pub fn decode(text: &str) -> Option<Vec<u8>> {
+    let text = &*compact(text);
     if !is_valid(text) {
         return None;
     }
@@ -77,6 +91,8 @@ mod tests {
             assert!(enc.is_empty() || is_valid(enc));
         }
         assert!(!is_valid("Zm9v\n"));
+        assert_eq!(compact(" Zm9v\r\nYg==\n"), "Zm9vYg==");
+        assert_eq!(decode("Zm9v\r\nYg==").as_deref(), Some(&b"foob"[..]));
         assert!(!is_valid("Zm9"));
         assert!(!is_valid("Z==="));
     }

@@ -33,10 +33,13 @@ impl<'a> Translator<'a, '_> {
                 None => return Ok(()),
             },
             Primitive::Base64 => match self.texts.of(v.value())? {
-                Some(t) if crate::fhir::base64::is_valid(t.trim()) => {
-                    Val::Str(Cow::Owned(t.trim().to_string()))
+                Some(t) => {
+                    let data = crate::fhir::base64::compact(&t);
+                    if !crate::fhir::base64::is_valid(&data) {
+                        return Err(self.bad_value(v.value(), "not base64 data"));
+                    }
+                    Val::Str(Cow::Owned(data.into_owned()))
                 }
-                Some(_) => return Err(self.bad_value(v.value(), "not base64 data")),
                 None => return Ok(()),
             },
             Primitive::Code => {

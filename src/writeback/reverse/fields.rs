@@ -570,7 +570,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             Primitive::TextAsBase64 | Primitive::Base64 => {
                 let data = v.as_str()?;
                 if p == Primitive::Base64 {
-                    return Some(Piece::Text(Cow::Borrowed(data)));
+                    return Some(Piece::Text(base64::compact(data)));
                 }
                 base64::decode(data)
                     .and_then(|b| String::from_utf8(b).ok())
