@@ -862,3 +862,25 @@ OBX|1|ED|PDF^Document^L||^AP^pdf^Base64^{wrapped}||||||F\r"
         );
     }
 }
+
+#[test]
+fn data_sent_without_its_subtype_has_the_content_type_of_data_of_unknown_kind() {
+    // FHIR requires a content type of an Attachment holding data (att-1); ED.3 is the only
+    // source of one, so without it the type says no more than the encoding does.
+    for (ed, content_type) in [
+        ("^AP^^Base64^JVBERi0xLjQK", "application/octet-stream"),
+        ("^TEXT^^A^Discharged home", "text/plain"),
+        ("^AP^pdf^Base64^JVBERi0xLjQK", "pdf"),
+    ] {
+        let msg = format!(
+            "MSH|^~\\&|EHR|HOSP|||20240305101112-0500||MDM^T02^MDM_T02|M1|P|2.5.1\rEVN|T02\r\
+PID|1||MRN1^^^GHH^MR||DOE^JANE\rPV1|1|O\rTXA|1|CN|AP|||20240305091500-0500||||||DOC-3|||||||AV\r\
+OBX|1|ED|PDF^Document^L||{ed}||||||F\r"
+        );
+        let (_, bundle) = notify_with_report(msg.as_bytes(), false);
+        let attachment =
+            &resource(&bundle, "DocumentReference").unwrap()["content"][0]["attachment"];
+        assert_eq!(attachment["contentType"], content_type, "{ed}");
+        assert!(attachment["data"].is_string(), "{ed}");
+    }
+}
