@@ -132,6 +132,39 @@ fn bad_result_and_charge_requests_are_named_at_their_fhir_path() {
             "Bundle.entry[1].resource.resourceType: `Observaton` is not a FHIR R4 resource type",
         ),
     ];
+    // What is not a charge to post, and an Encounter whose cancellation no single event says.
+    let charge_statuses = [
+        "planned",
+        "aborted",
+        "not-billable",
+        "billed",
+        "entered-in-error",
+    ];
+    let charge_errors: Vec<String> = charge_statuses
+        .iter()
+        .map(|s| format!("Bundle.entry[1].resource.status: a ChargeItem whose status is {s} is not a charge to post: an HL7 v2 DFT^P03 posts billable charges (a negative amount credits one)"))
+        .collect();
+    for (status, want) in charge_statuses.iter().zip(&charge_errors) {
+        let mut c = charge();
+        c["status"] = json!(status);
+        cases.push((tx(vec![patient(), c]), None, "unsupported", want));
+    }
+    cases.push((
+        tx(vec![patient(), without(charge(), "status")]),
+        None,
+        "unsupported",
+        "Bundle.entry[1].resource.status: a ChargeItem without a status is not known to be billable: an HL7 v2 DFT^P03 posts billable charges (a negative amount credits one)",
+    ));
+    let encounter_statuses = ["cancelled", "entered-in-error"];
+    let encounter_errors: Vec<String> = encounter_statuses
+        .iter()
+        .map(|s| format!("Bundle.entry[1].resource.status: an Encounter whose status is {s} is cancelled by an event the request must name with --event: A11 cancels an admission or visit, A27 a pending admission, A38 a pre-admission"))
+        .collect();
+    for (status, want) in encounter_statuses.iter().zip(&encounter_errors) {
+        let encounter = json!({"resourceType": "Encounter", "status": status,
+                               "class": {"code": "IMP"}, "subject": {"reference": "Patient/p1"}});
+        cases.push((tx(vec![patient(), encounter]), None, "unsupported", want));
+    }
     cases.push((
         json!({"resourceType": "Patient", "identifier": [{"value": "MRN-1"}],
                "name": [{"family": "Castellanos"}], "birthDate": "1913-02-31"}),

@@ -11,6 +11,9 @@
 //! | an Encounter, created, otherwise | A04 |
 //! | a Patient, created | A28 |
 //! | a Patient, updated | A31 |
+//!
+//! An Encounter `cancelled` or `entered-in-error` names no event of its own (A11, A27 and A38
+//! each cancel a different thing), so such a request needs `--event`.
 
 use serde_json::Value as Json;
 
@@ -73,6 +76,25 @@ pub fn check_content(request: &Request<'_>, message_type: &str, event: &str) -> 
         )
         .at_fhir_path(root()));
     }
+    // A DFT^P03 posts charges to the account for billing: only a billable ChargeItem is one (a
+    // credit is billable too, with its amount negative). One planned, aborted, not billable,
+    // billed already or entered in error would be billed as a new charge.
+    if message_type == "DFT" {
+        for (_, c) in request.of("ChargeItem") {
+            let status = c.json.get("status").and_then(Json::as_str);
+            if status != Some("billable") {
+                let why = match status {
+                    Some(s) => format!("a ChargeItem whose status is {s} is not a charge to post"),
+                    None => "a ChargeItem without a status is not known to be billable".into(),
+                };
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!("{why}: an HL7 v2 {message_type}^{event} posts billable charges (a negative amount credits one)"),
+                )
+                .at_fhir_path(format!("{}.status", c.path)));
+            }
+        }
+    }
     for &(ty, home, message) in CARRIED_BY {
         if home == message_type {
             continue;
@@ -116,10 +138,17 @@ pub fn infer(request: &Request<'_>) -> Result<(&'static str, String), Error> {
         return Ok(("ORU", "R01".into()));
     }
     if let Some((_, enc)) = request.of("Encounter").next() {
+        let status = enc.json.get("status").and_then(Json::as_str).unwrap_or("");
+        if matches!(status, "cancelled" | "entered-in-error") {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("an Encounter whose status is {status} is cancelled by an event the request must name with --event: A11 cancels an admission or visit, A27 a pending admission, A38 a pre-admission"),
+            )
+            .at_fhir_path(format!("{}.status", enc.path)));
+        }
         if enc.method == Method::Update {
             return Ok(("ADT", "A08".into()));
         }
-        let status = enc.json.get("status").and_then(Json::as_str).unwrap_or("");
         let class = enc
             .json
             .pointer("/class/code")
