@@ -147,6 +147,7 @@ pub(super) fn select<'j>(node: &'j Json, steps: &[Step], how: Select<'_, '_, 'j>
                                 next.extend(items.iter())
                             }
                             (false, Some(u32::MAX)) => next.extend(items.last()),
+                            (false, Some(1)) => next.extend(first_preferred(items)),
                             (false, Some(i)) => next.extend(items.get(*i as usize - 1)),
                             (false, None) => next.extend(items.first()),
                         },
@@ -186,6 +187,16 @@ pub(super) fn select<'j>(node: &'j Json, steps: &[Step], how: Select<'_, '_, 'j>
         cur = next;
     }
     cur
+}
+
+/// The first entry of a list, where FHIR lets entries say which comes first whatever their
+/// order: the one marked `preferred` (Patient.communication), for the one field that holds one
+/// (PID-15, the primary language), else the first.
+fn first_preferred(items: &[Json]) -> Option<&Json> {
+    items
+        .iter()
+        .find(|x| x.get("preferred") == Some(&Json::Bool(true)))
+        .or(items.first())
 }
 
 /// A member of a JSON object. FHIR objects have a handful of members, and finding one by
@@ -234,4 +245,32 @@ pub(super) fn steps_list<'j>(node: &'j Json, steps: &[Step]) -> Vec<&'j Json> {
         cur = next;
     }
     cur
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::target;
+    use serde_json::json;
+
+    #[test]
+    fn the_first_entry_is_the_preferred_one_where_entries_say_so() {
+        let language = target::parse("Patient", "communication[1].language.text").unwrap();
+        let second = target::parse("Patient", "communication[2].language.text").unwrap();
+        let text = |patient: &Json, t: &target::Target| {
+            select(patient, &t.steps, Select::default())
+                .first()
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        let patient = json!({"resourceType": "Patient", "communication": [
+            {"language": {"text": "Spanish"}, "preferred": false},
+            {"language": {"text": "English"}, "preferred": true}]});
+        assert_eq!(text(&patient, &language).as_deref(), Some("English"));
+        // Only the first entry gives way: the others keep their places.
+        assert_eq!(text(&patient, &second).as_deref(), Some("English"));
+        let unmarked = json!({"resourceType": "Patient", "communication": [
+            {"language": {"text": "Spanish"}}, {"language": {"text": "English"}}]});
+        assert_eq!(text(&unmarked, &language).as_deref(), Some("Spanish"));
+    }
 }
