@@ -91,7 +91,10 @@ fn the_device_an_observation_refers_to_is_obx_18() {
     // One identifier fits OBX-18's first repetition; the rest of the Device has no field.
     assert_eq!(
         written.unmapped,
-        ["Device.identifier[1].value", "Device.serialNumber"]
+        [
+            "Bundle.entry[1].resource.identifier[1].value",
+            "Bundle.entry[1].resource.serialNumber"
+        ]
     );
 }
 
@@ -118,13 +121,8 @@ fn a_device_no_observation_names_is_reported_unmapped() {
     ]);
     let written = write_back(&request).unwrap();
     assert_eq!(obx18(&written), [""]);
-    assert!(
-        written
-            .unmapped
-            .contains(&"Device.identifier[0].value".to_string()),
-        "{:?}",
-        written.unmapped
-    );
+    // Nothing of it is written: it is named whole, at its place in the request.
+    assert_eq!(written.unmapped, ["Bundle.entry[1].resource"]);
 }
 
 #[test]

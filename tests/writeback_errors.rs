@@ -268,3 +268,34 @@ fn a_code_no_vocabulary_translates_back_is_reported_not_dropped() {
             .is_empty()
     );
 }
+
+#[test]
+fn what_the_message_has_no_place_for_is_named_at_its_place_in_the_request() {
+    // An A01 has one visit: a second Encounter is written nowhere, and named whole; what the
+    // first holds that no field takes is named element by element.
+    let engine = Engine::with_defaults().unwrap();
+    let encounter = |id: &str, status: &str| {
+        json!({"resourceType": "Encounter", "identifier": [{"value": id}], "status": status,
+               "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+               "subject": {"reference": "Patient/p1"}, "priority": {"text": "urgent"}})
+    };
+    let request = tx(vec![
+        patient(),
+        encounter("V1", "in-progress"),
+        encounter("V2", "finished"),
+    ]);
+    let opts = WritebackOptions {
+        event: None,
+        envelope: common::fixed_envelope(),
+        explain: true,
+    };
+    let written = engine.writeback(&request, &opts, 1).unwrap();
+    assert_eq!(written.event, "A01");
+    assert_eq!(
+        written.unmapped,
+        [
+            "Bundle.entry[1].resource.priority.text",
+            "Bundle.entry[2].resource"
+        ]
+    );
+}

@@ -124,6 +124,9 @@ WRITEBACK OPTIONS:
                              the same seed and input)
     --timestamp DTM          MSH-7 for every message (default: now, UTC)
     --mllp                   frame the messages in MLLP
+    --explain                for each request, a JSON line on stderr naming every element no
+                             field took, at its place in the request (Bundle.entry[2].resource…;
+                             a resource the message has no place for, whole)
 
 ACK OPTIONS:
     --request FILE           the writeback requests (JSON or NDJSON, in the order they were sent,

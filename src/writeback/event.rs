@@ -28,8 +28,10 @@ const INPATIENT: &[&str] = &["IMP", "ACUTE", "NONAC"];
 pub fn carried<'j>(request: &Request<'j>, event: &str) -> Vec<&'j Json> {
     let mut out = Vec::new();
     match event {
+        // The first Encounter's status chose the event (see `infer`); another Encounter's is
+        // carried by nothing.
         "A01" | "A03" | "A04" => {
-            for (_, e) in request.of("Encounter") {
+            if let Some((_, e)) = request.of("Encounter").next() {
                 out.extend(e.json.get("status"));
             }
         }

@@ -55,7 +55,10 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
         }
     }
 
-    /// Every leaf of the request no row read, as a FHIR path.
+    /// Every leaf of the request no row read, as a FHIR path in the request
+    /// (`Bundle.entry[2].resource.class.code`, or `Patient.gender` for a resource sent alone,
+    /// as error records name them). A resource of which nothing was read, one the message has
+    /// no place for (a second Encounter in an A01), is named once, whole.
     pub(super) fn unmapped(&self) -> Vec<String> {
         let mut out = Vec::new();
         for r in &self.req.resources {
@@ -64,7 +67,8 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             let Some(members) = r.json.as_object() else {
                 continue;
             };
-            let mut path = r.ty.to_string();
+            let first = out.len();
+            let mut path = r.path.clone();
             for (k, x) in members {
                 if k == "resourceType" || k == "id" || k.starts_with('_') {
                     continue;
@@ -72,7 +76,11 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 path.push('.');
                 path.push_str(k);
                 self.leaves(x, &mut path, &mut out, false);
-                path.truncate(r.ty.len());
+                path.truncate(r.path.len());
+            }
+            if out.len() > first && !self.any_read(r.json) {
+                out.truncate(first);
+                out.push(r.path.clone());
             }
         }
         out
