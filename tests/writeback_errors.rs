@@ -299,3 +299,32 @@ fn what_the_message_has_no_place_for_is_named_at_its_place_in_the_request() {
         ]
     );
 }
+
+#[test]
+fn a_birth_time_is_written_back_in_pid_7_before_the_birth_date() {
+    let engine = Engine::with_defaults().unwrap();
+    let mut request = patient();
+    request["birthDate"] = json!("2024-03-05");
+    request["_birthDate"] = json!({"extension": [{
+        "url": "http://hl7.org/fhir/StructureDefinition/patient-birthTime",
+        "valueDateTime": "2024-03-05T10:11:12-05:00"}]});
+    let opts = WritebackOptions {
+        event: None,
+        envelope: common::fixed_envelope(),
+        explain: true,
+    };
+    let pid7 = |request: &Value| {
+        let written = engine.writeback(request, &opts, 1).unwrap();
+        assert!(written.unmapped.is_empty(), "{:?}", written.unmapped);
+        let text = String::from_utf8(written.message).unwrap();
+        let pid = text
+            .split('\r')
+            .find(|s| s.starts_with("PID|"))
+            .unwrap()
+            .to_string();
+        pid.split('|').nth(7).unwrap().to_string()
+    };
+    assert_eq!(pid7(&request), "20240305101112-0500");
+    request.as_object_mut().unwrap().remove("_birthDate");
+    assert_eq!(pid7(&request), "20240305");
+}

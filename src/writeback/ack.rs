@@ -81,8 +81,11 @@ fn severity(err4: &str, ack: &str) -> &'static str {
     }
 }
 
-/// The FHIR element the writeback filled from `SEG-field`, through the message maps.
+/// The FHIR element the writeback filled from `SEG-field`, through the message maps: a row
+/// that runs both ways names it, before one that runs backwards only (PID-7 is birthDate,
+/// which the birth time extension, written back first when present, only refines).
 fn expression(plan: &Plan, segment: &str, field: u32) -> Option<String> {
+    let mut reverse_only = None;
     for s in &plan.structures {
         for node in &s.nodes {
             if node.name != segment {
@@ -97,13 +100,17 @@ fn expression(plan: &Plan, segment: &str, field: u32) -> Option<String> {
                         && r.direction.reverse()
                     {
                         let path = r.target.text.replace("[]", "");
-                        return Some(format!("{}.{path}", row.resource));
+                        let element = format!("{}.{path}", row.resource);
+                        if r.direction.forward() {
+                            return Some(element);
+                        }
+                        reverse_only.get_or_insert(element);
                     }
                 }
             }
         }
     }
-    None
+    reverse_only
 }
 
 fn text(msg: &Message<'_>, seg: &crate::v2::Segment<'_>, field: usize, comp: usize) -> String {
