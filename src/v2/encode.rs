@@ -10,7 +10,7 @@ use serde_json::Value as Json;
 
 use super::charset::Charset;
 use super::delimiters::Delimiters;
-use super::escape::{EscapeProblem, escape_into};
+use super::escape::escape_into;
 use super::message::{Message, Segment};
 use super::path::Path;
 use crate::error::{Error, ErrorKind, Location};
@@ -201,10 +201,6 @@ impl Tree {
                                 out.push(need(d.subcomponent, "subcomponent", si, &id, fi, ri)?);
                             }
                             escape_into(sub, d, charset, out).map_err(|p| {
-                                let reason = match p {
-                                    EscapeProblem::NoEscapeCharacter => "text holds a delimiter or line break and the message declares no escape character",
-                                    EscapeProblem::Charset => "text holds a character the message's character set cannot represent",
-                                };
                                 let loc = Location {
                                     field: fi as u32 + 1,
                                     repetition: ri as u32 + 1,
@@ -212,7 +208,7 @@ impl Tree {
                                     subcomponent: ui as u32 + 1,
                                     ..Location::segment(si as u32 + 1, id)
                                 };
-                                Error::new(ErrorKind::Unrepresentable, reason).at(loc)
+                                Error::new(ErrorKind::Unrepresentable, p.reason()).at(loc)
                             })?;
                         }
                     }
@@ -524,7 +520,7 @@ mod tests {
         b.set_path("PID-5", "a|b").unwrap();
         assert_eq!(
             b.encode().unwrap_err().to_string(),
-            "PID-5.1.1 (segment 2): text holds a delimiter or line break and the message declares no escape character"
+            "PID-5.1.1 (segment 2): text holds a delimiter, line break or control character and the message declares no escape character"
         );
         let mut b = MessageBuilder::new(Delimiters::default(), Charset::Ascii);
         b.set_path("PID-5", "Müller").unwrap();
@@ -542,6 +538,24 @@ mod tests {
             b.set_path("PID", "x").unwrap_err().kind(),
             ErrorKind::BadPath
         );
+    }
+
+    #[test]
+    fn control_characters_go_as_hex_escapes_and_come_back() {
+        // A raw CR would end the segment and a raw 0x0B or 0x1C the MLLP frame; LF is a line
+        // break receivers render.
+        let text = "Sec\x1C\rret\x0Bname\nX\tY\0";
+        let mut b = MessageBuilder::new(Delimiters::default(), Charset::Utf8);
+        b.set_path("PID-5.1", text).unwrap();
+        let bytes = b.encode().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&bytes),
+            "MSH|^~\\&\rPID|||||Sec\\X1C\\\\X0D\\ret\\X0B\\name\\.br\\X\\X09\\Y\\X00\\\r"
+        );
+        let mut p = Parser::default();
+        let m = p.parse(&bytes).unwrap();
+        assert_eq!(m.segment_count(), 2);
+        assert_eq!(m.to_tree().unwrap().segments[1].fields[4], [[[text]]]);
     }
 
     #[test]

@@ -11,9 +11,10 @@
 //! | `\.fi\ \.nf\ \.in n\ \.ti n\ \.ce\ \H\ \N\` | removed (`Render`) or kept (`Keep`) |
 //! | `\Cxxyy\ \Mxxyyzz\ \Zxxx\` | kept as written: character-set switches and local escapes are not interpreted |
 //!
-//! Encoding writes delimiters as `\F\ \S\ \T\ \R\ \E\ \P\`, CR as `\X0D\` and LF as `\.br\` (as
-//! `\X0A\` when `.` is a delimiter), so that decoding the result with [`Formatting::Render`]
-//! gives the text back.
+//! Encoding writes delimiters as `\F\ \S\ \T\ \R\ \E\ \P\`, LF as `\.br\` (as `\X0A\` when `.` is a
+//! delimiter) and every other control character as `\Xhh\`, so that decoding the result with
+//! [`Formatting::Render`] gives the text back. A raw control character would break the
+//! message: CR ends a segment, 0x0B and 0x1C open and close an MLLP frame.
 
 use std::borrow::Cow;
 
@@ -184,10 +185,25 @@ fn hex_digit(b: u8) -> Option<u8> {
 /// Why text could not be escaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum EscapeProblem {
-    /// The text holds a delimiter or line break and the message has no escape character.
+    /// The text holds a delimiter, line break or control character and the message has no
+    /// escape character.
     NoEscapeCharacter,
     /// The character set cannot represent a character of the text.
     Charset,
+}
+
+impl EscapeProblem {
+    /// The reason, for an error record (it names no text: the text is patient data).
+    pub(crate) fn reason(self) -> &'static str {
+        match self {
+            EscapeProblem::NoEscapeCharacter => {
+                "text holds a delimiter, line break or control character and the message declares no escape character"
+            }
+            EscapeProblem::Charset => {
+                "text holds a character the message's character set cannot represent"
+            }
+        }
+    }
 }
 
 /// Appends `text` to `out`, escaped for the delimiters and encoded in `charset`.
@@ -197,19 +213,23 @@ pub(crate) fn escape_into(
     charset: Charset,
     out: &mut Vec<u8>,
 ) -> Result<(), EscapeProblem> {
+    // 0xC2 leads the UTF-8 form of U+0080 to U+00BF, among them the C1 control characters.
     let needs_work = |b: u8| {
-        d.is_special(b) || b == b'\r' || b == b'\n' || (b >= 0x80 && charset != Charset::Utf8)
+        d.is_special(b)
+            || b < 0x20
+            || b == 0x7F
+            || (b >= 0x80 && (charset != Charset::Utf8 || b == 0xC2))
     };
     if !text.bytes().any(needs_work) {
         out.extend_from_slice(text.as_bytes());
         return Ok(());
     }
     // `\.br\` is what receivers render as a line break, but its `.` would split the sequence
-    // when `.` is a delimiter; then LF goes as hex like CR.
+    // when `.` is a delimiter; then LF goes as hex like the other control characters.
     let line_feed: &[u8] = if d.is_special(b'.') { b"X0A" } else { b".br" };
+    let mut bytes = Vec::new();
     for c in text.chars() {
         let seq: Option<&[u8]> = match c {
-            '\r' => Some(b"X0D"),
             '\n' => Some(line_feed),
             _ if c.is_ascii() && d.is_special(c as u8) => Some(match c as u8 {
                 b if b == d.field => b"F",
@@ -221,22 +241,33 @@ pub(crate) fn escape_into(
             }),
             _ => None,
         };
-        match seq {
-            Some(seq) => {
-                let esc = d.escape.ok_or(EscapeProblem::NoEscapeCharacter)?;
-                out.push(esc);
-                out.extend_from_slice(seq);
-                out.push(esc);
+        if let Some(seq) = seq {
+            let esc = d.escape.ok_or(EscapeProblem::NoEscapeCharacter)?;
+            out.push(esc);
+            out.extend_from_slice(seq);
+            out.push(esc);
+        } else if c.is_control() {
+            // The character's bytes in the message's character set, as `\X` reads them back.
+            let esc = d.escape.ok_or(EscapeProblem::NoEscapeCharacter)?;
+            bytes.clear();
+            if !charset.encode_char(c, &mut bytes) {
+                return Err(EscapeProblem::Charset);
             }
-            None => {
-                if !charset.encode_char(c, out) {
-                    return Err(EscapeProblem::Charset);
-                }
+            out.push(esc);
+            out.push(b'X');
+            for b in &bytes {
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xF)]);
             }
+            out.push(esc);
+        } else if !charset.encode_char(c, out) {
+            return Err(EscapeProblem::Charset);
         }
     }
     Ok(())
 }
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 #[cfg(test)]
 mod tests {
@@ -347,6 +378,16 @@ mod tests {
                 Ok(br"a\F\b\S\c\R\d\T\e\E\f\P\g"),
             ),
             ("l1\r\nl2", Charset::Ascii, Ok(br"l1\X0D\\.br\l2")),
+            // Control characters: NUL, tab, the MLLP frame bytes, DEL, a C1 control in UTF-8
+            // (two bytes) and in ISO 8859-1 (one).
+            (
+                "a\0b\tc\x0Bd\x1Ce\x7F",
+                Charset::Ascii,
+                Ok(br"a\X00\b\X09\c\X0B\d\X1C\e\X7F\"),
+            ),
+            ("x\u{85}y", Charset::Utf8, Ok(br"x\XC285\y")),
+            ("x\u{85}ü", Charset::Latin1, Ok(b"x\\X85\\\xfc")),
+            ("x\u{85}", Charset::Ascii, Err(EscapeProblem::Charset)),
             ("Müller", Charset::Latin1, Ok(b"M\xfcller")),
             ("Müller", Charset::Utf8, Ok("Müller".as_bytes())),
             ("Müller", Charset::Ascii, Err(EscapeProblem::Charset)),
@@ -362,16 +403,25 @@ mod tests {
             truncation: None,
             ..d
         };
-        assert_eq!(
-            escape_into("a|b", &no_escape, Charset::Ascii, &mut Vec::new()),
-            Err(EscapeProblem::NoEscapeCharacter)
-        );
+        for text in ["a|b", "a\x1Cb"] {
+            assert_eq!(
+                escape_into(text, &no_escape, Charset::Ascii, &mut Vec::new()),
+                Err(EscapeProblem::NoEscapeCharacter)
+            );
+        }
     }
 
     #[test]
     fn escape_then_unescape_gives_text_back() {
         let d = Delimiters::default();
-        for text in ["", "a|b^c~d&e\\f", "x\ry\nz", "tab\tand spaces  ", "ü€"] {
+        for text in [
+            "",
+            "a|b^c~d&e\\f",
+            "x\ry\nz",
+            "tab\tand spaces  ",
+            "ü€",
+            "\0\x0B\x1C\u{85}\x7F",
+        ] {
             let mut out = Vec::new();
             escape_into(text, &d, Charset::Utf8, &mut out).unwrap();
             let back = unescape(&out, &d, Formatting::Render, false).unwrap();

@@ -24,7 +24,7 @@ pub use ack::{AckCode, AckOptions, ReceivedHeader, build_ack, error_condition};
 pub use charset::Charset;
 pub use delimiters::Delimiters;
 pub use encode::{EncodeMode, FieldTree, MessageBuilder, SegmentTree, Tree};
-pub(crate) use escape::{EscapeProblem, escape_into};
+pub(crate) use escape::escape_into;
 pub use framing::{Chunk, FrameReader, Framed, Framing};
 pub use message::{
     Component, Components, Field, Fields, Index, Message, Parser, Repetition, Repetitions, Segment,

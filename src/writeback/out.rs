@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use crate::error::{Error, ErrorKind, Location};
-use crate::v2::{Charset, Delimiters, EscapeProblem, escape_into};
+use crate::v2::{Charset, Delimiters, escape_into};
 
 /// Decoded text, borrowed where possible.
 pub(crate) type Text<'a> = Cow<'a, str>;
@@ -273,15 +273,8 @@ impl<'a> Message<'a> {
                     s0 += 1;
                 }
                 escape_into(t, d, charset, &mut out).map_err(|p| {
-                    let reason = match p {
-                        EscapeProblem::NoEscapeCharacter => {
-                            "text holds a delimiter or line break and the message declares no escape character"
-                        }
-                        EscapeProblem::Charset => {
-                            "text holds a character the message's character set cannot represent"
-                        }
-                    };
-                    Error::new(ErrorKind::Unrepresentable, reason).at(location(si, seg.id, f, r))
+                    Error::new(ErrorKind::Unrepresentable, p.reason())
+                        .at(location(si, seg.id, f, r))
                 })?;
             }
             out.push(b'\r');
