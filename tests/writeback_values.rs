@@ -55,3 +55,100 @@ fn control_characters_travel_as_escapes_and_the_message_stays_one() {
     let pid = tree.segments.iter().find(|s| s.id == "PID").unwrap();
     assert_eq!(pid.fields[4][0][0][0], family);
 }
+
+fn patient() -> Value {
+    json!({"resourceType": "Patient", "id": "p1", "identifier": [{"value": "MRN-1"}],
+           "name": [{"family": "Castellanos"}]})
+}
+
+fn tx(resources: Vec<Value>) -> Value {
+    json!({"resourceType": "Bundle", "type": "transaction", "entry": resources
+        .into_iter()
+        .map(|r| json!({"resource": r, "request": {"method": "POST"}}))
+        .collect::<Vec<_>>()})
+}
+
+/// Field `n` of the first segment `id` of a written message, as written.
+fn field(message: &[u8], id: &str, n: usize) -> String {
+    let text = String::from_utf8(message.to_vec()).unwrap();
+    let seg = text
+        .split('\r')
+        .find(|s| s.starts_with(&format!("{id}|")))
+        .unwrap_or_else(|| panic!("no {id} in {text}"));
+    seg.split('|').nth(n).unwrap_or("").to_string()
+}
+
+/// A request from JSON text, so that numbers keep the digits and exponent they were written
+/// with.
+fn request(text: &str) -> Value {
+    serde_json::from_str(text).unwrap()
+}
+
+#[test]
+fn decimals_in_exponent_form_are_written_as_plain_numbers_with_their_digits() {
+    // (FHIR decimal, NM) — every significant digit kept, none invented.
+    let cases = [
+        ("1.0E-7", "0.00000010"),
+        ("1.5e3", "1500"),
+        ("1.20E3", "1200"),
+        ("1.5E+3", "1500"),
+        ("-2.5e-2", "-0.025"),
+        ("12.34e1", "123.4"),
+        ("0.05e1", "0.5"),
+        ("7e0", "7"),
+        ("120e-2", "1.20"),
+        ("0.000", "0.000"),
+        ("101", "101"),
+    ];
+    for (decimal, nm) in cases {
+        let obs = format!(
+            r#"{{"resourceType": "Observation", "id": "o1", "status": "final",
+                "code": {{"coding": [{{"system": "http://loinc.org", "code": "2345-7"}}]}},
+                "subject": {{"reference": "Patient/p1"}},
+                "valueQuantity": {{"value": {decimal}, "unit": "g"}}}}"#
+        );
+        let message = write(&tx(vec![patient(), request(&obs)]));
+        assert_eq!(field(&message, "OBX", 2), "NM", "{decimal}");
+        assert_eq!(field(&message, "OBX", 5), nm, "{decimal}");
+    }
+    // A charge's amount (FT1-11, CP) and quantity (FT1-10) too.
+    let charge = request(
+        r#"{"resourceType": "ChargeItem", "id": "c1", "status": "billable",
+            "code": {"coding": [{"code": "99213"}]}, "subject": {"reference": "Patient/p1"},
+            "occurrenceDateTime": "2026-04-21", "quantity": {"value": 2.5e0},
+            "priceOverride": {"value": 1.2E3, "currency": "EUR"}}"#,
+    );
+    let message = write(&tx(vec![patient(), charge]));
+    assert_eq!(field(&message, "FT1", 10), "2.5");
+    assert_eq!(field(&message, "FT1", 11), "1200&EUR");
+}
+
+#[test]
+fn a_decimal_with_an_absurd_exponent_is_an_error_not_a_huge_number() {
+    let engine = Engine::with_defaults().unwrap();
+    for exponent in ["1001", "-1001", "999999", "99999999999999999999999"] {
+        let obs = format!(
+            r#"{{"resourceType": "Observation", "id": "o1", "status": "final",
+                "code": {{"coding": [{{"system": "http://loinc.org", "code": "2345-7"}}]}},
+                "subject": {{"reference": "Patient/p1"}},
+                "valueQuantity": {{"value": 1e{exponent}, "unit": "g"}}}}"#
+        );
+        let e = engine
+            .writeback(&tx(vec![patient(), request(&obs)]), &options(), 1)
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Bundle.entry[1].resource.valueQuantity.value: a decimal whose exponent is beyond ±1000 \
+             cannot be an HL7 v2 number, which has no exponent",
+            "{exponent}"
+        );
+    }
+    // At the limit, it is written out.
+    let obs = request(
+        r#"{"resourceType": "Observation", "id": "o1", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+            "subject": {"reference": "Patient/p1"}, "valueQuantity": {"value": 1e-1000}}"#,
+    );
+    let nm = field(&write(&tx(vec![patient(), obs])), "OBX", 5);
+    assert_eq!(nm, format!("0.{}1", "0".repeat(999)));
+}

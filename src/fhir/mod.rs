@@ -3,6 +3,7 @@
 
 pub mod base64;
 pub mod datetime;
+pub mod decimal;
 pub mod doc;
 pub mod elements;
 pub mod id;

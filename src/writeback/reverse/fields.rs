@@ -11,6 +11,7 @@ use super::{Focus, NodeKey, Piece, Writer};
 use crate::error::{Error, ErrorKind};
 use crate::fhir::base64;
 use crate::fhir::datetime::{Dtm, fhir_to_dtm};
+use crate::fhir::decimal;
 use crate::mapping::condition::{Condition, Operand};
 use crate::mapping::plan::{Conversion, ElementMap, MapRow, Plan, Primitive};
 use crate::mapping::target::{Step, Target};
@@ -284,6 +285,16 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 }
                 if v.is_object() {
                     self.mark_all(v);
+                }
+                if let Some(n) = unwritable_number(v) {
+                    return Err(Error::new(
+                        ErrorKind::Unrepresentable,
+                        format!(
+                            "a decimal whose exponent is beyond ±{} cannot be an HL7 v2 number, which has no exponent",
+                            decimal::MAX_EXPONENT
+                        ),
+                    )
+                    .at_fhir_path(self.path_of(n)));
                 }
                 let piece = self.primitive_back(row, p, v, owner);
                 if leaf && piece.is_some() {
@@ -674,12 +685,25 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
 
 const ORIGINAL_TEXT: &str = "http://hl7.org/fhir/StructureDefinition/originalText";
 
-/// The text of a primitive JSON value. Numbers keep the digits they were written with.
+/// The text of a primitive JSON value. Numbers keep the digits they were written with, in the
+/// plain form HL7 v2 numbers take (no exponent); one too large for that has no text, and
+/// [`unwritable_number`] names it.
 pub(super) fn primitive_text(v: &Json) -> Option<Text<'_>> {
     match v {
         Json::String(s) if !s.is_empty() => Some(Cow::Borrowed(s)),
-        Json::Number(n) => Some(Cow::Owned(n.to_string())),
+        Json::Number(n) => decimal::plain(n.as_str()).ok(),
         Json::Bool(b) => Some(Cow::Borrowed(if *b { "Y" } else { "N" })),
+        _ => None,
+    }
+}
+
+/// The first number in `v` (itself, or inside a Quantity or Range a row converts whole) whose
+/// exponent puts it beyond what can be written out as an HL7 v2 number.
+pub(super) fn unwritable_number(v: &Json) -> Option<&Json> {
+    match v {
+        Json::Number(n) => decimal::plain(n.as_str()).is_err().then_some(v),
+        Json::Object(m) => m.values().find_map(unwritable_number),
+        Json::Array(a) => a.iter().find_map(unwritable_number),
         _ => None,
     }
 }
