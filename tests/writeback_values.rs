@@ -152,3 +152,67 @@ fn a_decimal_with_an_absurd_exponent_is_an_error_not_a_huge_number() {
     let nm = field(&write(&tx(vec![patient(), obs])), "OBX", 5);
     assert_eq!(nm, format!("0.{}1", "0".repeat(999)));
 }
+
+#[test]
+fn times_keep_at_most_four_digits_of_a_second_cut_not_rounded_and_reported() {
+    let engine = Engine::with_defaults().unwrap();
+    let obs = request(
+        r#"{"resourceType": "Observation", "id": "o1", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+            "subject": {"reference": "Patient/p1"}, "valueString": "v",
+            "effectiveDateTime": "2024-12-31T23:59:59.99999-03:00",
+            "issued": "2024-03-05T10:11:12.123456789+05:30"}"#,
+    );
+    let mut pat = patient();
+    pat["identifier"][0]["period"] = json!({"start": "2020-01-01T00:00:00.1234Z"});
+    let explain = WritebackOptions {
+        explain: true,
+        ..options()
+    };
+    let written = engine
+        .writeback(&tx(vec![pat, obs.clone()]), &explain, 1)
+        .unwrap();
+    let message = written.message;
+    // Rounding 59.99999 would carry into the next year.
+    assert_eq!(field(&message, "OBX", 14), "20241231235959.9999-0300");
+    assert_eq!(field(&message, "OBX", 19), "20240305101112.1234+0530");
+    // Four digits are DTM's own: nothing cut, nothing reported.
+    assert_eq!(
+        field(&message, "PID", 3),
+        "MRN-1^^^^^^20200101000000.1234+0000"
+    );
+    assert_eq!(
+        written.problems,
+        [
+            "Bundle.entry[1].resource.effectiveDateTime: an HL7 v2 time stamp carries at most 4 digits of a second; the rest were cut",
+            "Bundle.entry[1].resource.issued: an HL7 v2 time stamp carries at most 4 digits of a second; the rest were cut",
+        ]
+    );
+    // A time the forward direction kept only as its original text (no offset, no zone) goes
+    // back as sent, cut the same way.
+    let kept = request(
+        r#"{"resourceType": "Observation", "id": "o1", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+            "subject": {"reference": "Patient/p1"}, "valueString": "v",
+            "effectiveDateTime": "2024-03-05",
+            "_effectiveDateTime": {"extension": [{
+                "url": "http://hl7.org/fhir/StructureDefinition/originalText",
+                "valueString": "20240305101112.123456"}]}}"#,
+    );
+    let written = engine
+        .writeback(&tx(vec![patient(), kept]), &explain, 1)
+        .unwrap();
+    assert_eq!(field(&written.message, "OBX", 14), "20240305101112.1234");
+    assert_eq!(
+        written.problems,
+        [
+            "Bundle.entry[1].resource.effectiveDateTime: an HL7 v2 time stamp carries at most 4 digits of a second; the rest were cut"
+        ]
+    );
+    // Without --explain the same cut, nothing collected.
+    let quiet = engine
+        .writeback(&tx(vec![patient(), obs]), &options(), 1)
+        .unwrap();
+    assert_eq!(field(&quiet.message, "OBX", 19), "20240305101112.1234+0530");
+    assert!(quiet.problems.is_empty());
+}

@@ -272,6 +272,33 @@ pub fn ends_before(start: &str, end: &str) -> bool {
     n >= 4 && end.get(..n) < start.get(..n)
 }
 
+/// The digits of a second's fraction an HL7 DTM (and TM) carries at most: `SS.SSSS`.
+pub const DTM_FRACTION_DIGITS: usize = 4;
+
+/// Cuts the fraction of the seconds of an HL7 time stamp or time (`20240305101112.123456+0000`)
+/// to the [`DTM_FRACTION_DIGITS`] the type allows; true when digits were cut. Cut, never
+/// rounded: rounding `235959.99999` up would carry into the minute, the hour and the day.
+///
+/// ```
+/// use hl7fhir::fhir::datetime::cut_fraction;
+/// let mut t = "20241231235959.99999-0300".to_string();
+/// assert!(cut_fraction(&mut t));
+/// assert_eq!(t, "20241231235959.9999-0300");
+/// assert!(!cut_fraction(&mut t));
+/// ```
+pub fn cut_fraction(dtm: &mut String) -> bool {
+    let Some(point) = dtm.find('.') else {
+        return false;
+    };
+    let start = point + 1;
+    let digits = dtm[start..].bytes().take_while(u8::is_ascii_digit).count();
+    if digits <= DTM_FRACTION_DIGITS {
+        return false;
+    }
+    dtm.replace_range(start + DTM_FRACTION_DIGITS..start + digits, "");
+    true
+}
+
 /// A FHIR date, dateTime or instant as an HL7 DTM: the reverse of [`Dtm::to_fhir`], keeping
 /// precision and offset (`2026-03-14T08:15:03-05:00` → `20260314081503-0500`); a FHIR time
 /// (`08:15:03`) as an HL7 TM. `None` for anything that is not one of those as FHIR writes

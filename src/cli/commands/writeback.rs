@@ -1,6 +1,6 @@
 //! `hl7fhir writeback`: FHIR JSON or NDJSON requests → HL7 v2 messages, one after another (CR
 //! segment ends) or MLLP frames; with `--explain`, a note per request naming the FHIR elements
-//! no mapping row read.
+//! no mapping row read and what was written with less than the request held.
 
 use std::sync::Arc;
 
@@ -67,7 +67,7 @@ impl Translator for WritebackCommand {
             out.extend_from_slice(&[0x1C, 0x0D]);
         }
         if self.shared.explain {
-            let note = json!({"index": input.index, "control_id": written.control_id, "event": written.event, "structure": written.structure, "unmapped": written.unmapped});
+            let note = json!({"index": input.index, "control_id": written.control_id, "event": written.event, "structure": written.structure, "unmapped": written.unmapped, "problems": written.problems});
             notes.extend_from_slice(note.to_string().as_bytes());
             notes.push(b'\n');
         }

@@ -10,7 +10,7 @@ use super::select::{Member, Nodes, Select, select};
 use super::{Focus, NodeKey, Piece, Writer};
 use crate::error::{Error, ErrorKind};
 use crate::fhir::base64;
-use crate::fhir::datetime::{Dtm, fhir_to_dtm};
+use crate::fhir::datetime::{DTM_FRACTION_DIGITS, Dtm, cut_fraction, fhir_to_dtm};
 use crate::fhir::decimal;
 use crate::mapping::condition::{Condition, Operand};
 use crate::mapping::plan::{Conversion, ElementMap, MapRow, Plan, Primitive};
@@ -139,7 +139,10 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             if values.is_empty() {
                 // A date the forward direction kept only as its original text (no zone to give
                 // its time an offset, or a Period's end before its start) goes back as sent.
-                if let Some(orig) = original_date(json, row) {
+                if let Some(mut orig) = original_date(json, row) {
+                    self.fit_fraction(&mut orig, |w| {
+                        format!("{}.{}", w.path_of(json), row.target.text)
+                    });
                     let mut rep = self.current_rep(seg, field, 1);
                     set_in(
                         &mut rep,
@@ -489,7 +492,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
     /// `owner` is the element the row's target starts from (for the original text kept beside a
     /// date).
     fn primitive_back(
-        &self,
+        &mut self,
         row: &'p MapRow,
         p: Primitive,
         v: &'j Json,
@@ -519,11 +522,11 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 let dtm = fhir_to_dtm(text)?;
                 // The value as sent, when the forward direction kept it beside a value padded
                 // to seconds or cut to its date: the same instant, at the precision sent.
-                Some(Piece::Text(Cow::Owned(
-                    original_text(owner, &row.target)
-                        .filter(|o| same_moment(o, &dtm))
-                        .unwrap_or(dtm),
-                )))
+                let mut dtm = original_text(owner, &row.target)
+                    .filter(|o| same_moment(o, &dtm))
+                    .unwrap_or(dtm);
+                self.fit_fraction(&mut dtm, |w| w.path_of(v));
+                Some(Piece::Text(Cow::Owned(dtm)))
             }
             Primitive::SnQuantity => {
                 let mut parts = Vec::with_capacity(2);
@@ -587,6 +590,18 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                     .and_then(|b| String::from_utf8(b).ok())
                     .map(|t| Piece::Text(Cow::Owned(t)))
             }
+        }
+    }
+
+    /// Cuts a time stamp's fraction of a second to the digits HL7 carries; when explaining,
+    /// reports the cut at the FHIR element `at` names (a walk through the request, so only
+    /// then).
+    fn fit_fraction(&mut self, dtm: &mut String, at: impl FnOnce(&Self) -> String) {
+        if cut_fraction(dtm) && self.explain {
+            let at = at(self);
+            self.problems.push(format!(
+                "{at}: an HL7 v2 time stamp carries at most {DTM_FRACTION_DIGITS} digits of a second; the rest were cut"
+            ));
         }
     }
 

@@ -81,6 +81,10 @@ pub struct Written {
     /// FHIR elements of the request that no row read (`Patient.name[0].text`), when the options
     /// asked to explain.
     pub unmapped: Vec<String>,
+    /// What was written with less than the request held (a time's fraction of a second cut to
+    /// the four digits HL7 carries), each naming the FHIR element and the reason, never its
+    /// value; when the options asked to explain.
+    pub problems: Vec<String>,
 }
 
 /// A value read back from FHIR: text for one place, or parts for several components.
@@ -140,6 +144,9 @@ struct Writer<'p, 'j> {
     direct: FastSet<NodeKey>,
     /// Emptied sets for the next scope, so that scopes do not allocate anew.
     spare_sets: Vec<FastSet<NodeKey>>,
+    /// When explaining: what was written with less than the request held (see
+    /// [`Written::problems`]), in the order written.
+    problems: Vec<String>,
     /// How many data type maps deep the writer is.
     depth: usize,
     /// Set ID counters per (segment id, group instance).
@@ -233,6 +240,7 @@ pub(crate) fn write(
         unconverted: FastSet::default(),
         converted: FastSet::default(),
         explain: opts.explain,
+        problems: Vec::new(),
         taken: FastSet::default(),
         direct: FastSet::default(),
         depth: 0,
@@ -260,6 +268,7 @@ pub(crate) fn write(
         structure: s.name.clone(),
         control_id,
         unmapped,
+        problems: w.problems,
     })
 }
 
@@ -738,7 +747,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             };
             for i in instances {
                 self.used[i] = true;
-                let checkpoint = (self.consumed_log.len(), placed.len());
+                let checkpoint = (self.consumed_log.len(), placed.len(), self.problems.len());
                 placed.push(i);
                 let seg = self.b.add(id);
                 self.mark_links(i, row, ctx);
@@ -781,6 +790,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                     // holds is reported unmapped.
                     self.b.pop();
                     self.unmark_since(checkpoint.0);
+                    self.problems.truncate(checkpoint.2);
                     for x in placed.drain(checkpoint.1..) {
                         self.used[x] = false;
                     }
