@@ -884,3 +884,41 @@ OBX|1|ED|PDF^Document^L||{ed}||||||F\r"
         assert!(attachment["data"].is_string(), "{ed}");
     }
 }
+
+#[test]
+fn multiline_and_length_conditions_read_the_field_as_the_message_carries_it() {
+    // Two rows a site might add: PID-23 (birth place) longer than 10 characters as written,
+    // and of more than one line, each mark the Patient with a constant.
+    let mut tables = TableSet::embedded();
+    let pid = format!(
+        "{}\n{}\n{}\n",
+        tables.get("segments/PID[Patient].csv").unwrap().trim_end(),
+        ",PID-23 IS MULTILINE,active,,,true,forward",
+        ",PID-23 LONGER THAN 10,language,,,en,forward",
+    );
+    tables.insert("segments/PID[Patient].csv", &pid);
+    let engine = Engine::new(&tables, EngineOptions::default()).unwrap();
+    // (PID-23 as sent, active, language)
+    let cases = [
+        ("Springfield", None, Some("en")),
+        ("Rome", None, None),
+        // Four characters decoded, twelve as written.
+        ("\\T\\\\T\\\\T\\\\T\\", None, Some("en")),
+        ("Rome~Ostia", Some(true), None),
+        ("Rome\\.br\\", Some(true), None),
+        ("Rome\\X0D\\", Some(true), None),
+    ];
+    for (pid23, active, language) in cases {
+        let msg = format!(
+            "MSH|^~\\&|ADT1|GHH|||20260101120000+0000||ADT^A01^ADT_A01|M1|P|2.5.1\rEVN|A01\r\
+             PID|1||MRN1^^^GHH^MR||DOE^JANE||19800101|F{}|{pid23}\rPV1|1|I\r",
+            "|".repeat(14)
+        );
+        let bundle = engine
+            .notify(msg.as_bytes(), &NotifyOptions::default())
+            .unwrap();
+        let patient = resource(&bundle, "Patient").unwrap();
+        assert_eq!(patient["active"].as_bool(), active, "{pid23}");
+        assert_eq!(patient["language"].as_str(), language, "{pid23}");
+    }
+}

@@ -316,6 +316,9 @@ fn eval(c: &Condition, text: &dyn Fn(&Operand) -> Option<String>) -> bool {
             [4, 6, 8, 10, 12, 14].contains(&digits.len())
                 && digits.bytes().all(|b| b.is_ascii_digit())
         }),
+        // The embedded tables use it only on a reverse row (OBX-2 TX); here it reads the one
+        // repetition the path names.
+        Condition::IsMultiline(o) => text(o).is_some_and(|t| t.contains(['\n', '\r'])),
         Condition::Below(o, n) => text(o).is_some_and(|t| Condition::number_below(&t, n)),
         Condition::Not(c) => !eval(c, text),
         Condition::And(cs) => cs.iter().all(|c| eval(c, text)),

@@ -216,3 +216,46 @@ fn times_keep_at_most_four_digits_of_a_second_cut_not_rounded_and_reported() {
     assert_eq!(field(&quiet.message, "OBX", 19), "20240305101112.1234+0530");
     assert!(quiet.problems.is_empty());
 }
+
+/// OBX-2 and OBX-5 as written for an Observation with `valueString`.
+fn string_obx(text: &str) -> (String, String) {
+    let obs = json!({"resourceType": "Observation", "id": "o1", "status": "final",
+                     "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+                     "subject": {"reference": "Patient/p1"}, "valueString": text});
+    let message = write(&tx(vec![patient(), obs]));
+    (field(&message, "OBX", 2), field(&message, "OBX", 5))
+}
+
+#[test]
+fn a_string_is_tx_when_it_has_a_line_break_anywhere_or_is_too_long_for_st() {
+    let b = |n: usize| "B".repeat(n);
+    // (valueString, OBX-2, OBX-5 as written). An ST holds one line of at most 199 characters
+    // as the message carries it, escape sequences counted in full.
+    let cases = [
+        ("one line".to_string(), "ST", "one line".to_string()),
+        ("a\n\nb".into(), "TX", "a~~b".into()),
+        ("\nb".into(), "TX", "~b".into()),
+        ("a\r\nb".into(), "TX", "a~b".into()),
+        ("a\rb".into(), "TX", "a~b".into()),
+        ("a\r\n\r\nb".into(), "TX", "a~~b".into()),
+        (b(199), "ST", b(199)),
+        (b(200), "TX", b(200)),
+        (b(1000), "TX", b(1000)),
+        (format!("{}&", b(197)), "TX", format!("{}\\T\\", b(197))),
+        ("&".repeat(67), "TX", "\\T\\".repeat(67)),
+        ("&".repeat(66), "ST", "\\T\\".repeat(66)),
+    ];
+    for (text, ty, obx5) in cases {
+        assert_eq!(string_obx(&text), (ty.to_string(), obx5), "{text:?}");
+    }
+}
+
+#[test]
+fn a_note_with_crlf_line_ends_is_one_repetition_per_line() {
+    let obs = json!({"resourceType": "Observation", "id": "o1", "status": "final",
+                     "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+                     "subject": {"reference": "Patient/p1"}, "valueString": "v",
+                     "note": [{"text": "line1\r\nline2\rline3"}]});
+    let message = write(&tx(vec![patient(), obs]));
+    assert_eq!(field(&message, "NTE", 3), "line1~line2~line3");
+}

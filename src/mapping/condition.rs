@@ -32,10 +32,14 @@ pub enum Condition {
     Equals(Operand, String),
     /// The operand's decoded text is one of the literals.
     In(Operand, Vec<String>),
-    /// The operand's decoded text has more than this many characters.
+    /// The operand takes more than this many characters in the message: its text as written,
+    /// an escape sequence counting in full (`\T\` is three), as HL7 length limits count.
     LongerThan(Operand, usize),
     /// The operand's decoded text is a well-formed HL7 date/time (DTM).
     IsDate(Operand),
+    /// The operand's text has more than one line: the field holds several repetitions (the
+    /// lines of TX and FT text), or its text a line break (`\.br\`, an escaped CR or LF).
+    IsMultiline(Operand),
     /// The operand's decoded text is a number below this one (`FT1-11.1.1 < 0`: a credit).
     Below(Operand, String),
     /// Negation.
@@ -55,6 +59,7 @@ impl Condition {
             | Condition::In(o, _)
             | Condition::LongerThan(o, _)
             | Condition::IsDate(o)
+            | Condition::IsMultiline(o)
             | Condition::Below(o, _) => vec![o],
             Condition::Not(c) => c.operands(),
             Condition::And(cs) | Condition::Or(cs) => {
@@ -160,6 +165,14 @@ fn test(i: &str) -> IResult<&str, Condition> {
         map((keyword("IS"), keyword("DATE")), {
             let o = o.clone();
             move |_| Condition::IsDate(o.clone())
+        }),
+        map((keyword("IS"), keyword("NOT"), keyword("MULTILINE")), {
+            let o = o.clone();
+            move |_| Condition::Not(Box::new(Condition::IsMultiline(o.clone())))
+        }),
+        map((keyword("IS"), keyword("MULTILINE")), {
+            let o = o.clone();
+            move |_| Condition::IsMultiline(o.clone())
         }),
         map_res(
             preceded((keyword("LONGER"), keyword("THAN")), ws(digit1)),
@@ -269,6 +282,11 @@ mod tests {
             ("FT1-10 < 0", Below(p("FT1-10"), "0".into())),
             ("FT1-11.1.1 < -1.5", Below(p("FT1-11.1.1"), "-1.5".into())),
             ("RXA-3 IS NOT DATE", Not(Box::new(IsDate(p("RXA-3"))))),
+            ("OBX-5 IS MULTILINE", IsMultiline(p("OBX-5"))),
+            (
+                "OBX-5 is not multiline",
+                Not(Box::new(IsMultiline(p("OBX-5")))),
+            ),
             (
                 "OBX-2 IN ('NM','SN')",
                 In(p("OBX-2"), vec!["NM".into(), "SN".into()]),

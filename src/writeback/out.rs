@@ -77,24 +77,55 @@ impl<'a> Rep<'a> {
     /// The whole repetition as text, components joined with `^` and subcomponents with `&`
     /// (for conditions on a field as a whole).
     pub(crate) fn joined(&self) -> String {
+        let mut out = String::new();
+        self.lay_out(|seps, t| {
+            out.push_str(seps);
+            out.push_str(t);
+        });
+        out
+    }
+
+    /// The characters the repetition takes in a message written with `d`: its parts escaped,
+    /// and the separators between them.
+    pub(crate) fn written_chars(&self, d: &Delimiters) -> usize {
+        let mut n = 0;
+        self.lay_out(|seps, t| n += seps.len() + written_chars(t, d));
+        n
+    }
+
+    /// Walks the valued parts in position order, each with the separators before it (`^` for
+    /// a component, `&` for a subcomponent).
+    fn lay_out(&self, mut each: impl FnMut(&str, &str)) {
         let mut parts: Vec<(u16, u16, &str)> =
             self.parts().map(|(c, s, t)| (c, s, t.as_ref())).collect();
         parts.sort_by_key(|&(c, s, _)| (c, s));
-        let mut out = String::new();
+        let mut seps = String::new();
         let (mut c0, mut s0) = (1, 1);
         for (c, s, t) in parts {
+            seps.clear();
             while c0 < c {
-                out.push('^');
+                seps.push('^');
                 c0 += 1;
                 s0 = 1;
             }
             while s0 < s {
-                out.push('&');
+                seps.push('&');
                 s0 += 1;
             }
-            out.push_str(t);
+            each(&seps, t);
         }
-        out
+    }
+}
+
+/// The characters `text` takes in a message written with `d` in UTF-8: an escape sequence
+/// counts in full (`\T\` is three), as the length limits of HL7 data types are checked.
+pub(crate) fn written_chars(text: &str, d: &Delimiters) -> usize {
+    let mut out = Vec::with_capacity(text.len() + 8);
+    match escape_into(text, d, Charset::Utf8, &mut out) {
+        // UTF-8 continuation bytes start no character.
+        Ok(()) => out.iter().filter(|&&b| b & 0xC0 != 0x80).count(),
+        // Not writable at all: encoding the message will say so.
+        Err(_) => text.chars().count(),
     }
 }
 
@@ -184,6 +215,28 @@ impl<'a> Segment<'a> {
     /// True when nothing is valued.
     pub(crate) fn is_empty(&self) -> bool {
         self.reps.iter().all(|(_, _, v)| v.is_empty())
+    }
+
+    /// The characters field `field` takes in a message written with `d`: its repetitions and
+    /// the separators between them.
+    pub(crate) fn written_chars(&self, field: usize, d: &Delimiters) -> usize {
+        let reps = self.repetitions(field);
+        let text: usize = self
+            .reps()
+            .filter(|&(f, _, _)| f == field)
+            .map(|(_, _, r)| r.written_chars(d))
+            .sum();
+        text + reps.saturating_sub(1)
+    }
+
+    /// True when field `field` holds more than one line: several repetitions, or a line break
+    /// in a value.
+    pub(crate) fn multiline(&self, field: usize) -> bool {
+        self.repetitions(field) > 1
+            || self
+                .reps()
+                .filter(|&(f, _, _)| f == field)
+                .any(|(_, _, r)| r.parts().any(|(_, _, t)| t.contains(['\n', '\r'])))
     }
 }
 

@@ -12,7 +12,7 @@ use crate::fhir::doc::{NodeId, Val};
 use crate::fhir::id::IdHasher;
 use crate::mapping::condition::{Condition, Operand};
 use crate::mapping::plan::{Concept, Conversion, MapRow, Primitive};
-use crate::v2::Value;
+use crate::v2::{Charset, Formatting, Value};
 
 impl<'a> Translator<'a, '_> {
     /// Evaluates a row's condition. The fields it reads count as mapped (for `--explain`) only
@@ -46,9 +46,28 @@ impl<'a> Translator<'a, '_> {
                 let t = t.trim();
                 lits.iter().any(|l| l == t)
             }),
-            Condition::LongerThan(o, n) => self
-                .operand(o, part.as_deref_mut())?
-                .is_some_and(|t| t.trim().chars().count() > *n),
+            Condition::LongerThan(o, n) => {
+                self.operand_value(o, part.as_deref_mut()).is_some_and(|v| {
+                    let raw = v.raw();
+                    // Characters, not bytes: UTF-8 continuation bytes start none.
+                    let chars = match self.msg.charset() {
+                        Charset::Utf8 => raw.iter().filter(|&&b| b & 0xC0 != 0x80).count(),
+                        _ => raw.len(),
+                    };
+                    !v.is_null() && chars > *n
+                })
+            }
+            Condition::IsMultiline(o) => match self.operand_value(o, part.as_deref_mut()) {
+                Some(v) if !v.is_empty() && !v.is_null() => {
+                    let repeats = self
+                        .msg
+                        .delimiters()
+                        .repetition
+                        .is_some_and(|r| v.raw().contains(&r));
+                    repeats || v.text_with(Formatting::Render)?.contains(['\n', '\r'])
+                }
+                _ => false,
+            },
             // The first component: a TS carries its precision in the second.
             Condition::IsDate(o) => self.operand(o, part.as_deref_mut())?.is_some_and(|t| {
                 let first = t.split('^').next().unwrap_or("").trim();

@@ -15,8 +15,9 @@ use crate::fhir::decimal;
 use crate::mapping::condition::{Condition, Operand};
 use crate::mapping::plan::{Conversion, ElementMap, MapRow, Plan, Primitive};
 use crate::mapping::target::{Step, Target};
+use crate::v2::Delimiters;
 use crate::v2::Path;
-use crate::writeback::out::{Rep, Text};
+use crate::writeback::out::{Rep, Text, written_chars};
 use crate::writeback::version::Version;
 
 impl<'p: 'j, 'j> Writer<'p, 'j> {
@@ -165,14 +166,22 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                     continue;
                 };
                 self.taken.insert(v);
-                let lines: Vec<Text<'j>> = if max.is_some_and(|m| text.matches('\n').count() >= m) {
+                // CRLF and a lone CR end a line as LF does: text from Windows or old Mac
+                // systems has the same lines.
+                let lines: Vec<Text<'j>> = if max.is_some_and(|m| split_lines(&text).count() > m) {
                     // More lines than repetitions allowed: one value, its line breaks
                     // escaped.
-                    vec![text]
+                    if text.contains('\r') {
+                        vec![Cow::Owned(
+                            split_lines(&text).collect::<Vec<_>>().join("\n"),
+                        )]
+                    } else {
+                        vec![text]
+                    }
                 } else {
                     match text {
-                        Cow::Borrowed(t) => t.split('\n').map(Cow::Borrowed).collect(),
-                        Cow::Owned(t) => t.split('\n').map(|l| Cow::Owned(l.into())).collect(),
+                        Cow::Borrowed(t) => split_lines(t).map(Cow::Borrowed).collect(),
+                        Cow::Owned(t) => split_lines(&t).map(|l| Cow::Owned(l.into())).collect(),
                     }
                 };
                 for (k, line) in lines.into_iter().enumerate() {
@@ -633,7 +642,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 })
             })
         };
-        eval(c, &text)
+        eval_text(c, &text)
     }
 
     /// Marks the parts of `v` a row's defaults account for (`type.coding[1].code` = PLAC).
@@ -694,7 +703,23 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 })
             })
         };
-        eval(c, &text)
+        // A whole field already written is measured as written: all its repetitions.
+        let shape = |o: &Operand| -> Option<Shape> {
+            if let Operand::Path(p) = o
+                && p.segment == segment.id
+                && p.repetition.is_none()
+                && p.component.is_none()
+                && segment.valued(p.field as usize)
+            {
+                let field = p.field as usize;
+                return Some(Shape {
+                    chars: segment.written_chars(field, &Delimiters::default()),
+                    multiline: segment.multiline(field),
+                });
+            }
+            text(o).map(|t| Shape::of_text(&t))
+        };
+        eval(c, &text, &shape)
     }
 }
 
@@ -710,6 +735,29 @@ pub(super) fn primitive_text(v: &Json) -> Option<Text<'_>> {
         Json::Bool(b) => Some(Cow::Borrowed(if *b { "Y" } else { "N" })),
         _ => None,
     }
+}
+
+/// The lines of a text, ended by LF, CRLF or a lone CR.
+pub(super) fn split_lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let t = rest?;
+        match t.find(['\r', '\n']) {
+            Some(i) => {
+                let next = if t[i..].starts_with("\r\n") {
+                    i + 2
+                } else {
+                    i + 1
+                };
+                rest = Some(&t[next..]);
+                Some(&t[..i])
+            }
+            None => {
+                rest = None;
+                Some(t)
+            }
+        }
+    })
 }
 
 /// The first number in `v` (itself, or inside a Quantity or Range a row converts whole) whose
@@ -868,7 +916,7 @@ fn derived_elsewhere(map: &ElementMap, row: &MapRow, v: &Json, rep: &Rep) -> boo
                 Some(Operand::Relative(nums)) if !nums.is_empty() => {
                     rep.get(nums) == Some(text.as_ref())
                         && other.when.as_ref().is_some_and(|c| {
-                            eval(c, &|o: &Operand| match o {
+                            eval_text(c, &|o: &Operand| match o {
                                 Operand::Relative(n) => get_in(rep, n),
                                 Operand::Path(_) => None,
                             })
@@ -879,18 +927,49 @@ fn derived_elsewhere(map: &ElementMap, row: &MapRow, v: &Json, rep: &Rep) -> boo
     })
 }
 
-fn eval(c: &Condition, text: &dyn Fn(&Operand) -> Option<String>) -> bool {
+/// How an operand stands in the message being written, for `LONGER THAN` and `IS MULTILINE`.
+struct Shape {
+    /// Characters it takes in the message, escape sequences counted in full.
+    chars: usize,
+    /// More than one line: several repetitions, or a line break in its text.
+    multiline: bool,
+}
+
+impl Shape {
+    /// The shape of one value's text, written with the delimiters every writeback is written
+    /// with (see [`super::write`]).
+    fn of_text(t: &str) -> Shape {
+        Shape {
+            chars: written_chars(t, &Delimiters::default()),
+            multiline: t.contains(['\n', '\r']),
+        }
+    }
+}
+
+/// Evaluates a condition: `text` gives an operand's decoded text, `shape` how it stands in
+/// the message.
+fn eval(
+    c: &Condition,
+    text: &dyn Fn(&Operand) -> Option<String>,
+    shape: &dyn Fn(&Operand) -> Option<Shape>,
+) -> bool {
     match c {
         Condition::Valued(o) => text(o).is_some(),
         Condition::Equals(o, l) => text(o).is_some_and(|t| t.trim() == l),
         Condition::In(o, ls) => text(o).is_some_and(|t| ls.iter().any(|l| l == t.trim())),
-        Condition::LongerThan(o, n) => text(o).is_some_and(|t| t.trim().chars().count() > *n),
+        Condition::LongerThan(o, n) => shape(o).is_some_and(|s| s.chars > *n),
         Condition::IsDate(o) => text(o).is_some_and(|t| Dtm::parse(t.trim()).is_ok()),
+        Condition::IsMultiline(o) => shape(o).is_some_and(|s| s.multiline),
         Condition::Below(o, n) => text(o).is_some_and(|t| Condition::number_below(&t, n)),
-        Condition::Not(c) => !eval(c, text),
-        Condition::And(cs) => cs.iter().all(|c| eval(c, text)),
-        Condition::Or(cs) => cs.iter().any(|c| eval(c, text)),
+        Condition::Not(c) => !eval(c, text, shape),
+        Condition::And(cs) => cs.iter().all(|c| eval(c, text, shape)),
+        Condition::Or(cs) => cs.iter().any(|c| eval(c, text, shape)),
     }
+}
+
+/// Evaluates a condition whose operands are all read as text (a data type map's components).
+fn eval_text(c: &Condition, text: &dyn Fn(&Operand) -> Option<String>) -> bool {
+    eval(c, text, &|o: &Operand| text(o).map(|t| Shape::of_text(&t)))
 }
 
 /// The time stamp a date row's element keeps only as original text (one the forward direction
