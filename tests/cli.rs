@@ -290,3 +290,54 @@ PID|1||MRN1^^^GHH^MR||DOE^JANE||19700101|W\rZPI|1|CORNER PHARMACY\rPV1|1|I\r";
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_timestamp_that_is_no_hl7_date_time_is_a_usage_error() {
+    let patient = br#"{"resourceType": "Patient", "identifier": [{"value": "MRN-1"}], "name": [{"family": "Doe"}]}"#;
+    for command in ["writeback", "query", "ack"] {
+        for bad in [
+            "garbage",
+            "2026-01-01T12:00:00Z",
+            "20261301",
+            "20260101120000.12345",
+        ] {
+            let r = run(&[command, "--timestamp", bad], patient);
+            assert_eq!(r.status, 2, "{command} {bad}: {}", r.stderr);
+            assert!(r.stdout.is_empty());
+            assert!(
+                r.stderr
+                    .starts_with(&format!("hl7fhir: --timestamp {bad:?}: ")),
+                "{}",
+                r.stderr
+            );
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("hl7fhir-timestamp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let profile = dir.join("site.json");
+    std::fs::write(&profile, r#"{"timestamp": "2026-01-01T12:00:00Z"}"#).unwrap();
+    let r = run(
+        &["writeback", "--profile", profile.to_str().unwrap()],
+        patient,
+    );
+    assert_eq!(r.status, 2, "{}", r.stderr);
+    assert_eq!(
+        r.stderr,
+        format!(
+            "hl7fhir: --profile {}: profile timestamp \"2026-01-01T12:00:00Z\": not an HL7 date/time (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ])\n",
+            profile.display()
+        )
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    // A valid one, with an offset or without, to the day or to the fraction of a second.
+    for good in [
+        "20260101120000+0000",
+        "20260101",
+        "20260101120000.1234-0500",
+    ] {
+        let r = run(&["writeback", "--timestamp", good], patient);
+        assert_eq!(r.status, 0, "{good}: {}", r.stderr);
+        let msh = String::from_utf8(r.stdout).unwrap();
+        assert_eq!(msh.split('|').nth(6), Some(good));
+    }
+}

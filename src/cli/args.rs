@@ -122,7 +122,8 @@ WRITEBACK OPTIONS:
                              2.8), seed, timestamp
     --seed N                 seed of the message control ids (unique within a run, the same for
                              the same seed and input)
-    --timestamp DTM          MSH-7 for every message (default: now, UTC)
+    --timestamp DTM          MSH-7 for every message, an HL7 date/time such as
+                             20260101120000+0000 (default: now, UTC)
     --mllp                   frame the messages in MLLP
     --explain                for each request, a JSON line on stderr naming every element no
                              field took, at its place in the request (Bundle.entry[2].resource…;
@@ -311,13 +312,11 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Req
                 );
             }
             Long("timestamp") => {
-                timestamp = Some(
-                    parser
-                        .value()
-                        .map_err(|e| e.to_string())?
-                        .to_string_lossy()
-                        .into_owned(),
-                )
+                let v = parser.value().map_err(|e| e.to_string())?;
+                let t = v.to_string_lossy().into_owned();
+                crate::writeback::envelope::check_timestamp(&t)
+                    .map_err(|why| format!("--timestamp {t:?}: {why}"))?;
+                timestamp = Some(t);
             }
             Long("mllp") => mllp = true,
             Long("response") => response = true,
@@ -455,6 +454,14 @@ mod tests {
                 "--format takes message or subscription",
             ),
             (&["query", "--style", "q21"], "--style takes q22 or a19"),
+            (
+                &["writeback", "--timestamp", "2026-01-01T12:00:00Z"],
+                "--timestamp \"2026-01-01T12:00:00Z\": not an HL7 date/time (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ])",
+            ),
+            (
+                &["query", "--timestamp", "20260230"],
+                "--timestamp \"20260230\": day out of range for the month",
+            ),
         ];
         for (args, want) in errors {
             assert_eq!(run(args).unwrap_err(), *want);

@@ -122,6 +122,11 @@ impl<'a> Dtm<'a> {
         Ok(d)
     }
 
+    /// How many digits of a second's fraction it has.
+    pub fn fraction_digits(&self) -> usize {
+        self.fraction.map_or(0, str::len)
+    }
+
     fn push_date(&self, s: &mut String) {
         s.push_str(self.year);
         for p in [self.month, self.day].into_iter().flatten() {

@@ -8,6 +8,7 @@
 use serde_json::Value as Json;
 
 use crate::error::{Error, ErrorKind};
+use crate::fhir::datetime::{DTM_FRACTION_DIGITS, Dtm};
 use crate::fhir::id::IdHasher;
 use crate::v2::MessageBuilder;
 
@@ -16,6 +17,22 @@ use crate::v2::MessageBuilder;
 /// and the validator lacks some structures (ADT_A05 in 2.3.1); the library itself writes
 /// whatever version it is given, as the tables and the version's definitions allow.
 pub const PROFILE_VERSIONS: &[&str] = &["2.5", "2.5.1", "2.6", "2.7", "2.8"];
+
+/// Checks a configured MSH-7 (and EVN-2): an HL7 date/time (DTM), which carries at most four
+/// digits of a second. Gives the reason it is not one.
+///
+/// ```
+/// use hl7fhir::writeback::envelope::check_timestamp;
+/// assert!(check_timestamp("20260101120000+0000").is_ok());
+/// assert!(check_timestamp("2026-01-01T12:00:00Z").is_err());
+/// ```
+pub fn check_timestamp(text: &str) -> Result<(), &'static str> {
+    let dtm = Dtm::parse(text)?;
+    if dtm.fraction_digits() > DTM_FRACTION_DIGITS {
+        return Err("an HL7 date/time carries at most 4 digits of a second");
+    }
+    Ok(())
+}
 
 /// Where writeback messages come from and go to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +103,12 @@ impl Envelope {
                 "receiving_facility" => e.receiving_facility = text()?,
                 "processing_id" => e.processing_id = text()?,
                 "version" => e.version = text()?,
-                "timestamp" => e.timestamp = Some(text()?),
+                "timestamp" => {
+                    let t = text()?;
+                    check_timestamp(&t)
+                        .map_err(|why| bad(format!("profile timestamp {t:?}: {why}")))?;
+                    e.timestamp = Some(t);
+                }
                 "seed" => {
                     e.seed = value
                         .as_u64()
@@ -191,6 +213,14 @@ mod tests {
                 "processing_id `Q` must be P, T or D",
             ),
             ("{\"seed\": \"x\"}", "profile `seed` must be a whole number"),
+            (
+                "{\"timestamp\": \"garbage\"}",
+                "profile timestamp \"garbage\": not an HL7 date/time (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ])",
+            ),
+            (
+                "{\"timestamp\": \"20260101120000.12345\"}",
+                "profile timestamp \"20260101120000.12345\": an HL7 date/time carries at most 4 digits of a second",
+            ),
         ] {
             assert_eq!(Envelope::from_profile(text).unwrap_err().to_string(), want);
         }
