@@ -163,24 +163,17 @@ fn times_keep_at_most_four_digits_of_a_second_cut_not_rounded_and_reported() {
             "effectiveDateTime": "2024-12-31T23:59:59.99999-03:00",
             "issued": "2024-03-05T10:11:12.123456789+05:30"}"#,
     );
-    let mut pat = patient();
-    pat["identifier"][0]["period"] = json!({"start": "2020-01-01T00:00:00.1234Z"});
     let explain = WritebackOptions {
         explain: true,
         ..options()
     };
     let written = engine
-        .writeback(&tx(vec![pat, obs.clone()]), &explain, 1)
+        .writeback(&tx(vec![patient(), obs.clone()]), &explain, 1)
         .unwrap();
     let message = written.message;
     // Rounding 59.99999 would carry into the next year.
     assert_eq!(field(&message, "OBX", 14), "20241231235959.9999-0300");
     assert_eq!(field(&message, "OBX", 19), "20240305101112.1234+0530");
-    // Four digits are DTM's own: nothing cut, nothing reported.
-    assert_eq!(
-        field(&message, "PID", 3),
-        "MRN-1^^^^^^20200101000000.1234+0000"
-    );
     assert_eq!(
         written.problems,
         [
@@ -188,6 +181,18 @@ fn times_keep_at_most_four_digits_of_a_second_cut_not_rounded_and_reported() {
             "Bundle.entry[1].resource.issued: an HL7 v2 time stamp carries at most 4 digits of a second; the rest were cut",
         ]
     );
+    // Four digits are DTM's own: nothing cut, nothing reported.
+    let mut four = obs.clone();
+    four["effectiveDateTime"] = json!("2024-03-05T10:11:12.1234Z");
+    four.as_object_mut().unwrap().remove("issued");
+    let written = engine
+        .writeback(&tx(vec![patient(), four]), &explain, 1)
+        .unwrap();
+    assert_eq!(
+        field(&written.message, "OBX", 14),
+        "20240305101112.1234+0000"
+    );
+    assert!(written.problems.is_empty());
     // A time the forward direction kept only as its original text (no offset, no zone) goes
     // back as sent, cut the same way.
     let kept = request(
@@ -258,4 +263,27 @@ fn a_note_with_crlf_line_ends_is_one_repetition_per_line() {
                      "note": [{"text": "line1\r\nline2\rline3"}]});
     let message = write(&tx(vec![patient(), obs]));
     assert_eq!(field(&message, "NTE", 3), "line1~line2~line3");
+}
+
+#[test]
+fn a_time_written_where_hl7_takes_a_date_keeps_its_date_and_is_reported() {
+    // CX.7 and CX.8 (effective and expiration date) are DT: a date, no time of day.
+    let engine = Engine::with_defaults().unwrap();
+    let mut pat = patient();
+    pat["identifier"][0]["period"] = json!({"start": "2020-01-01T08:30:00Z", "end": "2030-06-30"});
+    let explain = WritebackOptions {
+        explain: true,
+        ..options()
+    };
+    let written = engine.writeback(&pat, &explain, 1).unwrap();
+    assert_eq!(
+        field(&written.message, "PID", 3),
+        "MRN-1^^^^^^20200101^20300630"
+    );
+    assert_eq!(
+        written.problems,
+        [
+            "Patient.identifier[0].period.start: an HL7 v2.5.1 CX.7 is a date (DT); the time of day was cut",
+        ]
+    );
 }

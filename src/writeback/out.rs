@@ -51,6 +51,14 @@ impl<'a> Rep<'a> {
         self.0.push((c, s, text));
     }
 
+    /// Replaces the text at a component path (one already written, cut to fit its type).
+    pub(crate) fn replace(&mut self, nums: &[u32], text: Text<'a>) {
+        let (c, s) = at(nums);
+        if let Some(part) = self.0.iter_mut().find(|(pc, ps, _)| *pc == c && *ps == s) {
+            part.2 = text;
+        }
+    }
+
     /// True when nothing is valued.
     pub(crate) fn is_empty(&self) -> bool {
         self.0.iter().all(|(_, _, t)| t.is_empty())

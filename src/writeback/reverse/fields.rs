@@ -15,8 +15,8 @@ use crate::fhir::decimal;
 use crate::mapping::condition::{Condition, Operand};
 use crate::mapping::plan::{Conversion, ElementMap, MapRow, Plan, Primitive};
 use crate::mapping::target::{Step, Target};
-use crate::v2::Delimiters;
 use crate::v2::Path;
+use crate::v2::{Delimiters, spec};
 use crate::writeback::out::{Rep, Text, written_chars};
 use crate::writeback::version::Version;
 
@@ -201,6 +201,24 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                     );
                 } else {
                     self.value_into(row, v, json, &mut rep, &base)?;
+                    if matches!(row.conversion, Conversion::Primitive(Primitive::Date(_)))
+                        && base.len() <= 1
+                    {
+                        let f = self.version.field(id, p.field);
+                        let ty = match base.first() {
+                            None => f.ty,
+                            Some(&c) => f.ty.and_then(|t| self.version.component(t, c)),
+                        };
+                        if ty == Some("DT") {
+                            let seg = String::from_utf8_lossy(id);
+                            let at = match base.first() {
+                                None => format!("{seg}-{field}"),
+                                Some(c) => format!("{seg}-{field}.{c}"),
+                            };
+                            let nums: &[u32] = if base.is_empty() { &[1] } else { &base };
+                            self.date_only(&mut rep, nums, v, &at);
+                        }
+                    }
                     self.defaults_read(row, v);
                     if takes_entries(row) {
                         self.taken.insert(v);
@@ -477,6 +495,23 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 continue;
             }
             self.value_into(row, v, element, rep, nums)?;
+            if matches!(row.conversion, Conversion::Primitive(Primitive::Date(_))) {
+                let name = self.version.name();
+                let ty = match nums.as_slice() {
+                    [c] => spec::component_type_in(&map.v2, *c as usize, name),
+                    [c, s] => spec::component_type_in(&map.v2, *c as usize, name)
+                        .and_then(|ct| spec::component_type_in(ct, *s as usize, name)),
+                    _ => None,
+                };
+                if ty == Some("DT") {
+                    let at = nums
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(".");
+                    self.date_only(rep, nums, v, &format!("{}.{at}", map.v2));
+                }
+            }
             self.defaults_read(row, v);
             if takes_entries(row) {
                 self.taken.insert(v);
@@ -599,6 +634,29 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                     .and_then(|b| String::from_utf8(b).ok())
                     .map(|t| Piece::Text(Cow::Owned(t)))
             }
+        }
+    }
+
+    /// Cuts the time stamp at `nums` of `rep` to its date, where HL7 takes a date (DT) and FHIR
+    /// gave a time of day as well (an identifier's period is a dateTime, CX.7 a DT); when
+    /// explaining, reports the cut at the FHIR element `v`, naming the HL7 place `at`.
+    fn date_only(&mut self, rep: &mut Rep<'j>, nums: &[u32], v: &'j Json, at: &str) {
+        let Some(text) = rep.get(nums) else {
+            return;
+        };
+        // YYYY[MM[DD]]: the digits before the hour.
+        let date = text.bytes().take(8).take_while(u8::is_ascii_digit).count();
+        if date == text.len() {
+            return;
+        }
+        let cut = text[..date].to_string();
+        rep.replace(nums, Cow::Owned(cut));
+        if self.explain {
+            let path = self.path_of(v);
+            let version = self.version.name();
+            self.problems.push(format!(
+                "{path}: an HL7 v{version} {at} is a date (DT); the time of day was cut"
+            ));
         }
     }
 
