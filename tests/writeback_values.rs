@@ -287,3 +287,68 @@ fn a_time_written_where_hl7_takes_a_date_keeps_its_date_and_is_reported() {
         ]
     );
 }
+
+#[test]
+fn observation_values_and_times_fhir_gives_in_other_forms_find_their_fields() {
+    let engine = Engine::with_defaults().unwrap();
+    let explain = WritebackOptions {
+        explain: true,
+        ..options()
+    };
+    let observation = |extra: Value| {
+        let mut o = json!({"resourceType": "Observation", "id": "o1", "status": "final",
+                           "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+                           "subject": {"reference": "Patient/p1"}});
+        for (k, v) in extra.as_object().unwrap() {
+            o[k] = v.clone();
+        }
+        tx(vec![patient(), o])
+    };
+    // (Observation elements, OBX field, its text, what --explain lists)
+    let cases = [
+        (json!({"valueInteger": 5}), 2, "NM", vec![]),
+        (json!({"valueInteger": 5}), 5, "5", vec![]),
+        (
+            json!({"valueQuantity": {"value": 148},
+                   "referenceRange": [{"low": {"value": 70}, "high": {"value": 99}}]}),
+            7,
+            "70-99",
+            vec![],
+        ),
+        // Text, when the range has it, is what OBX-7 holds.
+        (
+            json!({"valueQuantity": {"value": 148},
+                   "referenceRange": [{"text": "70 to 99", "low": {"value": 70}, "high": {"value": 99}}]}),
+            7,
+            "70 to 99",
+            vec![],
+        ),
+        // Open at one end: HL7's `>70` would exclude the bound FHIR's `low` includes.
+        (
+            json!({"valueQuantity": {"value": 148}, "referenceRange": [{"low": {"value": 70}}]}),
+            7,
+            "",
+            vec!["Bundle.entry[1].resource.referenceRange[0].low.value"],
+        ),
+        (
+            json!({"valueString": "x", "effectiveInstant": "2024-03-05T10:11:12Z"}),
+            14,
+            "20240305101112+0000",
+            vec![],
+        ),
+        (
+            json!({"valueString": "x", "effectivePeriod": {"start": "2024-03-05T10:11:12-05:00",
+                                                           "end": "2024-03-05T11:00:00-05:00"}}),
+            14,
+            "20240305101112-0500",
+            vec!["Bundle.entry[1].resource.effectivePeriod.end"],
+        ),
+    ];
+    for (elements, n, want, unmapped) in cases {
+        let written = engine
+            .writeback(&observation(elements.clone()), &explain, 1)
+            .unwrap();
+        assert_eq!(field(&written.message, "OBX", n), want, "{elements}");
+        assert_eq!(written.unmapped, unmapped, "{elements}");
+    }
+}

@@ -79,6 +79,9 @@ pub enum Primitive {
     TextAsBase64,
     /// Text that is already base64 (ED data), checked.
     Base64,
+    /// A range with both bounds as the text HL7 gives a reference range (OBX-7, `70-99`).
+    /// Backwards only: forward, the text is kept as text.
+    RangeText,
 }
 
 /// How a row's value becomes FHIR.
@@ -393,6 +396,10 @@ fn primitive(name: &str) -> Option<(Primitive, &'static [&'static str])> {
         "ID[codesystem]" => (Primitive::CodeSystem, &["uri"]),
         "TX[base64Binary]" | "FT[base64Binary]" => (Primitive::TextAsBase64, &["base64Binary"]),
         "ST[base64Binary]" => (Primitive::Base64, &["base64Binary"]),
+        "ST[Range]" => (
+            Primitive::RangeText,
+            &["Range", "Observation_ReferenceRange"],
+        ),
         _ => return None,
     })
 }
@@ -1013,6 +1020,11 @@ impl Compiler<'_> {
                     "type {type_name} does not fit target `{}`, a {}",
                     row.cell(2),
                     target.ty
+                )));
+            }
+            if p == Primitive::RangeText && direction != Direction::Reverse {
+                return Err(e(format!(
+                    "type {type_name} runs backwards only: the row's direction must be reverse"
                 )));
             }
             Conversion::Primitive(p)

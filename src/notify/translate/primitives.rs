@@ -164,6 +164,8 @@ impl<'a> Translator<'a, '_> {
             Primitive::SnQuantity | Primitive::SnRange => {
                 return self.structured_numeric(row, p, v, obj);
             }
+            // Refused at load for any row that runs forward.
+            Primitive::RangeText => return Ok(()),
             Primitive::HdUri | Primitive::EiUri => {
                 let part = |n: u32| self.texts.part(v, n);
                 // HD is namespace^universal id^type; EI puts the entity id first.

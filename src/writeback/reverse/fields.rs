@@ -313,9 +313,6 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 {
                     return Ok(());
                 }
-                if v.is_object() {
-                    self.mark_all(v);
-                }
                 if let Some(n) = unwritable_number(v) {
                     return Err(Error::new(
                         ErrorKind::Unrepresentable,
@@ -327,6 +324,11 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                     .at_fhir_path(self.path_of(n)));
                 }
                 let piece = self.primitive_back(row, p, v, owner);
+                // An element converted whole (a range, a structured numeric) is read only when
+                // it converted: a range open at one end is not written, and is reported.
+                if v.is_object() && piece.is_some() {
+                    self.mark_all(v);
+                }
                 if leaf && piece.is_some() {
                     self.taken.insert(v);
                 }
@@ -590,6 +592,14 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 parts.extend(low.map(|l| (vec![2], l)));
                 parts.extend(high.map(|h| (vec![4], h)));
                 Some(Piece::Parts(parts))
+            }
+            // HL7's form for a range with both bounds (OBX-7 in v2.5: "lower limit-upper
+            // limit"). A range open at one end is left out: HL7 writes it `>10`, which excludes
+            // the bound that FHIR's `low` includes.
+            Primitive::RangeText => {
+                let low = v.pointer("/low/value").and_then(primitive_text)?;
+                let high = v.pointer("/high/value").and_then(primitive_text)?;
+                Some(Piece::Text(Cow::Owned(format!("{low}-{high}"))))
             }
             Primitive::HdUri | Primitive::EiUri => {
                 let uri = v.as_str()?;
