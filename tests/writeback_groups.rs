@@ -1,7 +1,8 @@
 //! Writing back resources into the groups of a structure: the results of long reports, whose
 //! lists are looked up through an index, each become an OBX under the OBR of the report that
 //! lists it, however the list names it (`urn:uuid:`, `Type/id`, a full URL), in the order of
-//! the request; the two patients of an A17 each fill one of its two patient groups.
+//! the request; the two patients of an A17 each fill one of its two patient groups; results
+//! and practitioners contained in the resources that name them take their places too.
 
 use hl7fhir::engine::Engine;
 use hl7fhir::writeback::{Envelope, WritebackOptions};
@@ -117,4 +118,28 @@ fn the_two_patients_of_a_swap_each_fill_their_own_group() {
     // Each PID and PV1, as the identifier it carries (PID-3.1, PV1-19.1).
     let ids = written(&request, "A17", &[("PID", 3), ("PV1", 19)]);
     assert_eq!(ids, ["PID MRN-1", "PV1 V-1", "PID MRN-2", "PV1 V-2"]);
+}
+
+#[test]
+fn results_and_practitioners_contained_in_the_request_are_written_where_they_belong() {
+    // FHIR servers often send what only one resource refers to inside it, named `#id`.
+    let request = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000001",
+         "resource": {"resourceType": "Patient", "identifier": [{"value": "MRN-1"}],
+                      "name": [{"family": "Shaw"}],
+                      "contained": [{"resourceType": "Practitioner", "id": "gp",
+                                     "identifier": [{"value": "GP-7"}], "name": [{"family": "Careful"}]}],
+                      "generalPractitioner": [{"reference": "#gp"}]}},
+        {"resource": {"resourceType": "DiagnosticReport", "status": "final",
+                      "contained": [{"resourceType": "Observation", "id": "o1", "status": "final",
+                                     "code": {"coding": [{"system": "http://loinc.org", "code": "718-7"}]},
+                                     "valueQuantity": {"value": 13.2}}],
+                      "code": {"coding": [{"system": "http://loinc.org", "code": "58410-2"}]},
+                      "subject": {"reference": "urn:uuid:00000000-0000-4000-8000-000000000001"},
+                      "result": [{"reference": "#o1"}]}}
+    ]});
+    assert_eq!(
+        written(&request, "R01", &[("PD1", 4), ("OBR", 4), ("OBX", 3)]),
+        ["PD1 GP-7", "OBR 58410-2", "OBX 718-7"]
+    );
 }

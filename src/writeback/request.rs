@@ -31,16 +31,22 @@ pub struct Resource<'j> {
     pub path: String,
     /// `Bundle.entry.fullUrl`, when given.
     pub full_url: Option<&'j str>,
-    /// Its `id`, when given.
+    /// Its `id`, when given (`None` for a contained resource: see `local_id`).
     pub id: Option<&'j str>,
+    /// For a resource contained in another, its `id`: such a resource is named only as
+    /// `#id`, from within the request.
+    pub local_id: Option<&'j str>,
     /// Create or update.
     pub method: Method,
 }
 
 impl Resource<'_> {
     /// True when `reference` (a Reference.reference) points at this resource: its full URL, its
-    /// `Type/id`, or a full URL ending in `/Type/id`.
+    /// `Type/id`, or a full URL ending in `/Type/id`; for a contained resource, `#id`.
     pub fn is(&self, reference: &str) -> bool {
+        if let Some(local) = self.local_id {
+            return reference.strip_prefix('#') == Some(local);
+        }
         if self.full_url == Some(reference) {
             return true;
         }
@@ -86,6 +92,8 @@ struct References<'j> {
     id: HashMap<&'j str, usize>,
     /// `Type/id`, alone or at the end of a URL.
     type_id: HashMap<String, usize>,
+    /// `#id`, for a contained resource.
+    local: HashMap<&'j str, usize>,
 }
 
 impl<'j> References<'j> {
@@ -94,8 +102,13 @@ impl<'j> References<'j> {
             full_url: HashMap::with_capacity(resources.len()),
             id: HashMap::with_capacity(resources.len()),
             type_id: HashMap::with_capacity(resources.len()),
+            local: HashMap::new(),
         };
         for (i, r) in resources.iter().enumerate() {
+            if let Some(local) = r.local_id {
+                index.local.entry(local).or_insert(i);
+                continue;
+            }
             if let Some(url) = r.full_url {
                 index.full_url.entry(url).or_insert(i);
             }
@@ -109,6 +122,9 @@ impl<'j> References<'j> {
 
     /// The first resource `reference` names, as [`Resource::is`] matches them.
     fn resolve(&self, reference: &str) -> Option<usize> {
+        if let Some(local) = reference.strip_prefix('#') {
+            return self.local.get(local).copied();
+        }
         let by_url = self.full_url.get(reference).copied();
         let by_uuid = reference
             .strip_prefix("urn:uuid:")
@@ -272,19 +288,21 @@ pub fn read(json: &Json) -> Result<Request<'_>, Error> {
     let ty = resource_type(json, "(root)")?;
     if ty != "Bundle" {
         check_supported(ty, ty)?;
-        let resources = vec![Resource {
-            ty,
-            json,
-            path: ty.to_string(),
-            full_url: None,
-            id: json.get("id").and_then(Json::as_str),
-            method: Method::Update,
-        }];
-        return Ok(Request {
-            resources,
+        let mut request = Request {
+            resources: vec![Resource {
+                ty,
+                json,
+                path: ty.to_string(),
+                full_url: None,
+                id: json.get("id").and_then(Json::as_str),
+                local_id: None,
+                method: Method::Update,
+            }],
             event: None,
             references: None,
-        });
+        };
+        add_contained(&mut request)?;
+        return Ok(request);
     }
     let kind = json.get("type").and_then(Json::as_str).unwrap_or("");
     let entries = json
@@ -350,9 +368,11 @@ pub fn read(json: &Json) -> Result<Request<'_>, Error> {
             path: rpath,
             full_url,
             id: res.get("id").and_then(Json::as_str),
+            local_id: None,
             method,
         });
     }
+    add_contained(&mut request)?;
     if request.resources.len() >= INDEXED_FROM {
         request.references = Some(References::new(&request.resources));
     }
@@ -363,6 +383,49 @@ pub fn read(json: &Json) -> Result<Request<'_>, Error> {
         ));
     }
     Ok(request)
+}
+
+/// Adds the resources contained in the request's resources, after all of them (so that none
+/// comes before the resources sent on their own: the first Encounter is the visit), each
+/// named by `#id` alone. FHIR scopes `#id` to the resource that contains it; a request in which
+/// two contained resources share an id is refused, since a reference to either would be
+/// ambiguous here. A contained resource of a type writeback does not translate is not
+/// refused: nothing refers to it that a field takes, and `--explain` names it.
+fn add_contained(request: &mut Request<'_>) -> Result<(), Error> {
+    let mut seen = HashSet::new();
+    let mut contained = Vec::new();
+    for owner in &request.resources {
+        let Some(items) = owner.json.get("contained").and_then(Json::as_array) else {
+            continue;
+        };
+        for (i, res) in items.iter().enumerate() {
+            let path = format!("{}.contained[{i}]", owner.path);
+            let ty = resource_type(res, &path)?;
+            let Some(local) = res.get("id").and_then(Json::as_str) else {
+                return Err(bad(
+                    &format!("{path}.id"),
+                    "a contained resource needs the id its container names it by",
+                ));
+            };
+            if !seen.insert(local) {
+                return Err(bad(
+                    &format!("{path}.id"),
+                    "another contained resource of the request has the same id: references to it would be ambiguous",
+                ));
+            }
+            contained.push(Resource {
+                ty,
+                json: res,
+                path,
+                full_url: None,
+                id: None,
+                local_id: Some(local),
+                method: owner.method,
+            });
+        }
+    }
+    request.resources.extend(contained);
+    Ok(())
 }
 
 fn check_supported(ty: &str, path: &str) -> Result<(), Error> {
@@ -484,6 +547,44 @@ mod tests {
         let display_only = ReferenceList::new(&[&elsewhere[1]], &r);
         assert!(!display_only.is_empty() && display_only.outside());
         assert!(ReferenceList::new(&[], &r).is_empty());
+    }
+
+    #[test]
+    fn contained_resources_are_named_by_their_local_id_alone() {
+        let observation = |id: &str| json!({"resourceType": "Observation", "id": id});
+        let report = |contained: Vec<Json>| json!({"resourceType": "DiagnosticReport", "id": "r1", "contained": contained});
+        let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": report(vec![observation("o1")])},
+            {"resource": observation("o2")}
+        ]});
+        for indexed in [false, true] {
+            let mut r = read(&tx).unwrap();
+            if indexed {
+                r.references = Some(References::new(&r.resources));
+            }
+            // After the resources sent on their own, at its place in its container.
+            assert_eq!(r.resources[2].path, "Bundle.entry[0].resource.contained[0]");
+            assert_eq!(r.resolve("#o1"), Some(2));
+            assert_eq!(r.resolve("Observation/o1"), None);
+            assert_eq!(r.resolve("#o2"), None);
+            assert_eq!(r.resolve("Observation/o2"), Some(1));
+        }
+        let alone = report(vec![observation("o1")]);
+        assert_eq!(read(&alone).unwrap().resolve("#o1"), Some(1));
+        let clash = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": report(vec![observation("o1")])},
+            {"resource": report(vec![observation("o1")])}
+        ]});
+        assert_eq!(
+            read(&clash).unwrap_err().to_string(),
+            "Bundle.entry[1].resource.contained[0].id: another contained resource of the request has the same id: references to it would be ambiguous"
+        );
+        assert_eq!(
+            read(&report(vec![json!({"resourceType": "Observation"})]))
+                .unwrap_err()
+                .to_string(),
+            "DiagnosticReport.contained[0].id: a contained resource needs the id its container names it by"
+        );
     }
 
     #[test]

@@ -70,7 +70,8 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             let first = out.len();
             let mut path = r.path.clone();
             for (k, x) in members {
-                if k == "resourceType" || k == "id" || k.starts_with('_') {
+                // Contained resources are resources of the request: named on their own.
+                if k == "resourceType" || k == "id" || k == "contained" || k.starts_with('_') {
                     continue;
                 }
                 path.push('.');
