@@ -21,6 +21,13 @@ const FIXTURES: &[(&str, &str)] = &[
          streamed in; it is now skipped either way",
     ),
     (
+        "control_character_without_escape_character.hl7",
+        "MSH-2 `^~` declares no escape character, and MSH-11 holds a raw 0x05: the parsed tree \
+         did not encode once the encoder wrote control characters as `\\Xhh\\` escapes, which such \
+         a message cannot hold; without an escape character they go as they came, and only \
+         a CR, which would end the segment, fails",
+    ),
+    (
         "mllp_frame_over_limit_returned_as_message.hl7",
         "FrameReader returned an MLLP message longer than the limit when its end byte arrived in \
          the same read as the rest of the frame; it is now skipped as LimitExceeded, as it \

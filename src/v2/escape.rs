@@ -12,7 +12,8 @@
 //! | `\Cxxyy\ \Mxxyyzz\ \Zxxx\` | kept as written: character-set switches and local escapes are not interpreted |
 //!
 //! Encoding writes delimiters as `\F\ \S\ \T\ \R\ \E\ \P\`, LF as `\.br\` (as `\X0A\` when `.` is a
-//! delimiter) and every other control character as `\Xhh\`, so that decoding the result with
+//! delimiter) and every other control character as `\Xhh\` (as it came, but for CR, in a message
+//! that declares no escape character), so that decoding the result with
 //! [`Formatting::Render`] gives the text back. A raw control character would break the
 //! message: CR ends a segment, 0x0B and 0x1C open and close an MLLP frame.
 
@@ -246,8 +247,11 @@ pub(crate) fn escape_into(
             out.push(esc);
             out.extend_from_slice(seq);
             out.push(esc);
-        } else if c.is_control() {
+        } else if c.is_control() && (d.escape.is_some() || c == '\r') {
             // The character's bytes in the message's character set, as `\X` reads them back.
+            // A message that declares no escape character (MSH-2 `^~`, as some senders write)
+            // has no way to escape one: a CR would end the segment, so it fails; the others go
+            // as they came, as the parser read them.
             let esc = d.escape.ok_or(EscapeProblem::NoEscapeCharacter)?;
             bytes.clear();
             if !charset.encode_char(c, &mut bytes) {
@@ -403,12 +407,15 @@ mod tests {
             truncation: None,
             ..d
         };
-        for text in ["a|b", "a\x1Cb"] {
+        for text in ["a|b", "a\rb"] {
             assert_eq!(
                 escape_into(text, &no_escape, Charset::Ascii, &mut Vec::new()),
                 Err(EscapeProblem::NoEscapeCharacter)
             );
         }
+        let mut out = Vec::new();
+        escape_into("a\x05b", &no_escape, Charset::Ascii, &mut out).unwrap();
+        assert_eq!(out, b"a\x05b");
     }
 
     #[test]
