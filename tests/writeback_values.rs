@@ -352,3 +352,24 @@ fn observation_values_and_times_fhir_gives_in_other_forms_find_their_fields() {
         assert_eq!(written.unmapped, unmapped, "{elements}");
     }
 }
+
+#[test]
+fn a_birth_order_and_a_time_of_death_set_their_indicators() {
+    // HL7 expects PID-24 (multiple birth) beside PID-25 (birth order), and PID-30 (death
+    // indicator) beside PID-29 (time of death): FHIR's value says both.
+    let mut request = patient();
+    request["deceasedDateTime"] = json!("2024-03-05T10:00:00-05:00");
+    request["multipleBirthInteger"] = json!(2);
+    let message = write(&request);
+    let pid = |n| field(&message, "PID", n);
+    assert_eq!(
+        [pid(24), pid(25), pid(29), pid(30)],
+        ["Y", "2", "20240305100000-0500", "Y"]
+    );
+    let mut request = patient();
+    request["deceasedBoolean"] = json!(false);
+    request["multipleBirthBoolean"] = json!(false);
+    let message = write(&request);
+    let pid = |n| field(&message, "PID", n);
+    assert_eq!([pid(24), pid(25), pid(29), pid(30)], ["N", "", "", "N"]);
+}
