@@ -328,3 +328,46 @@ fn a_birth_time_is_written_back_in_pid_7_before_the_birth_date() {
     request.as_object_mut().unwrap().remove("_birthDate");
     assert_eq!(pid7(&request), "20240305");
 }
+
+#[test]
+fn a_code_of_a_system_hl7_cannot_name_is_reported_not_sent_as_a_table_code() {
+    // PV1-36 holds a code of table 0112. FHIR's own discharge disposition `home` is no such
+    // code, and no coding system name can say what it is: written there, a receiver would
+    // read it as a table 0112 code. An HL7 code, or a code sent without a system, goes.
+    let engine = Engine::with_defaults().unwrap();
+    let opts = WritebackOptions {
+        event: None,
+        envelope: common::fixed_envelope(),
+        explain: true,
+    };
+    let pv1_36 = |coding: Value| {
+        let encounter = json!({"resourceType": "Encounter", "status": "finished",
+            "class": {"code": "IMP"}, "subject": {"reference": "Patient/p1"},
+            "hospitalization": {"dischargeDisposition": {"coding": [coding]}}});
+        let written = engine
+            .writeback(&tx(vec![patient(), encounter]), &opts, 1)
+            .unwrap();
+        let text = String::from_utf8(written.message).unwrap();
+        let pv1 = text
+            .split('\r')
+            .find(|s| s.starts_with("PV1|"))
+            .unwrap()
+            .to_string();
+        (
+            pv1.split('|').nth(36).unwrap_or("").to_string(),
+            written.unmapped,
+        )
+    };
+    let (field, unmapped) = pv1_36(json!({
+        "system": "http://terminology.hl7.org/CodeSystem/discharge-disposition", "code": "home"}));
+    assert_eq!(field, "");
+    assert_eq!(
+        unmapped,
+        ["Bundle.entry[1].resource.hospitalization.dischargeDisposition.coding[0].code"]
+    );
+    let (field, unmapped) = pv1_36(json!({
+        "system": "http://terminology.hl7.org/CodeSystem/v2-0112", "code": "01"}));
+    assert_eq!((field.as_str(), unmapped.len()), ("01", 0));
+    let (field, unmapped) = pv1_36(json!({"code": "01"}));
+    assert_eq!((field.as_str(), unmapped.len()), ("01", 0));
+}

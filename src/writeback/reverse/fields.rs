@@ -486,6 +486,10 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             let Some(v) = values.first().copied() else {
                 continue;
             };
+            // A code a vocabulary already translated back (`concept_back`) is accounted for.
+            if rep.get(nums).is_none() && self.code_of_unnamed_system(map, row, element) {
+                continue;
+            }
             self.mark(v);
             if row.constant.is_some() {
                 // `1,,type.coding[1].code,,,SS`: the constant says what the element is, not
@@ -520,6 +524,35 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             }
         }
         Ok(())
+    }
+
+    /// True for the row writing a coding's code into a coded value (CWE.1, CWE.4) when the
+    /// coding's system has no HL7 name (table 0396) to go beside it: without one the receiver
+    /// reads the code as one of the field's own table (a FHIR discharge disposition `home` in
+    /// PV1-36 as a code of table 0112; an EHR's local code as a table code). Such a code is
+    /// left out and reported; its text still goes. A coding without a system says no more
+    /// than a code alone, and goes as it is.
+    fn code_of_unnamed_system(&self, map: &ElementMap, row: &MapRow, element: &'j Json) -> bool {
+        if !matches!(map.v2.as_str(), "CWE" | "CE" | "CNE" | "CF") {
+            return false;
+        }
+        let steps = row.target.steps.as_slice();
+        let [
+            ..,
+            Step::Member { name: coding, .. },
+            Step::Member { name: code, .. },
+        ] = steps
+        else {
+            return false;
+        };
+        if coding != "coding" || code != "code" {
+            return false;
+        }
+        select(element, &steps[..steps.len() - 1], Select::default())
+            .first()
+            .and_then(|c| c.get("system"))
+            .and_then(Json::as_str)
+            .is_some_and(|system| self.system_name(system).is_none())
     }
 
     /// The HL7 coding system name (table 0396) for a code system URL.
