@@ -32,6 +32,15 @@ fn tx(resources: Vec<Value>) -> Value {
         .collect::<Vec<_>>()})
 }
 
+/// Options that infer the event and ask what was not written.
+fn explaining() -> WritebackOptions {
+    WritebackOptions {
+        event: None,
+        envelope: common::fixed_envelope(),
+        explain: true,
+    }
+}
+
 fn without(mut v: Value, key: &str) -> Value {
     v.as_object_mut().unwrap().remove(key);
     v
@@ -251,11 +260,7 @@ fn a_code_no_vocabulary_translates_back_is_reported_not_dropped() {
     request["gender"] = json!("hermaphrodite");
     request["maritalStatus"] = json!({"coding": [{
         "system": "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus", "code": "M"}]});
-    let opts = WritebackOptions {
-        event: None,
-        envelope: common::fixed_envelope(),
-        explain: true,
-    };
+    let opts = explaining();
     let written = engine.writeback(&request, &opts, 1).unwrap();
     // The marital status went to PID-16 (its system with it); the gender is no FHIR code.
     assert_eq!(written.unmapped, ["Patient.gender"]);
@@ -284,11 +289,7 @@ fn what_the_message_has_no_place_for_is_named_at_its_place_in_the_request() {
         encounter("V1", "in-progress"),
         encounter("V2", "finished"),
     ]);
-    let opts = WritebackOptions {
-        event: None,
-        envelope: common::fixed_envelope(),
-        explain: true,
-    };
+    let opts = explaining();
     let written = engine.writeback(&request, &opts, 1).unwrap();
     assert_eq!(written.event, "A01");
     assert_eq!(
@@ -308,11 +309,7 @@ fn a_birth_time_is_written_back_in_pid_7_before_the_birth_date() {
     request["_birthDate"] = json!({"extension": [{
         "url": "http://hl7.org/fhir/StructureDefinition/patient-birthTime",
         "valueDateTime": "2024-03-05T10:11:12-05:00"}]});
-    let opts = WritebackOptions {
-        event: None,
-        envelope: common::fixed_envelope(),
-        explain: true,
-    };
+    let opts = explaining();
     let pid7 = |request: &Value| {
         let written = engine.writeback(request, &opts, 1).unwrap();
         assert!(written.unmapped.is_empty(), "{:?}", written.unmapped);
@@ -335,11 +332,7 @@ fn a_code_of_a_system_hl7_cannot_name_is_reported_not_sent_as_a_table_code() {
     // code, and no coding system name can say what it is: written there, a receiver would
     // read it as a table 0112 code. An HL7 code, or a code sent without a system, goes.
     let engine = Engine::with_defaults().unwrap();
-    let opts = WritebackOptions {
-        event: None,
-        envelope: common::fixed_envelope(),
-        explain: true,
-    };
+    let opts = explaining();
     let pv1_36 = |coding: Value| {
         let encounter = json!({"resourceType": "Encounter", "status": "finished",
             "class": {"code": "IMP"}, "subject": {"reference": "Patient/p1"},
