@@ -233,3 +233,37 @@ fn errors_never_quote_patient_data_unless_asked() {
         .unwrap_err();
     assert!(e.to_string().ends_with(" \"ZEBEDEE\""), "{e}");
 }
+
+/// A library caller that asks for QRY^A19 under a version without it gets an error, not a
+/// message its receiver cannot parse (the command line refuses it before any search).
+#[test]
+fn a19_is_refused_where_hl7_withdrew_it() {
+    let engine = Engine::with_defaults().unwrap();
+    let search = b"Patient?identifier=urn:oid:1.2.3|A&_count=5";
+    for (version, ok) in [
+        ("2.5.1", true),
+        ("2.6", true),
+        ("2.7", false),
+        ("2.8", false),
+    ] {
+        let opts = QueryOptions {
+            style: Style::A19,
+            envelope: Envelope {
+                version: version.into(),
+                ..envelope()
+            },
+        };
+        match engine.query(search, &opts, 1) {
+            Ok(_) => assert!(ok, "{version}"),
+            Err(e) => {
+                assert!(!ok, "{version}: {e}");
+                assert_eq!(
+                    e.to_string(),
+                    format!(
+                        "Patient: QRY^A19 is not in HL7 v{version}: v2.7 withdrew it (HL7 table 0354)"
+                    )
+                );
+            }
+        }
+    }
+}

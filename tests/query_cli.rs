@@ -254,6 +254,25 @@ fn usage_and_table_errors_exit_2() {
         r.stderr,
         "hl7fhir: query/Patient.csv:3: a date row names a date field (DTM, TS, DT), not `PID-5` (XPN)\n"
     );
+    // HL7 v2.7 withdrew QRY^A19: no query is written under a v2.8 MSH-12.
+    let profile = dir.join("v28.json");
+    std::fs::write(&profile, r#"{"version": "2.8"}"#).unwrap();
+    let r = run(
+        &[
+            "query",
+            "--style",
+            "a19",
+            "--profile",
+            profile.to_str().unwrap(),
+        ],
+        b"Patient?identifier=urn:oid:1.2.3|A&_count=5\n",
+    );
+    assert_eq!(r.status, 2);
+    assert!(r.stdout.is_empty());
+    assert_eq!(
+        r.stderr,
+        "hl7fhir: --style a19: QRY^A19 is not in HL7 v2.8: v2.7 withdrew it (HL7 table 0354); use --style q22, or a profile with version 2.5, 2.5.1 or 2.6\n"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -135,7 +135,8 @@ ACK OPTIONS:
                              or batch Bundle gives a transaction-response (batch-response) Bundle
 
 QUERY OPTIONS:
-    --style STYLE            q22 (default): QBP^Q22^QBP_Q21, IHE PDQ; a19: QRY^A19^QRY_A19
+    --style STYLE            q22 (default): QBP^Q22^QBP_Q21, IHE PDQ; a19: QRY^A19^QRY_A19,
+                             which HL7 v2.7 withdrew (profile version 2.5, 2.5.1 or 2.6 only)
     --response               read HL7 v2 responses instead: RSP^K22 or ADR^A19 → a searchset
                              Bundle (a next link when DSC continues it); AE/AR → OperationOutcome
     --base URL               the FHIR base URL of the self and next links (default: relative)
@@ -375,6 +376,16 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Req
     if timestamp.is_some() {
         envelope.timestamp = timestamp;
     }
+    // Checked once here rather than per search: every query of the run would be refused alike.
+    // Responses are read whatever version their MSH-12 names.
+    if command == Command::Query && !response {
+        style.check_version(&envelope.version).map_err(|why| {
+            format!(
+                "--style {}: {why}; use --style q22, or a profile with version 2.5, 2.5.1 or 2.6",
+                style.name()
+            )
+        })?;
+    }
     Ok(Request::Run(Box::new(Config {
         command,
         parse,
@@ -466,5 +477,40 @@ mod tests {
         for (args, want) in errors {
             assert_eq!(run(args).unwrap_err(), *want);
         }
+    }
+
+    /// QRY^A19 is written only under a version that defines it; responses are read whatever
+    /// their version.
+    #[test]
+    fn a19_only_before_v2_7() {
+        let dir = std::env::temp_dir().join(format!("hl7fhir-args-a19-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let profile = |v: &str| {
+            let p = dir.join(format!("{v}.json"));
+            std::fs::write(&p, format!(r#"{{"version": "{v}"}}"#)).unwrap();
+            p.to_str().unwrap().to_string()
+        };
+        for v in ["2.5", "2.5.1", "2.6"] {
+            let p = profile(v);
+            assert!(
+                run(&["query", "--style", "a19", "--profile", &p]).is_ok(),
+                "{v}"
+            );
+        }
+        for v in ["2.7", "2.8"] {
+            let p = profile(v);
+            assert_eq!(
+                run(&["query", "--style", "a19", "--profile", &p]).unwrap_err(),
+                format!(
+                    "--style a19: QRY^A19 is not in HL7 v{v}: v2.7 withdrew it (HL7 table 0354); use --style q22, or a profile with version 2.5, 2.5.1 or 2.6"
+                )
+            );
+            assert!(run(&["query", "--profile", &p]).is_ok(), "{v} q22");
+            assert!(
+                run(&["query", "--style", "a19", "--response", "--profile", &p]).is_ok(),
+                "{v} response"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

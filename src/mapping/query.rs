@@ -50,6 +50,33 @@ impl Style {
             Style::A19 => ["QRY", "A19", "QRY_A19"],
         }
     }
+
+    /// Checks that HL7 version `version` (MSH-12, e.g. `2.5.1`) defines this style's message;
+    /// gives the reason it does not. QRY_A19 and ADR_A19 are "deprecated and removed as of
+    /// v2.7" (HL7 table 0354), and table 0048 that QRD-9 takes its code from ends at v2.6, so
+    /// an A19 query under a v2.7 or later MSH-12 is a message its receiver cannot parse. A
+    /// version that is not `MAJOR.MINOR[.PATCH]` is left to the writer, which writes whatever
+    /// version it is given.
+    ///
+    /// ```
+    /// use hl7fhir::query::Style;
+    /// assert!(Style::A19.check_version("2.6").is_ok());
+    /// assert!(Style::A19.check_version("2.7").is_err());
+    /// assert!(Style::Q22.check_version("2.8").is_ok());
+    /// ```
+    pub fn check_version(self, version: &str) -> Result<(), String> {
+        let mut parts = version.split('.').map(str::parse::<u32>);
+        let number = match (parts.next(), parts.next()) {
+            (Some(Ok(major)), Some(Ok(minor))) => (major, minor),
+            _ => return Ok(()),
+        };
+        if self == Style::A19 && number >= (2, 7) {
+            return Err(format!(
+                "QRY^A19 is not in HL7 v{version}: v2.7 withdrew it (HL7 table 0354)"
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// How a parameter's value becomes HL7 v2 (the `type` column).

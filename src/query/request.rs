@@ -433,6 +433,12 @@ pub(crate) fn build(
         )
         .at_fhir_path(search.resource.clone())
     })?;
+    // The command line refuses this before reading any search; a library caller learns it here.
+    opts.style
+        .check_version(&opts.envelope.version)
+        .map_err(|why| {
+            Error::new(ErrorKind::Unsupported, why).at_fhir_path(search.resource.clone())
+        })?;
     let rows = table.style(opts.style);
     if rows.is_empty() {
         return Err(Error::new(
