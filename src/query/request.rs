@@ -112,7 +112,7 @@ impl Reader<'_> {
                     if q.count.is_some() {
                         return Err(self.unsupported(p, "_count is given twice"));
                     }
-                    q.count = Some(self.count(p)?);
+                    q.count = Some(self.count(p, row)?);
                 }
                 _ => {
                     if q.pairs[i].is_some() {
@@ -182,19 +182,41 @@ impl Reader<'_> {
         Ok(v)
     }
 
-    fn count(&self, p: &Param) -> Result<u64, Error> {
-        let n: u64 = p.value.parse().map_err(|_| {
-            self.fail(
+    /// `_count` as the quantity of RCP-2 or QRD-7: a CQ whose quantity is an NM, which HL7
+    /// allows 16 characters, so 16 digits at most.
+    fn count(&self, p: &Param, row: &ParamRow) -> Result<u64, Error> {
+        const MAX: u64 = 9_999_999_999_999_999;
+        let too_big = || {
+            self.unsupported(
                 p,
-                ErrorKind::BadValue,
-                "_count takes a whole number up to 18446744073709551615",
+                format!(
+                    "_count above {MAX} cannot be sent: the quantity of {} (NM) carries at most 16 digits",
+                    row.field
+                ),
             )
-        })?;
+        };
+        let n: u64 = match p.value.parse() {
+            Ok(n) => n,
+            // A whole number too long for u64 is too long for the NM as well.
+            Err(_) if !p.value.is_empty() && p.value.bytes().all(|b| b.is_ascii_digit()) => {
+                return Err(too_big());
+            }
+            Err(_) => {
+                return Err(self.fail(
+                    p,
+                    ErrorKind::BadValue,
+                    format!("_count takes a whole number from 1 to {MAX}"),
+                ));
+            }
+        };
         if n == 0 {
             return Err(self.unsupported(
                 p,
                 "_count=0 asks for the total alone, which an HL7 v2 query cannot ask",
             ));
+        }
+        if n > MAX {
+            return Err(too_big());
         }
         Ok(n)
     }
