@@ -1,7 +1,9 @@
 //! Reading a FHIR search into its resource type and parameters: a search URL
 //! (`Patient?family=SMITH`, `https://fhir.example.org/r4/Patient?…`, values percent-encoded per
 //! RFC 3986, so `+` is a plus sign) or a `Parameters` resource whose parameters are the search
-//! parameters (`_type` names the resource type, Patient when absent).
+//! parameters (`_type` names the resource type, Patient when absent). Both give the same
+//! [`Param`]s for the same search: a textual `value[x]` is the value as the URL carries it once
+//! decoded, so the translation reads one form only.
 //!
 //! Values keep FHIR's search escapes (`\,` `\|` `\$` `\\`) so that the translation can split
 //! them on the unescaped separators; [`split`] and [`unescape`] do that. Errors name the
@@ -236,12 +238,16 @@ fn parameters(text: &[u8]) -> Result<Search, Error> {
     Ok(Search { resource, params })
 }
 
-/// A `value[x]` in search syntax: literal text escaped; an Identifier or Coding as a token.
+/// A `value[x]` in search syntax. Text is the value as a search URL carries it once
+/// percent-decoded, separators and escapes included, so that `{"name":"identifier",
+/// "valueString":"sys|v"}` means what `identifier=sys|v` means and every check of the URL form
+/// applies. An Identifier or Coding is the token of its parts, each escaped: those parts are
+/// literal.
 fn search_value(key: &str, v: &Json) -> Option<String> {
     let text = |v: &Json| v.as_str().map(escape);
     match key {
         "valueString" | "valueCode" | "valueUri" | "valueUrl" | "valueCanonical" | "valueId"
-        | "valueDate" | "valueDateTime" => text(v),
+        | "valueDate" | "valueDateTime" => v.as_str().map(str::to_string),
         "valueInteger" | "valuePositiveInt" | "valueUnsignedInt" => {
             v.as_i64().map(|n| n.to_string())
         }
@@ -410,12 +416,15 @@ mod tests {
         assert_eq!(
             params(&s),
             [
-                ("family", "O\\,Neil"),
+                ("family", "O,Neil"),
                 ("identifier", "urn:oid:1.2|7"),
                 ("_count", "5"),
                 ("gender", "male")
             ]
         );
+        // An Identifier's or a Coding's parts are literal: their separators are escaped.
+        let s = parse(br#"{"resourceType":"Parameters","parameter":[{"name":"identifier","valueIdentifier":{"system":"urn:x|y","value":"a,b"}}]}"#).unwrap();
+        assert_eq!(params(&s), [("identifier", r"urn:x\|y|a\,b")]);
         let errors: &[(&str, &str)] = &[
             (
                 r#"{"resourceType":"Patient"}"#,
@@ -444,6 +453,36 @@ mod tests {
         ];
         for (input, want) in errors {
             assert_eq!(parse(input.as_bytes()).unwrap_err().to_string(), *want);
+        }
+    }
+
+    /// A textual value[x] means what the same value means in a search URL: both forms give the
+    /// same parameters, so the translation cannot tell them apart.
+    #[test]
+    fn parameters_mean_what_the_url_means() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("identifier", "valueString", "urn:oid:1.2.3|MRN1"),
+            ("identifier", "valueUri", "urn:oid:1.2.3|"),
+            ("identifier", "valueString", "|MRN1"),
+            ("telecom", "valueString", "phone|555"),
+            ("family", "valueString", "A,B"),
+            ("family", "valueString", r"O\,Neil"),
+            (
+                "gender",
+                "valueCode",
+                "http://hl7.org/fhir/administrative-gender|male",
+            ),
+            ("birthdate", "valueString", "ge1980-01-01"),
+        ];
+        for (name, key, value) in cases {
+            let json = serde_json::json!({
+                "resourceType": "Parameters",
+                "parameter": [{"name": name, *key: value}],
+            });
+            let from_parameters = parse(json.to_string().as_bytes()).unwrap();
+            let url = format!("Patient?{name}={}", encode(value));
+            let from_url = parse(url.as_bytes()).unwrap();
+            assert_eq!(params(&from_parameters), params(&from_url), "{url}");
         }
     }
 
