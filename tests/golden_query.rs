@@ -208,6 +208,7 @@ fn errors_never_quote_patient_data_unless_asked() {
         ("Patient?family=ZEBEDEE&_count=x", "ZEBEDEE"),
         ("Patient?family=ZEBEDEE&eye-color=violet", "violet"),
         ("Patient?family=ZEB%ZZEDEE", "ZEB"),
+        ("Patient?family=ZEB%5CEDEE", "ZEB"),
     ];
     let hidden = Engine::with_defaults().unwrap();
     let shown = Engine::new(

@@ -12,7 +12,7 @@ use crate::mapping::query::{Authority, ParamKind, ParamRow, QueryPlan, Style, St
 use crate::v2::{Charset, Delimiters, MessageBuilder};
 use crate::writeback::Envelope;
 
-use super::search::{Param, Search, split, unescape};
+use super::search::{Param, Search, escapes_are_valid, split, unescape};
 use super::{QueryOptions, Written};
 
 /// The parameters a `next` link adds: the supplier's continuation pointer (DSC-1) and the tag
@@ -81,6 +81,13 @@ impl Reader<'_> {
                 return Err(self.unsupported(
                     p,
                     "a chained parameter cannot be expressed in an HL7 v2 query",
+                ));
+            }
+            if !escapes_are_valid(&p.value) {
+                return Err(self.fail(
+                    p,
+                    ErrorKind::BadValue,
+                    r"a `\` in a search value escapes `$`, `,`, `|` or `\` only: write `\\` for a backslash",
                 ));
             }
             match name {

@@ -6,7 +6,8 @@
 //! decoded, so the translation reads one form only.
 //!
 //! Values keep FHIR's search escapes (`\,` `\|` `\$` `\\`) so that the translation can split
-//! them on the unescaped separators; [`split`] and [`unescape`] do that. Errors name the
+//! them on the unescaped separators; [`split`] and [`unescape`] do that, after the translation
+//! has refused a value holding any other backslash ([`escapes_are_valid`]). Errors name the
 //! parameter and its byte offset in the input, never its value.
 
 use serde_json::Value as Json;
@@ -302,6 +303,27 @@ pub fn split(value: &str, sep: char) -> Vec<&str> {
     parts
 }
 
+/// Whether every `\` in a value escapes one of `$` `,` `|` `\`. FHIR R4 search (Escaping
+/// Search Parameters, search.html#escaping) defines no other escape and calls the value `xx\xx`
+/// illegal, so such a value is refused: neither dropped (`OBrien` is another name) nor guessed
+/// to mean a literal backslash.
+///
+/// ```
+/// use hl7fhir::query::search::escapes_are_valid;
+/// assert!(escapes_are_valid(r"O\\Brien\,Jr"));
+/// assert!(!escapes_are_valid(r"O\Brien"));
+/// assert!(!escapes_are_valid(r"SMITH\"));
+/// ```
+pub fn escapes_are_valid(value: &str) -> bool {
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' && !matches!(chars.next(), Some('$' | ',' | '|' | '\\')) {
+            return false;
+        }
+    }
+    true
+}
+
 /// Removes FHIR's search escapes.
 pub fn unescape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
@@ -491,6 +513,16 @@ mod tests {
         assert_eq!(split(r"a\,b,c|d", ','), [r"a\,b", "c|d"]);
         assert_eq!(split(r"sys\|x|v", '|'), [r"sys\|x", "v"]);
         assert_eq!(unescape(r"a\,b\\c\$"), r"a,b\c$");
+        for (value, valid) in [
+            (r"a\,b\|c\$d\\e", true),
+            ("plain", true),
+            (r"O\Brien", false),
+            (r"SMITH\", false),
+            (r"\\\", false),
+            (r"a\ü", false),
+        ] {
+            assert_eq!(escapes_are_valid(value), valid, "{value}");
+        }
         assert_eq!(escape(r"a,b\c"), r"a\,b\\c");
         assert_eq!(encode("urn:oid:1.2|O'B ü"), "urn:oid:1.2%7CO%27B%20%C3%BC");
     }
