@@ -279,12 +279,12 @@ impl Reader<'_> {
                 ),
             ));
         }
-        if date.contains('T') {
-            return Err(self.unsupported(
-                p,
-                "a time of day cannot be queried: the query matches a date",
-            ));
-        }
+        // Only a date followed by a time of day is a dateTime the query cannot match; any
+        // other text holding a `T` (`SEPT`) is no date at all.
+        let (date, time) = match date.split_once('T') {
+            Some((day, time)) => (day, Some(time)),
+            None => (date, None),
+        };
         let shape = date.len() == 10
             && date.bytes().enumerate().all(|(i, b)| {
                 if i == 4 || i == 7 {
@@ -293,6 +293,16 @@ impl Reader<'_> {
                     b.is_ascii_digit()
                 }
             });
+        match time {
+            Some(t) if shape && is_time_of_day(t) => {
+                return Err(self.unsupported(
+                    p,
+                    "a time of day cannot be queried: the query matches a date",
+                ));
+            }
+            Some(_) => return Err(self.fail(p, ErrorKind::BadValue, "is not a date (YYYY-MM-DD)")),
+            None => {}
+        }
         if !shape {
             let partial = matches!(date.len(), 4 | 7)
                 && date.bytes().all(|b| b.is_ascii_digit() || b == b'-');
@@ -416,6 +426,21 @@ impl Reader<'_> {
             )
         })
     }
+}
+
+/// Whether `t` is the time of a FHIR search dateTime after its `T`: `hh:mm`, optionally
+/// `:ss` and a fraction, optionally `Z` or `±hh:mm`.
+fn is_time_of_day(t: &str) -> bool {
+    let (clock, zone) = t.find(['Z', '+', '-']).map_or((t, ""), |i| t.split_at(i));
+    let zone_ok = match zone.as_bytes() {
+        [] | [b'Z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|b| b.is_ascii_digit()),
+        _ => false,
+    };
+    let clock_ok = ["%H:%M", "%H:%M:%S", "%H:%M:%S%.f"]
+        .iter()
+        .any(|f| chrono::NaiveTime::parse_from_str(clock, f).is_ok());
+    zone_ok && clock_ok
 }
 
 fn continuation_error(search: &Search, resource: &str, reason: &str) -> Error {
@@ -594,6 +619,29 @@ fn authority_into(
     {
         if !v.is_empty() {
             b.set(seg, field, rep, comp, sub + 1, v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_time_of_day;
+
+    #[test]
+    fn times_of_day() {
+        for (t, want) in [
+            ("10:00", true),
+            ("10:00:00", true),
+            ("10:00:00.123Z", true),
+            ("23:59:59+05:30", true),
+            ("10:00-08:00", true),
+            ("", false),
+            ("25:99", false),
+            ("10:00+0530", false),
+            ("10:00Zulu", false),
+            ("SEPT", false),
+        ] {
+            assert_eq!(is_time_of_day(t), want, "{t}");
         }
     }
 }
