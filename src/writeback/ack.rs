@@ -3,8 +3,10 @@
 //!
 //! - AA/CA: success (an `information` issue); AE/CE: error; AR/CR: rejected, `transient` when
 //!   ERR-3 says the record was locked (206) or the application failed (207).
-//! - One issue per ERR: severity from ERR-4, code from ERR-3 (HL7 table 0357), expression from
-//!   ERR-2 translated through the mapping tables to the FHIR element the writeback filled
+//! - One issue per ERR: severity from ERR-4, code from ERR-3: a code of HL7 table 0357 gives
+//!   the issue type and a v2-0357 coding; any other code keeps its coding system's URL when the
+//!   mapping tables know the name, and no system when they do not. Expression from ERR-2
+//!   translated through the mapping tables to the FHIR element the writeback filled
 //!   (`PID^1^7` → `Patient.birthDate`), diagnostics from ERR-8, ERR-7 or MSA-3.
 //! - MSA-2 (the control id of the message the ACK answers) is the OperationOutcome's id, which
 //!   ties the answer to the message sent.
@@ -15,6 +17,7 @@ use crate::error::{Error, ErrorKind};
 use crate::fhir::id::IdHasher;
 use crate::mapping::Plan;
 use crate::mapping::condition::Operand;
+use crate::notify::translate::hl7_table_system;
 use crate::v2::{Message, ParseOptions, Parser};
 
 /// What an ACK says, in FHIR terms.
@@ -52,22 +55,89 @@ impl Answer {
     }
 }
 
-/// FHIR issue-type for an HL7 table 0357 code.
-fn issue_type(code: &str) -> &'static str {
-    match code {
-        "0" => "informational",
-        "100" => "structure",
-        "101" => "required",
-        "102" => "value",
-        "103" => "code-invalid",
-        "104" => "too-long",
-        "200" | "201" | "202" | "203" => "not-supported",
-        "204" => "not-found",
-        "205" => "duplicate",
-        "206" => "lock-error",
-        "207" => "exception",
-        _ => "processing",
+/// HL7 table 0357 (message error condition): each code it defines with the FHIR issue type it
+/// means. A code not listed here is not from 0357, whatever coding system the ERR names.
+const TABLE_0357: &[(&str, &str)] = &[
+    ("0", "informational"),
+    ("100", "structure"),
+    ("101", "required"),
+    ("102", "value"),
+    ("103", "code-invalid"),
+    ("104", "too-long"),
+    ("200", "not-supported"),
+    ("201", "not-supported"),
+    ("202", "not-supported"),
+    ("203", "not-supported"),
+    ("204", "not-found"),
+    ("205", "duplicate"),
+    ("206", "lock-error"),
+    ("207", "exception"),
+];
+
+/// The vocabulary that turns a coding system name (CWE.3, HL7 table 0396) into a code system
+/// URL: the one the CWE data type maps name for their `ID[codesystem]` rows.
+const CODING_SYSTEMS: &str = "CodingSystem";
+
+/// An error's coded condition as sent: ERR-3 (CWE), or ELD.4 (CE) of ERR-1 before v2.5.
+#[derive(Debug, Default)]
+struct Condition {
+    code: String,
+    display: String,
+    /// The coding system name (CWE.3), e.g. `HL70357` or a local `99EPIC`.
+    system: String,
+}
+
+impl Condition {
+    /// The FHIR issue type, when the code is one HL7 table 0357 defines: the coding system is
+    /// that table (or left empty, as ERR-3 is bound to it); a local code is not read as 0357
+    /// even when it looks like one.
+    fn issue_type(&self) -> Option<&'static str> {
+        if !matches!(self.system.as_str(), "" | "HL70357") {
+            return None;
+        }
+        TABLE_0357
+            .iter()
+            .find(|(code, _)| *code == self.code)
+            .map(|&(_, ty)| ty)
     }
+
+    /// The Coding: v2-0357 for a table 0357 code, else the URL the mapping tables give the
+    /// named coding system (as `ID[codesystem]` does), else no system at all, never a guess.
+    fn coding(&self, plan: &Plan) -> Option<Json> {
+        if self.code.is_empty() {
+            return None;
+        }
+        let system = if self.issue_type().is_some() {
+            Some("http://terminology.hl7.org/CodeSystem/v2-0357".to_string())
+        } else if matches!(self.system.as_str(), "" | "HL70357") {
+            None
+        } else {
+            system_url(plan, &self.system)
+        };
+        let mut coding = serde_json::Map::new();
+        if let Some(s) = system {
+            coding.insert("system".into(), s.into());
+        }
+        coding.insert("code".into(), self.code.clone().into());
+        if !self.display.is_empty() {
+            coding.insert("display".into(), self.display.clone().into());
+        }
+        Some(Json::Object(coding))
+    }
+}
+
+/// The code system URL of a coding system name: through the coding system vocabulary, else
+/// `HL7nnnn` as its terminology.hl7.org code system; `None` for a name neither knows.
+fn system_url(plan: &Plan, name: &str) -> Option<String> {
+    let known = plan
+        .vocabulary_index
+        .get(CODING_SYSTEMS)
+        .and_then(|&v| plan.vocabularies[v].forward.get(name));
+    if let Some(concept) = known {
+        return Some(concept.code.clone());
+    }
+    let mut url = String::new();
+    hl7_table_system(name, &mut url).then_some(url)
 }
 
 fn severity(err4: &str, ack: &str) -> &'static str {
@@ -150,8 +220,11 @@ pub fn answer_message(plan: &Plan, msg: &Message<'_>, code: Option<&str>) -> Res
     let mut issues = Vec::new();
     for err in msg.segments_with_id("ERR") {
         // ERR-3 (v2.5+), or ERR-1.4 (before v2.5) for the condition code.
-        let mut condition = text(&msg, &err, 3, 1);
-        let mut condition_text = text(&msg, &err, 3, 2);
+        let mut condition = Condition {
+            code: text(&msg, &err, 3, 1),
+            display: text(&msg, &err, 3, 2),
+            system: text(&msg, &err, 3, 3),
+        };
         let location = if err.field(2).is_some_and(|f| !f.is_empty()) {
             (text(&msg, &err, 2, 1), text(&msg, &err, 2, 3))
         } else {
@@ -160,12 +233,15 @@ pub fn answer_message(plan: &Plan, msg: &Message<'_>, code: Option<&str>) -> Res
                 f.and_then(|f| f.component(c))
                     .and_then(|x| x.subcomponent(s))
                     .and_then(|x| x.text().ok())
-                    .map(|t| t.to_string())
+                    .map(|t| t.trim().to_string())
                     .unwrap_or_default()
             };
-            if condition.is_empty() {
-                condition = sub(4, 1);
-                condition_text = sub(4, 2);
+            if condition.code.is_empty() {
+                condition = Condition {
+                    code: sub(4, 1),
+                    display: sub(4, 2),
+                    system: sub(4, 3),
+                };
             }
             (text(&msg, &err, 1, 1), text(&msg, &err, 1, 3))
         };
@@ -174,12 +250,11 @@ pub fn answer_message(plan: &Plan, msg: &Message<'_>, code: Option<&str>) -> Res
             "severity".into(),
             severity(&text(&msg, &err, 4, 1), &code).into(),
         );
-        issue.insert("code".into(), issue_type(&condition).into());
-        if !condition.is_empty() {
-            let mut coding = json!({"system": "http://terminology.hl7.org/CodeSystem/v2-0357", "code": condition});
-            if !condition_text.is_empty() {
-                coding["display"] = condition_text.clone().into();
-            }
+        issue.insert(
+            "code".into(),
+            condition.issue_type().unwrap_or("processing").into(),
+        );
+        if let Some(coding) = condition.coding(plan) {
             issue.insert("details".into(), json!({"coding": [coding]}));
         }
         let diagnostics = [text(&msg, &err, 8, 1), text(&msg, &err, 7, 1), msa3.clone()]
@@ -336,5 +411,77 @@ mod tests {
                 .to_string(),
             "an ACK needs an MSA segment"
         );
+    }
+
+    /// The issues of an AE answer carrying `segments` (ERR segments, CR-separated).
+    fn issues(p: &Plan, segments: &str) -> Json {
+        let ack = format!(
+            "MSH|^~\\&|EHR|H|HL7FHIR|H|20260101||ACK^A08^ACK|9|P|2.5.1\rMSA|AE|C1\r{segments}\r"
+        );
+        answer(p, ack.as_bytes()).unwrap().outcome["issue"].clone()
+    }
+
+    #[test]
+    fn error_codes_are_table_0357_only_when_it_defines_them() {
+        let p = plan();
+        let v2 = "http://terminology.hl7.org/CodeSystem/v2-0357";
+        // (ERR segment, issue code, details)
+        let cases = [
+            (
+                "ERR||PID^1^7|102^Data type error^HL70357|E",
+                "value",
+                json!({"coding": [{"system": v2, "code": "102", "display": "Data type error"}]}),
+            ),
+            (
+                // ERR-3 is bound to 0357: a code without a system is read from it.
+                "ERR||PID^1^7|102^Data type error|E",
+                "value",
+                json!({"coding": [{"system": v2, "code": "102", "display": "Data type error"}]}),
+            ),
+            (
+                "ERR||PID^1^3|E42^MRN checksum failed^99EPIC|E",
+                "processing",
+                json!({"coding": [{"code": "E42", "display": "MRN checksum failed"}]}),
+            ),
+            (
+                // Named as 0357, but no code of it.
+                "ERR||PID^1^3|E42^MRN checksum failed^HL70357|E",
+                "processing",
+                json!({"coding": [{"code": "E42", "display": "MRN checksum failed"}]}),
+            ),
+            (
+                "ERR||PID^1^3|E42^MRN checksum failed|E",
+                "processing",
+                json!({"coding": [{"code": "E42", "display": "MRN checksum failed"}]}),
+            ),
+            (
+                // A local code that looks like a 0357 one means what the site says it means.
+                "ERR||PID^1^3|207^Interface paused^99EPIC|E",
+                "processing",
+                json!({"coding": [{"code": "207", "display": "Interface paused"}]}),
+            ),
+            (
+                // A system the coding system vocabulary knows.
+                "ERR||OBX^1^3|2345-7^Glucose^LN|E",
+                "processing",
+                json!({"coding": [{"system": "http://loinc.org", "code": "2345-7", "display": "Glucose"}]}),
+            ),
+            (
+                "ERR||PID^1^3|E42^MRN checksum failed^HL70533|E",
+                "processing",
+                json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0533", "code": "E42", "display": "MRN checksum failed"}]}),
+            ),
+            (
+                // Before v2.5: the code in ERR-1.4.
+                "ERR|PID^1^3^E42&MRN checksum failed&99EPIC",
+                "processing",
+                json!({"coding": [{"code": "E42", "display": "MRN checksum failed"}]}),
+            ),
+        ];
+        for (err, code, details) in cases {
+            let issue = &issues(&p, err)[0];
+            assert_eq!(issue["code"], code, "{err}");
+            assert_eq!(issue["details"], details, "{err}");
+        }
     }
 }

@@ -9,6 +9,8 @@ mod rows;
 mod targets;
 mod values;
 
+pub(crate) use self::primitives::hl7_table_system;
+
 use std::borrow::Cow;
 use std::collections::HashSet;
 

@@ -458,7 +458,7 @@ pub(super) fn telecom<'a>(v: &Part<'a>, texts: Texts<'a>, out: &mut String) -> R
 
 /// Appends `HL7nnnn` (an HL7-defined table) as its terminology.hl7.org code system URL; false
 /// for any other name.
-pub(super) fn hl7_table_system(name: &str, out: &mut String) -> bool {
+pub(crate) fn hl7_table_system(name: &str, out: &mut String) -> bool {
     let Some(digits) = name.strip_prefix("HL7") else {
         return false;
     };
