@@ -7,7 +7,8 @@
 //!   the issue type and a v2-0357 coding; any other code keeps its coding system's URL when the
 //!   mapping tables know the name, and no system when they do not. Expression from ERR-2
 //!   translated through the mapping tables to the FHIR element the writeback filled
-//!   (`PID^1^7` → `Patient.birthDate`), diagnostics from ERR-8, ERR-7 or MSA-3.
+//!   (`PID^1^7` → `Patient.birthDate`), details text from ERR-3.9 (or ERR-3.2 when ERR-3 has
+//!   no code), diagnostics from ERR-8 and ERR-7 (else MSA-3).
 //! - MSA-2 (the control id of the message the ACK answers) is the OperationOutcome's id, which
 //!   ties the answer to the message sent.
 
@@ -85,6 +86,8 @@ struct Condition {
     display: String,
     /// The coding system name (CWE.3), e.g. `HL70357` or a local `99EPIC`.
     system: String,
+    /// The original text (CWE.9; a CE has none).
+    original: String,
 }
 
 impl Condition {
@@ -123,6 +126,27 @@ impl Condition {
             coding.insert("display".into(), self.display.clone().into());
         }
         Some(Json::Object(coding))
+    }
+
+    /// The issue's `details`: the coding, and as text the original text, else the text of a
+    /// condition sent without a code (as `CWE[CodeableConcept]` reads a CWE), so an error
+    /// sent as words alone keeps them.
+    fn details(&self, plan: &Plan) -> Option<Json> {
+        let mut details = serde_json::Map::new();
+        if let Some(coding) = self.coding(plan) {
+            details.insert("coding".into(), json!([coding]));
+        }
+        let text = if !self.original.is_empty() {
+            &self.original
+        } else if self.code.is_empty() {
+            &self.display
+        } else {
+            ""
+        };
+        if !text.is_empty() {
+            details.insert("text".into(), text.into());
+        }
+        (!details.is_empty()).then_some(Json::Object(details))
     }
 }
 
@@ -224,6 +248,7 @@ pub fn answer_message(plan: &Plan, msg: &Message<'_>, code: Option<&str>) -> Res
             code: text(&msg, &err, 3, 1),
             display: text(&msg, &err, 3, 2),
             system: text(&msg, &err, 3, 3),
+            original: text(&msg, &err, 3, 9),
         };
         let location = if err.field(2).is_some_and(|f| !f.is_empty()) {
             (text(&msg, &err, 2, 1), text(&msg, &err, 2, 3))
@@ -236,11 +261,12 @@ pub fn answer_message(plan: &Plan, msg: &Message<'_>, code: Option<&str>) -> Res
                     .map(|t| t.trim().to_string())
                     .unwrap_or_default()
             };
-            if condition.code.is_empty() {
+            if err.field(3).is_none_or(|f| f.is_empty()) {
                 condition = Condition {
                     code: sub(4, 1),
                     display: sub(4, 2),
                     system: sub(4, 3),
+                    original: String::new(),
                 };
             }
             (text(&msg, &err, 1, 1), text(&msg, &err, 1, 3))
@@ -254,14 +280,21 @@ pub fn answer_message(plan: &Plan, msg: &Message<'_>, code: Option<&str>) -> Res
             "code".into(),
             condition.issue_type().unwrap_or("processing").into(),
         );
-        if let Some(coding) = condition.coding(plan) {
-            issue.insert("details".into(), json!({"coding": [coding]}));
+        if let Some(details) = condition.details(plan) {
+            issue.insert("details".into(), details);
         }
-        let diagnostics = [text(&msg, &err, 8, 1), text(&msg, &err, 7, 1), msa3.clone()]
-            .into_iter()
-            .find(|t| !t.is_empty());
-        if let Some(d) = diagnostics {
-            issue.insert("diagnostics".into(), d.into());
+        // The user message (ERR-8) and the diagnostic information (ERR-7) say different
+        // things to different readers: both are kept, one per line. MSA-3 is the older
+        // (before v2.5) place for the reason.
+        let (user, diagnostic) = (text(&msg, &err, 8, 1), text(&msg, &err, 7, 1));
+        let diagnostics = match (user.is_empty(), diagnostic.is_empty()) {
+            (false, false) if user != diagnostic => format!("{user}\n{diagnostic}"),
+            (false, _) => user,
+            (true, false) => diagnostic,
+            (true, true) => msa3.clone(),
+        };
+        if !diagnostics.is_empty() {
+            issue.insert("diagnostics".into(), diagnostics.into());
         }
         let (seg_id, field) = location;
         if !seg_id.is_empty() {
@@ -482,6 +515,51 @@ mod tests {
             let issue = &issues(&p, err)[0];
             assert_eq!(issue["code"], code, "{err}");
             assert_eq!(issue["details"], details, "{err}");
+        }
+    }
+
+    #[test]
+    fn error_text_is_kept() {
+        let p = plan();
+        // (ERR segment, details, diagnostics)
+        let cases = [
+            (
+                "ERR||PID^1^3|^MRN checksum failed|E",
+                json!({"text": "MRN checksum failed"}),
+                Json::Null,
+            ),
+            (
+                // The original text (CWE.9) is the text, as CWE[CodeableConcept] has it.
+                "ERR||PID^1^3|E42^MRN checksum failed^99EPIC^^^^^^Check digit wrong|E",
+                json!({"coding": [{"code": "E42", "display": "MRN checksum failed"}], "text": "Check digit wrong"}),
+                Json::Null,
+            ),
+            (
+                "ERR||PID^1^3|^^^^^^^^Check digit wrong|E",
+                json!({"text": "Check digit wrong"}),
+                Json::Null,
+            ),
+            (
+                "ERR|PID^1^3^&MRN checksum failed",
+                json!({"text": "MRN checksum failed"}),
+                Json::Null,
+            ),
+            (
+                // Both the user message (ERR-8) and the diagnostic information (ERR-7).
+                "ERR||PID^1^3|^MRN checksum failed|E|||Luhn check failed on PID-3.1|Please check the MRN",
+                json!({"text": "MRN checksum failed"}),
+                json!("Please check the MRN\nLuhn check failed on PID-3.1"),
+            ),
+            (
+                "ERR||PID^1^3|^MRN checksum failed|E|||Luhn check failed on PID-3.1",
+                json!({"text": "MRN checksum failed"}),
+                json!("Luhn check failed on PID-3.1"),
+            ),
+        ];
+        for (err, details, diagnostics) in cases {
+            let issue = &issues(&p, err)[0];
+            assert_eq!(issue["details"], details, "{err}");
+            assert_eq!(issue["diagnostics"], diagnostics, "{err}");
         }
     }
 }
