@@ -3,7 +3,8 @@
 //!
 //! - AA/CA: success (an `information` issue); AE/CE: error; AR/CR: rejected, `transient` when
 //!   ERR-3 says the record was locked (206) or the application failed (207).
-//! - One issue per ERR: severity from ERR-4, code from ERR-3: a code of HL7 table 0357 gives
+//! - One issue per error: an ERR (v2.5 on), or each repetition of ERR-1 (before v2.5, one per
+//!   error). Severity from ERR-4, code from ERR-3 (or ERR-1.4): a code of HL7 table 0357 gives
 //!   the issue type and a v2-0357 coding; any other code keeps its coding system's URL when the
 //!   mapping tables know the name, and no system when they do not. Expression from ERR-2
 //!   translated through the mapping tables to the FHIR element the writeback filled
@@ -80,7 +81,7 @@ const TABLE_0357: &[(&str, &str)] = &[
 const CODING_SYSTEMS: &str = "CodingSystem";
 
 /// An error's coded condition as sent: ERR-3 (CWE), or ELD.4 (CE) of ERR-1 before v2.5.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct Condition {
     code: String,
     display: String,
@@ -207,6 +208,48 @@ fn expression(plan: &Plan, segment: &str, field: u32) -> Option<String> {
     reverse_only
 }
 
+/// One issue: an error's condition, with its locations (segment id and field number, as
+/// ERR-2 or ERR-1 give them) and the FHIR elements the writeback filled from them.
+fn issue(
+    plan: &Plan,
+    severity: &str,
+    condition: &Condition,
+    diagnostics: &str,
+    locations: &[(String, String)],
+) -> Json {
+    let mut issue = serde_json::Map::new();
+    issue.insert("severity".into(), severity.into());
+    issue.insert(
+        "code".into(),
+        condition.issue_type().unwrap_or("processing").into(),
+    );
+    if let Some(details) = condition.details(plan) {
+        issue.insert("details".into(), details);
+    }
+    if !diagnostics.is_empty() {
+        issue.insert("diagnostics".into(), diagnostics.into());
+    }
+    let mut paths = Vec::new();
+    let mut expressions = Vec::new();
+    for (seg_id, field) in locations.iter().filter(|(s, _)| !s.is_empty()) {
+        let field = field.parse::<u32>().ok();
+        paths.push(Json::String(match field {
+            Some(n) => format!("{seg_id}-{n}"),
+            None => seg_id.clone(),
+        }));
+        if let Some(expr) = field.and_then(|n| expression(plan, seg_id, n)) {
+            expressions.push(Json::String(expr));
+        }
+    }
+    if !expressions.is_empty() {
+        issue.insert("expression".into(), Json::Array(expressions));
+    }
+    if !paths.is_empty() {
+        issue.insert("location".into(), Json::Array(paths));
+    }
+    Json::Object(issue)
+}
+
 fn text(msg: &Message<'_>, seg: &crate::v2::Segment<'_>, field: usize, comp: usize) -> String {
     let _ = msg;
     seg.field(field)
@@ -243,46 +286,7 @@ pub fn answer_message(plan: &Plan, msg: &Message<'_>, code: Option<&str>) -> Res
     let msa3 = text(&msg, &msa, 3, 1);
     let mut issues = Vec::new();
     for err in msg.segments_with_id("ERR") {
-        // ERR-3 (v2.5+), or ERR-1.4 (before v2.5) for the condition code.
-        let mut condition = Condition {
-            code: text(&msg, &err, 3, 1),
-            display: text(&msg, &err, 3, 2),
-            system: text(&msg, &err, 3, 3),
-            original: text(&msg, &err, 3, 9),
-        };
-        let location = if err.field(2).is_some_and(|f| !f.is_empty()) {
-            (text(&msg, &err, 2, 1), text(&msg, &err, 2, 3))
-        } else {
-            let f = err.field(1);
-            let sub = |c: usize, s: usize| {
-                f.and_then(|f| f.component(c))
-                    .and_then(|x| x.subcomponent(s))
-                    .and_then(|x| x.text().ok())
-                    .map(|t| t.trim().to_string())
-                    .unwrap_or_default()
-            };
-            if err.field(3).is_none_or(|f| f.is_empty()) {
-                condition = Condition {
-                    code: sub(4, 1),
-                    display: sub(4, 2),
-                    system: sub(4, 3),
-                    original: String::new(),
-                };
-            }
-            (text(&msg, &err, 1, 1), text(&msg, &err, 1, 3))
-        };
-        let mut issue = serde_json::Map::new();
-        issue.insert(
-            "severity".into(),
-            severity(&text(&msg, &err, 4, 1), &code).into(),
-        );
-        issue.insert(
-            "code".into(),
-            condition.issue_type().unwrap_or("processing").into(),
-        );
-        if let Some(details) = condition.details(plan) {
-            issue.insert("details".into(), details);
-        }
+        let severity = severity(&text(&msg, &err, 4, 1), &code);
         // The user message (ERR-8) and the diagnostic information (ERR-7) say different
         // things to different readers: both are kept, one per line. MSA-3 is the older
         // (before v2.5) place for the reason.
@@ -293,28 +297,44 @@ pub fn answer_message(plan: &Plan, msg: &Message<'_>, code: Option<&str>) -> Res
             (true, false) => diagnostic,
             (true, true) => msa3.clone(),
         };
-        if !diagnostics.is_empty() {
-            issue.insert("diagnostics".into(), diagnostics.into());
-        }
-        let (seg_id, field) = location;
-        if !seg_id.is_empty() {
-            let mut locations = vec![Json::String(match field.parse::<u32>() {
-                Ok(n) => format!("{seg_id}-{n}"),
-                Err(_) => seg_id.clone(),
-            })];
-            if let Some(expr) = field
-                .parse::<u32>()
-                .ok()
-                .and_then(|n| expression(plan, &seg_id, n))
-            {
-                issue.insert("expression".into(), json!([expr]));
+        let err3 = err.field(3).filter(|f| !f.is_empty()).map(|_| Condition {
+            code: text(&msg, &err, 3, 1),
+            display: text(&msg, &err, 3, 2),
+            system: text(&msg, &err, 3, 3),
+            original: text(&msg, &err, 3, 9),
+        });
+        // From v2.5 an ERR is one error (ERR-3) at its locations (ERR-2). Before, ERR-1 has a
+        // repetition per error, each with its own location and code (ELD.4), which ERR-3,
+        // when a sender fills it too, overrides.
+        let mut errors: Vec<(Condition, Vec<(String, String)>)> = Vec::new();
+        if err.field(2).is_some_and(|f| !f.is_empty()) {
+            let location = (text(&msg, &err, 2, 1), text(&msg, &err, 2, 3));
+            errors.push((err3.unwrap_or_default(), vec![location]));
+        } else {
+            let eld = err.field(1).into_iter().flat_map(|f| f.repetitions());
+            for rep in eld.filter(|r| !r.is_empty()) {
+                let sub = |c: usize, s: usize| {
+                    rep.component(c)
+                        .and_then(|x| x.subcomponent(s))
+                        .and_then(|x| x.text().ok())
+                        .map(|t| t.trim().to_string())
+                        .unwrap_or_default()
+                };
+                let condition = err3.clone().unwrap_or_else(|| Condition {
+                    code: sub(4, 1),
+                    display: sub(4, 2),
+                    system: sub(4, 3),
+                    original: String::new(),
+                });
+                errors.push((condition, vec![(sub(1, 1), sub(3, 1))]));
             }
-            issue.insert(
-                "location".into(),
-                Json::Array(std::mem::take(&mut locations)),
-            );
+            if errors.is_empty() {
+                errors.push((err3.unwrap_or_default(), Vec::new()));
+            }
         }
-        issues.push(Json::Object(issue));
+        for (condition, locations) in errors {
+            issues.push(issue(plan, severity, &condition, &diagnostics, &locations));
+        }
     }
     if issues.is_empty() {
         let (sev, ty, text) = match code.as_str() {
@@ -561,5 +581,27 @@ mod tests {
             assert_eq!(issue["details"], details, "{err}");
             assert_eq!(issue["diagnostics"], diagnostics, "{err}");
         }
+    }
+
+    #[test]
+    fn each_err1_repetition_is_an_issue() {
+        let p = plan();
+        let v2 = "http://terminology.hl7.org/CodeSystem/v2-0357";
+        let got = issues(
+            &p,
+            "ERR|PID^1^7^102&Data type error&HL70357~PV1^1^3^101&Required field missing&HL70357",
+        );
+        assert_eq!(
+            got,
+            json!([
+                {"severity": "error", "code": "value", "details": {"coding": [{"system": v2, "code": "102", "display": "Data type error"}]}, "expression": ["Patient.birthDate"], "location": ["PID-7"]},
+                {"severity": "error", "code": "required", "details": {"coding": [{"system": v2, "code": "101", "display": "Required field missing"}]}, "expression": ["Encounter.location[1].location"], "location": ["PV1-3"]},
+            ])
+        );
+        // An empty repetition names no error.
+        assert_eq!(
+            issues(&p, "ERR|~PID^1^7^102&Data type error&HL70357"),
+            json!([{"severity": "error", "code": "value", "details": {"coding": [{"system": v2, "code": "102", "display": "Data type error"}]}, "expression": ["Patient.birthDate"], "location": ["PID-7"]}])
+        );
     }
 }
