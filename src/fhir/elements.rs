@@ -82,7 +82,8 @@ fn table() -> &'static HashMap<&'static str, HashMap<&'static str, Element>> {
                     many: max == "*",
                     codes,
                     required: min == "1",
-                    choice,
+                    // Some rows of the table name the choice as R4 does, `collected[x]`.
+                    choice: choice.trim_end_matches("[x]"),
                 },
             );
         }
@@ -323,6 +324,17 @@ mod tests {
             "dateTime"
         );
         assert!(is_resource("Patient") && !is_resource("HumanName") && is_complex("HumanName"));
+        // A choice is named alike whether its table row writes `[x]` or not.
+        assert_eq!(
+            element("Observation", "valueQuantity").unwrap().choice,
+            "value"
+        );
+        assert_eq!(
+            element("Specimen_Collection", "collectedDateTime")
+                .unwrap()
+                .choice,
+            "collected"
+        );
     }
 
     #[test]

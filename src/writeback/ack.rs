@@ -13,12 +13,16 @@
 //! - MSA-2 (the control id of the message the ACK answers) is the OperationOutcome's id, which
 //!   ties the answer to the message sent.
 
+use std::fmt::Write as _;
+
 use serde_json::{Value as Json, json};
 
 use crate::error::{Error, ErrorKind};
+use crate::fhir::elements;
 use crate::fhir::id::IdHasher;
 use crate::mapping::Plan;
 use crate::mapping::condition::Operand;
+use crate::mapping::target::{Step, Target};
 use crate::notify::translate::hl7_table_system;
 use crate::v2::{Message, ParseOptions, Parser};
 
@@ -194,8 +198,7 @@ fn expression(plan: &Plan, segment: &str, field: u32) -> Option<String> {
                         && p.field == field
                         && r.direction.reverse()
                     {
-                        let path = r.target.text.replace("[]", "");
-                        let element = format!("{}.{path}", row.resource);
+                        let element = fhirpath(&row.resource, &map.fhir_type, &r.target);
                         if r.direction.forward() {
                             return Some(element);
                         }
@@ -248,6 +251,47 @@ fn issue(
         issue.insert("location".into(), Json::Array(paths));
     }
     Json::Object(issue)
+}
+
+/// The FHIRPath naming a mapping row's target element in `resource` (of FHIR type `ty`).
+///
+/// The table's own syntax does not carry over: its list indexes (`[1]`, `[$]`, `[]`) count
+/// from 1, and say where translation puts a value, not which entry the request had, so the
+/// path names the element in every entry (`Encounter.location.location`); `extension(URL)`
+/// becomes the FHIR function `extension('URL')`; `_birthDate` (where JSON puts a primitive's
+/// extensions) is `birthDate`; and a choice element (`deceasedDateTime`) is its name and
+/// type, `deceased.ofType(dateTime)`, as FHIRPath sees choices.
+fn fhirpath(resource: &str, ty: &str, target: &Target) -> String {
+    let mut path = resource.to_string();
+    let mut owner = ty;
+    for step in &target.steps {
+        match step {
+            Step::Member { name, .. } => {
+                let name = name.strip_prefix('_').unwrap_or(name);
+                let element = elements::element(owner, name);
+                match element.filter(|e| !e.choice.is_empty()) {
+                    Some(e) => {
+                        let _ = write!(path, ".{}.ofType({})", e.choice, e.ty);
+                    }
+                    None => {
+                        let _ = write!(path, ".{name}");
+                    }
+                }
+                owner = element.map_or("", |e| e.ty);
+            }
+            Step::Extension { name, url, .. } => {
+                // A FHIRPath string literal escapes `\` and `'`.
+                let url = url.replace('\\', "\\\\").replace('\'', "\\'");
+                if name == "extension" {
+                    let _ = write!(path, ".extension('{url}')");
+                } else {
+                    let _ = write!(path, ".{name}.where(url = '{url}')");
+                }
+                owner = "Extension";
+            }
+        }
+    }
+    path
 }
 
 fn text(msg: &Message<'_>, seg: &crate::v2::Segment<'_>, field: usize, comp: usize) -> String {
@@ -595,7 +639,7 @@ mod tests {
             got,
             json!([
                 {"severity": "error", "code": "value", "details": {"coding": [{"system": v2, "code": "102", "display": "Data type error"}]}, "expression": ["Patient.birthDate"], "location": ["PID-7"]},
-                {"severity": "error", "code": "required", "details": {"coding": [{"system": v2, "code": "101", "display": "Required field missing"}]}, "expression": ["Encounter.location[1].location"], "location": ["PV1-3"]},
+                {"severity": "error", "code": "required", "details": {"coding": [{"system": v2, "code": "101", "display": "Required field missing"}]}, "expression": ["Encounter.location.location"], "location": ["PV1-3"]},
             ])
         );
         // An empty repetition names no error.
@@ -603,5 +647,31 @@ mod tests {
             issues(&p, "ERR|~PID^1^7^102&Data type error&HL70357"),
             json!([{"severity": "error", "code": "value", "details": {"coding": [{"system": v2, "code": "102", "display": "Data type error"}]}, "expression": ["Patient.birthDate"], "location": ["PID-7"]}])
         );
+    }
+
+    #[test]
+    fn expressions_are_fhirpath() {
+        let p = plan();
+        // (ERR-2, the FHIRPath of the element the writeback filled from it)
+        let cases = [
+            ("PID^1^7", "Patient.birthDate"),
+            // The table's list index ([1]) is neither FHIRPath's (from 0) nor known to be
+            // the entry the request used: the path names the element, in every entry.
+            ("PV1^1^3", "Encounter.location.location"),
+            ("IN1^1^3", "Coverage.payor"),
+            ("AL1^1^5", "AllergyIntolerance.reaction.manifestation"),
+            // An extension by URL, and a choice of types by its name and the type.
+            (
+                "PD1^1^6",
+                "Patient.extension('http://hl7.org/fhir/StructureDefinition/patient-disability').value.ofType(CodeableConcept)",
+            ),
+            ("OBX^1^5", "Observation.value.ofType(Quantity).value"),
+            ("PID^1^29", "Patient.deceased.ofType(dateTime)"),
+            ("SPM^1^17", "Specimen.collection.collected.ofType(dateTime)"),
+        ];
+        for (erl, want) in cases {
+            let got = &issues(&p, &format!("ERR||{erl}|102|E"))[0]["expression"];
+            assert_eq!(got, &json!([want]), "{erl}");
+        }
     }
 }
