@@ -6,10 +6,11 @@
 //! - One issue per error: an ERR (v2.5 on), or each repetition of ERR-1 (before v2.5, one per
 //!   error). Severity from ERR-4, code from ERR-3 (or ERR-1.4): a code of HL7 table 0357 gives
 //!   the issue type and a v2-0357 coding; any other code keeps its coding system's URL when the
-//!   mapping tables know the name, and no system when they do not. Expression from ERR-2
-//!   translated through the mapping tables to the FHIR element the writeback filled
-//!   (`PID^1^7` → `Patient.birthDate`), details text from ERR-3.9 (or ERR-3.2 when ERR-3 has
-//!   no code), diagnostics from ERR-8 and ERR-7 (else MSA-3).
+//!   mapping tables know the name, and no system when they do not. Locations from every
+//!   repetition of ERR-2, each translated through the mapping tables to the FHIRPath of the
+//!   element the writeback filled (`PID^1^7` → `Patient.birthDate`). Details text from
+//!   ERR-3.9 (or ERR-3.2 when ERR-3 has no code), diagnostics from ERR-8 and ERR-7 (else
+//!   MSA-3).
 //! - MSA-2 (the control id of the message the ACK answers) is the OperationOutcome's id, which
 //!   ties the answer to the message sent.
 
@@ -24,7 +25,7 @@ use crate::mapping::Plan;
 use crate::mapping::condition::Operand;
 use crate::mapping::target::{Step, Target};
 use crate::notify::translate::hl7_table_system;
-use crate::v2::{Message, ParseOptions, Parser};
+use crate::v2::{Message, ParseOptions, Parser, Repetition};
 
 /// What an ACK says, in FHIR terms.
 #[derive(Debug, Clone, PartialEq)]
@@ -236,12 +237,18 @@ fn issue(
     let mut expressions = Vec::new();
     for (seg_id, field) in locations.iter().filter(|(s, _)| !s.is_empty()) {
         let field = field.parse::<u32>().ok();
-        paths.push(Json::String(match field {
+        let path = Json::String(match field {
             Some(n) => format!("{seg_id}-{n}"),
             None => seg_id.clone(),
-        }));
+        });
+        if !paths.contains(&path) {
+            paths.push(path);
+        }
         if let Some(expr) = field.and_then(|n| expression(plan, seg_id, n)) {
-            expressions.push(Json::String(expr));
+            let expr = Json::String(expr);
+            if !expressions.contains(&expr) {
+                expressions.push(expr);
+            }
         }
     }
     if !expressions.is_empty() {
@@ -351,9 +358,17 @@ pub fn answer_message(plan: &Plan, msg: &Message<'_>, code: Option<&str>) -> Res
         // repetition per error, each with its own location and code (ELD.4), which ERR-3,
         // when a sender fills it too, overrides.
         let mut errors: Vec<(Condition, Vec<(String, String)>)> = Vec::new();
-        if err.field(2).is_some_and(|f| !f.is_empty()) {
-            let location = (text(&msg, &err, 2, 1), text(&msg, &err, 2, 3));
-            errors.push((err3.unwrap_or_default(), vec![location]));
+        if let Some(erl) = err.field(2).filter(|f| !f.is_empty()) {
+            // ERR-2 repeats when one error involves several places (a pair of fields that
+            // contradict each other): all of them are the issue's.
+            let part = |rep: &Repetition<'_>, c: usize| {
+                rep.component(c)
+                    .and_then(|x| x.text().ok())
+                    .map(|t| t.trim().to_string())
+                    .unwrap_or_default()
+            };
+            let locations = erl.repetitions().map(|r| (part(&r, 1), part(&r, 3)));
+            errors.push((err3.unwrap_or_default(), locations.collect()));
         } else {
             let eld = err.field(1).into_iter().flat_map(|f| f.repetitions());
             for rep in eld.filter(|r| !r.is_empty()) {
@@ -672,6 +687,37 @@ mod tests {
         for (erl, want) in cases {
             let got = &issues(&p, &format!("ERR||{erl}|102|E"))[0]["expression"];
             assert_eq!(got, &json!([want]), "{erl}");
+        }
+    }
+
+    #[test]
+    fn every_err2_location_is_kept() {
+        let p = plan();
+        let cases = [
+            (
+                "ERR||PID^1^3~PID^1^5|101^Required field missing^HL70357|E",
+                json!(["PID-3", "PID-5"]),
+                json!(["Patient.identifier", "Patient.name"]),
+            ),
+            (
+                // A location no row maps keeps its place in `location` alone; an empty
+                // repetition names none.
+                "ERR||PID^1^3~~ZZ1^1^2~PV1^1^3|101^Required field missing^HL70357|E",
+                json!(["PID-3", "ZZ1-2", "PV1-3"]),
+                json!(["Patient.identifier", "Encounter.location.location"]),
+            ),
+            (
+                // Two places in one element name it once.
+                "ERR||PID^1^3^1~PID^1^3^2|102^Data type error^HL70357|E",
+                json!(["PID-3"]),
+                json!(["Patient.identifier"]),
+            ),
+        ];
+        for (err, locations, expressions) in cases {
+            let got = issues(&p, err);
+            assert_eq!(got.as_array().map(Vec::len), Some(1), "{err}");
+            assert_eq!(got[0]["location"], locations, "{err}");
+            assert_eq!(got[0]["expression"], expressions, "{err}");
         }
     }
 }
