@@ -184,9 +184,17 @@ fn severity(err4: &str, ack: &str) -> &'static str {
 /// The FHIR element the writeback filled from `SEG-field`, through the message maps: a row
 /// that runs both ways names it, before one that runs backwards only (PID-7 is birthDate,
 /// which the birth time extension, written back first when present, only refines).
-fn expression(plan: &Plan, segment: &str, field: u32) -> Option<String> {
+///
+/// `answered` is the structure of the message the ACK answers (from its trigger event, MSH-9.2):
+/// an NTE in an ORU^R01 is an Observation's note, not an Appointment's comment. Without one,
+/// the first structure that maps the field names it.
+fn expression(plan: &Plan, answered: Option<usize>, segment: &str, field: u32) -> Option<String> {
     let mut reverse_only = None;
-    for s in &plan.structures {
+    let structures = match answered {
+        Some(i) => std::slice::from_ref(&plan.structures[i]),
+        None => &plan.structures[..],
+    };
+    for s in structures {
         for node in &s.nodes {
             if node.name != segment {
                 continue;
@@ -216,6 +224,7 @@ fn expression(plan: &Plan, segment: &str, field: u32) -> Option<String> {
 /// ERR-2 or ERR-1 give them) and the FHIR elements the writeback filled from them.
 fn issue(
     plan: &Plan,
+    answered: Option<usize>,
     severity: &str,
     condition: &Condition,
     diagnostics: &str,
@@ -244,7 +253,7 @@ fn issue(
         if !paths.contains(&path) {
             paths.push(path);
         }
-        if let Some(expr) = field.and_then(|n| expression(plan, seg_id, n)) {
+        if let Some(expr) = field.and_then(|n| expression(plan, answered, seg_id, n)) {
             let expr = Json::String(expr);
             if !expressions.contains(&expr) {
                 expressions.push(expr);
@@ -335,6 +344,13 @@ pub fn answer_message(plan: &Plan, msg: &Message<'_>, code: Option<&str>) -> Res
     }
     let control_id = text(&msg, &msa, 2, 1);
     let msa3 = text(&msg, &msa, 3, 1);
+    // The message answered: an ACK's MSH-9.2 repeats its trigger event, and writeback writes
+    // each event in the message type its letter names (A01 in an ADT).
+    let header = msg.header();
+    let event = text(&msg, &header, 9, 2);
+    let answered = (!event.is_empty())
+        .then(|| plan.route(super::event::message_type(&event), &event, ""))
+        .flatten();
     let mut issues = Vec::new();
     for err in msg.segments_with_id("ERR") {
         let severity = severity(&text(&msg, &err, 4, 1), &code);
@@ -392,7 +408,14 @@ pub fn answer_message(plan: &Plan, msg: &Message<'_>, code: Option<&str>) -> Res
             }
         }
         for (condition, locations) in errors {
-            issues.push(issue(plan, severity, &condition, &diagnostics, &locations));
+            issues.push(issue(
+                plan,
+                answered,
+                severity,
+                &condition,
+                &diagnostics,
+                &locations,
+            ));
         }
     }
     if issues.is_empty() {
@@ -525,10 +548,15 @@ mod tests {
         );
     }
 
-    /// The issues of an AE answer carrying `segments` (ERR segments, CR-separated).
+    /// The issues of an AE answer to an A08 carrying `segments` (ERR segments, CR-separated).
     fn issues(p: &Plan, segments: &str) -> Json {
+        issues_answering(p, "A08", segments)
+    }
+
+    /// The issues of an AE answer to a message of trigger event `event`.
+    fn issues_answering(p: &Plan, event: &str, segments: &str) -> Json {
         let ack = format!(
-            "MSH|^~\\&|EHR|H|HL7FHIR|H|20260101||ACK^A08^ACK|9|P|2.5.1\rMSA|AE|C1\r{segments}\r"
+            "MSH|^~\\&|EHR|H|HL7FHIR|H|20260101||ACK^{event}^ACK|9|P|2.5.1\rMSA|AE|C1\r{segments}\r"
         );
         answer(p, ack.as_bytes()).unwrap().outcome["issue"].clone()
     }
@@ -682,12 +710,37 @@ mod tests {
             ),
             ("OBX^1^5", "Observation.value.ofType(Quantity).value"),
             ("PID^1^29", "Patient.deceased.ofType(dateTime)"),
-            ("SPM^1^17", "Specimen.collection.collected.ofType(dateTime)"),
         ];
         for (erl, want) in cases {
             let got = &issues(&p, &format!("ERR||{erl}|102|E"))[0]["expression"];
             assert_eq!(got, &json!([want]), "{erl}");
         }
+        let got = &issues_answering(&p, "R01", "ERR||SPM^1^17|102|E")[0]["expression"];
+        assert_eq!(
+            got,
+            &json!(["Specimen.collection.collected.ofType(dateTime)"])
+        );
+    }
+
+    #[test]
+    fn expressions_come_from_the_structure_of_the_message_answered() {
+        let p = plan();
+        let expression = |event: &str, erl: &str| {
+            issues_answering(&p, event, &format!("ERR||{erl}|102|E"))[0]["expression"].clone()
+        };
+        // The first NTE of an ORU^R01 is its order's (the report's note); an ADT_A01 has no
+        // NTE, so an error there names no element rather than another message's
+        // (an Appointment's comment, the first structure's).
+        assert_eq!(
+            expression("R01", "NTE^1^3"),
+            json!([
+                "DiagnosticReport.extension('http://hl7.org/fhir/5.0/StructureDefinition/extension-DiagnosticReport.note').value.ofType(Annotation).text"
+            ])
+        );
+        assert_eq!(expression("A01", "NTE^1^3"), Json::Null);
+        assert_eq!(expression("P03", "FT1^1^7"), json!(["ChargeItem.code"]));
+        // No trigger event: the first structure that maps the field names it.
+        assert_eq!(expression("", "PID^1^7"), json!(["Patient.birthDate"]));
     }
 
     #[test]
