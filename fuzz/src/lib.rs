@@ -657,10 +657,18 @@ pub fn check_query(data: &[u8]) {
             Some("Bundle") => {
                 assert_eq!(json["type"], "searchset");
                 for e in json["entry"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
-                    assert!(matches!(
-                        e["search"]["mode"].as_str(),
-                        Some("match" | "include")
-                    ));
+                    match e["search"]["mode"].as_str() {
+                        Some("match" | "include") => {}
+                        // The supplier's warnings, sent with an accepted answer.
+                        Some("outcome") => assert!(
+                            e["resource"]["resourceType"] == "OperationOutcome"
+                                && e["resource"]["issue"]
+                                    .as_array()
+                                    .is_some_and(|i| !i.is_empty()),
+                            "an outcome entry is an OperationOutcome with an issue"
+                        ),
+                        other => panic!("search mode {other:?}"),
+                    }
                 }
                 let next = link(&json, "next");
                 if next.is_empty() {

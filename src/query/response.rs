@@ -228,7 +228,22 @@ pub fn respond(
         let mode = if r.ty == PATIENT { "match" } else { "include" };
         doc.set(search, "mode", s(mode));
     }
-    doc.write_into(b, out);
+    // Warnings or notes the supplier sent with the answer (ERR beside MSA AA: "partial results
+    // only") go with it, as the searchset's outcome entry FHIR defines for them.
+    if msg.first("ERR").is_none() {
+        doc.write_into(b, out);
+        out.push(b'\n');
+        return Ok(());
+    }
+    let outcome = answer_message(plan, &msg, None)?.outcome;
+    let mut bundle = doc.to_json(b);
+    if let Some(entries) = bundle.get_mut("entry").and_then(|e| e.as_array_mut()) {
+        entries.push(serde_json::json!({"resource": outcome, "search": {"mode": "outcome"}}));
+    } else {
+        bundle["entry"] = serde_json::json!([{"resource": outcome, "search": {"mode": "outcome"}}]);
+    }
+    serde_json::to_writer(&mut *out, &bundle)
+        .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
     out.push(b'\n');
     Ok(())
 }
