@@ -922,3 +922,31 @@ fn multiline_and_length_conditions_read_the_field_as_the_message_carries_it() {
         assert_eq!(patient["language"].as_str(), language, "{pid23}");
     }
 }
+
+#[test]
+fn an_expected_admission_is_planned_not_begun_and_keeps_its_date_without_a_zone() {
+    // PV2-8 of a pre-admission is when the visit is expected to begin: Encounter.period would
+    // say it began. Without an offset or --timezone, its date stands and the time is reported.
+    let msg = |pv2_8: &str| {
+        format!(
+            "MSH|^~\\&|A|B|||20240305101112-0500||ADT^A05^ADT_A05|M1|P|2.5.1\rEVN|A05\r\
+PID|1||M1^^^H^MR||DOE^J\rPV1|1|P\rPV2||||||||{pv2_8}\r"
+        )
+    };
+    let planned = |bundle: &Value| {
+        let encounter = resource(bundle, "Encounter").unwrap();
+        assert!(encounter.get("period").is_none(), "{encounter}");
+        encounter["extension"][0]["valueDateTime"].clone()
+    };
+    let (report, bundle) = notify_with_report(msg("20240310080000-0500").as_bytes(), true);
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(planned(&bundle), "2024-03-10T08:00:00-05:00");
+    let (report, bundle) = notify_with_report(msg("202403100800").as_bytes(), true);
+    assert_eq!(planned(&bundle), "2024-03-10");
+    assert_eq!(
+        report.problems,
+        [
+            "PV2-8.1 (segment 5) at byte 114: a time without an offset, and no --timezone: only its date is kept"
+        ]
+    );
+}

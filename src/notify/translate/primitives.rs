@@ -135,6 +135,21 @@ impl<'a> Translator<'a, '_> {
                                 Ok(())
                             };
                         }
+                        // An extension of the resource itself (an Encounter's planned start)
+                        // sits beside no element that could carry the text: the date, which is
+                        // sure, stands, and the time left out is reported.
+                        _ if ext == 0 => {
+                            if let Some(value) = value {
+                                self.write(obj, &row.target, Val::MadeStr(value));
+                            }
+                            let first = v.first();
+                            let note = self.bad_value(
+                                first.value(),
+                                "a time without an offset, and no --timezone: only its date is kept",
+                            );
+                            self.problems.push(note.to_string());
+                            return Ok(());
+                        }
                         _ => {
                             self.original_text_beside(obj, steps, ext, Cow::Owned(orig));
                             return Ok(());
@@ -379,7 +394,10 @@ impl<'a> Translator<'a, '_> {
             .iter()
             .rposition(|s| matches!(s, Step::Extension { .. }))
         {
-            self.original_text_beside(obj, steps, ext, text);
+            // Of an extension of the resource itself, the problem reported is all that stays.
+            if ext > 0 {
+                self.original_text_beside(obj, steps, ext, text);
+            }
             return Ok(());
         }
         let at = self.parent_of_last(obj, steps);
