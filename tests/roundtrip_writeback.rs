@@ -59,6 +59,11 @@ const NOT_WRITTEN: &[(&str, &str, &str)] = &[
     ),
     (
         "result_report_r01",
+        "Observation.issued",
+        "no OBX field says when a result was released (OBX-19 is when the analyzer ran)",
+    ),
+    (
+        "result_report_r01",
         "Observation.note.authorReference.reference",
         "NTE-5 (entered by) came with HL7 v2.6; the message is v2.5.1",
     ),
