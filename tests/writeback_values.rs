@@ -369,3 +369,18 @@ fn a_birth_order_and_a_time_of_death_set_their_indicators() {
     let pid = |n| field(&message, "PID", n);
     assert_eq!([pid(24), pid(25), pid(29), pid(30)], ["N", "", "", "N"]);
 }
+
+#[test]
+fn a_web_address_is_a_communication_address_not_a_telephone_number() {
+    let mut request = patient();
+    request["telecom"] = json!([
+        {"system": "url", "value": "https://example.org/amy"},
+        {"system": "email", "value": "amy@example.org"},
+        {"system": "phone", "value": "555-0100"}
+    ]);
+    let message = write(&request);
+    assert_eq!(
+        field(&message, "PID", 13),
+        "^^^https://example.org/amy~^^Internet^amy@example.org~555-0100^^PH"
+    );
+}

@@ -650,7 +650,17 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 ]))
             }
             Primitive::Telecom => {
-                telecom_back(v.as_str()?, self.version.component("XTN", 1).is_some())
+                // An e-mail or web address is a communication address (XTN.4) whatever it
+                // holds; the ContactPoint's system says so where its text cannot (a URL).
+                let address = matches!(
+                    owner.get("system").and_then(Json::as_str),
+                    Some("email" | "url")
+                );
+                let value = v.as_str()?;
+                if address {
+                    return Some(Piece::Parts(vec![(vec![4], Cow::Borrowed(value))]));
+                }
+                telecom_back(value, self.version.component("XTN", 1).is_some())
             }
             Primitive::CodedAs { .. } => {
                 let coding = if v.get("coding").is_some() {
@@ -940,7 +950,8 @@ pub(super) fn list_row_steps(m: &ElementMap) -> &[Step] {
 
 /// An XTN back from one telephone text: the form the forward direction builds from XTN.5–8
 /// (`+1 (847) 5550143 ext. 12`) goes back to those components, an e-mail address to XTN.4,
-/// anything else to XTN.1, or to XTN.12 (unformatted number) in versions without XTN.1.
+/// anything else to XTN.1, or to XTN.12 (unformatted number) in versions without XTN.1. (A
+/// ContactPoint whose system is `email` or `url` goes to XTN.4 before this is asked.)
 fn telecom_back(value: &str, has_xtn1: bool) -> Option<Piece<'_>> {
     if value.contains('@') {
         return Some(Piece::Parts(vec![(vec![4], Cow::Borrowed(value))]));
