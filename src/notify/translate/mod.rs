@@ -977,17 +977,22 @@ impl<'a> Translator<'a, '_> {
                 }
                 let from = consumed.partition_point(|&c| c < (number, n, 0));
                 let to = consumed.partition_point(|&c| c <= (number, n, u32::MAX));
-                let read: Vec<u32> = consumed[from..to].iter().map(|c| c.2).collect();
-                if read.is_empty() {
-                    out.push(self.occurrence_terser(&f.location()));
-                    continue;
-                }
-                if read.contains(&EVERY_REPETITION) {
-                    continue;
+                // Sorted by repetition: a row that read every one (0) comes first.
+                let read = &consumed[from..to];
+                match read.first() {
+                    None => {
+                        out.push(self.occurrence_terser(&f.location()));
+                        continue;
+                    }
+                    Some(&(_, _, EVERY_REPETITION)) => continue,
+                    Some(_) => {}
                 }
                 for (i, r) in f.repetitions().enumerate() {
                     let rep = i as u32 + 1;
-                    if !r.is_empty() && !r.is_null() && !read.contains(&rep) {
+                    if !r.is_empty()
+                        && !r.is_null()
+                        && read.binary_search(&(number, n, rep)).is_err()
+                    {
                         let field = self.occurrence_terser(&f.location());
                         out.push(format!("{field}[{rep}]"));
                     }
