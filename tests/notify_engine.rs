@@ -864,24 +864,70 @@ OBX|1|ED|PDF^Document^L||^AP^pdf^Base64^{wrapped}||||||F\r"
 }
 
 #[test]
-fn data_sent_without_its_subtype_has_the_content_type_of_data_of_unknown_kind() {
-    // FHIR requires a content type of an Attachment holding data (att-1); ED.3 is the only
-    // source of one, so without it the type says no more than the encoding does.
-    for (ed, content_type) in [
-        ("^AP^^Base64^JVBERi0xLjQK", "application/octet-stream"),
-        ("^TEXT^^A^Discharged home", "text/plain"),
-        ("^AP^pdf^Base64^JVBERi0xLjQK", "pdf"),
+fn the_content_type_is_the_mime_type_the_type_of_data_and_subtype_make() {
+    // HL7 sends a MIME type in two parts (ED.2 the type of data, ED.3 the subtype); FHIR's
+    // contentType is the whole type. Without a MIME type from them, an Attachment holding data
+    // still needs one (att-1), and it says no more than the encoding does.
+    for (ed, content_type, reported) in [
+        ("^AP^PDF^Base64^JVBERi0xLjQK", "application/pdf", false),
+        ("^IM^jpeg^Base64^JVBERi0xLjQK", "image/jpeg", false),
+        ("^TEXT^plain^A^Discharged home", "text/plain", false),
+        (
+            "^application^pdf^Base64^JVBERi0xLjQK",
+            "application/pdf",
+            false,
+        ),
+        (
+            "^^application/pdf^Base64^JVBERi0xLjQK",
+            "application/pdf",
+            false,
+        ),
+        (
+            "^AP^^Base64^JVBERi0xLjQK",
+            "application/octet-stream",
+            false,
+        ),
+        ("^TEXT^^A^Discharged home", "text/plain", false),
+        // HL7 v2.2's scanned image names a kind of document, not a MIME type.
+        (
+            "^SI^TIFF^Base64^JVBERi0xLjQK",
+            "application/octet-stream",
+            true,
+        ),
+        (
+            "^AP^not a subtype^Base64^JVBERi0xLjQK",
+            "application/octet-stream",
+            true,
+        ),
     ] {
         let msg = format!(
             "MSH|^~\\&|EHR|HOSP|||20240305101112-0500||MDM^T02^MDM_T02|M1|P|2.5.1\rEVN|T02\r\
 PID|1||MRN1^^^GHH^MR||DOE^JANE\rPV1|1|O\rTXA|1|CN|AP|||20240305091500-0500||||||DOC-3|||||||AV\r\
-OBX|1|ED|PDF^Document^L||{ed}||||||F\r"
+OBX|1|ED|PDF^Document^L||{ed}||||||F\r\
+OBX|2|RP|PDF^Document^L||https://docs.example/3.pdf^EHR^AP^PDF||||||F\r"
         );
-        let (_, bundle) = notify_with_report(msg.as_bytes(), false);
-        let attachment =
-            &resource(&bundle, "DocumentReference").unwrap()["content"][0]["attachment"];
+        let (report, bundle) = notify_with_report(msg.as_bytes(), true);
+        let content = &resource(&bundle, "DocumentReference").unwrap()["content"];
+        let attachment = &content[0]["attachment"];
         assert_eq!(attachment["contentType"], content_type, "{ed}");
         assert!(attachment["data"].is_string(), "{ed}");
+        assert_eq!(content[1]["attachment"]["contentType"], "application/pdf");
+        assert_eq!(
+            report.problems.len(),
+            usize::from(reported),
+            "{ed}: {:?}",
+            report.problems
+        );
+        if reported {
+            assert!(
+                report.problems[0].contains("names no MIME type"),
+                "{:?}",
+                report.problems
+            );
+            assert!(
+                !report.problems[0].contains("TIFF") && !report.problems[0].contains("subtype^")
+            );
+        }
     }
 }
 

@@ -82,6 +82,13 @@ pub enum Primitive {
     /// A range with both bounds as the text HL7 gives a reference range (OBX-7, `70-99`).
     /// Backwards only: forward, the text is kept as text.
     RangeText,
+    /// The MIME type of encapsulated data (ED) or of a reference pointer (RP) put together from
+    /// its type of data (ED.2, RP.3), through the row's vocabulary, and its subtype (ED.3,
+    /// RP.4); a subtype sent as a whole MIME type is kept. Forward only.
+    MediaType {
+        /// True for RP, whose type and subtype come one component later than ED's.
+        pointer: bool,
+    },
 }
 
 /// How a row's value becomes FHIR.
@@ -396,6 +403,8 @@ fn primitive(name: &str) -> Option<(Primitive, &'static [&'static str])> {
         "ID[codesystem]" => (Primitive::CodeSystem, &["uri"]),
         "TX[base64Binary]" | "FT[base64Binary]" => (Primitive::TextAsBase64, &["base64Binary"]),
         "ST[base64Binary]" => (Primitive::Base64, &["base64Binary"]),
+        "ED[mime]" => (Primitive::MediaType { pointer: false }, &["code"]),
+        "RP[mime]" => (Primitive::MediaType { pointer: true }, &["code"]),
         "ST[Range]" => (
             Primitive::RangeText,
             &["Range", "Observation_ReferenceRange"],
@@ -1027,6 +1036,11 @@ impl Compiler<'_> {
                     "type {type_name} runs backwards only: the row's direction must be reverse"
                 )));
             }
+            if matches!(p, Primitive::MediaType { .. }) && direction != Direction::Forward {
+                return Err(e(format!(
+                    "type {type_name} runs forward only: the row's direction must be forward"
+                )));
+            }
             Conversion::Primitive(p)
         } else {
             let (_, fhir) = split_map_name(type_name).ok_or_else(|| {
@@ -1049,8 +1063,10 @@ impl Compiler<'_> {
                 .map_err(|er| at_row(er, file, row.line))?;
             Conversion::Map(m)
         };
-        let needs_vocabulary =
-            matches!(conversion, Conversion::Primitive(Primitive::CodedAs { .. }));
+        let needs_vocabulary = matches!(
+            conversion,
+            Conversion::Primitive(Primitive::CodedAs { .. } | Primitive::MediaType { .. })
+        );
         if needs_vocabulary && vocabulary.is_none() {
             return Err(e(format!(
                 "type {type_name} translates a code: name a vocabulary"
@@ -1079,7 +1095,11 @@ impl Compiler<'_> {
             && !matches!(
                 conversion,
                 Conversion::Map(_)
-                    | Conversion::Primitive(Primitive::CodedAs { .. } | Primitive::CodeSystem)
+                    | Conversion::Primitive(
+                        Primitive::CodedAs { .. }
+                            | Primitive::CodeSystem
+                            | Primitive::MediaType { .. }
+                    )
             )
         {
             return Err(e(
@@ -1347,6 +1367,16 @@ mod tests {
                 "segments/PID[Patient].csv",
                 "field,target\nPID-5,name[]\n".to_string(),
                 "segments/PID[Patient].csv:1: missing column `when` (columns: field,when,target,type,vocabulary,value,direction)",
+            ),
+            (
+                "datatypes/ED[Attachment].csv",
+                "component,when,target,type,vocabulary,value,direction\n0,,contentType,ED[mime],MediaType,,\n".to_string(),
+                "datatypes/ED[Attachment].csv:2: type ED[mime] runs forward only: the row's direction must be forward",
+            ),
+            (
+                "datatypes/ED[Attachment].csv",
+                "component,when,target,type,vocabulary,value,direction\n0,,contentType,ED[mime],,,forward\n".to_string(),
+                "datatypes/ED[Attachment].csv:2: type ED[mime] translates a code: name a vocabulary",
             ),
             (
                 "segments/ROL[Encounter-PractitionerRole].csv",

@@ -210,6 +210,7 @@ impl<'a> Translator<'a, '_> {
                     None => return Ok(()),
                 }
             }
+            Primitive::MediaType { pointer } => return self.media_type(row, pointer, v, obj),
             Primitive::Telecom => {
                 let texts = self.texts;
                 match self.made(|out| telecom(v, texts, out))? {
@@ -308,6 +309,80 @@ impl<'a> Translator<'a, '_> {
             self.doc.made_buffer().truncate(start);
         }
         Ok(made?.then(|| self.doc.made_since(start)))
+    }
+
+    /// The content type of encapsulated data (ED) or of what a reference pointer (RP) points
+    /// at. HL7 sends a MIME type in two parts: the type of data (ED.2, RP.3; table 0191's `AP`,
+    /// `IM`… up to v2.6, table 0834's MIME type names from v2.7), which the row's vocabulary
+    /// turns into a MIME top-level type, and the subtype (ED.3, RP.4), a MIME subtype (table
+    /// 0291). FHIR's contentType is the whole MIME type: `AP` and `PDF` are `application/pdf`. A
+    /// subtype sent as a whole MIME type is kept as sent. A subtype whose type of data names no
+    /// MIME type is not a content type, and is reported. ED data then needs one all the same
+    /// (att-1): its encoding says only that Base64 data is bytes, application/octet-stream, and
+    /// that A data is text, text/plain.
+    fn media_type(
+        &mut self,
+        row: &'a MapRow,
+        pointer: bool,
+        v: &Part<'a>,
+        obj: NodeId,
+    ) -> Result<(), Error> {
+        let plan: &'a Plan = self.plan;
+        let shift = u32::from(pointer);
+        let (kind, subtype) = (
+            self.texts.part(v, 2 + shift)?,
+            self.texts.part(v, 3 + shift)?,
+        );
+        let top = kind.as_deref().and_then(|k| {
+            let vocab = &plan.vocabularies[row.vocabulary?];
+            vocab.forward.get(k).map(|c| c.code.as_str())
+        });
+        let mime = match subtype.as_deref() {
+            Some(s) => match s.split_once('/') {
+                Some((t, sub)) if is_mime_token(t) && is_mime_token(sub) => self.made(|out| {
+                    out.push_str(s);
+                    Ok(true)
+                })?,
+                None if is_mime_token(s) && top.is_some() => self.made(|out| {
+                    out.push_str(top.unwrap_or_default());
+                    out.push('/');
+                    let at = out.len();
+                    out.push_str(s);
+                    // MIME types are case-insensitive and registered in lower case: `PDF`
+                    // is `pdf`.
+                    out[at..].make_ascii_lowercase();
+                    Ok(true)
+                })?,
+                _ => None,
+            },
+            None => None,
+        };
+        if let Some(mime) = mime {
+            if let Some(k) = v.child(2 + shift).filter(|_| top.is_some()) {
+                self.note_translated(&k);
+            }
+            self.write(obj, &row.target, Val::MadeStr(mime));
+            return Ok(());
+        }
+        if let Some(sub) = v.child(3 + shift).filter(|_| subtype.is_some()) {
+            let reason = "the data subtype with this type of data names no MIME type";
+            self.problems
+                .push(self.bad_value(sub.value(), reason).to_string());
+            match v.child(2 + shift).filter(|_| kind.is_some()) {
+                Some(k) => self.note_untranslated(&k),
+                None => self.note_untranslated(&sub),
+            }
+        }
+        if pointer || self.texts.part(v, 5)?.is_none() {
+            return Ok(());
+        }
+        let fallback = match self.texts.part(v, 4)?.as_deref() {
+            Some("Base64") => "application/octet-stream",
+            Some("A") => "text/plain",
+            _ => return Ok(()),
+        };
+        self.write(obj, &row.target, Val::Str(Cow::Borrowed(fallback)));
+        Ok(())
     }
 
     pub(super) fn structured_numeric(
@@ -540,6 +615,14 @@ pub(super) fn endpoint_from_name(name: &str, out: &mut String) {
     if len == 0 {
         out.push_str("unknown");
     }
+}
+
+/// True for a MIME type or subtype name: RFC 2045's token, printable ASCII without spaces or
+/// the characters MIME reserves.
+fn is_mime_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&b))
 }
 
 #[cfg(test)]

@@ -634,6 +634,8 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 let high = v.pointer("/high/value").and_then(primitive_text)?;
                 Some(Piece::Text(Cow::Owned(format!("{low}-{high}"))))
             }
+            // Refused at load for any row that runs backwards.
+            Primitive::MediaType { .. } => None,
             Primitive::HdUri | Primitive::EiUri => {
                 let uri = v.as_str()?;
                 let shift = u32::from(p == Primitive::EiUri);
