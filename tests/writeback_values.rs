@@ -384,3 +384,38 @@ fn a_web_address_is_a_communication_address_not_a_telephone_number() {
         "^^^https://example.org/amy~^^Internet^amy@example.org~555-0100^^PH"
     );
 }
+
+#[test]
+fn given_names_after_the_second_join_the_second_and_further_given_names() {
+    // XPN.3 (and XCN.4) hold "second and further given names or initials thereof": one
+    // component, the names separated by spaces.
+    let engine = Engine::with_defaults().unwrap();
+    let explain = WritebackOptions {
+        explain: true,
+        ..options()
+    };
+    let mut pat = patient();
+    pat["name"] = json!([{"family": "Castellanos", "given": ["Ana", "María", "José", "L."]}]);
+    let practitioner = json!({"resourceType": "Practitioner", "id": "d1",
+                              "identifier": [{"value": "D-7"}],
+                              "name": [{"family": "Okafor", "given": ["Chi", "Ada", "N."]}]});
+    let obs = json!({"resourceType": "Observation", "id": "o1", "status": "final",
+                     "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+                     "subject": {"reference": "Patient/p1"}, "valueString": "x",
+                     "performer": [{"reference": "Practitioner/d1"}]});
+    let written = engine
+        .writeback(&tx(vec![pat, obs, practitioner]), &explain, 1)
+        .unwrap();
+    assert_eq!(
+        field(&written.message, "PID", 5),
+        "Castellanos^Ana^María José L."
+    );
+    assert_eq!(field(&written.message, "OBX", 16), "D-7^Okafor^Chi^Ada N.");
+    assert_eq!(written.unmapped, Vec::<String>::new());
+    // Two given names fill XPN.2 and XPN.3 as before; one leaves XPN.3 empty.
+    let mut pat = patient();
+    pat["name"] = json!([{"family": "Castellanos", "given": ["Ana", "María Luz"]}]);
+    assert_eq!(field(&write(&pat), "PID", 5), "Castellanos^Ana^María Luz");
+    pat["name"] = json!([{"family": "Castellanos", "given": ["Ana"]}]);
+    assert_eq!(field(&write(&pat), "PID", 5), "Castellanos^Ana");
+}

@@ -89,6 +89,10 @@ pub enum Primitive {
         /// True for RP, whose type and subtype come one component later than ED's.
         pointer: bool,
     },
+    /// Every entry of a list of strings no earlier row took, joined by single spaces, into one
+    /// component: XPN.3 holds the second and further given names. Backwards only, in a data
+    /// type map.
+    Words,
 }
 
 /// How a row's value becomes FHIR.
@@ -409,6 +413,7 @@ fn primitive(name: &str) -> Option<(Primitive, &'static [&'static str])> {
             Primitive::RangeText,
             &["Range", "Observation_ReferenceRange"],
         ),
+        "ST[words]" => (Primitive::Words, &["string"]),
         _ => return None,
     })
 }
@@ -1031,7 +1036,9 @@ impl Compiler<'_> {
                     target.ty
                 )));
             }
-            if p == Primitive::RangeText && direction != Direction::Reverse {
+            if matches!(p, Primitive::RangeText | Primitive::Words)
+                && direction != Direction::Reverse
+            {
                 return Err(e(format!(
                     "type {type_name} runs backwards only: the row's direction must be reverse"
                 )));
@@ -1039,6 +1046,13 @@ impl Compiler<'_> {
             if matches!(p, Primitive::MediaType { .. }) && direction != Direction::Forward {
                 return Err(e(format!(
                     "type {type_name} runs forward only: the row's direction must be forward"
+                )));
+            }
+            if p == Primitive::Words
+                && (is_segment_map || !target.steps.last().is_some_and(Step::appends))
+            {
+                return Err(e(format!(
+                    "type {type_name} joins the entries of a list into a component: its target ends in `[]`, in a data type map"
                 )));
             }
             Conversion::Primitive(p)
@@ -1402,6 +1416,18 @@ mod tests {
                 "segments/ROL[Encounter-PractitionerRole].csv",
                 format!("{seg}ROL,,participant[].individual,ROL[Practitioner],,,forward\n"),
                 "segments/ROL[Encounter-PractitionerRole].csv:2: no map file segments/ROL[Practitioner].csv",
+            ),
+            (
+                "datatypes/XPN[HumanName].csv",
+                "component,when,target,type,vocabulary,value,direction\n3,,given[],ST[words],,,\n"
+                    .to_string(),
+                "datatypes/XPN[HumanName].csv:2: type ST[words] runs backwards only: the row's direction must be reverse",
+            ),
+            (
+                "datatypes/XPN[HumanName].csv",
+                "component,when,target,type,vocabulary,value,direction\n3,,family,ST[words],,,reverse\n"
+                    .to_string(),
+                "datatypes/XPN[HumanName].csv:2: type ST[words] joins the entries of a list into a component: its target ends in `[]`, in a data type map",
             ),
             (
                 "segments/PID[Patient].csv",

@@ -180,7 +180,7 @@ impl<'a> Translator<'a, '_> {
                 return self.structured_numeric(row, p, v, obj);
             }
             // Refused at load for any row that runs forward.
-            Primitive::RangeText => return Ok(()),
+            Primitive::RangeText | Primitive::Words => return Ok(()),
             Primitive::HdUri | Primitive::EiUri => {
                 let part = |n: u32| self.texts.part(v, n);
                 // HD is namespace^universal id^type; EI puts the entity id first.

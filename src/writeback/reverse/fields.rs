@@ -490,6 +490,10 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             if rep.get(nums).is_none() && self.code_of_unnamed_system(map, row, element) {
                 continue;
             }
+            if row.conversion == Conversion::Primitive(Primitive::Words) {
+                self.words_into(&values, rep, nums);
+                continue;
+            }
             self.mark(v);
             if row.constant.is_some() {
                 // `1,,type.coding[1].code,,,SS`: the constant says what the element is, not
@@ -524,6 +528,30 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             }
         }
         Ok(())
+    }
+
+    /// Writes the list entries `values` (those no earlier row took) into one component, joined
+    /// by single spaces: HL7 gives the second and further given names one component (XPN.3),
+    /// so a third given name is written there, not lost.
+    fn words_into(&mut self, values: &[&'j Json], rep: &mut Rep<'j>, nums: &[u32]) {
+        let mut words: Vec<&'j str> = Vec::with_capacity(values.len());
+        for &v in values {
+            let Some(text) = v.as_str().map(str::trim) else {
+                continue;
+            };
+            if text.is_empty() || self.taken.contains(&(v as NodeKey)) {
+                continue;
+            }
+            words.push(text);
+            self.mark(v);
+            self.taken.insert(v);
+        }
+        let text = match words.as_slice() {
+            [] => return,
+            [one] => Cow::Borrowed(*one),
+            more => Cow::Owned(more.join(" ")),
+        };
+        set_in(rep, nums, text);
     }
 
     /// True for the row writing a coding's code into a coded value (CWE.1, CWE.4) when the
@@ -582,7 +610,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
         let code_of =
             |c: &'p crate::mapping::plan::Concept| Piece::Text(Cow::Borrowed(c.code.as_str()));
         match p {
-            Primitive::Text | Primitive::Endpoint | Primitive::JoinedText => {
+            Primitive::Text | Primitive::Endpoint | Primitive::JoinedText | Primitive::Words => {
                 primitive_text(v).map(Piece::Text)
             }
             Primitive::Code => {
