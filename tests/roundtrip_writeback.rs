@@ -92,6 +92,10 @@ const LOSSY: &[(&str, &str)] = &[
         "PV1-36 is an IS in v2.5.1: only the code travels",
     ),
     (
+        "Observation.valueBoolean",
+        "HL7 v2 has no boolean value type: it goes as a code of table 0136 (OBX-2 CWE), which reads back as a valueCodeableConcept",
+    ),
+    (
         "Encounter.status",
         "the event carries the status: A04 (register) reads back as planned, so arrived, triaged and planned all come back as planned",
     ),

@@ -304,6 +304,10 @@ fn observation_values_and_times_fhir_gives_in_other_forms_find_their_fields() {
     let cases = [
         (json!({"valueInteger": 5}), 2, "NM", vec![]),
         (json!({"valueInteger": 5}), 5, "5", vec![]),
+        // A boolean is a code of HL7 table 0136 (Yes/no indicator).
+        (json!({"valueBoolean": true}), 2, "CWE", vec![]),
+        (json!({"valueBoolean": true}), 5, "Y^Yes^HL70136", vec![]),
+        (json!({"valueBoolean": false}), 5, "N^No^HL70136", vec![]),
         (
             json!({"valueQuantity": {"value": 148},
                    "referenceRange": [{"low": {"value": 70}, "high": {"value": 99}}]}),
