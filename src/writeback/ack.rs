@@ -6,10 +6,13 @@
 //! - One issue per error: an ERR (v2.5 on), or each repetition of ERR-1 (before v2.5, one per
 //!   error). Severity from ERR-4, code from ERR-3 (or ERR-1.4): a code of HL7 table 0357 gives
 //!   the issue type and a v2-0357 coding; any other code keeps its coding system's URL when the
-//!   mapping tables know the name, and no system when they do not. Locations from every
+//!   mapping tables know the name, and no system when they do not. The alternate code
+//!   (ERR-3.4 to .6) and the application error code (ERR-5, both its codes) are codings of the
+//!   same details, each code once. Locations from every
 //!   repetition of ERR-2, each translated through the mapping tables to the FHIRPath of the
 //!   element the writeback filled (`PID^1^7` → `Patient.birthDate`). Details text from
-//!   ERR-3.9 (or ERR-3.2 when ERR-3 has no code), diagnostics from ERR-8 and ERR-7 (else
+//!   ERR-3.9, else ERR-5.9, else the text of a code sent without its code (ERR-3.2),
+//!   diagnostics from ERR-8 and ERR-7 (else
 //!   MSA-3).
 //! - MSA-2 (the control id of the message the ACK answers) is the OperationOutcome's id, which
 //!   ties the answer to the message sent.
@@ -85,23 +88,23 @@ const TABLE_0357: &[(&str, &str)] = &[
 /// URL: the one the CWE data type maps name for their `ID[codesystem]` rows.
 const CODING_SYSTEMS: &str = "CodingSystem";
 
-/// An error's coded condition as sent: ERR-3 (CWE), or ELD.4 (CE) of ERR-1 before v2.5.
+/// One code of a coded value as sent: a CWE's identifier, text and coding system name, or
+/// its alternate ones (CWE.4 to CWE.6).
 #[derive(Debug, Clone, Default)]
-struct Condition {
+struct Code {
     code: String,
     display: String,
     /// The coding system name (CWE.3), e.g. `HL70357` or a local `99EPIC`.
     system: String,
-    /// The original text (CWE.9; a CE has none).
-    original: String,
 }
 
-impl Condition {
-    /// The FHIR issue type, when the code is one HL7 table 0357 defines: the coding system is
-    /// that table (or left empty, as ERR-3 is bound to it); a local code is not read as 0357
-    /// even when it looks like one.
-    fn issue_type(&self) -> Option<&'static str> {
-        if !matches!(self.system.as_str(), "" | "HL70357") {
+impl Code {
+    /// The FHIR issue type, when the code is one HL7 table 0357 defines and its coding system
+    /// is that table, or is left empty where the field is bound to it (ERR-3's first code): a
+    /// local code is not read as 0357 even when it looks like one.
+    fn issue_type(&self, bound_to_0357: bool) -> Option<&'static str> {
+        let named = self.system == "HL70357" || (bound_to_0357 && self.system.is_empty());
+        if !named {
             return None;
         }
         TABLE_0357
@@ -112,11 +115,11 @@ impl Condition {
 
     /// The Coding: v2-0357 for a table 0357 code, else the URL the mapping tables give the
     /// named coding system (as `ID[codesystem]` does), else no system at all, never a guess.
-    fn coding(&self, plan: &Plan) -> Option<Json> {
+    fn coding(&self, plan: &Plan, bound_to_0357: bool) -> Option<Json> {
         if self.code.is_empty() {
             return None;
         }
-        let system = if self.issue_type().is_some() {
+        let system = if self.issue_type(bound_to_0357).is_some() {
             Some("http://terminology.hl7.org/CodeSystem/v2-0357".to_string())
         } else if matches!(self.system.as_str(), "" | "HL70357") {
             None
@@ -133,21 +136,71 @@ impl Condition {
         }
         Some(Json::Object(coding))
     }
+}
 
-    /// The issue's `details`: the coding, and as text the original text, else the text of a
-    /// condition sent without a code (as `CWE[CodeableConcept]` reads a CWE), so an error
-    /// sent as words alone keeps them.
+/// An error's coded condition as sent: ERR-3 (CWE), or ELD.4 (CE) of ERR-1 before v2.5, with
+/// the application's own code for it (ERR-5, from v2.5).
+#[derive(Debug, Clone, Default)]
+struct Condition {
+    /// ERR-3.1 to ERR-3.3 (ELD.4.1 to .3): the HL7 error code, bound to table 0357.
+    hl7: Code,
+    /// The same error in other codes: ERR-3.4 to .6 (the alternate code), ERR-5.1 to .3 and
+    /// ERR-5.4 to .6 (the application error code, user-defined table 0533), in that order.
+    others: Vec<Code>,
+    /// The original text (ERR-3.9, else ERR-5.9; a CE has none).
+    original: String,
+}
+
+impl Condition {
+    /// Every code sent, the HL7 error code first, each with whether its field binds an
+    /// unnamed coding system to table 0357.
+    fn codes(&self) -> impl Iterator<Item = (&Code, bool)> {
+        std::iter::once((&self.hl7, true)).chain(self.others.iter().map(|c| (c, false)))
+    }
+
+    /// The FHIR issue type: from the first code of HL7 table 0357 (the HL7 error code, else
+    /// an alternate one that names the table).
+    fn issue_type(&self) -> Option<&'static str> {
+        self.codes().find_map(|(c, bound)| c.issue_type(bound))
+    }
+
+    /// The issue's `details`: a coding per code sent, each once (a code without a system
+    /// beside the same code with one says nothing more), and as text the original text, else
+    /// the text of a code sent as words alone (as `CWE[CodeableConcept]` reads a CWE), so an
+    /// error sent that way keeps them.
     fn details(&self, plan: &Plan) -> Option<Json> {
+        let mut codings: Vec<Json> = Vec::new();
+        for coding in self.codes().filter_map(|(c, bound)| c.coding(plan, bound)) {
+            let same = |a: &Json, b: &Json, k: &str| a.get(k) == b.get(k);
+            if codings
+                .iter()
+                .any(|c| same(c, &coding, "code") && same(c, &coding, "system"))
+            {
+                continue;
+            }
+            codings.push(coding);
+        }
+        let has_system = |c: &Json| c.get("system").is_some();
+        let kept: Vec<Json> = codings
+            .iter()
+            .filter(|c| {
+                has_system(c)
+                    || !codings
+                        .iter()
+                        .any(|d| has_system(d) && d.get("code") == c.get("code"))
+            })
+            .cloned()
+            .collect();
         let mut details = serde_json::Map::new();
-        if let Some(coding) = self.coding(plan) {
-            details.insert("coding".into(), json!([coding]));
+        if !kept.is_empty() {
+            details.insert("coding".into(), Json::Array(kept));
         }
         let text = if !self.original.is_empty() {
-            &self.original
-        } else if self.code.is_empty() {
-            &self.display
+            self.original.as_str()
         } else {
-            ""
+            self.codes()
+                .find(|(c, _)| c.code.is_empty() && !c.display.is_empty())
+                .map_or("", |(c, _)| c.display.as_str())
         };
         if !text.is_empty() {
             details.insert("text".into(), text.into());
@@ -364,12 +417,33 @@ pub fn answer_message(plan: &Plan, msg: &Message<'_>, code: Option<&str>) -> Res
             (true, false) => diagnostic,
             (true, true) => msa3.clone(),
         };
-        let err3 = err.field(3).filter(|f| !f.is_empty()).map(|_| Condition {
-            code: text(&msg, &err, 3, 1),
-            display: text(&msg, &err, 3, 2),
-            system: text(&msg, &err, 3, 3),
-            original: text(&msg, &err, 3, 9),
-        });
+        // ERR-3 or ERR-5 as sent: its code, its alternate code (CWE.4 to .6), its original
+        // text.
+        let cwe = |n: usize| {
+            let c = |k: usize| text(&msg, &err, n, k);
+            let triplet = |k: usize| Code {
+                code: c(k),
+                display: c(k + 1),
+                system: c(k + 2),
+            };
+            err.field(n)
+                .filter(|f| !f.is_empty())
+                .map(|_| (triplet(1), triplet(4), c(9)))
+        };
+        // ERR-5, the application's own code for the error, goes with whatever gives the HL7
+        // one (ERR-3, or ELD.4 before v2.5).
+        let err5 = cwe(5).unwrap_or_default();
+        let condition = |hl7: Code, alternate: Code, original: String| Condition {
+            hl7,
+            others: vec![alternate, err5.0.clone(), err5.1.clone()],
+            original: if original.is_empty() {
+                err5.2.clone()
+            } else {
+                original
+            },
+        };
+        let err3 = cwe(3).map(|(hl7, alternate, original)| condition(hl7, alternate, original));
+        let uncoded = || condition(Code::default(), Code::default(), String::new());
         // From v2.5 an ERR is one error (ERR-3) at its locations (ERR-2). Before, ERR-1 has a
         // repetition per error, each with its own location and code (ELD.4), which ERR-3,
         // when a sender fills it too, overrides.
@@ -384,7 +458,7 @@ pub fn answer_message(plan: &Plan, msg: &Message<'_>, code: Option<&str>) -> Res
                     .unwrap_or_default()
             };
             let locations = erl.repetitions().map(|r| (part(&r, 1), part(&r, 3)));
-            errors.push((err3.unwrap_or_default(), locations.collect()));
+            errors.push((err3.unwrap_or_else(uncoded), locations.collect()));
         } else {
             let eld = err.field(1).into_iter().flat_map(|f| f.repetitions());
             for rep in eld.filter(|r| !r.is_empty()) {
@@ -395,16 +469,18 @@ pub fn answer_message(plan: &Plan, msg: &Message<'_>, code: Option<&str>) -> Res
                         .map(|t| t.trim().to_string())
                         .unwrap_or_default()
                 };
-                let condition = err3.clone().unwrap_or_else(|| Condition {
-                    code: sub(4, 1),
-                    display: sub(4, 2),
-                    system: sub(4, 3),
-                    original: String::new(),
-                });
-                errors.push((condition, vec![(sub(1, 1), sub(3, 1))]));
+                let triplet = |k: usize| Code {
+                    code: sub(4, k),
+                    display: sub(4, k + 1),
+                    system: sub(4, k + 2),
+                };
+                let c = err3
+                    .clone()
+                    .unwrap_or_else(|| condition(triplet(1), triplet(4), String::new()));
+                errors.push((c, vec![(sub(1, 1), sub(3, 1))]));
             }
             if errors.is_empty() {
-                errors.push((err3.unwrap_or_default(), Vec::new()));
+                errors.push((err3.unwrap_or_else(uncoded), Vec::new()));
             }
         }
         for (condition, locations) in errors {
@@ -616,6 +692,83 @@ mod tests {
                 "ERR|PID^1^3^E42&MRN checksum failed&99EPIC",
                 "processing",
                 json!({"coding": [{"code": "E42", "display": "MRN checksum failed"}]}),
+            ),
+        ];
+        for (err, code, details) in cases {
+            let issue = &issues(&p, err)[0];
+            assert_eq!(issue["code"], code, "{err}");
+            assert_eq!(issue["details"], details, "{err}");
+        }
+    }
+
+    #[test]
+    fn alternate_and_application_error_codes_are_codings_of_the_details() {
+        let p = plan();
+        let v2 = "http://terminology.hl7.org/CodeSystem/v2-0357";
+        // (ERR segment, issue code, details)
+        let cases = [
+            (
+                // ERR-3's alternate code, and ERR-5 with a code of a local system and an
+                // alternate of a table HL7 names.
+                "ERR||PID^1^3|102^Data type error^HL70357^E42^MRN checksum failed^99EPIC|E|CHK7^Check digit^99EPIC^CD^Check digit wrong^HL70533",
+                "value",
+                json!({"coding": [
+                    {"system": v2, "code": "102", "display": "Data type error"},
+                    {"code": "E42", "display": "MRN checksum failed"},
+                    {"code": "CHK7", "display": "Check digit"},
+                    {"system": "http://terminology.hl7.org/CodeSystem/v2-0533", "code": "CD", "display": "Check digit wrong"},
+                ]}),
+            ),
+            (
+                // A local HL7 error code whose alternate is table 0357's: the issue type is
+                // the table's.
+                "ERR||PID^1^7|E9^Bad date^99EPIC^102^Data type error^HL70357|E",
+                "value",
+                json!({"coding": [
+                    {"code": "E9", "display": "Bad date"},
+                    {"system": v2, "code": "102", "display": "Data type error"},
+                ]}),
+            ),
+            (
+                // An alternate code without a system is not read as table 0357's: only ERR-3's
+                // own code is bound to it.
+                "ERR||PID^1^7|E9^Bad date^99EPIC^102^Data type error|E",
+                "processing",
+                json!({"coding": [
+                    {"code": "E9", "display": "Bad date"},
+                    {"code": "102", "display": "Data type error"},
+                ]}),
+            ),
+            (
+                // The same code twice is one coding; a code without a system beside the same
+                // code with one adds nothing.
+                "ERR||PID^1^7|102^Data type error^HL70357^102^Data type error^HL70357|E|102",
+                "value",
+                json!({"coding": [{"system": v2, "code": "102", "display": "Data type error"}]}),
+            ),
+            (
+                // ERR-5 alone, with its original text.
+                "ERR||PID^1^3||E|E42^MRN checksum failed^99EPIC^^^^^^Check digit wrong",
+                "processing",
+                json!({"coding": [{"code": "E42", "display": "MRN checksum failed"}], "text": "Check digit wrong"}),
+            ),
+            (
+                // An application error code is table 0533's (user-defined) only when named so.
+                "ERR||PID^1^3|101^Required field missing^HL70357|E|E42",
+                "required",
+                json!({"coding": [
+                    {"system": v2, "code": "101", "display": "Required field missing"},
+                    {"code": "E42"},
+                ]}),
+            ),
+            (
+                // Before v2.5: the alternate code in ERR-1.4.4 to .6.
+                "ERR|PID^1^7^E9&Bad date&99EPIC&102&Data type error&HL70357",
+                "value",
+                json!({"coding": [
+                    {"code": "E9", "display": "Bad date"},
+                    {"system": v2, "code": "102", "display": "Data type error"},
+                ]}),
             ),
         ];
         for (err, code, details) in cases {
