@@ -2,7 +2,9 @@
 //! one Patient per PID through the message map's rows (the same PID → Patient rows as
 //! notifications), each `search.mode = match`, and what they refer to (a PD1 Organization) as
 //! `include`; an error (MSA-1 AE/AR, or QAK-2 AE/AR) becomes
-//! an OperationOutcome, read as an ACK is.
+//! an OperationOutcome, read as an ACK is. Warnings sent with an accepted answer (ERR), and
+//! QAK hit counts the answer contradicts, are issues of an OperationOutcome entry beside the
+//! matches.
 //!
 //! The Bundle's `self` link is the search again, read back from the query the response echoes
 //! (QPD for RSP^K22, QRD for ADR^A19) through the same query table, so it names exactly what
@@ -19,7 +21,7 @@ use crate::mapping::Plan;
 use crate::mapping::query::{Authority, ParamKind, QueryPlan, Style, StyleTable};
 use crate::notify::translate::{Resource, TranslateOptions, translate};
 use crate::v2::{Message, Segment};
-use crate::writeback::ack::answer_message;
+use crate::writeback::ack::{answer_message, outcome_id};
 
 use super::ResponseOptions;
 use super::search::{encode, escape};
@@ -161,12 +163,53 @@ pub fn respond(
         Some(d) => Some(text(&d, 1, 1, 1)?).filter(|p| !p.is_empty()),
         None => None,
     };
-    // QAK-4 is the supplier's count of every match; without it the entries are the total only
-    // when no continuation follows.
+    // The supplier's hit counts, checked against the PID segments it sent (HL7 counts hits,
+    // so one patient sent twice is two): the data stands, a count that contradicts it is
+    // reported, numbers only.
+    let pids = msg.segments_with_id("PID").count() as u64;
+    let (hit_total, payload) = (number(&qak, 4)?, number(&qak, 5)?);
+    let held = match pids {
+        1 => "1 PID segment".to_string(),
+        n => format!("{n} PID segments"),
+    };
+    let mut warnings: Vec<serde_json::Value> = Vec::new();
+    let mut warn = |field: &str, text: String| {
+        warnings.push(serde_json::json!({
+            "severity": "warning", "code": "value", "diagnostics": text, "location": [field]
+        }));
+    };
+    let hit_total = match hit_total {
+        Some(n) if n < pids => {
+            warn(
+                "QAK-4",
+                format!(
+                    "QAK-4 (hit count total) is {n}, but the response holds {held}: not used as the Bundle's total"
+                ),
+            );
+            None
+        }
+        Some(n) if not_found && n > 0 => {
+            warn(
+                "QAK-4",
+                format!("QAK-4 (hit count total) is {n}, but QAK-2 is NF (no data found)"),
+            );
+            None
+        }
+        other => other,
+    };
+    if let Some(n) = payload.filter(|&n| n != pids) {
+        warn(
+            "QAK-5",
+            format!("QAK-5 (this payload) is {n}, but the response holds {held}"),
+        );
+    }
+    // QAK-4 is the supplier's count of every match (FHIR's total counts matches on every page,
+    // so never fewer than this one holds); without it the entries are the total only when no
+    // continuation follows.
     let total = if not_found {
         Some(0)
     } else {
-        match number(&qak, 4)? {
+        match hit_total {
             Some(n) => Some(n),
             None if pointer.is_none() => Some(matches as u64),
             None => None,
@@ -229,13 +272,22 @@ pub fn respond(
         doc.set(search, "mode", s(mode));
     }
     // Warnings or notes the supplier sent with the answer (ERR beside MSA AA: "partial results
-    // only") go with it, as the searchset's outcome entry FHIR defines for them.
-    if msg.first("ERR").is_none() {
+    // only"), and hit counts the answer contradicts, go with it, as the searchset's outcome
+    // entry FHIR defines for them.
+    if msg.first("ERR").is_none() && warnings.is_empty() {
         doc.write_into(b, out);
         out.push(b'\n');
         return Ok(());
     }
-    let outcome = answer_message(plan, &msg, None)?.outcome;
+    let mut outcome = if msg.first("ERR").is_some() {
+        answer_message(plan, &msg, None)?.outcome
+    } else {
+        let control_id = text(&msa, 2, 1, 1)?;
+        serde_json::json!({"resourceType": "OperationOutcome", "id": outcome_id(&control_id), "issue": []})
+    };
+    if let Some(issues) = outcome.get_mut("issue").and_then(|i| i.as_array_mut()) {
+        issues.extend(warnings);
+    }
     let mut bundle = doc.to_json(b);
     if let Some(entries) = bundle.get_mut("entry").and_then(|e| e.as_array_mut()) {
         entries.push(serde_json::json!({"resource": outcome, "search": {"mode": "outcome"}}));

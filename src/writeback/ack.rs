@@ -507,24 +507,30 @@ pub fn answer_message(plan: &Plan, msg: &Message<'_>, code: Option<&str>) -> Res
         };
         issues.push(json!({"severity": sev, "code": ty, "diagnostics": diag}));
     }
-    let id = if !control_id.is_empty()
-        && control_id.len() <= 64
-        && control_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-    {
-        control_id.clone()
-    } else {
-        let mut h = IdHasher::new("OperationOutcome");
-        h.add(&control_id);
-        h.finish()
-    };
-    let outcome = json!({"resourceType": "OperationOutcome", "id": id, "issue": issues});
+    let outcome =
+        json!({"resourceType": "OperationOutcome", "id": outcome_id(&control_id), "issue": issues});
     Ok(Answer {
         code,
         control_id,
         outcome,
     })
+}
+
+/// The id of the OperationOutcome answering the message whose control id (MSA-2) is
+/// `control_id`: the control id itself when it is a FHIR id, which ties the answer to the
+/// message sent, else a hash of it.
+pub(crate) fn outcome_id(control_id: &str) -> String {
+    let is_id = !control_id.is_empty()
+        && control_id.len() <= 64
+        && control_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if is_id {
+        return control_id.to_string();
+    }
+    let mut h = IdHasher::new("OperationOutcome");
+    h.add(control_id);
+    h.finish()
 }
 
 /// The response Bundle to a `transaction` or `batch` writeback: one entry per request entry with
