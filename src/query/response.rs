@@ -560,23 +560,45 @@ fn echo_a19(
                 format!("{file} has no a19 identifier row to read QRD-8 back with"),
             )
         })?;
-    let value = text(&qrd, 8, 1, 1)?;
-    if value.is_empty() {
+    // QRD-8 repeats: a query about several patients, which FHIR asks as one identifier
+    // parameter with several values (`identifier=a,b`: any of them).
+    let mut tokens = Vec::new();
+    for rep in qrd.field(8).into_iter().flat_map(|f| f.repetitions()) {
+        let part = |c: usize, sub: usize| -> Result<String, Error> {
+            Ok(match rep.component(c).and_then(|x| x.subcomponent(sub)) {
+                Some(v) if !v.is_null() => v.text()?.trim().to_string(),
+                _ => String::new(),
+            })
+        };
+        let value = part(1, 1)?;
+        let a = Authority {
+            namespace: part(9, 1)?,
+            universal_id: part(9, 2)?,
+            universal_id_type: part(9, 3)?,
+        };
+        if value.is_empty() {
+            if a != Authority::default() {
+                return Err(echo_error(
+                    &qrd,
+                    8,
+                    "QRD-8 names an assigning authority without an identifier".into(),
+                ));
+            }
+            continue;
+        }
+        let t = token(queries, &value, &a, &qrd, 8)?;
+        if !tokens.contains(&t) {
+            tokens.push(t);
+        }
+    }
+    if tokens.is_empty() {
         return Err(echo_error(
             &qrd,
             8,
             "QRD-8 names no patient: the self link cannot be written".into(),
         ));
     }
-    let a = Authority {
-        namespace: text(&qrd, 8, 9, 1)?,
-        universal_id: text(&qrd, 8, 9, 2)?,
-        universal_id_type: text(&qrd, 8, 9, 3)?,
-    };
-    let mut params = vec![(
-        identifier.name.clone(),
-        token(queries, &value, &a, &qrd, 8)?,
-    )];
+    let mut params = vec![(identifier.name.clone(), tokens.join(","))];
     let count = text(&qrd, 7, 1, 1)?;
     let units = text(&qrd, 7, 2, 1)?;
     // A limit in lines, characters or pages is no `_count` of records.
