@@ -5,7 +5,7 @@ use hl7fhir::ErrorKind;
 use hl7fhir::engine::{Engine, EngineOptions, Report};
 use hl7fhir::mapping::TableSet;
 use hl7fhir::notify::{Flavor, NotifyOptions};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn engine(strict: bool, timezone: Option<&str>) -> Engine {
     let options = EngineOptions {
@@ -522,6 +522,41 @@ DG1|1||I10^Essential hypertension^I10||20260105|F\rDG1|2||E11.9^Type 2 diabetes^
     assert_eq!(
         encounter["period"]["_end"]["extension"][0]["valueString"],
         "20260103090000-0500"
+    );
+}
+
+#[test]
+fn a_senders_own_identifier_type_is_kept_without_claiming_table_0203() {
+    // CX.5, XCN.13 and XON.7 hold table 0203 codes; a sender's own type (LOCAL, DOCID, ORGX) is
+    // none of them, and is kept as the code alone, with no system, and reported.
+    let msg = b"MSH|^~\\&|ADT1|GHH|||20260101120000-0500||ADT^A01^ADT_A01|M1|P|2.5.1\rEVN|A01\r\
+PID|1||MRN1^^^GHH^MR~X9^^^GHH^LOCAL||DOE^JANE\rPD1|||Town Clinic^^77^^^^ORGX\r\
+PV1|1|I|||||1234^STONE^MIRIAM^^^^^^^^^^DOCID~5678^LEE^AL^^^^^^^^^^NPI\r";
+    let (report, bundle) = notify_with_report(msg, true);
+    assert_eq!(report.untranslated, ["PID-3[2].5", "PD1-3.7", "PV1-7.13"]);
+    let patient = resource(&bundle, "Patient").unwrap();
+    assert_eq!(
+        patient["identifier"][0]["type"]["coding"],
+        json!([{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR",
+                "display": "Medical record number"}])
+    );
+    assert_eq!(
+        patient["identifier"][1]["type"]["coding"],
+        json!([{"code": "LOCAL"}])
+    );
+    let types: Vec<&Value> = resources(&bundle, "Practitioner")
+        .into_iter()
+        .chain(resources(&bundle, "Organization"))
+        .map(|r| &r["identifier"][0]["type"]["coding"][0])
+        .collect();
+    assert!(types.contains(&&json!({"code": "DOCID"})), "{types:?}");
+    assert!(types.contains(&&json!({"code": "ORGX"})), "{types:?}");
+    assert!(
+        types.contains(
+            &&json!({"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                                "code": "NPI", "display": "National provider identifier"})
+        ),
+        "{types:?}"
     );
 }
 

@@ -364,3 +364,42 @@ fn a_code_of_a_system_hl7_cannot_name_is_reported_not_sent_as_a_table_code() {
     let (field, unmapped) = pv1_36(json!({"code": "01"}));
     assert_eq!((field.as_str(), unmapped.len()), ("01", 0));
 }
+
+#[test]
+fn an_identifier_type_of_another_system_is_reported_not_sent_as_a_table_0203_code() {
+    // CX.5 holds a code of table 0203 and nothing beside it to name another system: a type
+    // coded in an EHR's own system would be read as a table 0203 code. A v2-0203 code, or a
+    // code sent without a system (a sender's own type, as notify keeps it), goes.
+    let engine = Engine::with_defaults().unwrap();
+    let opts = explaining();
+    let pid_3 = |coding: Value| {
+        let mut request = patient();
+        request["identifier"][0]["type"] = json!({"coding": [coding]});
+        let written = engine.writeback(&request, &opts, 1).unwrap();
+        let text = String::from_utf8(written.message).unwrap();
+        let pid = text
+            .split('\r')
+            .find(|s| s.starts_with("PID|"))
+            .unwrap()
+            .to_string();
+        (
+            pid.split('|').nth(3).unwrap_or("").to_string(),
+            written.unmapped,
+        )
+    };
+    let (field, unmapped) = pid_3(json!({"system": "urn:oid:1.2.3.4", "code": "MR"}));
+    assert_eq!(field, "MRN-1");
+    assert_eq!(
+        unmapped,
+        [
+            "Patient.identifier[0].type.coding[0].system",
+            "Patient.identifier[0].type.coding[0].code"
+        ]
+    );
+    let (field, unmapped) = pid_3(json!({
+        "system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR",
+        "display": "Medical record number"}));
+    assert_eq!((field.as_str(), unmapped.len()), ("MRN-1^^^^MR", 0));
+    let (field, unmapped) = pid_3(json!({"code": "visitid"}));
+    assert_eq!((field.as_str(), unmapped.len()), ("MRN-1^^^^visitid", 0));
+}

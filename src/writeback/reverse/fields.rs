@@ -495,6 +495,9 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 continue;
             }
             self.mark(v);
+            if let Some(system) = self.system_said_by_component(map, row, element) {
+                self.mark(system);
+            }
             if row.constant.is_some() {
                 // `1,,type.coding[1].code,,,SS`: the constant says what the element is, not
                 // what the component holds; nothing to write back.
@@ -560,27 +563,49 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
     /// PV1-36 as a code of table 0112; an EHR's local code as a table code). Such a code is
     /// left out and reported; its text still goes. A coding without a system says no more
     /// than a code alone, and goes as it is.
+    ///
+    /// A component that holds a code alone (CX.5, XCN.13, XON.7) has no room for a system at
+    /// all: the receiver reads whatever it holds as a code of the component's own table. The
+    /// only system that fits is the one a vocabulary of a row reading that component names
+    /// (IdentifierType: v2-0203); a coding of any other system is left out and reported.
     fn code_of_unnamed_system(&self, map: &ElementMap, row: &MapRow, element: &'j Json) -> bool {
-        if !matches!(map.v2.as_str(), "CWE" | "CE" | "CNE" | "CF") {
-            return false;
-        }
-        let steps = row.target.steps.as_slice();
-        let [
-            ..,
-            Step::Member { name: coding, .. },
-            Step::Member { name: code, .. },
-        ] = steps
-        else {
+        let Some(system) = coding_system(row, element).and_then(Json::as_str) else {
             return false;
         };
-        if coding != "coding" || code != "code" {
-            return false;
+        if is_coded(map) {
+            return self.system_name(system).is_none();
         }
-        select(element, &steps[..steps.len() - 1], Select::default())
-            .first()
-            .and_then(|c| c.get("system"))
-            .and_then(Json::as_str)
-            .is_some_and(|system| self.system_name(system).is_none())
+        !self.component_names_system(map, row, system)
+    }
+
+    /// True when a vocabulary of a row reading the same component as `row` translates codes of
+    /// `system`: the code system of the component's own table.
+    fn component_names_system(&self, map: &ElementMap, row: &MapRow, system: &str) -> bool {
+        map.rows.iter().any(|r| {
+            r.source == row.source
+                && r.direction.reverse()
+                && r.vocabulary
+                    .is_some_and(|v| self.plan.vocabularies[v].reverse.contains_key(system))
+        })
+    }
+
+    /// The system of the coding whose code `row` writes into a component that holds a code
+    /// alone, when it is the code system of the component's own table: the code going back
+    /// says it.
+    fn system_said_by_component(
+        &self,
+        map: &ElementMap,
+        row: &MapRow,
+        element: &'j Json,
+    ) -> Option<&'j Json> {
+        if is_coded(map) {
+            return None;
+        }
+        let system = coding_system(row, element)?;
+        system
+            .as_str()
+            .is_some_and(|s| self.component_names_system(map, row, s))
+            .then_some(system)
     }
 
     /// The HL7 coding system name (table 0396) for a code system URL.
@@ -865,6 +890,30 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
 }
 
 const ORIGINAL_TEXT: &str = "http://hl7.org/fhir/StructureDefinition/originalText";
+
+/// True for a map of a coded data type, whose values name their coding system (CWE.3).
+fn is_coded(map: &ElementMap) -> bool {
+    matches!(map.v2.as_str(), "CWE" | "CE" | "CNE" | "CF")
+}
+
+/// The `system` of the coding whose `code` a row writes (`type.coding[1].code`), if any.
+fn coding_system<'j>(row: &MapRow, element: &'j Json) -> Option<&'j Json> {
+    let steps = row.target.steps.as_slice();
+    let [
+        ..,
+        Step::Member { name: coding, .. },
+        Step::Member { name: code, .. },
+    ] = steps
+    else {
+        return None;
+    };
+    if coding != "coding" || code != "code" {
+        return None;
+    }
+    select(element, &steps[..steps.len() - 1], Select::default())
+        .first()
+        .and_then(|c| c.get("system"))
+}
 
 /// The text of a primitive JSON value. Numbers keep the digits they were written with, in the
 /// plain form HL7 v2 numbers take (no exponent); one too large for that has no text, and
