@@ -561,6 +561,30 @@ PV1|1|I|||||1234^STONE^MIRIAM^^^^^^^^^^DOCID~5678^LEE^AL^^^^^^^^^^NPI\r";
 }
 
 #[test]
+fn a_rows_default_type_never_goes_beside_the_senders_own() {
+    // OBR-53 (alternate placer order number) is typed PLAC of v2-0203 by its row's defaults,
+    // which fill what the CX left empty: not a system beside a type code the sender gave.
+    let order = |alternate: &str| {
+        let mut obr = vec![""; 54];
+        obr[..5].copy_from_slice(&["OBR", "1", "PO1", "FO1", "600-7^Culture^LN"]);
+        obr[53] = alternate;
+        let msg = format!(
+            "MSH|^~\\&|LAB|LAB|||20240305101112-0500||ORM^O01^ORM_O01|M1|P|2.5.1\r\
+PID|1||MRN1^^^GHH^MR||DOE^JANE\rORC|NW|PO1|FO1\r{}\r",
+            obr.join("|")
+        );
+        let (_, bundle) = notify_with_report(msg.as_bytes(), false);
+        resource(&bundle, "ServiceRequest").unwrap()["identifier"][2].clone()
+    };
+    let placer = json!({"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "PLAC"});
+    assert_eq!(order("ALT1^^^GHH")["type"]["coding"], json!([placer]));
+    assert_eq!(
+        order("ALT1^^^GHH^LOCAL")["type"]["coding"],
+        json!([{"code": "LOCAL"}])
+    );
+}
+
+#[test]
 fn explain_names_a_field_whose_value_no_rows_condition_accepts() {
     // A ROL after PID is the Patient's general practitioner only for the role PP (table 0443):
     // with that role the map reads all but the action code (ROL-2); with a role no row takes,

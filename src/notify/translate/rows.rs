@@ -12,6 +12,7 @@ use crate::fhir::doc::{NodeId, Val};
 use crate::fhir::id::IdHasher;
 use crate::mapping::condition::{Condition, Operand};
 use crate::mapping::plan::{Concept, Conversion, MapRow, Primitive};
+use crate::mapping::target::Step;
 use crate::v2::{Charset, Formatting, Value};
 
 impl<'a> Translator<'a, '_> {
@@ -401,10 +402,65 @@ impl<'a> Translator<'a, '_> {
                 }
             }
         }
-        for (t, value) in &row.defaults {
-            self.constant(at, t, value);
+        // A default fills what the map left empty, but not inside an element the map filled in
+        // part: a system set beside the sender's own type code (a local CX.5 in OBR-53, whose
+        // row defaults the type to PLAC of v2-0203) would claim that code for the system. Which
+        // elements the map filled is settled before any default is set, as the defaults of one
+        // element (its system and its code) fill it together.
+        let mut skip = 0u64;
+        for (i, (t, _)) in row.defaults.iter().enumerate().take(64) {
+            if self.filled_in_part(at, &t.steps) {
+                skip |= 1 << i;
+            }
+        }
+        for (i, (t, value)) in row.defaults.iter().enumerate() {
+            if i >= 64 || skip & (1 << i) == 0 {
+                self.constant(at, t, value);
+            }
         }
         Ok(())
+    }
+
+    /// True when the element holding the last of `steps` (below `at`) already holds something;
+    /// an element directly in `at` never counts, as defaults are there to complete it.
+    fn filled_in_part(&self, at: NodeId, steps: &[Step]) -> bool {
+        let Some((_, parent)) = steps.split_last() else {
+            return false;
+        };
+        if parent.is_empty() {
+            return false;
+        }
+        let mut cur = at;
+        for step in parent {
+            let found = match step {
+                Step::Member {
+                    name,
+                    append: false,
+                    many,
+                    index,
+                    ..
+                } => match self.doc.get(cur, name) {
+                    Some(list) if *many => match index {
+                        Some(u32::MAX) => self.doc.children(list).last(),
+                        n => self.doc.children(list).nth(n.unwrap_or(1) as usize - 1),
+                    },
+                    other => other,
+                },
+                Step::Member { append: true, .. } => None,
+                Step::Extension { name, url, append } => match (append, self.doc.get(cur, name)) {
+                    (false, Some(list)) => self.doc.children(list).find(|&e| {
+                        self.doc.get(e, "url").and_then(|u| self.doc.str_at(u))
+                            == Some(url.as_str())
+                    }),
+                    _ => None,
+                },
+            };
+            match found {
+                Some(n) => cur = n,
+                None => return false,
+            }
+        }
+        !self.doc.is_empty(cur)
     }
 
     /// Adds the concept to the codings of the CodeableConcept `at`, unless one with the same
