@@ -585,6 +585,29 @@ PID|1||MRN1^^^GHH^MR||DOE^JANE\rORC|NW|PO1|FO1\r{}\r",
 }
 
 #[test]
+fn a_visit_number_is_typed_vn_unless_the_sender_typed_it() {
+    let visit = |pv1_19: &str| {
+        let msg = format!(
+            "MSH|^~\\&|ADT1|GHH|||20260101120000-0500||ADT^A01^ADT_A01|M1|P|2.5.1\rEVN|A01\r\
+PID|1||MRN1^^^GHH^MR||DOE^JANE\rPV1|1|I|||||||||||||||||{pv1_19}\r"
+        );
+        let (report, bundle) = notify_with_report(msg.as_bytes(), true);
+        let identifiers = resource(&bundle, "Encounter").unwrap()["identifier"].clone();
+        (identifiers, report.untranslated)
+    };
+    let vn = json!({"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "VN",
+                    "display": "Visit number"});
+    let (ids, untranslated) = visit("V1^^^GHH");
+    assert_eq!(ids[0]["type"]["coding"], json!([vn]));
+    assert!(untranslated.is_empty(), "{untranslated:?}");
+    assert_eq!(visit("V1^^^GHH^VN").0[0]["type"]["coding"], json!([vn]));
+    let (ids, untranslated) = visit("V1^^^GHH^visitid");
+    assert_eq!(ids[0]["type"]["coding"], json!([{"code": "visitid"}]));
+    assert_eq!(ids.as_array().unwrap().len(), 1);
+    assert_eq!(untranslated, ["PV1-19.5"]);
+}
+
+#[test]
 fn explain_names_a_field_whose_value_no_rows_condition_accepts() {
     // A ROL after PID is the Patient's general practitioner only for the role PP (table 0443):
     // with that role the map reads all but the action code (ROL-2); with a role no row takes,

@@ -403,3 +403,31 @@ fn an_identifier_type_of_another_system_is_reported_not_sent_as_a_table_0203_cod
     let (field, unmapped) = pid_3(json!({"code": "visitid"}));
     assert_eq!((field.as_str(), unmapped.len()), ("MRN-1^^^^visitid", 0));
 }
+
+#[test]
+fn a_visit_number_goes_back_to_pv1_19_with_the_type_it_has() {
+    // PV1-19 takes the Encounter's first identifier whatever its type: VN, which notify gives a
+    // visit number sent without one, or a sender's own type kept without a system.
+    let engine = Engine::with_defaults().unwrap();
+    let opts = explaining();
+    let pv1_19 = |ty: Value| {
+        let encounter = json!({"resourceType": "Encounter", "status": "in-progress",
+            "class": {"code": "IMP"}, "subject": {"reference": "Patient/p1"},
+            "identifier": [{"value": "V1", "type": {"coding": [ty]}}]});
+        let written = engine
+            .writeback(&tx(vec![patient(), encounter]), &opts, 1)
+            .unwrap();
+        assert!(written.unmapped.is_empty(), "{:?}", written.unmapped);
+        let text = String::from_utf8(written.message).unwrap();
+        let pv1 = text
+            .split('\r')
+            .find(|s| s.starts_with("PV1|"))
+            .unwrap()
+            .to_string();
+        pv1.split('|').nth(19).unwrap_or("").to_string()
+    };
+    let vn = json!({"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "VN",
+                    "display": "Visit number"});
+    assert_eq!(pv1_19(vn), "V1^^^^VN");
+    assert_eq!(pv1_19(json!({"code": "visitid"})), "V1^^^^visitid");
+}
