@@ -608,6 +608,76 @@ PID|1||MRN1^^^GHH^MR||DOE^JANE\rPV1|1|I|||||||||||||||||{pv1_19}\r"
 }
 
 #[test]
+fn codes_of_the_tables_the_ig_maps_get_their_fhir_codings() {
+    // Each translation goes beside the code as sent; a code the IG's concept map lacks (PID-17
+    // ZZ) keeps the sender's coding alone and is reported.
+    let mut pv1 = vec![""; 20];
+    pv1[..3].copy_from_slice(&["PV1", "1", "I"]);
+    pv1[10] = "MED";
+    pv1[13] = "R";
+    let mut pv2 = vec![""; 39];
+    pv2[0] = "PV2";
+    pv2[25] = "2^Urgent^HL70217";
+    pv2[38] = "C";
+    let mut in1 = vec![""; 18];
+    in1[..5].copy_from_slice(&["IN1", "1", "PLAN1", "INS1", "Acme Insurance"]);
+    in1[17] = "SPO^Spouse^HL70063";
+    let msg = |religion: &str, arrival: &str| {
+        let mut pv2 = pv2.clone();
+        pv2[38] = arrival;
+        format!(
+            "MSH|^~\\&|ADT1|GHH|||20260101120000-0500||ADT^A01^ADT_A01|M1|P|2.5.1\rEVN|A01\r\
+PID|1||MRN1^^^GHH^MR||DOE^JANE||||||||||||{religion}\r{}\r{}\r{}\r",
+            pv1.join("|"),
+            pv2.join("|"),
+            in1.join("|")
+        )
+    };
+    let coding = |system: &str, code: &str, display: &str| {
+        json!({"system": format!("http://terminology.hl7.org/CodeSystem/{system}"),
+               "code": code, "display": display})
+    };
+    let (report, bundle) = notify_with_report(msg("ATH^Atheist^HL70006", "C").as_bytes(), true);
+    assert!(report.untranslated.is_empty(), "{:?}", report.untranslated);
+    let encounter = resource(&bundle, "Encounter").unwrap();
+    assert_eq!(
+        encounter["serviceType"]["coding"],
+        json!([{"code": "MED"}, coding("service-type", "382", "Medical Services")])
+    );
+    assert_eq!(
+        encounter["hospitalization"]["reAdmission"]["coding"][1],
+        coding("v2-0092", "R", "Re-admission")
+    );
+    assert_eq!(
+        encounter["priority"]["coding"][1],
+        coding("v3-ActPriority", "UR", "urgent")
+    );
+    assert_eq!(
+        encounter["extension"][0]["valueCoding"],
+        coding("v2-0430", "C", "Car")
+    );
+    let patient = resource(&bundle, "Patient").unwrap();
+    assert_eq!(
+        patient["extension"][0]["valueCodeableConcept"]["coding"][1],
+        coding("v3-ReligiousAffiliation", "1007", "Atheism")
+    );
+    let coverage = resource(&bundle, "Coverage").unwrap();
+    assert_eq!(
+        coverage["relationship"]["coding"][1],
+        coding("v3-RoleCode", "SPS", "spouse")
+    );
+    // A mode of arrival the sender codes in a system of its own is not read as table 0430's (and
+    // the system's name, which no table knows, is reported as ever).
+    let (report, bundle) = notify_with_report(msg("ZZ", "C^Coach^LOCAL").as_bytes(), true);
+    assert_eq!(report.untranslated, ["PID-17", "PV2-38.3"]);
+    let encounter = resource(&bundle, "Encounter").unwrap();
+    assert_eq!(
+        encounter["extension"][0]["valueCoding"],
+        json!({"code": "C", "display": "Coach"})
+    );
+}
+
+#[test]
 fn explain_names_a_field_whose_value_no_rows_condition_accepts() {
     // A ROL after PID is the Patient's general practitioner only for the role PP (table 0443):
     // with that role the map reads all but the action code (ROL-2); with a role no row takes,

@@ -431,3 +431,34 @@ fn a_visit_number_goes_back_to_pv1_19_with_the_type_it_has() {
     assert_eq!(pv1_19(vn), "V1^^^^VN");
     assert_eq!(pv1_19(json!({"code": "visitid"})), "V1^^^^visitid");
 }
+
+#[test]
+fn fhir_codes_the_new_vocabularies_know_go_back_as_their_hl7_codes() {
+    // A religion and a service coded only in FHIR's systems go back as the table 0006 and 0069
+    // codes the IG's concept maps pair them with; of two HL7 codes for one religion (A and ATH),
+    // the one the table keeps (ATH).
+    let engine = Engine::with_defaults().unwrap();
+    let opts = explaining();
+    let mut patient = patient();
+    patient["extension"] = json!([{
+        "url": "http://hl7.org/fhir/StructureDefinition/patient-religion",
+        "valueCodeableConcept": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/v3-ReligiousAffiliation",
+            "code": "1007"}]}}]);
+    let encounter = json!({"resourceType": "Encounter", "status": "in-progress",
+        "class": {"code": "IMP"}, "subject": {"reference": "Patient/p1"},
+        "serviceType": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/service-type", "code": "382"}]}});
+    let written = engine
+        .writeback(&tx(vec![patient, encounter]), &opts, 1)
+        .unwrap();
+    assert!(written.unmapped.is_empty(), "{:?}", written.unmapped);
+    let text = String::from_utf8(written.message).unwrap();
+    let field = |id: &str, n: usize| {
+        let seg = text.split('\r').find(|s| s.starts_with(id)).unwrap();
+        seg.split('|').nth(n).unwrap_or("").to_string()
+    };
+    assert_eq!(field("PID|", 17), "ATH^Atheist^HL70006");
+    // PV1-10 is an IS in v2.5.1: the code alone.
+    assert_eq!(field("PV1|", 10), "MED");
+}
