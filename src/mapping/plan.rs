@@ -982,7 +982,35 @@ impl Compiler<'_> {
             && source.is_some()
             && !row.cell(5).is_empty()
             && type_name.is_empty();
-        let conversion = if whole_segment {
+        let conversion = if whole_segment && direction == Direction::Reverse {
+            // Backwards, each entry of a list of the resource is a segment of its own, filled
+            // through a map of the same segment and resource as the resource itself would be
+            // (an Observation's component has the code, value, interpretation and reference
+            // range an Observation has).
+            let same = split_map_name(type_name).is_some_and(|(seg, fhir)| {
+                seg == v2 && fhir.split('-').next().unwrap_or(fhir) == fhir_type
+            });
+            if !same {
+                return Err(e(format!(
+                    "source `{v2}` (the whole segment) run backwards needs a map {v2}[{fhir_type}] in the type column"
+                )));
+            }
+            if !target.steps.last().is_some_and(Step::appends) {
+                return Err(e(format!(
+                    "source `{v2}` (the whole segment) run backwards writes one segment per entry: its target `{}` must end in `[]`",
+                    row.cell(2)
+                )));
+            }
+            if !row.cell(5).is_empty() {
+                return Err(e(format!(
+                    "source `{v2}` (the whole segment) takes no value column"
+                )));
+            }
+            let m = self
+                .map(type_name, &format!("segments/{type_name}.csv"), row.line)
+                .map_err(|er| at_row(er, file, row.line))?;
+            Conversion::Map(m)
+        } else if whole_segment {
             let built = split_map_name(type_name)
                 .filter(|(seg, fhir)| {
                     *seg == v2 && elements::is_resource(fhir.split('-').next().unwrap_or(fhir))
@@ -1406,6 +1434,16 @@ mod tests {
                 "segments/ROL[Encounter-PractitionerRole].csv",
                 format!("{seg}ROL,,participant[].individual,ROL[PractitionerRole],,,\n"),
                 "segments/ROL[Encounter-PractitionerRole].csv:2: source `ROL` (the whole segment) runs forward only: write forward",
+            ),
+            (
+                "segments/ROL[Encounter-PractitionerRole].csv",
+                format!("{seg}ROL,,participant[],ROL[PractitionerRole],,,reverse\n"),
+                "segments/ROL[Encounter-PractitionerRole].csv:2: source `ROL` (the whole segment) run backwards needs a map ROL[Encounter] in the type column",
+            ),
+            (
+                "segments/OBX[Observation].csv",
+                format!("{seg}OBX,,component[1],OBX[Observation-Component],,,reverse\n"),
+                "segments/OBX[Observation].csv:2: source `OBX` (the whole segment) run backwards writes one segment per entry: its target `component[1]` must end in `[]`",
             ),
             (
                 "segments/ROL[Encounter-PractitionerRole].csv",

@@ -89,6 +89,22 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             if !row.direction.reverse() {
                 continue;
             }
+            if let (Some(Operand::Relative(nums)), Conversion::Map(inner)) =
+                (&row.source, row.conversion)
+                && nums.is_empty()
+            {
+                // The whole segment from a list entry (`component[]`, the entry a focus names):
+                // the map of this segment fills it from the entry as from the resource.
+                let how = Select {
+                    focus,
+                    any_index: false,
+                };
+                for entry in select(json, &row.target.steps, how) {
+                    self.mark(entry);
+                    self.fill_rows(seg, id, &self.plan.maps[inner], entry, None)?;
+                }
+                continue;
+            }
             let Some(Operand::Path(p)) = &row.source else {
                 continue;
             };
