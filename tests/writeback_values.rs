@@ -423,3 +423,202 @@ fn given_names_after_the_second_join_the_second_and_further_given_names() {
     pat["name"] = json!([{"family": "Castellanos", "given": ["Ana"]}]);
     assert_eq!(field(&write(&pat), "PID", 5), "Castellanos^Ana");
 }
+
+/// The OBX segments of a written message, each split into its fields.
+fn obx_segments(message: &[u8]) -> Vec<Vec<String>> {
+    String::from_utf8(message.to_vec())
+        .unwrap()
+        .split('\r')
+        .filter(|s| s.starts_with("OBX|"))
+        .map(|s| s.split('|').map(str::to_string).collect())
+        .collect()
+}
+
+fn panel(components: Vec<Value>, extra: Value) -> Value {
+    let mut o = json!({"resourceType": "Observation", "id": "bp", "status": "final",
+                       "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+                       "subject": {"reference": "Patient/p1"},
+                       "effectiveDateTime": "2026-05-18T07:42:00-05:00",
+                       "component": components});
+    for (k, v) in extra.as_object().unwrap() {
+        o[k] = v.clone();
+    }
+    tx(vec![patient(), o])
+}
+
+fn component(code: &str, value: Value) -> Value {
+    let mut c = json!({"code": {"coding": [{"system": "http://loinc.org", "code": code}]}});
+    for (k, v) in value.as_object().unwrap() {
+        c[k] = v.clone();
+    }
+    c
+}
+
+#[test]
+fn each_component_is_an_obx_of_its_own_valued_as_an_observation_is() {
+    // (component value, OBX-2, OBX-5, OBX-6)
+    let cases = [
+        (
+            json!({"valueQuantity": {"value": 128, "unit": "mmHg",
+                   "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}}),
+            "NM",
+            "128",
+            "mm[Hg]^mmHg^UCUM",
+        ),
+        (
+            json!({"valueQuantity": {"value": 5, "comparator": "<"}}),
+            "SN",
+            "<^5",
+            "",
+        ),
+        (
+            json!({"valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct",
+                   "code": "260385009", "display": "Negative"}]}}),
+            "CWE",
+            "260385009^Negative^SCT",
+            "",
+        ),
+        (json!({"valueString": "sitting"}), "ST", "sitting", ""),
+        (json!({"valueInteger": 3}), "NM", "3", ""),
+        (
+            json!({"valueRange": {"low": {"value": 1}, "high": {"value": 4}}}),
+            "SN",
+            "^1^-^4",
+            "",
+        ),
+        (
+            json!({"valueDateTime": "2026-05-18T07:40:00-05:00"}),
+            "DTM",
+            "20260518074000-0500",
+            "",
+        ),
+        (json!({"valueBoolean": true}), "CWE", "Y^Yes^HL70136", ""),
+    ];
+    for (value, ty, text, units) in cases {
+        let message = write(&panel(vec![component("8480-6", value.clone())], json!({})));
+        let obx = obx_segments(&message);
+        assert_eq!(obx.len(), 2, "{value}: {obx:?}");
+        let c = &obx[1];
+        assert_eq!(
+            (c[3].as_str(), c[2].as_str(), c[5].as_str(), c[6].as_str()),
+            ("8480-6^^LN", ty, text, units),
+            "{value}"
+        );
+        // The Observation's status and effective time: a component has none of its own.
+        assert_eq!(
+            (c[11].as_str(), c[14].as_str()),
+            ("F", "20260518074200-0500")
+        );
+    }
+}
+
+#[test]
+fn components_follow_in_order_with_their_interpretation_and_range_and_every_element_is_read() {
+    let engine = Engine::with_defaults().unwrap();
+    let explain = WritebackOptions {
+        explain: true,
+        ..options()
+    };
+    let request = panel(
+        vec![
+            component(
+                "8480-6",
+                json!({"valueQuantity": {"value": 142},
+                       "interpretation": [{"coding": [{"system":
+                           "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+                           "code": "H"}]}],
+                       "referenceRange": [{"low": {"value": 90}, "high": {"value": 120}}]}),
+            ),
+            component("8462-4", json!({"valueQuantity": {"value": 88}})),
+            // Not written for an Observation, so not for a component either: listed.
+            component(
+                "9999-9",
+                json!({"valueRatio": {"numerator": {"value": 1}, "denominator": {"value": 2}}}),
+            ),
+        ],
+        json!({}),
+    );
+    let written = engine.writeback(&request, &explain, 1).unwrap();
+    let obx = obx_segments(&written.message);
+    let codes: Vec<&str> = obx.iter().map(|s| s[3].as_str()).collect();
+    assert_eq!(
+        codes,
+        ["85354-9^^LN", "8480-6^^LN", "8462-4^^LN", "9999-9^^LN"]
+    );
+    assert_eq!((obx[1][7].as_str(), obx[1][8].as_str()), ("90-120", "H"));
+    assert_eq!(
+        written.unmapped,
+        [
+            "Bundle.entry[1].resource.component[2].valueRatio.numerator.value",
+            "Bundle.entry[1].resource.component[2].valueRatio.denominator.value",
+        ]
+    );
+}
+
+#[test]
+fn an_observation_and_its_components_share_the_sub_id_of_its_obx() {
+    let plain = json!({"resourceType": "Observation", "id": "hr", "status": "final",
+                       "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+                       "subject": {"reference": "Patient/p1"}, "valueQuantity": {"value": 72}});
+    let mut request = panel(
+        vec![
+            component("8480-6", json!({"valueQuantity": {"value": 128}})),
+            component("8462-4", json!({"valueQuantity": {"value": 82}})),
+        ],
+        json!({}),
+    );
+    // A result before the panel: the group's sub-ID is the panel's OBX-1, 2.
+    request["entry"]
+        .as_array_mut()
+        .unwrap()
+        .insert(1, json!({"resource": plain, "request": {"method": "POST"}}));
+    let obx = obx_segments(&write(&request));
+    let ids: Vec<(&str, &str)> = obx.iter().map(|s| (s[1].as_str(), s[4].as_str())).collect();
+    // v2.5.1 does not require OBX-4: only the group gets one.
+    assert_eq!(ids, [("1", ""), ("2", "2"), ("3", "2"), ("4", "2")]);
+}
+
+#[test]
+fn where_obx_2_is_required_a_panel_without_a_value_is_written_as_its_components() {
+    let engine = Engine::with_defaults().unwrap();
+    let mut opts = WritebackOptions {
+        explain: true,
+        ..options()
+    };
+    opts.envelope.version = "2.7".into();
+    let request = panel(
+        vec![
+            component("8480-6", json!({"valueQuantity": {"value": 128}})),
+            component("8462-4", json!({"valueQuantity": {"value": 82}})),
+        ],
+        json!({"note": [{"text": "left arm"}]}),
+    );
+    // From v2.7 an identifier needs its type (CX.5).
+    let mut request = request;
+    request["entry"][0]["resource"]["identifier"][0]["type"] = json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]});
+    let written = engine.writeback(&request, &opts, 1).unwrap();
+    let text = String::from_utf8(written.message.clone()).unwrap();
+    let obx = obx_segments(&written.message);
+    let ids: Vec<(&str, &str, &str)> = obx
+        .iter()
+        .map(|s| (s[1].as_str(), s[3].as_str(), s[4].as_str()))
+        .collect();
+    assert_eq!(ids, [("1", "8480-6^^LN", "1"), ("2", "8462-4^^LN", "1")]);
+    // The panel's note would be read as the OBR's: it is not written, and listed.
+    assert!(!text.contains("NTE"), "{text}");
+    assert!(
+        written
+            .unmapped
+            .contains(&"Bundle.entry[1].resource.note[0].text".to_string()),
+        "{:?}",
+        written.unmapped
+    );
+    // Without components such an Observation still fails, naming its value.
+    let mut valueless = request.clone();
+    valueless["entry"][1]["resource"]
+        .as_object_mut()
+        .unwrap()
+        .remove("component");
+    let e = engine.writeback(&valueless, &opts, 1).unwrap_err();
+    assert!(e.to_string().contains("OBX-2"), "{e}");
+}

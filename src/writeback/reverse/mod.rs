@@ -40,7 +40,9 @@ use super::request::{ReferenceList, Request};
 use super::version::{FastMap, FastSet, Version};
 use crate::error::{Error, ErrorKind};
 use crate::mapping::condition::Operand;
-use crate::mapping::plan::{Link, MapRow, MessageRow, Plan, Structure, StructureNode};
+use crate::mapping::plan::{
+    Conversion, ElementMap, Link, MapRow, MessageRow, Plan, Structure, StructureNode,
+};
 use crate::mapping::target::{Step, Target};
 use crate::v2::{Charset, Delimiters, spec};
 
@@ -152,6 +154,11 @@ struct Writer<'p, 'j> {
     /// Set ID counters per (segment id, group instance).
     set_ids: FastMap<([u8; 3], usize), u32>,
     group_counter: usize,
+    /// The segment each group instance's anchor was written as, by group instance: the head
+    /// of the segments its resource's list entries add (see [`Writer::entry_instances`]).
+    anchor_segs: FastMap<usize, usize>,
+    /// Group instances whose anchor was left out for the entries written in its stead.
+    stood_in: FastSet<usize>,
     /// What the HL7 version written defines (field types differ between versions).
     version: Rc<Version>,
     /// The references a resource holds at a link's target, by resource and target (see
@@ -247,6 +254,8 @@ pub(crate) fn write(
         spare_sets: Vec::new(),
         set_ids: FastMap::default(),
         group_counter: 0,
+        anchor_segs: FastMap::default(),
+        stood_in: FastSet::default(),
         version: Version::get(&env.version),
         reference_lists: RefCell::default(),
     };
@@ -411,6 +420,26 @@ fn reference_pointer(t: &Target) -> String {
     }
     p.push_str("/reference");
     p
+}
+
+/// The list whose entries a map writes as whole segments of their own: the target of its
+/// reverse row reading the whole segment (`OBX,,component[],OBX[Observation],,,reverse`).
+fn entry_list(m: &ElementMap) -> Option<&[Step]> {
+    m.rows
+        .iter()
+        .find(|r| {
+            r.direction.reverse()
+                && matches!(&r.source, Some(Operand::Relative(n)) if n.is_empty())
+                && matches!(r.conversion, Conversion::Map(_))
+                && r.target.steps.last().is_some_and(Step::appends)
+        })
+        .map(|r| r.target.steps.as_slice())
+}
+
+/// The field that groups related segments of one id under one parent by holding the same
+/// value: OBX-4, the observation sub-ID.
+fn sub_id_field(id: &[u8; 3]) -> Option<u32> {
+    (id == b"OBX").then_some(4)
 }
 
 /// The primary row of a segment node (the first that makes a resource), if any.
@@ -647,6 +676,11 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             if c.segment.is_some() {
                 let placed = self.segment(child, &ctx, event, time)?;
                 ctx.bound.extend(placed);
+                // A group instance whose resource's entries stand in for its own segment
+                // writes nothing more for it: a PRT or NTE would read as the previous segment's.
+                if ctx.anchor == Some(child) && self.stood_in.contains(&ctx.group) {
+                    break;
+                }
                 continue;
             }
             let anchor = anchor(s, child);
@@ -690,6 +724,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 };
                 inner.bound.push(i);
                 let placed = self.group(child, &inner, event, time)?;
+                self.entry_instances(anchor, i, &inner)?;
                 if !c.repeats {
                     ctx.bound.push(i);
                     ctx.bound.extend(placed);
@@ -783,7 +818,13 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                     let optional = n.min == 0
                         || (ctx.anchor == Some(node)
                             && n.parent.is_some_and(|p| s.nodes[p].min == 0));
-                    if !optional || CONTENT.contains(&self.ty(i)) {
+                    // A group's resource whose list entries are segments of their own (an
+                    // Observation's components) is written as those alone when its own segment
+                    // lacks what the version requires: an Observation with no value of its own
+                    // where OBX-2 is required (v2.7, 2.8). Nothing is guessed to fill it.
+                    let entries_stand_in =
+                        ctx.anchor == Some(node) && ctx.own == Some(i) && self.has_entries(node, i);
+                    if (!optional || CONTENT.contains(&self.ty(i))) && !entries_stand_in {
                         return Err(self.missing_error(i, row.map, &id, missing));
                     }
                     // An optional segment the resource cannot fill stays out; what the resource
@@ -791,6 +832,10 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                     self.b.pop();
                     self.unmark_since(checkpoint.0);
                     self.problems.truncate(checkpoint.2);
+                    if entries_stand_in {
+                        self.stood_in.insert(ctx.group);
+                        continue;
+                    }
                     for x in placed.drain(checkpoint.1..) {
                         self.used[x] = false;
                     }
@@ -798,6 +843,9 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 }
                 self.set_id(seg, &id, scope);
                 written += 1;
+                if ctx.anchor == Some(node) && ctx.own == Some(i) {
+                    self.anchor_segs.insert(ctx.group, seg);
+                }
             }
         }
         if written == 0 {
@@ -807,6 +855,9 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 .rows
                 .iter()
                 .filter(|r| r.merge)
+                // A map writing the whole segment from each entry of a list writes segments of
+                // its own (`entry_instances`), not into this one.
+                .filter(|r| entry_list(&self.plan.maps[r.map]).is_none())
                 .filter_map(|r| {
                     if seen.contains(&r.resource.as_str()) {
                         return None;
@@ -845,6 +896,138 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             self.required_default(&id, scope)?;
         }
         Ok(placed)
+    }
+
+    /// Writes the entries of a list of resource `i`, the one group instance `inner` was written
+    /// for, as further instances of that group holding its anchor segment alone, after `i`'s
+    /// own: a `+Resource` row on the anchor for the resource the anchor makes (`+Observation`
+    /// on an OBSERVATION's OBX) whose map appends to a list (`component[]`) gives one per entry,
+    /// in order. The other segments of the group (PRT, NTE) say what the resource holds, not
+    /// an entry, and are not written again. Each such segment and the anchor's own share the
+    /// sub-ID (OBX-4), which HL7 gives related OBX under one OBR so that a receiver can tell
+    /// they belong together: the anchor's set ID (OBX-1), as where each OBX takes its own.
+    fn entry_instances(
+        &mut self,
+        anchor: Option<usize>,
+        i: usize,
+        inner: &Context,
+    ) -> Result<(), Error> {
+        let Some(a) = anchor else { return Ok(()) };
+        // The resource's own segment, unless its entries stand in for it.
+        let head = self.anchor_segs.get(&inner.group).copied();
+        if head.is_none() && !self.stood_in.contains(&inner.group) {
+            return Ok(());
+        }
+        let s = self.structure;
+        let n = &s.nodes[a];
+        let Some(id) = n.segment else { return Ok(()) };
+        let Some((_, own_row)) = primary(n) else {
+            return Ok(());
+        };
+        let mut written = Vec::new();
+        for row in n
+            .rows
+            .iter()
+            .filter(|r| r.merge && r.resource == own_row.resource)
+        {
+            let Some(prefix) = entry_list(&self.plan.maps[row.map]) else {
+                continue;
+            };
+            let (depth, step) = (prefix.len(), &prefix[prefix.len() - 1]);
+            let entries = steps_list(self.req.resources[i].json, prefix);
+            for (k, entry) in entries.into_iter().enumerate() {
+                let focus = Focus { step, depth, entry };
+                let seg = self.b.add(id);
+                self.fill(seg, &id, row.map, i, Some(&focus))?;
+                if let Some(missing) = self.missing_required(seg, &id) {
+                    return Err(self.entry_missing_error(i, prefix, k, &id, missing));
+                }
+                written.push(seg);
+            }
+        }
+        if written.is_empty() {
+            return Ok(());
+        }
+        // The sub-ID of the group: the set ID of its first segment, the resource's own or,
+        // when that was left out, its first entry's.
+        let field = sub_id_field(&id).filter(|&f| self.version.field(&id, f).ty.is_some());
+        let set_id = |w: &Self, seg: usize| -> Option<String> {
+            Some(w.b.segment(seg).rep(1, 1)?.get(&[1])?.to_string())
+        };
+        let mut sub_id = head.and_then(|h| set_id(self, h));
+        if let (Some(f), Some(h), Some(v)) = (field, head, &sub_id)
+            && !self.b.segment(h).valued(f as usize)
+        {
+            self.b
+                .segment_mut(h)
+                .set(f as usize, 1, &[1], Cow::Owned(v.clone()));
+        }
+        for seg in written {
+            if let (Some(f), Some(v)) = (field, &sub_id) {
+                self.b
+                    .segment_mut(seg)
+                    .set(f as usize, 1, &[1], Cow::Owned(v.clone()));
+            }
+            self.set_id(seg, &id, inner.outer);
+            if let (Some(f), None) = (field, &sub_id) {
+                sub_id = set_id(self, seg);
+                if let Some(v) = &sub_id
+                    && !self.b.segment(seg).valued(f as usize)
+                {
+                    self.b
+                        .segment_mut(seg)
+                        .set(f as usize, 1, &[1], Cow::Owned(v.clone()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// True when a `+Resource` row on segment node `node` writes entries of resource `i` as
+    /// segments of their own (see [`Writer::entry_instances`]) and `i` has some.
+    fn has_entries(&self, node: usize, i: usize) -> bool {
+        let n = &self.structure.nodes[node];
+        let Some((_, own_row)) = primary(n) else {
+            return false;
+        };
+        n.rows
+            .iter()
+            .filter(|r| r.merge && r.resource == own_row.resource)
+            .filter_map(|r| entry_list(&self.plan.maps[r.map]))
+            .any(|prefix| !steps_list(self.req.resources[i].json, prefix).is_empty())
+    }
+
+    /// The error for a list entry (an Observation's component) whose segment lacks a field
+    /// the version requires, at that entry.
+    fn entry_missing_error(
+        &self,
+        i: usize,
+        list: &[Step],
+        k: usize,
+        id: &[u8; 3],
+        missing: Missing,
+    ) -> Error {
+        let field = match missing {
+            Missing::Field(n) | Missing::Component { field: n, .. } => n,
+        };
+        let r = &self.req.resources[i];
+        let seg = String::from_utf8_lossy(id);
+        let name = list
+            .iter()
+            .map(|st| match st {
+                Step::Member { name, .. } | Step::Extension { name, .. } => name.as_str(),
+            })
+            .collect::<Vec<_>>()
+            .join(".");
+        Error::new(
+            ErrorKind::MissingRequired,
+            format!(
+                "an HL7 v{} {seg} needs {seg}-{field}, and this {} {name} entry has nothing to fill it",
+                self.version.name(),
+                r.ty
+            ),
+        )
+        .at_fhir_path(format!("{}.{name}[{k}]", r.path))
     }
 
     /// Drops a segment nothing was written into, or that lacks a field the version requires
