@@ -312,6 +312,40 @@ fn text_that_is_no_fhir_code_fails_when_strict_and_keeps_its_text_otherwise() {
 }
 
 #[test]
+fn a_structured_numeric_that_is_no_comparator_and_number_is_reported_and_keeps_its_text() {
+    // `<0.10` sent whole in the comparator component (as the IG's own ORU example does), a
+    // comparator HL7 does not define, a comparator without its number, a number that is not one.
+    let msg = b"MSH|^~\\&|LAB|L|EHR|H|20240115083015-0500||ORU^R01^ORU_R01|C1|P|2.5.1\r\
+PID|1||M1^^^H^MR||DOE^JANE\rOBR|1||F1|CBC^CBC^L\r\
+OBX|1|SN|6265-3^IgE Timothy Grass^LN||<0.10|kU/L|<0.10|N|||F\r\
+OBX|2|SN|564-5^Colony count^LN||ca^100000|{CFU}/mL||||F\r\
+OBX|3|SN|2345-7^Glucose^LN||<^|mg/dL||||F\r\
+OBX|4|SN|2345-7^Glucose^LN||>^high|mg/dL||||F\r\
+OBX|5|SN|2345-7^Glucose^LN||>=^250|mg/dL||||F\r";
+    let e = strict_error(msg);
+    assert_eq!(e.kind(), ErrorKind::BadValue);
+    let (report, bundle) = notify_with_report(msg, false);
+    assert_eq!(report.problems.len(), 4, "{:?}", report.problems);
+    let values: Vec<&Value> = resources(&bundle, "Observation")
+        .into_iter()
+        .map(|o| &o["valueQuantity"])
+        .collect();
+    for (q, text) in values.iter().zip(["<0.10", "ca 100000", "<", "> high"]) {
+        assert!(q.get("value").is_none(), "{q}");
+        assert!(q.get("comparator").is_none(), "{q}");
+        assert_eq!(q["extension"][0]["valueString"], text);
+    }
+    assert_eq!(values[4]["value"], 250);
+    assert_eq!(values[4]["comparator"], ">=");
+    let observations = resources(&bundle, "Observation");
+    assert!(
+        observations
+            .iter()
+            .all(|o| o.get("_valueQuantity").is_none())
+    );
+}
+
+#[test]
 fn time_zone_rules() {
     let msg = |t: &str| adt("19610615", t);
     let stamp = |e: &Engine, t: &str| {

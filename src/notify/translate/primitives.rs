@@ -11,7 +11,6 @@ use crate::fhir::datetime::{DateKind, Dtm};
 use crate::fhir::doc::{NodeId, Span, Val};
 use crate::mapping::plan::{MapRow, Plan, Primitive};
 use crate::mapping::target::{Step, Target};
-use crate::v2::Value;
 
 const ORIGINAL_TEXT: &str = "http://hl7.org/fhir/StructureDefinition/originalText";
 
@@ -407,12 +406,28 @@ impl<'a> Translator<'a, '_> {
             }
         };
         let (n1, n2) = (num(n1)?, num(n2)?);
+        if p == Primitive::SnQuantity && sep.is_none() && n2.is_none() {
+            // A comparator HL7 does not define, or one with no number (`<0.10` sent whole in
+            // SN.1, `<` alone), says something a quantity would misstate: left out and
+            // reported, its text kept, never written as an exact value.
+            let reason = match (cmp.as_deref(), n1) {
+                (Some(c), _) if !matches!(c, "<" | "<=" | "=" | ">=" | ">") => {
+                    "structured numeric's comparator is none of <, <=, =, >=, >"
+                }
+                (Some(_), None) => "structured numeric has a comparator and no number",
+                _ => "",
+            };
+            if !reason.is_empty() {
+                return Err(self.bad_value(v.value(), reason));
+            }
+        }
         let at = self.element(obj, &row.target.steps);
         match p {
             Primitive::SnQuantity if sep.is_none() && n2.is_none() => {
                 if let Some(n) = n1 {
                     self.doc.set(at, "value", Val::MadeNumber(n));
-                    if let Some(c) = cmp.filter(|c| matches!(c.as_ref(), "<" | "<=" | ">=" | ">")) {
+                    // `=` is what a quantity without comparator already says.
+                    if let Some(c) = cmp.filter(|c| c.as_ref() != "=") {
                         self.doc.set(at, "comparator", Val::Str(c));
                     }
                 }
@@ -428,6 +443,24 @@ impl<'a> Translator<'a, '_> {
             _ => self.note_untranslated(v),
         }
         Ok(())
+    }
+
+    /// A structured numeric as text, its valued components joined by single spaces (the IG's
+    /// string form of an SN): `<0.10`, `< abc`.
+    pub(super) fn structured_numeric_text(
+        &self,
+        v: &Part<'a>,
+    ) -> Result<Option<Cow<'a, str>>, Error> {
+        let mut out = String::new();
+        for n in 1..=4 {
+            if let Some(t) = self.texts.part(v, n)? {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(&t);
+            }
+        }
+        Ok((!out.is_empty()).then_some(Cow::Owned(out)))
     }
 
     /// Writes a constant, typed by its target.
@@ -447,11 +480,13 @@ impl<'a> Translator<'a, '_> {
     /// A value inside an extension (patient-birthTime) cannot carry extensions of its own: its
     /// extension would then hold nothing FHIR counts as a value. Its text goes on the element
     /// the extension belongs to instead, as for a date that could not be placed in a zone.
+    /// A structured numeric's text goes on the Quantity or Range itself: JSON has no `_name`
+    /// for an element of a complex type.
     pub(super) fn keep_original(
         &mut self,
         obj: NodeId,
         target: &'a Target,
-        v: Value<'a>,
+        text: Option<Cow<'a, str>>,
     ) -> Result<(), Error> {
         let Some(Step::Member {
             shadow,
@@ -461,10 +496,17 @@ impl<'a> Translator<'a, '_> {
         else {
             return Ok(());
         };
-        let Some(text) = self.texts.of(&v)? else {
+        let Some(text) = text else {
             return Ok(());
         };
         let steps = &target.steps;
+        if target.ty.starts_with(|c: char| c.is_ascii_uppercase()) {
+            if !steps.iter().any(|s| matches!(s, Step::Extension { .. })) {
+                let at = self.element(obj, steps);
+                self.original_text(at, text);
+            }
+            return Ok(());
+        }
         if let Some(ext) = steps
             .iter()
             .rposition(|s| matches!(s, Step::Extension { .. }))

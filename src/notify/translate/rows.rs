@@ -331,8 +331,14 @@ impl<'a> Translator<'a, '_> {
         match done {
             Err(e) if e.kind() == ErrorKind::BadValue && !self.opts.strict => {
                 self.problems.push(e.to_string());
-                if let Conversion::Primitive(_) = row.conversion {
-                    self.keep_original(obj, &row.target, *v.first().value())?;
+                if let Conversion::Primitive(p) = row.conversion {
+                    let text = match p {
+                        Primitive::SnQuantity | Primitive::SnRange => {
+                            self.structured_numeric_text(v)?
+                        }
+                        _ => self.texts.of(v.first().value())?,
+                    };
+                    self.keep_original(obj, &row.target, text)?;
                 }
                 Ok(())
             }
