@@ -264,18 +264,26 @@ impl<'a> Translator<'a, '_> {
                     return Ok(());
                 };
                 if let Some(base64) = joined_kind {
+                    // Each repetition of TX and FT text is a line: an empty one between lines
+                    // is a blank line (a paragraph break) and is kept; those before the first
+                    // line or after the last hold nothing.
                     let mut joined = String::new();
+                    let mut blank_lines = 0;
                     for r in field.repetitions() {
-                        if let Some(t) = Part::Rep(r)
+                        match Part::Rep(r)
                             .descend_path(p)
                             .map(|v| self.texts.of(v.value()))
                             .transpose()?
                             .flatten()
                         {
-                            if !joined.is_empty() {
-                                joined.push('\n');
+                            Some(t) => {
+                                if !joined.is_empty() {
+                                    joined.extend(std::iter::repeat_n('\n', 1 + blank_lines));
+                                }
+                                blank_lines = 0;
+                                joined.push_str(&t);
                             }
-                            joined.push_str(&t);
+                            None => blank_lines += 1,
                         }
                     }
                     if !joined.is_empty() {
