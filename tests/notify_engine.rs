@@ -346,6 +346,19 @@ OBX|5|SN|2345-7^Glucose^LN||>=^250|mg/dL||||F\r";
 }
 
 #[test]
+fn a_centred_line_of_formatted_text_starts_a_line_of_its_own() {
+    let msg = b"MSH|^~\\&|RIS|R|EHR|H|20240115083015-0500||ORU^R01^ORU_R01|C1|P|2.5.1\r\
+PID|1||M1^^^H^MR||DOE^JANE\rOBR|1||F1|71046^Chest X-ray^C4\r\
+OBX|1|FT|18748-4^Diagnostic imaging study^LN||\\.ce\\CHEST, 2 VIEWS\\.ce\\IMPRESSION\\.br\\No acute findings.||||||F\r";
+    let (report, bundle) = notify_with_report(msg, false);
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(
+        resource(&bundle, "Observation").unwrap()["valueString"],
+        "CHEST, 2 VIEWS\nIMPRESSION\nNo acute findings."
+    );
+}
+
+#[test]
 fn time_zone_rules() {
     let msg = |t: &str| adt("19610615", t);
     let stamp = |e: &Engine, t: &str| {

@@ -8,7 +8,8 @@
 //! | `\F\ \S\ \T\ \R\ \E\ \P\` | the field, component, subcomponent, repetition, escape, truncation character |
 //! | `\Xhhhh…\` | the bytes given in hex, read in the message's character set |
 //! | `\.br\ \.sp n\ \.sk n\` | line feed, n line feeds, n spaces ([`Formatting::Render`]) or kept ([`Formatting::Keep`]) |
-//! | `\.fi\ \.nf\ \.in n\ \.ti n\ \.ce\ \H\ \N\` | removed (`Render`) or kept (`Keep`) |
+//! | `\.ce\` | a line feed ending the line before it, if any (`Render`: the centring goes), or kept (`Keep`) |
+//! | `\.fi\ \.nf\ \.in n\ \.ti n\ \H\ \N\` | removed (`Render`) or kept (`Keep`) |
 //! | `\Cxxyy\ \Mxxyyzz\ \Zxxx\` | kept as written: character-set switches and local escapes are not interpreted |
 //!
 //! Encoding writes delimiters as `\F\ \S\ \T\ \R\ \E\ \P\`, LF as `\.br\` (as `\X0A\` when `.` is a
@@ -169,6 +170,9 @@ fn formatting_command(
         b"br" => out.push(b'\n'),
         b"sp" => out.extend(std::iter::repeat_n(b'\n', count()?)),
         b"sk" => out.extend(std::iter::repeat_n(b' ', count()?)),
+        // "End current output line and center the next line": the break stays, so the line
+        // after it does not run into the text before; the centring is layout and goes.
+        b"ce" if out.last().is_some_and(|&b| b != b'\n') => out.push(b'\n'),
         _ => {}
     }
     Ok(())
@@ -301,7 +305,13 @@ mod tests {
             (r"a\.sp 2\b", Render, "a\n\nb"),
             (r"a\.sp\b", Render, "a\nb"),
             (r"a\.sk 3\b", Render, "a   b"),
-            (r"\.in +4\x\.ti -2\y\.ce\z\.fi\\.nf\", Render, "xyz"),
+            (r"\.in +4\x\.ti -2\y\.fi\\.nf\", Render, "xy"),
+            (
+                r"FINAL REPORT\.ce\Diagnosis\.br\\.ce\Benign",
+                Render,
+                "FINAL REPORT\nDiagnosis\nBenign",
+            ),
+            (r"\.ce\HEADING", Render, "HEADING"),
             (r"\.in +4\x", Keep, r"\.in +4\x"),
             (r"\H\bold\N\", Render, "bold"),
             (r"\H\bold\N\", Keep, r"\H\bold\N\"),

@@ -95,7 +95,8 @@ impl Default for Limits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Formatting {
     /// Render as plain text: `\.br\` is a line feed, `\.sp n\` is n line feeds (1 when n is
-    /// absent), `\.sk n\` is n spaces; the other formatting commands and `\H\`/`\N\` are removed.
+    /// absent), `\.sk n\` is n spaces, `\.ce\` ends the line before it (a line feed, unless
+    /// none is needed); the other formatting commands and `\H\`/`\N\` are removed.
     #[default]
     Render,
     /// Keep the escape sequences as they were written, e.g. the five characters `\.br\`.
