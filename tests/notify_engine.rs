@@ -447,6 +447,42 @@ fn ids_are_stable_across_messages_and_distinct_within_one() {
 }
 
 #[test]
+fn two_patients_doses_and_drug_orders_never_share_an_id() {
+    let e = engine(false, None);
+    let id = |msg: String, ty: &str| {
+        let bundle = e.notify(msg.as_bytes(), &NotifyOptions::default()).unwrap();
+        resource(&bundle, ty).unwrap()["id"].clone()
+    };
+    // A historical dose whose ORC-3 is a placeholder, and one with no ORC-3: order number,
+    // vaccine and date are the same for both children.
+    for orc3 in ["9999^DCS", ""] {
+        let vxu = |mrn: &str, control: &str| {
+            format!(
+                "MSH|^~\\&|EHR|CLINIC|IIS|STATE|20240301101500-0500||VXU^V04^VXU_V04|{control}|P|2.5.1\r\
+PID|1||{mrn}^^^CLINIC^MR||KID^TIM||20220101|M\rORC|RE||{orc3}\r\
+RXA|0|1|20240301||08^HepB^CVX|999|||01^Historical^NIP001\r"
+            )
+        };
+        let a = id(vxu("MRN1", "V1"), "Immunization");
+        assert_ne!(a, id(vxu("MRN2", "V2"), "Immunization"));
+        assert_eq!(a, id(vxu("MRN1", "V3"), "Immunization"));
+    }
+    // A drug order sent without a placer order number.
+    let orm = |mrn: &str, control: &str| {
+        format!(
+            "MSH|^~\\&|EHR|CLINIC|PHARM|H|20240301101500-0500||ORM^O01^ORM_O01|{control}|P|2.5.1\r\
+PID|1||{mrn}^^^CLINIC^MR||PAT^TIM||20000101|M\rORC|NW\r\
+RXO|308182^Amoxicillin 500 MG Oral Capsule^RXNORM|500||mg\r"
+        )
+    };
+    for ty in ["MedicationRequest", "Medication"] {
+        let a = id(orm("MRN1", "O1"), ty);
+        assert_ne!(a, id(orm("MRN2", "O2"), ty));
+        assert_eq!(a, id(orm("MRN1", "O3"), ty));
+    }
+}
+
+#[test]
 fn lightweight_keeps_identifiers_and_references_only() {
     let e = engine(false, None);
     let light = e
