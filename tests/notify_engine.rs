@@ -359,6 +359,37 @@ OBX|1|FT|18748-4^Diagnostic imaging study^LN||\\.ce\\CHEST, 2 VIEWS\\.ce\\IMPRES
 }
 
 #[test]
+fn a_titer_is_a_ratio_its_comparator_the_numerators() {
+    let msg = b"MSH|^~\\&|LAB|L|EHR|H|20240115083015-0500||ORU^R01^ORU_R01|C1|P|2.5.1\r\
+PID|1||M1^^^H^MR||DOE^JANE\rOBR|1||F1|SEROLOGY^Serology^L\r\
+OBX|1|SN|5048-4^ANA titer^LN||^1^:^160||<1:40|A|||F\r\
+OBX|2|SN|20507-0^RPR^LN||>^1^/^64||||||F\r\
+OBX|3|SN|5048-4^ANA titer^LN||^1^:^||||||F\r";
+    let (report, bundle) = notify_with_report(msg, true);
+    let ratios: Vec<&Value> = resources(&bundle, "Observation")
+        .into_iter()
+        .map(|o| &o["valueRatio"])
+        .collect();
+    assert_eq!(
+        ratios[0],
+        &serde_json::json!({"numerator": {"value": 1}, "denominator": {"value": 160}})
+    );
+    assert_eq!(
+        ratios[1],
+        &serde_json::json!({"numerator": {"comparator": ">", "value": 1}, "denominator": {"value": 64}})
+    );
+    // A ratio without its second term says less than a ratio: reported, its text kept.
+    assert!(ratios[2].get("numerator").is_none());
+    assert_eq!(ratios[2]["extension"][0]["valueString"], "1 :");
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert!(
+        report.untranslated.iter().all(|u| !u.starts_with("OBX")),
+        "{:?}",
+        report.untranslated
+    );
+}
+
+#[test]
 fn time_zone_rules() {
     let msg = |t: &str| adt("19610615", t);
     let stamp = |e: &Engine, t: &str| {

@@ -168,7 +168,8 @@ fn moment(t: &str) -> (String, String) {
 }
 
 /// An SN as (comparator, first number, separator, second number); `=` and no comparator are
-/// the same, and a plain number (NM) is an SN with only its first number.
+/// the same, the ratio separators `/` and `:` are the same (FHIR's Ratio keeps neither), and a
+/// plain number (NM) is an SN with only its first number.
 fn sn(t: &str) -> (String, String, String, String) {
     let mut c = t.split('^').map(str::trim);
     let (cmp, n1, sep, n2) = (
@@ -188,6 +189,7 @@ fn sn(t: &str) -> (String, String, String, String) {
         }
     };
     let cmp = if cmp == "=" { "" } else { cmp };
+    let sep = if sep == "/" { ":" } else { sep };
     (cmp.to_string(), num(n1), sep.to_string(), num(n2))
 }
 

@@ -59,6 +59,8 @@ pub enum Primitive {
     SnQuantity,
     /// A structured numeric (SN) as a Range.
     SnRange,
+    /// A structured numeric (SN) as a Ratio (`^1^:^128`, a titer).
+    SnRatio,
     /// The sender as an endpoint URL (MessageHeader.source.endpoint).
     Endpoint,
     /// An HD (namespace, universal id, type) as a URI: `urn:oid:` for ISO, `urn:uuid:` for
@@ -398,6 +400,7 @@ fn primitive(name: &str) -> Option<(Primitive, &'static [&'static str])> {
         "DTM[time]" => (Primitive::Date(DateKind::Time), &["time"]),
         "SN[Quantity]" => (Primitive::SnQuantity, &["Quantity"]),
         "SN[Range]" => (Primitive::SnRange, &["Range"]),
+        "SN[Ratio]" => (Primitive::SnRatio, &["Ratio"]),
         "HD[endpoint]" => (Primitive::Endpoint, &["url"]),
         "HD[uri]" => (Primitive::HdUri, &["uri", "string"]),
         "EI[uri]" => (Primitive::EiUri, &["uri", "string"]),

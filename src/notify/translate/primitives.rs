@@ -175,7 +175,7 @@ impl<'a> Translator<'a, '_> {
                     None => return Ok(()),
                 }
             }
-            Primitive::SnQuantity | Primitive::SnRange => {
+            Primitive::SnQuantity | Primitive::SnRange | Primitive::SnRatio => {
                 return self.structured_numeric(row, p, v, obj);
             }
             // Refused at load for any row that runs forward.
@@ -406,7 +406,10 @@ impl<'a> Translator<'a, '_> {
             }
         };
         let (n1, n2) = (num(n1)?, num(n2)?);
-        if p == Primitive::SnQuantity && sep.is_none() && n2.is_none() {
+        let ratio = matches!(sep.as_deref(), Some(":" | "/"));
+        if (p == Primitive::SnQuantity && sep.is_none() && n2.is_none())
+            || (p == Primitive::SnRatio && ratio)
+        {
             // A comparator HL7 does not define, or one with no number (`<0.10` sent whole in
             // SN.1, `<` alone), says something a quantity would misstate: left out and
             // reported, its text kept, never written as an exact value.
@@ -415,6 +418,9 @@ impl<'a> Translator<'a, '_> {
                     "structured numeric's comparator is none of <, <=, =, >=, >"
                 }
                 (Some(_), None) => "structured numeric has a comparator and no number",
+                _ if ratio && (n1.is_none() || n2.is_none()) => {
+                    "structured numeric's ratio lacks a number"
+                }
                 _ => "",
             };
             if !reason.is_empty() {
@@ -429,6 +435,21 @@ impl<'a> Translator<'a, '_> {
                     // `=` is what a quantity without comparator already says.
                     if let Some(c) = cmp.filter(|c| c.as_ref() != "=") {
                         self.doc.set(at, "comparator", Val::Str(c));
+                    }
+                }
+            }
+            // The comparator qualifies the ratio as a whole (`>^1^:^64`, a titer above 1:64);
+            // FHIR puts it on the numerator.
+            Primitive::SnRatio if ratio => {
+                for (key, n) in [("numerator", n1), ("denominator", n2)] {
+                    if let Some(n) = n {
+                        let q = self.doc.member(at, key, Val::Object);
+                        if key == "numerator"
+                            && let Some(c) = cmp.clone().filter(|c| c.as_ref() != "=")
+                        {
+                            self.doc.set(q, "comparator", Val::Str(c));
+                        }
+                        self.doc.set(q, "value", Val::MadeNumber(n));
                     }
                 }
             }

@@ -341,7 +341,7 @@ impl<'a> Translator<'a, '_> {
                 self.problems.push(e.to_string());
                 if let Conversion::Primitive(p) = row.conversion {
                     let text = match p {
-                        Primitive::SnQuantity | Primitive::SnRange => {
+                        Primitive::SnQuantity | Primitive::SnRange | Primitive::SnRatio => {
                             self.structured_numeric_text(v)?
                         }
                         _ => self.texts.of(v.first().value())?,

@@ -684,6 +684,19 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 parts.push((vec![2], v.get("value").and_then(primitive_text)?));
                 Some(Piece::Parts(parts))
             }
+            // `:` for either separator: FHIR's Ratio does not say which was sent.
+            Primitive::SnRatio => {
+                let n1 = v.pointer("/numerator/value").and_then(primitive_text)?;
+                let n2 = v.pointer("/denominator/value").and_then(primitive_text)?;
+                let mut parts = Vec::with_capacity(4);
+                if let Some(c) = v.pointer("/numerator/comparator").and_then(Json::as_str) {
+                    parts.push((vec![1], Cow::Borrowed(c)));
+                }
+                parts.push((vec![2], n1));
+                parts.push((vec![3], Cow::Borrowed(":")));
+                parts.push((vec![4], n2));
+                Some(Piece::Parts(parts))
+            }
             Primitive::SnRange => {
                 let low = v.pointer("/low/value").and_then(primitive_text);
                 let high = v.pointer("/high/value").and_then(primitive_text);
