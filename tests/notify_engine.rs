@@ -390,6 +390,29 @@ OBX|3|SN|5048-4^ANA titer^LN||^1^:^||||||F\r";
 }
 
 #[test]
+fn a_coded_value_keeps_its_second_alternate_coding() {
+    // v2.7 CWE: a LOINC code, the lab's own code and, in CWE.10 to CWE.13, a second alternate.
+    let msg = b"MSH|^~\\&|LAB|L|EHR|H|20240115083015-0500||ORU^R01^ORU_R01|C1|P|2.7\r\
+PID|1||M1^^^H^MR||DOE^JANE\rOBR|1||F1|600-7^Blood culture^LN\r\
+OBX|1|CWE|600-7^Bacteria identified in Blood by Culture^LN^BCX^Blood culture^L|1|\
+ECOLI^E. coli^L^^^^^^E. coli isolated^112283007^Escherichia coli^SCT^20240301||||||F\r";
+    let (_, bundle) = notify_with_report(msg, false);
+    let obs = resource(&bundle, "Observation").unwrap();
+    assert_eq!(
+        obs["valueCodeableConcept"],
+        serde_json::json!({
+            "coding": [
+                {"code": "ECOLI", "display": "E. coli"},
+                {"code": "112283007", "display": "Escherichia coli",
+                 "system": "http://snomed.info/sct", "version": "20240301"}
+            ],
+            "text": "E. coli isolated"
+        })
+    );
+    assert_eq!(obs["code"]["coding"].as_array().unwrap().len(), 2);
+}
+
+#[test]
 fn time_zone_rules() {
     let msg = |t: &str| adt("19610615", t);
     let stamp = |e: &Engine, t: &str| {
