@@ -617,3 +617,44 @@ fn where_obx_2_is_required_a_panel_without_a_value_is_written_as_its_components(
     let e = engine.writeback(&valueless, &opts, 1).unwrap_err();
     assert!(e.to_string().contains("OBX-2"), "{e}");
 }
+
+#[test]
+fn a_coded_value_keeps_the_components_its_version_gives_the_value_type() {
+    // A third coding is CWE's second alternate code (CWE.10 to .12), which CWE has from v2.7:
+    // in an earlier version the OBX-5 of the value type OBX-2 names holds nine components.
+    let engine = Engine::with_defaults().unwrap();
+    let mut request = panel(Vec::new(), json!({}));
+    let observation = &mut request["entry"][1]["resource"];
+    observation.as_object_mut().unwrap().remove("component");
+    observation["valueCodeableConcept"] = json!({"coding": [
+        {"system": "http://snomed.info/sct", "code": "8517006", "display": "Ex-smoker"},
+        {"system": "http://loinc.org", "code": "LA15920-4", "display": "Former smoker"},
+        {"system": "http://snomed.info/sct", "code": "77176002", "display": "Smoker"}]});
+    request["entry"][0]["resource"]["identifier"][0]["type"] = json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]});
+    for (version, obx5, problems) in [
+        (
+            "2.5.1",
+            "8517006^Ex-smoker^SCT^LA15920-4^Former smoker^LN",
+            vec!["OBX-5.10, OBX-5.11, OBX-5.12: not a component of CWE in HL7 v2.5.1; left out"],
+        ),
+        (
+            "2.7",
+            "8517006^Ex-smoker^SCT^LA15920-4^Former smoker^LN^^^^77176002^Smoker^SCT",
+            Vec::new(),
+        ),
+    ] {
+        let mut opts = WritebackOptions {
+            explain: true,
+            ..options()
+        };
+        opts.envelope.version = version.into();
+        let written = engine.writeback(&request, &opts, 1).unwrap();
+        let obx = obx_segments(&written.message);
+        assert_eq!(
+            (obx[0][2].as_str(), obx[0][5].as_str()),
+            ("CWE", obx5),
+            "{version}"
+        );
+        assert_eq!(written.problems, problems, "{version}");
+    }
+}

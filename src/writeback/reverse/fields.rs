@@ -70,6 +70,9 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
         }
         let saved_direct = std::mem::replace(&mut self.direct, direct);
         let result = self.fill_rows_in(seg, id, m, json, focus);
+        if result.is_ok() {
+            self.fit_varies(seg, id);
+        }
         let mut done = std::mem::replace(&mut self.direct, saved_direct);
         done.clear();
         self.spare_sets.push(done);
@@ -797,6 +800,55 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
         }
     }
 
+    /// Shapes a field whose type another field names (OBX-5, of the value type in OBX-2; HL7
+    /// gives it the type `varies`) to that type in the version written, as [`fit_to_version`]
+    /// shapes the others: a v2.5.1 CWE has no second alternate code (CWE.10 to .13), which a
+    /// CodeableConcept's third coding fills from v2.7 on. What the type lacks is left out and,
+    /// when explaining, reported.
+    fn fit_varies(&mut self, seg: usize, id: &[u8; 3]) {
+        let Some((field, type_field)) = typed_by(id) else {
+            return;
+        };
+        let segment = self.b.segment(seg);
+        let Some(ty) = segment.rep(type_field, 1).and_then(|r| r.get(&[1])) else {
+            return;
+        };
+        let ty = ty.trim().to_string();
+        let Some(count) = spec::component_count(&ty) else {
+            return;
+        };
+        let version = self.version.name().to_string();
+        let mut cut = Vec::new();
+        for rep in 1..=segment.repetitions(field) {
+            let mut value = self.current_rep(seg, field, rep);
+            let before: Vec<u16> = value.parts().map(|(c, _, _)| c).collect();
+            value.retain(|c, s| {
+                let c = usize::from(c);
+                match (c <= count)
+                    .then(|| spec::component_type_in(&ty, c, &version))
+                    .flatten()
+                {
+                    None => false,
+                    Some(ct) => s == 1 || spec::component_count(ct).is_some(),
+                }
+            });
+            let after: Vec<u16> = value.parts().map(|(c, _, _)| c).collect();
+            cut.extend(before.into_iter().filter(|c| !after.contains(c)));
+            self.put_rep(seg, field, rep, value);
+        }
+        if cut.is_empty() || !self.explain {
+            return;
+        }
+        cut.sort_unstable();
+        cut.dedup();
+        let name = String::from_utf8_lossy(id);
+        let parts: Vec<String> = cut.iter().map(|c| format!("{name}-{field}.{c}")).collect();
+        self.problems.push(format!(
+            "{}: not a component of {ty} in HL7 v{version}; left out",
+            parts.join(", ")
+        ));
+    }
+
     /// Cuts a time stamp's fraction of a second to the digits HL7 carries; when explaining,
     /// reports the cut at the FHIR element `at` names (a walk through the request, so only
     /// then).
@@ -1029,6 +1081,12 @@ fn fit_to_version(id: &[u8; 3], field: usize, version: &Version, rep: &mut Rep<'
         None => false,
         Some(ct) => s == 1 || version.composite(ct),
     });
+}
+
+/// The field of a segment whose type another field names, and that field: OBX-5 takes the
+/// value type OBX-2 gives.
+fn typed_by(id: &[u8; 3]) -> Option<(usize, usize)> {
+    (id == b"OBX").then_some((5, 2))
 }
 
 /// The primitive conversion of a row (text for a map).
