@@ -354,9 +354,13 @@ fn a_code_of_a_system_hl7_cannot_name_is_reported_not_sent_as_a_table_code() {
     let (field, unmapped) = pv1_36(json!({
         "system": "http://terminology.hl7.org/CodeSystem/discharge-disposition", "code": "home"}));
     assert_eq!(field, "");
+    // A v2.5.1 PV1-36 is an IS: it has no component for a coding system either.
     assert_eq!(
         unmapped,
-        ["Bundle.entry[1].resource.hospitalization.dischargeDisposition.coding[0].code"]
+        [
+            "Bundle.entry[1].resource.hospitalization.dischargeDisposition.coding[0].system",
+            "Bundle.entry[1].resource.hospitalization.dischargeDisposition.coding[0].code"
+        ]
     );
     let (field, unmapped) = pv1_36(json!({
         "system": "http://terminology.hl7.org/CodeSystem/v2-0112", "code": "01"}));

@@ -658,3 +658,56 @@ fn a_coded_value_keeps_the_components_its_version_gives_the_value_type() {
         assert_eq!(written.problems, problems, "{version}");
     }
 }
+
+#[test]
+fn what_the_versions_data_type_has_no_component_for_is_reported_not_claimed_written() {
+    // In v2.5.1 an XTN ends at XTN.12 (the rank, XTN.18, and the period, XTN.13 and .14, came
+    // with v2.6), and PID-15 and PID-16 are CE, which has no original text (CWE.9): a text
+    // without a code goes to CE.2, as CE carries text.
+    let engine = Engine::with_defaults().unwrap();
+    let mut opts = WritebackOptions {
+        explain: true,
+        ..options()
+    };
+    let mut pat = patient();
+    pat["identifier"][0]["type"] = json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]});
+    pat["telecom"] = json!([{"system": "phone", "value": "555-1000", "use": "home", "rank": 1,
+                             "period": {"start": "2020-01-01"}}]);
+    pat["maritalStatus"] = json!({"text": "Separated, not legally"});
+    pat["communication"] = json!([{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "es"}],
+                                                "text": "Spanish (Mexico)"}}]);
+    let written = engine.writeback(&pat, &opts, 1).unwrap();
+    assert_eq!(field(&written.message, "PID", 13), "555-1000^PRN^PH");
+    assert_eq!(
+        field(&written.message, "PID", 16),
+        "^Separated, not legally"
+    );
+    assert_eq!(field(&written.message, "PID", 15), "es^^ISO639");
+    for path in [
+        "Patient.telecom[0].rank",
+        "Patient.telecom[0].period.start",
+        "Patient.communication[0].language.text",
+    ] {
+        assert!(
+            written.unmapped.contains(&path.to_string()),
+            "{path}: {:?}",
+            written.unmapped
+        );
+    }
+    // From v2.7 (CWE, and XTN.13 to .18) every one of them is written.
+    opts.envelope.version = "2.7".into();
+    let written = engine.writeback(&pat, &opts, 1).unwrap();
+    assert_eq!(
+        field(&written.message, "PID", 13),
+        "^PRN^PH^^^^^^^^^555-1000^20200101^^^^^1"
+    );
+    assert_eq!(
+        field(&written.message, "PID", 16),
+        "^^^^^^^^Separated, not legally"
+    );
+    assert_eq!(
+        field(&written.message, "PID", 15),
+        "es^^ISO639^^^^^^Spanish (Mexico)"
+    );
+    assert!(written.unmapped.is_empty(), "{:?}", written.unmapped);
+}

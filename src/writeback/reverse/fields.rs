@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use serde_json::Value as Json;
 
 use super::select::{Member, Nodes, Select, select};
-use super::{Focus, NodeKey, Piece, Writer};
+use super::{Focus, NodeKey, Piece, Slot, Writer};
 use crate::error::{Error, ErrorKind};
 use crate::fhir::base64;
 use crate::fhir::datetime::{DTM_FRACTION_DIGITS, Dtm, cut_fraction, fhir_to_dtm};
@@ -219,7 +219,15 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                         Cow::Borrowed(c.as_str()),
                     );
                 } else {
-                    self.value_into(row, v, json, &mut rep, &base)?;
+                    let f = self.version.field(id, p.field);
+                    let slot = f.ty.filter(|&t| t != "varies").map(|ty| Slot {
+                        ty,
+                        component: false,
+                    });
+                    let saved = std::mem::replace(&mut self.slot, slot);
+                    let result = self.value_into(row, v, json, &mut rep, &base);
+                    self.slot = saved;
+                    result?;
                     if matches!(row.conversion, Conversion::Primitive(Primitive::Date(_)))
                         && base.len() <= 1
                     {
@@ -402,9 +410,23 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 if let (Some(vocab), "CodeableConcept") = (row.vocabulary, map.fhir_type.as_str()) {
                     self.concept_back(vocab, element, &mut inner);
                 }
+                // The map fills the value written at `base`: the slot itself, or its component.
+                let slot = match (self.slot, base.first()) {
+                    (None, _) => None,
+                    (Some(s), None) => Some(s),
+                    (Some(s), Some(&c)) if !s.component && self.version.composite(s.ty) => {
+                        self.version.component(s.ty, c).map(|ty| Slot {
+                            ty,
+                            component: true,
+                        })
+                    }
+                    (Some(_), Some(_)) => None,
+                };
+                let saved_slot = std::mem::replace(&mut self.slot, slot);
                 self.depth += 1;
                 let result = self.map_back(map, element, &mut inner);
                 self.depth -= 1;
+                self.slot = saved_slot;
                 if let Some(saved) = saved {
                     self.end_scope(saved);
                 }
@@ -476,6 +498,13 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 set_in(rep, &[2], Cow::Borrowed(&back.display));
                 set_in(rep, &[3], Cow::Borrowed(&back.system));
                 self.mark(c);
+                // The table's code says what the coding said, in a field whose type has no
+                // room for a display or a system (a v2.5.1 OBX-8 is an IS) as in one that has.
+                for k in ["system", "display"] {
+                    if let Some(x) = c.get(k) {
+                        self.mark(x);
+                    }
+                }
                 return;
             }
         }
@@ -499,6 +528,12 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             if let Some(c) = &row.when
                 && !self.holds_on_rep(c, rep, map, element)
             {
+                continue;
+            }
+            // A component the value's type lacks in the version written (XTN.18, the rank,
+            // before v2.6; CWE.9, the text, in a v2.5.1 CE) is not written, and what it would
+            // carry is left for a later row (CE.2 takes a text without a code) or reported.
+            if !self.slot_has(nums) {
                 continue;
             }
             let values = self.matching(row, element, None);
@@ -597,6 +632,31 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
         !self.component_names_system(map, row, system)
     }
 
+    /// True when the value a data type map fills (see [`Slot`]) has the component (or the
+    /// component and subcomponent) `nums` in the version written; the whole value (`0`) always.
+    fn slot_has(&self, nums: &[u32]) -> bool {
+        let Some(slot) = self.slot else {
+            return true;
+        };
+        let Some(&c) = nums.first() else {
+            return true;
+        };
+        if !self.version.composite(slot.ty) {
+            return c == 1 && nums.get(1).is_none_or(|&s| s == 1);
+        }
+        let Some(ct) = self.version.component(slot.ty, c) else {
+            return false;
+        };
+        match nums.get(1) {
+            None | Some(1) => true,
+            Some(&s) => {
+                !slot.component
+                    && self.version.composite(ct)
+                    && self.version.component(ct, s).is_some()
+            }
+        }
+    }
+
     /// True when a vocabulary of a row reading the same component as `row` translates codes of
     /// `system`: the code system of the component's own table.
     fn component_names_system(&self, map: &ElementMap, row: &MapRow, system: &str) -> bool {
@@ -617,10 +677,17 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
         row: &MapRow,
         element: &'j Json,
     ) -> Option<&'j Json> {
-        if is_coded(map) {
-            return None;
-        }
         let system = coding_system(row, element)?;
+        if is_coded(map) {
+            // A field of a simple type (a v2.5.1 PV1-36 is an IS) holds a code of its HL7
+            // table alone: the code going back says its table.
+            let simple = self.slot.is_some_and(|s| !self.version.composite(s.ty));
+            return (simple
+                && system
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("http://terminology.hl7.org/CodeSystem/v2-")))
+            .then_some(system);
+        }
         system
             .as_str()
             .is_some_and(|s| self.component_names_system(map, row, s))

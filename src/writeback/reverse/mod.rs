@@ -151,6 +151,8 @@ struct Writer<'p, 'j> {
     problems: Vec<String>,
     /// How many data type maps deep the writer is.
     depth: usize,
+    /// Where the data type map running now writes (see [`Slot`]).
+    slot: Option<Slot>,
     /// Set ID counters per (segment id, group instance).
     set_ids: FastMap<([u8; 3], usize), u32>,
     group_counter: usize,
@@ -164,6 +166,18 @@ struct Writer<'p, 'j> {
     /// The references a resource holds at a link's target, by resource and target (see
     /// [`Writer::references_at`]).
     reference_lists: RefCell<FastMap<(usize, usize), Rc<ReferenceList<'j>>>>,
+}
+
+/// The HL7 data type, in the version written, of the value a data type map fills: a field's
+/// type, or a component's when the map fills a component. Its type can differ from the map's
+/// (`CWE[CodeableConcept]` fills a v2.5.1 CE, or a PV1-4 that is an IS before v2.7), and what
+/// that type has no component for is not written, so stays unread for `--explain`.
+#[derive(Clone, Copy)]
+struct Slot {
+    ty: &'static str,
+    /// True when the slot is a component: the map's components are its subcomponents, and a
+    /// subcomponent has none of its own.
+    component: bool,
 }
 
 /// Where in the structure a segment is written, and for which resources.
@@ -251,6 +265,7 @@ pub(crate) fn write(
         taken: FastSet::default(),
         direct: FastSet::default(),
         depth: 0,
+        slot: None,
         spare_sets: Vec::new(),
         set_ids: FastMap::default(),
         group_counter: 0,
@@ -1170,8 +1185,15 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 {
                     let mut rep = Rep::new();
                     let saved = self.fresh_scope();
-                    self.map_back(&self.plan.maps[m], code, &mut rep)?;
+                    let slot = self.version.field(b"OBR", 4).ty.map(|ty| Slot {
+                        ty,
+                        component: false,
+                    });
+                    let saved_slot = std::mem::replace(&mut self.slot, slot);
+                    let result = self.map_back(&self.plan.maps[m], code, &mut rep);
+                    self.slot = saved_slot;
                     self.end_scope(saved);
+                    result?;
                     self.put_rep(seg, 4, 1, rep);
                 }
                 self.set_id(seg, id, scope);
