@@ -466,3 +466,55 @@ fn fhir_codes_the_new_vocabularies_know_go_back_as_their_hl7_codes() {
     // PV1-10 is an IS in v2.5.1: the code alone.
     assert_eq!(field("PV1|", 10), "MED");
 }
+
+#[test]
+fn a_code_of_another_system_is_not_sent_alone_in_a_field_of_a_table() {
+    // Before v2.7 PV1-4 (admission type, table 0007) is an IS: a code goes there alone, with no
+    // coding system beside it. A SNOMED encounter type, as US Core and Synthea send, written
+    // there would be read as a table 0007 code; from v2.7 (CWE) it goes with its system, SCT.
+    let engine = Engine::with_defaults().unwrap();
+    let pv1_4 = |coding: Value, version: &str| {
+        let mut opts = explaining();
+        opts.envelope.version = version.into();
+        let mut pat = patient();
+        pat["identifier"][0]["type"] = json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]});
+        let encounter = json!({"resourceType": "Encounter", "status": "finished",
+            "class": {"code": "EMER"}, "subject": {"reference": "Patient/p1"},
+            "type": [{"coding": [coding]}]});
+        let written = engine
+            .writeback(&tx(vec![pat, encounter]), &opts, 1)
+            .unwrap();
+        let text = String::from_utf8(written.message).unwrap();
+        let pv1 = text
+            .split('\r')
+            .find(|s| s.starts_with("PV1|"))
+            .unwrap()
+            .to_string();
+        (
+            pv1.split('|').nth(4).unwrap_or("").to_string(),
+            written.unmapped,
+        )
+    };
+    let snomed = json!({"system": "http://snomed.info/sct", "code": "50849002",
+                        "display": "Emergency room admission (procedure)"});
+    let (field, unmapped) = pv1_4(snomed.clone(), "2.5.1");
+    assert_eq!(field, "");
+    assert_eq!(
+        unmapped,
+        [
+            "Bundle.entry[1].resource.type[0].coding[0].system",
+            "Bundle.entry[1].resource.type[0].coding[0].code",
+            "Bundle.entry[1].resource.type[0].coding[0].display"
+        ]
+    );
+    let (field, unmapped) = pv1_4(snomed, "2.7");
+    assert_eq!(
+        (field.as_str(), unmapped.len()),
+        ("50849002^Emergency room admission (procedure)^SCT", 0)
+    );
+    let (field, unmapped) = pv1_4(
+        json!({"system": "http://terminology.hl7.org/CodeSystem/v2-0007", "code": "E"}),
+        "2.5.1",
+    );
+    assert_eq!((field.as_str(), unmapped.len()), ("E", 0));
+}

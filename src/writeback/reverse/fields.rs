@@ -627,6 +627,12 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             return false;
         };
         if is_coded(map) {
+            // In a field of a simple type (PV1-4 and PV1-36 are IS before v2.7) the code goes
+            // alone, with no system beside it, and is read as a code of the field's table:
+            // only a code of an HL7 table fits. A SNOMED encounter type is no table 0007 code.
+            if self.slot.is_some_and(|s| !self.version.composite(s.ty)) {
+                return !system.starts_with("http://terminology.hl7.org/CodeSystem/v2-");
+            }
             return self.system_name(system).is_none();
         }
         !self.component_names_system(map, row, system)
