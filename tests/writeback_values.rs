@@ -711,3 +711,67 @@ fn what_the_versions_data_type_has_no_component_for_is_reported_not_claimed_writ
     );
     assert!(written.unmapped.is_empty(), "{:?}", written.unmapped);
 }
+
+#[test]
+fn a_reference_range_written_as_its_limits_claims_only_what_obx_7_says() {
+    // OBX-7 is the range's limits, in the units of OBX-6: the range's meaning (`type`), the
+    // population it applies to and an age, and a unit other than the value's, have no place
+    // in it and are listed, not counted as written.
+    let engine = Engine::with_defaults().unwrap();
+    let explain = WritebackOptions {
+        explain: true,
+        ..options()
+    };
+    let mg = json!({"unit": "mg/dL", "system": "http://unitsofmeasure.org", "code": "mg/dL"});
+    let with_unit = |value: f64, unit: &Value| {
+        let mut q = unit.clone();
+        q["value"] = json!(value);
+        q
+    };
+    let obs = json!({"resourceType": "Observation", "id": "o1", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2160-0"}]},
+        "subject": {"reference": "Patient/p1"},
+        "valueQuantity": with_unit(1.1, &mg),
+        "referenceRange": [{"low": with_unit(0.6, &mg), "high": with_unit(1.3, &mg),
+            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/referencerange-meaning",
+                                 "code": "normal"}]},
+            "appliesTo": [{"text": "adult"}],
+            "age": {"low": {"value": 18, "unit": "a"}}}]});
+    let written = engine
+        .writeback(&tx(vec![patient(), obs]), &explain, 1)
+        .unwrap();
+    assert_eq!(field(&written.message, "OBX", 7), "0.6-1.3");
+    assert_eq!(
+        written.unmapped,
+        [
+            "Bundle.entry[1].resource.referenceRange[0].type.coding[0].system",
+            "Bundle.entry[1].resource.referenceRange[0].type.coding[0].code",
+            "Bundle.entry[1].resource.referenceRange[0].appliesTo[0].text",
+            "Bundle.entry[1].resource.referenceRange[0].age.low.value",
+            "Bundle.entry[1].resource.referenceRange[0].age.low.unit",
+        ]
+    );
+    // Limits in another unit than the value's would be read in the value's: the range is
+    // left out, and listed.
+    let mut other = tx(vec![patient(), json!({})]);
+    other["entry"][1]["resource"] = json!({"resourceType": "Observation", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2160-0"}]},
+        "subject": {"reference": "Patient/p1"},
+        "valueQuantity": with_unit(97.0, &json!({"unit": "umol/L"})),
+        "referenceRange": [{"low": with_unit(0.6, &mg), "high": with_unit(1.3, &mg)}]});
+    let written = engine.writeback(&other, &explain, 1).unwrap();
+    assert_eq!(field(&written.message, "OBX", 7), "");
+    assert_eq!(
+        written.unmapped,
+        [
+            "Bundle.entry[1].resource.referenceRange[0].low.unit",
+            "Bundle.entry[1].resource.referenceRange[0].low.system",
+            "Bundle.entry[1].resource.referenceRange[0].low.code",
+            "Bundle.entry[1].resource.referenceRange[0].low.value",
+            "Bundle.entry[1].resource.referenceRange[0].high.unit",
+            "Bundle.entry[1].resource.referenceRange[0].high.system",
+            "Bundle.entry[1].resource.referenceRange[0].high.code",
+            "Bundle.entry[1].resource.referenceRange[0].high.value",
+        ]
+    );
+}

@@ -354,7 +354,11 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 // An element converted whole (a range, a structured numeric) is read only when
                 // it converted: a range open at one end is not written, and is reported.
                 if v.is_object() && piece.is_some() {
-                    self.mark_all(v);
+                    if p == Primitive::RangeText {
+                        self.mark_limits(v);
+                    } else {
+                        self.mark_all(v);
+                    }
                 }
                 if leaf && piece.is_some() {
                     self.taken.insert(v);
@@ -587,6 +591,24 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
         Ok(())
     }
 
+    /// Marks what a reference range written as OBX-7 says: its limits, in the value's unit.
+    /// Its meaning (`type`), the population it applies to and an age range have no place in
+    /// OBX-7, and stay unread.
+    fn mark_limits(&mut self, range: &'j Json) {
+        self.mark(range);
+        for limit in ["low", "high"] {
+            let Some(q) = range.get(limit) else {
+                continue;
+            };
+            self.mark(q);
+            for k in ["value", "unit", "system", "code"] {
+                if let Some(x) = q.get(k) {
+                    self.mark(x);
+                }
+            }
+        }
+    }
+
     /// Writes the list entries `values` (those no earlier row took) into one component, joined
     /// by single spaces: HL7 gives the second and further given names one component (XPN.3),
     /// so a third given name is written there, not lost.
@@ -787,9 +809,22 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             // HL7's form for a range with both bounds (OBX-7 in v2.5: "lower limit-upper
             // limit"). A range open at one end is left out: HL7 writes it `>10`, which excludes
             // the bound that FHIR's `low` includes.
+            // HL7 reads the limits in the units of OBX-6, the value's: limits in another unit
+            // would be misread, so such a range is left out and reported.
             Primitive::RangeText => {
                 let low = v.pointer("/low/value").and_then(primitive_text)?;
                 let high = v.pointer("/high/value").and_then(primitive_text)?;
+                let value_unit = ["/valueQuantity", "/valueRange/low", "/valueRange/high"]
+                    .iter()
+                    .find_map(|p| owner.pointer(p))
+                    .and_then(unit_of);
+                for limit in ["low", "high"] {
+                    if let Some(u) = v.get(limit).and_then(unit_of)
+                        && value_unit != Some(u)
+                    {
+                        return None;
+                    }
+                }
                 Some(Piece::Text(Cow::Owned(format!("{low}-{high}"))))
             }
             // Refused at load for any row that runs backwards.
@@ -1048,6 +1083,15 @@ const ORIGINAL_TEXT: &str = "http://hl7.org/fhir/StructureDefinition/originalTex
 /// True for a map of a coded data type, whose values name their coding system (CWE.3).
 fn is_coded(map: &ElementMap) -> bool {
     matches!(map.v2.as_str(), "CWE" | "CE" | "CNE" | "CF")
+}
+
+/// The unit a Quantity states, as one comparable value: its UCUM (or other) code with the
+/// code's system when it has a code, else its unit text. `None` for a Quantity without one.
+fn unit_of(q: &Json) -> Option<(Option<&str>, &str)> {
+    match q.get("code").and_then(Json::as_str) {
+        Some(code) => Some((q.get("system").and_then(Json::as_str), code)),
+        None => q.get("unit").and_then(Json::as_str).map(|u| (None, u)),
+    }
 }
 
 /// The `system` of the coding whose `code` a row writes (`type.coding[1].code`), if any.
