@@ -775,3 +775,40 @@ fn a_reference_range_written_as_its_limits_claims_only_what_obx_7_says() {
         ]
     );
 }
+
+#[test]
+fn a_value_whose_field_another_element_already_filled_is_reported_not_claimed_written() {
+    // AL1-4 holds an allergy's criticality and, where the IG reads it so, its reaction's
+    // severity; XAD.7 an address's use and its type. One value fits: the first written stays,
+    // and the other is listed.
+    let engine = Engine::with_defaults().unwrap();
+    let explain = WritebackOptions {
+        explain: true,
+        event: Some("A01".into()),
+        ..options()
+    };
+    let mut pat = patient();
+    pat["address"] =
+        json!([{"use": "home", "type": "postal", "line": ["PO Box 5"], "city": "Springfield"}]);
+    let encounter = json!({"resourceType": "Encounter", "id": "e1", "status": "in-progress",
+        "class": {"code": "AMB"}, "subject": {"reference": "Patient/p1"}});
+    let allergy = json!({"resourceType": "AllergyIntolerance", "category": ["medication"],
+        "criticality": "high", "patient": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "7980"}]},
+        "reaction": [{"manifestation": [{"text": "Hives"}], "severity": "moderate"}]});
+    let written = engine
+        .writeback(&tx(vec![pat, encounter, allergy]), &explain, 1)
+        .unwrap();
+    assert_eq!(field(&written.message, "AL1", 4), "SV");
+    assert_eq!(
+        field(&written.message, "PID", 11),
+        "PO Box 5^^Springfield^^^^H"
+    );
+    assert_eq!(
+        written.unmapped,
+        [
+            "Bundle.entry[0].resource.address[0].type",
+            "Bundle.entry[2].resource.reaction[0].severity",
+        ]
+    );
+}

@@ -201,7 +201,8 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
 
     pub(super) fn leaves(&self, v: &Json, path: &mut String, out: &mut Vec<String>, inside: bool) {
         let key = v as NodeKey;
-        let lost = self.unconverted.contains(&key) && !self.converted.contains(&key);
+        let lost = (self.unconverted.contains(&key) && !self.converted.contains(&key))
+            || (self.displaced.contains(&key) && !self.landed.contains(&key));
         let read = self.consumed.contains(&key) && !lost;
         let len = path.len();
         match v {

@@ -381,6 +381,26 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                         };
                     }
                 }
+                // Two elements one field holds (an allergy's criticality and its reaction's
+                // severity, both AL1-4): the first written stays, and an element that found its
+                // place taken by other text is not written, so is listed unless written elsewhere.
+                if self.explain
+                    && leaf
+                    && let Some(Piece::Text(t)) = &piece
+                {
+                    let at: &[u32] = if base.is_empty() { &[1] } else { base };
+                    let key = v as NodeKey;
+                    // A date a more precise time already there holds (a birth date beside the
+                    // birth time, PID-7) is said by it.
+                    let said = |there: &str| {
+                        there == t.as_ref()
+                            || (matches!(p, Primitive::Date(_)) && there.starts_with(t.as_ref()))
+                    };
+                    match rep.get(at) {
+                        Some(there) if !said(there) => self.displaced.insert(key),
+                        _ => self.landed.insert(key),
+                    };
+                }
                 match piece {
                     Some(Piece::Text(t)) => {
                         set_in(rep, if base.is_empty() { &[1] } else { base }, t)
@@ -508,6 +528,14 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                     if let Some(x) = c.get(k) {
                         self.mark(x);
                     }
+                }
+                // Its code is written, translated: the rows of the map that find the
+                // component taken by the translation lose nothing.
+                if self.explain
+                    && let Some(x) = c.get("code")
+                {
+                    self.mark(x);
+                    self.landed.insert(x as NodeKey);
                 }
                 return;
             }

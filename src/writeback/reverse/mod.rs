@@ -136,6 +136,10 @@ struct Writer<'p, 'j> {
     /// dropped.
     unconverted: FastSet<NodeKey>,
     converted: FastSet<NodeKey>,
+    /// When explaining: values a row read whose place in the segment already held other text,
+    /// and values that were written. A value only ever in the first is listed as unmapped.
+    displaced: FastSet<NodeKey>,
+    landed: FastSet<NodeKey>,
     explain: bool,
     /// Nodes already written into the segment being filled: primitive values, and list
     /// entries a row appending to the list took. Rows that append to one list (XPN.2 and
@@ -260,6 +264,8 @@ pub(crate) fn write(
         consumed_log: Vec::with_capacity(256),
         unconverted: FastSet::default(),
         converted: FastSet::default(),
+        displaced: FastSet::default(),
+        landed: FastSet::default(),
         explain: opts.explain,
         problems: Vec::new(),
         taken: FastSet::default(),
