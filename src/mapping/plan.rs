@@ -985,56 +985,49 @@ impl Compiler<'_> {
             && source.is_some()
             && !row.cell(5).is_empty()
             && type_name.is_empty();
-        let conversion = if whole_segment && direction == Direction::Reverse {
-            // Backwards, each entry of a list of the resource is a segment of its own, filled
-            // through a map of the same segment and resource as the resource itself would be
-            // (an Observation's component has the code, value, interpretation and reference
-            // range an Observation has).
-            let same = split_map_name(type_name).is_some_and(|(seg, fhir)| {
-                seg == v2 && fhir.split('-').next().unwrap_or(fhir) == fhir_type
-            });
-            if !same {
-                return Err(e(format!(
-                    "source `{v2}` (the whole segment) run backwards needs a map {v2}[{fhir_type}] in the type column"
-                )));
-            }
-            if !target.steps.last().is_some_and(Step::appends) {
-                return Err(e(format!(
-                    "source `{v2}` (the whole segment) run backwards writes one segment per entry: its target `{}` must end in `[]`",
-                    row.cell(2)
-                )));
-            }
-            if !row.cell(5).is_empty() {
-                return Err(e(format!(
-                    "source `{v2}` (the whole segment) takes no value column"
-                )));
-            }
-            let m = self
-                .map(type_name, &format!("segments/{type_name}.csv"), row.line)
-                .map_err(|er| at_row(er, file, row.line))?;
-            Conversion::Map(m)
-        } else if whole_segment {
-            let built = split_map_name(type_name)
-                .filter(|(seg, fhir)| {
-                    *seg == v2 && elements::is_resource(fhir.split('-').next().unwrap_or(fhir))
-                })
-                .ok_or_else(|| {
-                    e(format!(
-                        "source `{v2}` (the whole segment) needs a map {v2}[Resource] in the type column"
-                    ))
-                })?;
-            if target.ty != "Reference" {
-                return Err(e(format!(
-                    "map {type_name} builds a {}, but target `{}` is a {}",
-                    built.1,
-                    row.cell(2),
-                    target.ty
-                )));
-            }
-            if direction != Direction::Forward {
-                return Err(e(format!(
-                    "source `{v2}` (the whole segment) runs forward only: write forward"
-                )));
+        let conversion = if whole_segment {
+            if direction == Direction::Reverse {
+                // Backwards, each entry of a list of the resource is a segment of its own,
+                // filled through a map of the same segment and resource as the resource itself
+                // would be (an Observation's component has the code, value, interpretation and
+                // reference range an Observation has).
+                let same = split_map_name(type_name).is_some_and(|(seg, fhir)| {
+                    seg == v2 && fhir.split('-').next().unwrap_or(fhir) == fhir_type
+                });
+                if !same {
+                    return Err(e(format!(
+                        "source `{v2}` (the whole segment) run backwards needs a map {v2}[{fhir_type}] in the type column"
+                    )));
+                }
+                if !target.steps.last().is_some_and(Step::appends) {
+                    return Err(e(format!(
+                        "source `{v2}` (the whole segment) run backwards writes one segment per entry: its target `{}` must end in `[]`",
+                        row.cell(2)
+                    )));
+                }
+            } else {
+                let built = split_map_name(type_name)
+                    .filter(|(seg, fhir)| {
+                        *seg == v2 && elements::is_resource(fhir.split('-').next().unwrap_or(fhir))
+                    })
+                    .ok_or_else(|| {
+                        e(format!(
+                            "source `{v2}` (the whole segment) needs a map {v2}[Resource] in the type column"
+                        ))
+                    })?;
+                if target.ty != "Reference" {
+                    return Err(e(format!(
+                        "map {type_name} builds a {}, but target `{}` is a {}",
+                        built.1,
+                        row.cell(2),
+                        target.ty
+                    )));
+                }
+                if direction != Direction::Forward {
+                    return Err(e(format!(
+                        "source `{v2}` (the whole segment) runs forward only: write forward"
+                    )));
+                }
             }
             if !row.cell(5).is_empty() {
                 return Err(e(format!(
