@@ -167,7 +167,19 @@ pub fn respond(
     // so one patient sent twice is two): the data stands, a count that contradicts it is
     // reported, numbers only.
     let pids = msg.segments_with_id("PID").count() as u64;
-    let (hit_total, payload) = (number(&qak, 4)?, number(&qak, 5)?);
+    // A hit count sent that is no number says nothing; it is reported (below), not read.
+    let count = |field: usize| -> Result<(Option<u64>, bool), Error> {
+        let sent = match &qak {
+            Some(q) => text(q, field, 1, 1)?,
+            None => return Ok((None, false)),
+        };
+        let sent = sent.trim();
+        Ok(match sent.parse::<u64>() {
+            Ok(n) => (Some(n), false),
+            Err(_) => (None, !sent.is_empty()),
+        })
+    };
+    let ((hit_total, bad_total), (payload, bad_payload)) = (count(4)?, count(5)?);
     let held = match pids {
         1 => "1 PID segment".to_string(),
         n => format!("{n} PID segments"),
@@ -178,6 +190,14 @@ pub fn respond(
             "severity": "warning", "code": "value", "diagnostics": text, "location": [field]
         }));
     };
+    for (bad, field, name) in [
+        (bad_total, "QAK-4", "hit count total"),
+        (bad_payload, "QAK-5", "this payload"),
+    ] {
+        if bad {
+            warn(field, format!("{field} ({name}) is not a number: not read"));
+        }
+    }
     let hit_total = match hit_total {
         Some(n) if n < pids => {
             warn(
