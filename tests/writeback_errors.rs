@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::field;
+
 use hl7fhir::engine::Engine;
 use hl7fhir::writeback::{Envelope, WritebackOptions};
 use serde_json::{Value, json};
@@ -313,13 +315,7 @@ fn a_birth_time_is_written_back_in_pid_7_before_the_birth_date() {
     let pid7 = |request: &Value| {
         let written = engine.writeback(request, &opts, 1).unwrap();
         assert!(written.unmapped.is_empty(), "{:?}", written.unmapped);
-        let text = String::from_utf8(written.message).unwrap();
-        let pid = text
-            .split('\r')
-            .find(|s| s.starts_with("PID|"))
-            .unwrap()
-            .to_string();
-        pid.split('|').nth(7).unwrap().to_string()
+        field(&written.message, "PID", 7)
     };
     assert_eq!(pid7(&request), "20240305101112-0500");
     request.as_object_mut().unwrap().remove("_birthDate");
@@ -340,16 +336,7 @@ fn a_code_of_a_system_hl7_cannot_name_is_reported_not_sent_as_a_table_code() {
         let written = engine
             .writeback(&tx(vec![patient(), encounter]), &opts, 1)
             .unwrap();
-        let text = String::from_utf8(written.message).unwrap();
-        let pv1 = text
-            .split('\r')
-            .find(|s| s.starts_with("PV1|"))
-            .unwrap()
-            .to_string();
-        (
-            pv1.split('|').nth(36).unwrap_or("").to_string(),
-            written.unmapped,
-        )
+        (field(&written.message, "PV1", 36), written.unmapped)
     };
     let (field, unmapped) = pv1_36(json!({
         "system": "http://terminology.hl7.org/CodeSystem/discharge-disposition", "code": "home"}));
@@ -380,16 +367,7 @@ fn an_identifier_type_of_another_system_is_reported_not_sent_as_a_table_0203_cod
         let mut request = patient();
         request["identifier"][0]["type"] = json!({"coding": [coding]});
         let written = engine.writeback(&request, &opts, 1).unwrap();
-        let text = String::from_utf8(written.message).unwrap();
-        let pid = text
-            .split('\r')
-            .find(|s| s.starts_with("PID|"))
-            .unwrap()
-            .to_string();
-        (
-            pid.split('|').nth(3).unwrap_or("").to_string(),
-            written.unmapped,
-        )
+        (field(&written.message, "PID", 3), written.unmapped)
     };
     let (field, unmapped) = pid_3(json!({"system": "urn:oid:1.2.3.4", "code": "MR"}));
     assert_eq!(field, "MRN-1");
@@ -422,13 +400,7 @@ fn a_visit_number_goes_back_to_pv1_19_with_the_type_it_has() {
             .writeback(&tx(vec![patient(), encounter]), &opts, 1)
             .unwrap();
         assert!(written.unmapped.is_empty(), "{:?}", written.unmapped);
-        let text = String::from_utf8(written.message).unwrap();
-        let pv1 = text
-            .split('\r')
-            .find(|s| s.starts_with("PV1|"))
-            .unwrap()
-            .to_string();
-        pv1.split('|').nth(19).unwrap_or("").to_string()
+        field(&written.message, "PV1", 19)
     };
     let vn = json!({"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "VN",
                     "display": "Visit number"});
@@ -457,14 +429,9 @@ fn fhir_codes_the_new_vocabularies_know_go_back_as_their_hl7_codes() {
         .writeback(&tx(vec![patient, encounter]), &opts, 1)
         .unwrap();
     assert!(written.unmapped.is_empty(), "{:?}", written.unmapped);
-    let text = String::from_utf8(written.message).unwrap();
-    let field = |id: &str, n: usize| {
-        let seg = text.split('\r').find(|s| s.starts_with(id)).unwrap();
-        seg.split('|').nth(n).unwrap_or("").to_string()
-    };
-    assert_eq!(field("PID|", 17), "ATH^Atheist^HL70006");
+    assert_eq!(field(&written.message, "PID", 17), "ATH^Atheist^HL70006");
     // PV1-10 is an IS in v2.5.1: the code alone.
-    assert_eq!(field("PV1|", 10), "MED");
+    assert_eq!(field(&written.message, "PV1", 10), "MED");
 }
 
 #[test]
@@ -484,16 +451,7 @@ fn a_code_of_another_system_is_not_sent_alone_in_a_field_of_a_table() {
         let written = engine
             .writeback(&tx(vec![pat, encounter]), &opts, 1)
             .unwrap();
-        let text = String::from_utf8(written.message).unwrap();
-        let pv1 = text
-            .split('\r')
-            .find(|s| s.starts_with("PV1|"))
-            .unwrap()
-            .to_string();
-        (
-            pv1.split('|').nth(4).unwrap_or("").to_string(),
-            written.unmapped,
-        )
+        (field(&written.message, "PV1", 4), written.unmapped)
     };
     let snomed = json!({"system": "http://snomed.info/sct", "code": "50849002",
                         "display": "Emergency room admission (procedure)"});

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::field;
 use hl7fhir::engine::Engine;
 use hl7fhir::v2::{Chunk, FrameReader, Parser};
 use hl7fhir::writeback::WritebackOptions;
@@ -66,16 +67,6 @@ fn tx(resources: Vec<Value>) -> Value {
         .into_iter()
         .map(|r| json!({"resource": r, "request": {"method": "POST"}}))
         .collect::<Vec<_>>()})
-}
-
-/// Field `n` of the first segment `id` of a written message, as written.
-fn field(message: &[u8], id: &str, n: usize) -> String {
-    let text = String::from_utf8(message.to_vec()).unwrap();
-    let seg = text
-        .split('\r')
-        .find(|s| s.starts_with(&format!("{id}|")))
-        .unwrap_or_else(|| panic!("no {id} in {text}"));
-    seg.split('|').nth(n).unwrap_or("").to_string()
 }
 
 /// A request from JSON text, so that numbers keep the digits and exponent they were written

@@ -117,3 +117,14 @@ pub fn fixed_envelope() -> hl7fhir::writeback::Envelope {
         ..hl7fhir::writeback::Envelope::default()
     }
 }
+
+/// Field `n` of the first segment `id` of a written HL7 v2 message, as written (empty when the
+/// segment ends before it).
+pub fn field(message: &[u8], id: &str, n: usize) -> String {
+    let text = String::from_utf8(message.to_vec()).unwrap();
+    let seg = text
+        .split('\r')
+        .find(|s| s.starts_with(&format!("{id}|")))
+        .unwrap_or_else(|| panic!("no {id} in {text}"));
+    seg.split('|').nth(n).unwrap_or("").to_string()
+}
