@@ -803,3 +803,49 @@ fn a_value_whose_field_another_element_already_filled_is_reported_not_claimed_wr
         ]
     );
 }
+
+#[test]
+fn a_location_name_too_long_for_the_point_of_care_goes_whole_to_the_description() {
+    // PL.1 takes 20 characters; a Location named in full, as US Core and Synthea name them, is
+    // not cut: it goes to PL.9, the location's description. A short name stays the point of
+    // care, and where the Location has a description of its own, that one is PL.9 and the long
+    // name is reported.
+    let engine = Engine::with_defaults().unwrap();
+    let explain = WritebackOptions {
+        explain: true,
+        event: Some("A01".into()),
+        ..options()
+    };
+    let pv1_3 = |location: Value| {
+        let encounter = json!({"resourceType": "Encounter", "status": "in-progress",
+            "class": {"code": "IMP"}, "subject": {"reference": "Patient/p1"},
+            "location": [{"location": {"reference": "Location/l1"}}]});
+        let written = engine
+            .writeback(&tx(vec![patient(), encounter, location]), &explain, 1)
+            .unwrap();
+        (field(&written.message, "PV1", 3), written.unmapped)
+    };
+    let long = "MASSACHUSETTS GENERAL HOSPITAL";
+    let location = |extra: Value| {
+        let mut l = json!({"resourceType": "Location", "id": "l1", "name": long});
+        l.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        l
+    };
+    assert_eq!(
+        pv1_3(location(json!({}))),
+        (format!("^^^^^^^^{long}"), vec![])
+    );
+    assert_eq!(
+        pv1_3(location(json!({"name": "4W", "alias": ["412"]}))),
+        ("4W^412".to_string(), vec![])
+    );
+    assert_eq!(
+        pv1_3(location(json!({"description": "Main campus"}))),
+        (
+            "^^^^^^^^Main campus".to_string(),
+            vec!["Bundle.entry[2].resource.name".to_string()]
+        )
+    );
+}
