@@ -10,7 +10,9 @@
 //!   (ERR-3.4 to .6) and the application error code (ERR-5, both its codes) are codings of the
 //!   same details, each code once. Locations from every
 //!   repetition of ERR-2, each translated through the mapping tables to the FHIRPath of the
-//!   element the writeback filled (`PID^1^7` → `Patient.birthDate`). Details text from
+//!   element the writeback filled (`PID^1^7` → `Patient.birthDate`, and a component to the
+//!   element it went to: `PID^1^5^1^1` → `Patient.name.family`), and kept as a terser path
+//!   (`PID-5.1`, `OBX[2]-5`) in `location`. Details text from
 //!   ERR-3.9, else ERR-5.9, else the text of a code sent without its code (ERR-3.2),
 //!   diagnostics from ERR-8 and ERR-7 (else
 //!   MSA-3).
@@ -26,6 +28,7 @@ use crate::fhir::elements;
 use crate::fhir::id::IdHasher;
 use crate::mapping::Plan;
 use crate::mapping::condition::Operand;
+use crate::mapping::plan::{Conversion, MapRow};
 use crate::mapping::target::{Step, Target};
 use crate::notify::translate::hl7_table_system;
 use crate::v2::{Message, ParseOptions, Parser, Repetition};
@@ -241,7 +244,8 @@ fn severity(err4: &str, ack: &str) -> &'static str {
 /// `answered` is the structure of the message the ACK answers (from its trigger event, MSH-9.2):
 /// an NTE in an ORU^R01 is an Observation's note, not an Appointment's comment. Without one,
 /// the first structure that maps the field names it.
-fn expression(plan: &Plan, answered: Option<usize>, segment: &str, field: u32) -> Option<String> {
+fn expression(plan: &Plan, answered: Option<usize>, at: &ErrorLocation) -> Option<String> {
+    let (segment, field) = (at.segment.as_str(), at.field?);
     let mut reverse_only = None;
     let structures = match answered {
         Some(i) => std::slice::from_ref(&plan.structures[i]),
@@ -260,7 +264,10 @@ fn expression(plan: &Plan, answered: Option<usize>, segment: &str, field: u32) -
                         && p.field == field
                         && r.direction.reverse()
                     {
-                        let element = fhirpath(&row.resource, &map.fhir_type, &r.target);
+                        let mut element = fhirpath(&row.resource, &map.fhir_type, &r.target);
+                        if let Some(c) = at.component {
+                            refine_to_component(plan, r, c, &mut element);
+                        }
                         if r.direction.forward() {
                             return Some(element);
                         }
@@ -273,15 +280,73 @@ fn expression(plan: &Plan, answered: Option<usize>, segment: &str, field: u32) -
     reverse_only
 }
 
-/// One issue: an error's condition, with its locations (segment id and field number, as
-/// ERR-2 or ERR-1 give them) and the FHIR elements the writeback filled from them.
+/// Narrows the FHIRPath of a field's element to the element a component went to, when the
+/// field's data type map has a row reading that component (`PID-5.1` is `Patient.name.family`);
+/// else the field's element stands for it.
+fn refine_to_component(plan: &Plan, field_row: &MapRow, component: u32, path: &mut String) {
+    let Conversion::Map(m) = field_row.conversion else {
+        return;
+    };
+    let map = &plan.maps[m];
+    let reads = |r: &&MapRow, exact: bool| {
+        r.direction.reverse()
+            && matches!(&r.source, Some(Operand::Relative(nums))
+                if nums.first() == Some(&component) && (!exact || nums.len() == 1))
+    };
+    let row = (map.rows.iter().find(|r| reads(r, true)))
+        .or_else(|| map.rows.iter().find(|r| reads(r, false)));
+    if let Some(r) = row {
+        append_steps(path, &map.fhir_type, &r.target);
+    }
+}
+
+/// Where an error lies, as ERR-2 (ERL) or ERR-1 (ELD) give it: the segment id, and the
+/// segment's occurrence, field, repetition, component and subcomponent where sent.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct ErrorLocation {
+    segment: String,
+    sequence: Option<u32>,
+    field: Option<u32>,
+    repetition: Option<u32>,
+    component: Option<u32>,
+    subcomponent: Option<u32>,
+}
+
+impl ErrorLocation {
+    /// The location as a terser path, the form HL7 tools write: `OBX[2]-5`, `PID-3[2].1`. A
+    /// first occurrence or repetition goes unsaid, as in such paths; a part after one the
+    /// sender left out is not named (a component without its field would place nothing).
+    fn path(&self) -> String {
+        let mut path = self.segment.clone();
+        if let Some(n) = self.sequence.filter(|&n| n > 1) {
+            let _ = write!(path, "[{n}]");
+        }
+        let Some(field) = self.field else {
+            return path;
+        };
+        let _ = write!(path, "-{field}");
+        if let Some(n) = self.repetition.filter(|&n| n > 1) {
+            let _ = write!(path, "[{n}]");
+        }
+        if let Some(c) = self.component {
+            let _ = write!(path, ".{c}");
+            if let Some(s) = self.subcomponent {
+                let _ = write!(path, ".{s}");
+            }
+        }
+        path
+    }
+}
+
+/// One issue: an error's condition, with its locations (as ERR-2 or ERR-1 give them) and the
+/// FHIR elements the writeback filled from them.
 fn issue(
     plan: &Plan,
     answered: Option<usize>,
     severity: &str,
     condition: &Condition,
     diagnostics: &str,
-    locations: &[(String, String)],
+    locations: &[ErrorLocation],
 ) -> Json {
     let mut issue = serde_json::Map::new();
     issue.insert("severity".into(), severity.into());
@@ -297,16 +362,12 @@ fn issue(
     }
     let mut paths = Vec::new();
     let mut expressions = Vec::new();
-    for (seg_id, field) in locations.iter().filter(|(s, _)| !s.is_empty()) {
-        let field = field.parse::<u32>().ok();
-        let path = Json::String(match field {
-            Some(n) => format!("{seg_id}-{n}"),
-            None => seg_id.clone(),
-        });
+    for at in locations.iter().filter(|l| !l.segment.is_empty()) {
+        let path = Json::String(at.path());
         if !paths.contains(&path) {
             paths.push(path);
         }
-        if let Some(expr) = field.and_then(|n| expression(plan, answered, seg_id, n)) {
+        if let Some(expr) = expression(plan, answered, at) {
             let expr = Json::String(expr);
             if !expressions.contains(&expr) {
                 expressions.push(expr);
@@ -332,6 +393,13 @@ fn issue(
 /// type, `deceased.ofType(dateTime)`, as FHIRPath sees choices.
 fn fhirpath(resource: &str, ty: &str, target: &Target) -> String {
     let mut path = resource.to_string();
+    append_steps(&mut path, ty, target);
+    path
+}
+
+/// Appends the steps of `target`, an element of the FHIR type `ty`, to `path`; see
+/// [`fhirpath`].
+fn append_steps(path: &mut String, ty: &str, target: &Target) {
     let mut owner = ty;
     for step in &target.steps {
         match step {
@@ -360,7 +428,11 @@ fn fhirpath(resource: &str, ty: &str, target: &Target) -> String {
             }
         }
     }
-    path
+}
+
+/// A position HL7 counts from 1 (a field number, an occurrence), when `text` is one.
+fn position(text: &str) -> Option<u32> {
+    text.parse::<u32>().ok().filter(|&n| n > 0)
 }
 
 fn text(msg: &Message<'_>, seg: &crate::v2::Segment<'_>, field: usize, comp: usize) -> String {
@@ -447,7 +519,7 @@ pub fn answer_message(plan: &Plan, msg: &Message<'_>, code: Option<&str>) -> Res
         // From v2.5 an ERR is one error (ERR-3) at its locations (ERR-2). Before, ERR-1 has a
         // repetition per error, each with its own location and code (ELD.4), which ERR-3,
         // when a sender fills it too, overrides.
-        let mut errors: Vec<(Condition, Vec<(String, String)>)> = Vec::new();
+        let mut errors: Vec<(Condition, Vec<ErrorLocation>)> = Vec::new();
         if let Some(erl) = err.field(2).filter(|f| !f.is_empty()) {
             // ERR-2 repeats when one error involves several places (a pair of fields that
             // contradict each other): all of them are the issue's.
@@ -457,7 +529,15 @@ pub fn answer_message(plan: &Plan, msg: &Message<'_>, code: Option<&str>) -> Res
                     .map(|t| t.trim().to_string())
                     .unwrap_or_default()
             };
-            let locations = erl.repetitions().map(|r| (part(&r, 1), part(&r, 3)));
+            let number = |rep: &Repetition<'_>, c: usize| position(&part(rep, c));
+            let locations = erl.repetitions().map(|r| ErrorLocation {
+                segment: part(&r, 1),
+                sequence: number(&r, 2),
+                field: number(&r, 3),
+                repetition: number(&r, 4),
+                component: number(&r, 5),
+                subcomponent: number(&r, 6),
+            });
             errors.push((err3.unwrap_or_else(uncoded), locations.collect()));
         } else {
             let eld = err.field(1).into_iter().flat_map(|f| f.repetitions());
@@ -477,7 +557,13 @@ pub fn answer_message(plan: &Plan, msg: &Message<'_>, code: Option<&str>) -> Res
                 let c = err3
                     .clone()
                     .unwrap_or_else(|| condition(triplet(1), triplet(4), String::new()));
-                errors.push((c, vec![(sub(1, 1), sub(3, 1))]));
+                let location = ErrorLocation {
+                    segment: sub(1, 1),
+                    sequence: position(&sub(2, 1)),
+                    field: position(&sub(3, 1)),
+                    ..ErrorLocation::default()
+                };
+                errors.push((c, vec![location]));
             }
             if errors.is_empty() {
                 errors.push((err3.unwrap_or_else(uncoded), Vec::new()));
@@ -844,6 +930,11 @@ mod tests {
                 {"severity": "error", "code": "required", "details": {"coding": [{"system": v2, "code": "101", "display": "Required field missing"}]}, "expression": ["Encounter.location.location"], "location": ["PV1-3"]},
             ])
         );
+        // ELD.2 says which occurrence of the segment.
+        assert_eq!(
+            issues(&p, "ERR|NK1^2^2^102&Data type error&HL70357")[0]["location"],
+            json!(["NK1[2]-2"])
+        );
         // An empty repetition names no error.
         assert_eq!(
             issues(&p, "ERR|~PID^1^7^102&Data type error&HL70357"),
@@ -919,10 +1010,29 @@ mod tests {
                 json!(["Patient.identifier", "Encounter.location.location"]),
             ),
             (
-                // Two places in one element name it once.
+                // Two repetitions are two places in one element, which is named once.
                 "ERR||PID^1^3^1~PID^1^3^2|102^Data type error^HL70357|E",
-                json!(["PID-3"]),
+                json!(["PID-3", "PID-3[2]"]),
                 json!(["Patient.identifier"]),
+            ),
+            (
+                // The occurrence, repetition, component and subcomponent ERL gives, as a
+                // terser path; a component narrows the element to the one it went to.
+                "ERR||OBX^2^5~PID^1^5^2^1~PID^1^11^1^3~PID^1^3^1^4^2|102^Data type error^HL70357|E",
+                json!(["OBX[2]-5", "PID-5[2].1", "PID-11.3", "PID-3.4.2"]),
+                json!([
+                    "Observation.value.ofType(Quantity).value",
+                    "Patient.name.family",
+                    "Patient.address.city",
+                    "Patient.identifier.system"
+                ]),
+            ),
+            (
+                // A component no row reads stands for its field's element; a part after one
+                // left out places nothing.
+                "ERR||PID^1^8^1^9~PV1^1^^^2|102^Data type error^HL70357|E",
+                json!(["PID-8.9", "PV1"]),
+                json!(["Patient.gender"]),
             ),
         ];
         for (err, locations, expressions) in cases {
