@@ -3,8 +3,8 @@
 //! notifications), each `search.mode = match`, and what they refer to (a PD1 Organization) as
 //! `include`; an error (MSA-1 AE/AR, or QAK-2 AE/AR) becomes
 //! an OperationOutcome, read as an ACK is. Warnings sent with an accepted answer (ERR), and
-//! QAK hit counts the answer contradicts, are issues of an OperationOutcome entry beside the
-//! matches.
+//! QAK hit counts (QAK-4 to QAK-6) the answer or each other contradict, or that are no number,
+//! are issues of an OperationOutcome entry beside the matches.
 //!
 //! The Bundle's `self` link is the search again, read back from the query the response echoes
 //! (QPD for RSP^K22, QRD for ADR^A19) through the same query table, so it names exactly what
@@ -179,7 +179,8 @@ pub fn respond(
             Err(_) => (None, !sent.is_empty()),
         })
     };
-    let ((hit_total, bad_total), (payload, bad_payload)) = (count(4)?, count(5)?);
+    let ((hit_total, bad_total), (payload, bad_payload), (remaining, bad_remaining)) =
+        (count(4)?, count(5)?, count(6)?);
     let held = match pids {
         1 => "1 PID segment".to_string(),
         n => format!("{n} PID segments"),
@@ -193,6 +194,7 @@ pub fn respond(
     for (bad, field, name) in [
         (bad_total, "QAK-4", "hit count total"),
         (bad_payload, "QAK-5", "this payload"),
+        (bad_remaining, "QAK-6", "hits remaining"),
     ] {
         if bad {
             warn(field, format!("{field} ({name}) is not a number: not read"));
@@ -215,7 +217,39 @@ pub fn respond(
             );
             None
         }
+        // Every hit is in an earlier payload, this one or one still to come.
+        Some(n) if remaining.is_some_and(|r| n < pids + r) => {
+            let r = remaining.unwrap_or(0);
+            warn(
+                "QAK-4",
+                format!(
+                    "QAK-4 (hit count total) is {n}, but the response holds {held} and QAK-6 (hits remaining) is {r}: not used as the Bundle's total"
+                ),
+            );
+            None
+        }
         other => other,
+    };
+    // More hits remaining are asked for with the DSC continuation pointer; hits said to remain
+    // with none to ask by cannot be had, and a pointer with none remaining leads nowhere.
+    let more_to_come = match (remaining, &pointer) {
+        (Some(n), None) if n > 0 && !not_found => {
+            warn(
+                "QAK-6",
+                format!(
+                    "QAK-6 (hits remaining) is {n}, but no DSC continuation pointer follows: the rest cannot be asked for"
+                ),
+            );
+            true
+        }
+        (Some(0), Some(_)) => {
+            warn(
+                "QAK-6",
+                "QAK-6 (hits remaining) is 0, but a DSC continuation pointer follows".to_string(),
+            );
+            true
+        }
+        (_, p) => p.is_some(),
     };
     if let Some(n) = payload.filter(|&n| n != pids) {
         warn(
@@ -225,13 +259,13 @@ pub fn respond(
     }
     // QAK-4 is the supplier's count of every match (FHIR's total counts matches on every page,
     // so never fewer than this one holds); without it the entries are the total only when no
-    // continuation follows.
+    // continuation follows and no hits are said to remain.
     let total = if not_found {
         Some(0)
     } else {
         match hit_total {
             Some(n) => Some(n),
-            None if pointer.is_none() => Some(matches as u64),
+            None if !more_to_come => Some(matches as u64),
             None => None,
         }
     };
