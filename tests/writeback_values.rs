@@ -849,3 +849,39 @@ fn a_location_name_too_long_for_the_point_of_care_goes_whole_to_the_description(
         )
     );
 }
+
+#[test]
+fn a_surname_in_parts_keeps_its_prefixes_and_partner_name_both_ways() {
+    // XPN.1 is an FN: the surname as sent, then the own prefix and surname and the partner's
+    // (FN.2 to FN.5), which are the core extensions of HumanName.family and go back in place.
+    let engine = Engine::with_defaults().unwrap();
+    let message = b"MSH|^~\\&|A|B|C|D|20260101120000||ADT^A28^ADT_A05|X1|P|2.5.1\r\
+        EVN|A28|20260101120000\rPID|1||123^^^HOSP^MR||van der Berg-de Vries&van der&Berg&de&Vries^Anna\r\
+        PV1|1|N\r";
+    let bundle = engine
+        .notify(message, &hl7fhir::notify::NotifyOptions::default())
+        .unwrap();
+    let patient = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .find(|r| r["resourceType"] == "Patient")
+        .unwrap()
+        .clone();
+    let part = |name: &str, value: &str| {
+        json!({"url": format!("http://hl7.org/fhir/StructureDefinition/humanname-{name}"),
+               "valueString": value})
+    };
+    assert_eq!(
+        patient["name"][0],
+        json!({"family": "van der Berg-de Vries", "_family": {"extension": [
+            part("own-prefix", "van der"), part("own-name", "Berg"),
+            part("partner-prefix", "de"), part("partner-name", "Vries")]},
+            "given": ["Anna"]})
+    );
+    assert_eq!(
+        field(&write(&patient), "PID", 5),
+        "van der Berg-de Vries&van der&Berg&de&Vries^Anna"
+    );
+}
