@@ -857,22 +857,30 @@ fn a_surname_in_parts_keeps_its_prefixes_and_partner_name_both_ways() {
     let engine = Engine::with_defaults().unwrap();
     let message = b"MSH|^~\\&|A|B|C|D|20260101120000||ADT^A28^ADT_A05|X1|P|2.5.1\r\
         EVN|A28|20260101120000\rPID|1||123^^^HOSP^MR||van der Berg-de Vries&van der&Berg&de&Vries^Anna\r\
-        PV1|1|N\r";
+        PV1|1|O|||||77^van Dijk&van&Dijk^Jan\r";
     let bundle = engine
         .notify(message, &hl7fhir::notify::NotifyOptions::default())
         .unwrap();
-    let patient = bundle["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| &e["resource"])
-        .find(|r| r["resourceType"] == "Patient")
-        .unwrap()
-        .clone();
+    let resource = |ty: &str| {
+        bundle["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["resource"])
+            .find(|r| r["resourceType"] == ty)
+            .unwrap()
+            .clone()
+    };
+    let patient = resource("Patient");
     let part = |name: &str, value: &str| {
         json!({"url": format!("http://hl7.org/fhir/StructureDefinition/humanname-{name}"),
                "valueString": value})
     };
+    // A practitioner's XCN.2 is an FN too.
+    assert_eq!(
+        resource("Practitioner")["name"][0]["_family"]["extension"],
+        json!([part("own-prefix", "van"), part("own-name", "Dijk")])
+    );
     assert_eq!(
         patient["name"][0],
         json!({"family": "van der Berg-de Vries", "_family": {"extension": [
