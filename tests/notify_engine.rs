@@ -1285,3 +1285,82 @@ PID|1||M1^^^H^MR||DOE^J\rPV1|1|P\rPV2||||||||{pv2_8}\r"
         ]
     );
 }
+
+/// The `fullUrl`s of the resources of type `ty` in a Bundle, in entry order.
+fn full_urls(bundle: &Value, ty: &str) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["resource"]["resourceType"] == ty)
+        .filter_map(|e| e["fullUrl"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The references a list of Reference elements holds.
+fn references(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["reference"].as_str())
+        .collect()
+}
+
+#[test]
+fn a_specimen_both_obr_15_and_an_spm_describe_is_one_specimen() {
+    // From v2.5 OBR-15 (SPS) is kept for backward compatibility only and the SPM describes the
+    // specimen: an order sending both describes one sample, and gets one Specimen, the SPM's.
+    let result = |spm: &str| {
+        format!(
+            "MSH|^~\\&|LAB|H|EHR|H|20260402101522-0500||ORU^R01^ORU_R01|M1|P|2.5.1\r\
+PID|1||M1^^^H^MR||DOE^J\r\
+OBR|1|P1^EHR|F1^LAB|58410-2^CBC panel^LN|||20260402073800-0500||||||||BLD&Blood&HL70070|||||||20260402100947-0500||HM|F\r\
+OBX|1|NM|718-7^Hemoglobin^LN||13.8|g/dL^^UCUM|||||F\r{spm}"
+        )
+    };
+    let (report, bundle) = notify_with_report(
+        result("SPM|1|^S1&LAB||119297000^Blood specimen^SCT\r").as_bytes(),
+        true,
+    );
+    // What OBR-15 said is not claimed translated.
+    assert!(
+        report.unmapped.iter().any(|u| u == "OBR-15"),
+        "{:?}",
+        report.unmapped
+    );
+    let specimens = resources(&bundle, "Specimen");
+    assert_eq!(specimens.len(), 1, "{specimens:?}");
+    assert_eq!(specimens[0]["type"]["coding"][0]["code"], "119297000");
+    let report = resource(&bundle, "DiagnosticReport").unwrap();
+    assert_eq!(
+        references(&report["specimen"]),
+        full_urls(&bundle, "Specimen")
+    );
+    // Without an SPM, OBR-15 describes the specimen.
+    let (_, bundle) = notify_with_report(result("").as_bytes(), false);
+    let specimens = resources(&bundle, "Specimen");
+    assert_eq!(specimens.len(), 1, "{specimens:?}");
+    assert_eq!(specimens[0]["type"]["coding"][0]["code"], "BLD");
+    // An order message alike.
+    let order = |spm: &str| {
+        format!(
+            "MSH|^~\\&|EHR|H|LAB|H|20260402101522-0500||OML^O21^OML_O21|M1|P|2.5.1\r\
+PID|1||M1^^^H^MR||DOE^J\rORC|NW|P1^EHR\r\
+OBR|1|P1^EHR||58410-2^CBC panel^LN|||||||||||BLD&Blood&HL70070\r{spm}"
+        )
+    };
+    for (spm, code) in [
+        ("SPM|1|S1&EHR||119297000^Blood specimen^SCT\r", "119297000"),
+        ("", "BLD"),
+    ] {
+        let (_, bundle) = notify_with_report(order(spm).as_bytes(), false);
+        let specimens = resources(&bundle, "Specimen");
+        assert_eq!(specimens.len(), 1, "{spm}: {specimens:?}");
+        assert_eq!(specimens[0]["type"]["coding"][0]["code"], code);
+        let request = resource(&bundle, "ServiceRequest").unwrap();
+        assert_eq!(
+            references(&request["specimen"]),
+            full_urls(&bundle, "Specimen")
+        );
+    }
+}
