@@ -1364,3 +1364,92 @@ OBR|1|P1^EHR||58410-2^CBC panel^LN|||||||||||BLD&Blood&HL70070\r{spm}"
         );
     }
 }
+
+#[test]
+fn a_result_names_the_specimen_of_its_order_when_the_order_has_one() {
+    // The IG's OBR[Specimen] row: the one Specimen the OBR gives is the one every Observation
+    // of that OBR refers to; an order's SPM stands in for it. An order with two specimens does
+    // not say which one a result is of, and an order never reaches another order's specimen.
+    let msg = "MSH|^~\\&|LAB|H|EHR|H|20260402101522-0500||ORU^R01^ORU_R01|M1|P|2.5.1\r\
+PID|1||M1^^^H^MR||DOE^J\r\
+OBR|1|P1^EHR|F1^LAB|24325-3^Hepatic panel^LN|||20260402073800-0500|||||||||||||||20260402100947-0500||CH|F\r\
+OBX|1|NM|1751-7^Albumin^LN||4.2|g/dL^^UCUM|||||F\r\
+OBX|2|NM|2885-2^Protein^LN||6.1|g/dL^^UCUM|||||F\r\
+SPM|1|^S1&LAB||119364003^Serum specimen^SCT\r\
+OBR|2|P2^EHR|F2^LAB|2951-2^Sodium^LN|||20260402073800-0500|||||||||||||||20260402100947-0500||CH|F\r\
+OBX|1|NM|2951-2^Sodium^LN||140|mmol/L^^UCUM|||||F\r\
+SPM|1|^S2&LAB||119364003^Serum specimen^SCT\r\
+SPM|2|^S3&LAB||119361006^Plasma specimen^SCT\r\
+OBR|3|P3^EHR|F3^LAB|630-4^Urine culture^LN|||20260402073800-0500||||||||UR&Urine&HL70070|||||||20260402100947-0500||MB|F\r\
+OBX|1|ST|630-4^Bacteria identified^LN||E. coli||||||F\r\
+OBR|4|P4^EHR|F4^LAB|2345-7^Glucose^LN|||20260402073800-0500|||||||||||||||20260402100947-0500||CH|F\r\
+OBX|1|NM|2345-7^Glucose^LN||95|mg/dL^^UCUM|||||F\r";
+    let (_, bundle) = notify_with_report(msg.as_bytes(), false);
+    let specimens = full_urls(&bundle, "Specimen");
+    assert_eq!(specimens.len(), 4, "{specimens:?}");
+    let named: Vec<Option<&str>> = resources(&bundle, "Observation")
+        .iter()
+        .map(|o| o["specimen"]["reference"].as_str())
+        .collect();
+    assert_eq!(
+        named,
+        [
+            Some(specimens[0].as_str()),
+            Some(specimens[0].as_str()),
+            None,
+            Some(specimens[3].as_str()),
+            None
+        ]
+    );
+    // Each report lists its own specimens.
+    let reports: Vec<Vec<&str>> = resources(&bundle, "DiagnosticReport")
+        .iter()
+        .map(|r| references(&r["specimen"]))
+        .collect();
+    assert_eq!(
+        reports,
+        [
+            vec![specimens[0].as_str()],
+            vec![specimens[1].as_str(), specimens[2].as_str()],
+            vec![specimens[3].as_str()],
+            vec![]
+        ]
+    );
+}
+
+#[test]
+fn a_result_names_its_orders_sole_specimen_in_a_long_report_too() {
+    // Past 64 resources links look resources up through an index: the same answers.
+    let mut msg = String::from(
+        "MSH|^~\\&|LAB|H|EHR|H|20260402101522-0500||ORU^R01^ORU_R01|M1|P|2.5.1\rPID|1||M1^^^H^MR||DOE^J\r",
+    );
+    for n in 1..=40 {
+        msg.push_str(&format!(
+            "OBR|{n}|P{n}^EHR|F{n}^LAB|2951-2^Sodium^LN|||20260402073800-0500||||||||||||||||CH|F\r\
+OBX|1|NM|2951-2^Sodium^LN||140|mmol/L^^UCUM|||||F\rSPM|1|^S{n}A&LAB||119364003^Serum^SCT\r"
+        ));
+        if n % 2 == 0 {
+            msg.push_str(&format!("SPM|2|^S{n}B&LAB||119361006^Plasma^SCT\r"));
+        }
+    }
+    let (_, bundle) = notify_with_report(msg.as_bytes(), false);
+    let specimens = full_urls(&bundle, "Specimen");
+    assert_eq!(specimens.len(), 60);
+    let observations = resources(&bundle, "Observation");
+    assert_eq!(observations.len(), 40);
+    let mut next = specimens.iter();
+    for (i, o) in observations.iter().enumerate() {
+        let first = next.next().map(String::as_str);
+        if i % 2 == 0 {
+            assert_eq!(
+                o["specimen"]["reference"].as_str(),
+                first,
+                "order {}",
+                i + 1
+            );
+        } else {
+            next.next();
+            assert!(o.get("specimen").is_none(), "order {}: {o}", i + 1);
+        }
+    }
+}

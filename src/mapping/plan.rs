@@ -161,6 +161,9 @@ pub enum Link {
         target: Target,
         /// The referenced resource type.
         to: String,
+        /// `?=`: only when that resource is the only one of its type as near (an OBX of an
+        /// order with two SPM names neither Specimen: HL7 does not say which one it is of).
+        sole: bool,
     },
     /// The nearest resource of type `from` gets a reference to this one appended to `element`.
     Incoming {
@@ -805,9 +808,13 @@ impl Compiler<'_> {
                 fallback: false,
             });
         }
-        let (element, to) = text
-            .split_once('=')
-            .ok_or("expected element=Resource, Resource.element+= or Resource.list||=")?;
+        let (element, to) = text.split_once('=').ok_or(
+            "expected element=Resource, element?=Resource, Resource.element+= or Resource.list||=",
+        )?;
+        let (element, sole) = match element.trim_end().strip_suffix('?') {
+            Some(e) => (e, true),
+            None => (element, false),
+        };
         let to = to.trim();
         if !elements::is_resource(to) {
             return Err(format!("`{to}` is not a resource type"));
@@ -823,6 +830,7 @@ impl Compiler<'_> {
         Ok(Link::Outgoing {
             target,
             to: to.to_string(),
+            sole,
         })
     }
 
@@ -1363,6 +1371,29 @@ mod tests {
         };
         assert_eq!(plan.maps[m].name, "ROL[PractitionerRole]");
         assert!(plan.maps[m].creates_resource);
+    }
+
+    #[test]
+    fn a_sole_link_is_marked_so() {
+        let plan = Plan::compile(&TableSet::embedded()).unwrap();
+        let oru = &plan.structures[plan.route("ORU", "R01", "").unwrap()];
+        let links: Vec<(&str, bool)> = oru
+            .nodes
+            .iter()
+            .filter(|n| {
+                n.segment == Some(*b"OBX")
+                    && n.parent.is_some_and(|p| oru.nodes[p].name == "OBSERVATION")
+            })
+            .flat_map(|n| &n.rows[0].links)
+            .filter_map(|l| match l {
+                Link::Outgoing { target, sole, .. } => Some((target.text.as_str(), *sole)),
+                Link::Incoming { .. } => None,
+            })
+            .collect();
+        assert_eq!(
+            links,
+            [("subject", false), ("encounter", false), ("specimen", true)]
+        );
     }
 
     #[test]

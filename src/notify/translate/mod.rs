@@ -296,6 +296,19 @@ pub fn translate<'a>(
     })
 }
 
+/// The first of `candidates` and, for a `sole` lookup, the next other one: a second says the
+/// first is not the only one as near. A lookup that is not `sole` stops at the first.
+fn first_two(
+    mut candidates: impl Iterator<Item = usize>,
+    sole: bool,
+) -> (Option<usize>, Option<usize>) {
+    let first = candidates.next();
+    match (first, sole) {
+        (Some(f), true) => (first, candidates.find(|&i| i != f)),
+        _ => (first, None),
+    }
+}
+
 /// The number of resources from which links look resources up through [`ByType`].
 const INDEXED_FROM: usize = 64;
 
@@ -458,7 +471,7 @@ impl<'a> Translator<'a, '_> {
                     .filter(|o| o.resource == row.resource)
                     .count();
                 let res = if row.merge {
-                    match self.nearest(&row.resource, group, None, false) {
+                    match self.nearest(&row.resource, group, None, false, false) {
                         Some(r) => r,
                         None => self.create(row, group, seg, ordinal)?,
                     }
@@ -615,13 +628,16 @@ impl<'a> Translator<'a, '_> {
     /// `group`, else in the closest enclosing instance, else (for links) anywhere inside that
     /// enclosing instance that is visible from `group` (the Patient of a PATIENT group, seen
     /// from an OBX beside it; SIU's Appointment finding the patient group after it), never
-    /// another instance of a group `group` lies in.
+    /// another instance of a group `group` lies in. With `sole`, only one that no other of its
+    /// type is as near as: none when two are (the Specimens of an order's two SPM, seen from
+    /// its OBX).
     fn nearest(
         &self,
         ty: &str,
         group: usize,
         except: Option<usize>,
         anywhere: bool,
+        sole: bool,
     ) -> Option<usize> {
         let mut g = Some(group);
         while let Some(gi) = g {
@@ -629,43 +645,59 @@ impl<'a> Translator<'a, '_> {
             let span = self.placement.spans[gi];
             let pick = |pred: &dyn Fn(&Resource<'a>) -> bool| {
                 let accept = |&i: &usize| Some(i) != except && pred(&self.resources[i]);
-                let span = span?;
+                let Some(span) = span else {
+                    return (None, None);
+                };
                 match &self.by_type {
                     // Links: those of the type made inside the instance, after any made since
                     // the index was built (by a link's own map), latest first.
-                    Some(index) => (index.indexed..self.resources.len())
-                        .rev()
-                        .filter(|&i| self.resources[i].ty == ty)
-                        .chain(
-                            index
-                                .inside(ty, span, &self.resources)
-                                .iter()
-                                .rev()
-                                .map(|&i| i as usize),
-                        )
-                        .find(accept),
+                    Some(index) => first_two(
+                        (index.indexed..self.resources.len())
+                            .rev()
+                            .filter(|&i| self.resources[i].ty == ty)
+                            .chain(
+                                index
+                                    .inside(ty, span, &self.resources)
+                                    .iter()
+                                    .rev()
+                                    .map(|&i| i as usize),
+                            )
+                            .filter(accept),
+                        sole,
+                    ),
                     // While mapping segments (the latest of the type is nearly always the one),
                     // and in a message of few resources: the type's resources, latest first.
-                    None => self.of_type(ty).find(accept),
+                    None => first_two(self.of_type(ty).filter(accept), sole),
                 }
             };
-            if let Some(i) = pick(&|r| r.group == gi) {
-                return Some(i);
+            match pick(&|r| r.group == gi) {
+                (Some(i), None) => return Some(i),
+                (Some(_), Some(_)) => return None,
+                (None, _) => {}
             }
             // One made elsewhere and reached by its key from this instance.
-            if let Some(&i) = self.reached.get(gi).and_then(|here| {
-                here.iter()
-                    .rev()
-                    .find(|&&i| Some(i) != except && self.resources[i].ty == ty)
-            }) {
-                return Some(i);
+            let reached = self.reached.get(gi).map(|here| {
+                first_two(
+                    here.iter()
+                        .rev()
+                        .copied()
+                        .filter(|&i| Some(i) != except && self.resources[i].ty == ty),
+                    sole,
+                )
+            });
+            match reached {
+                Some((Some(i), None)) => return Some(i),
+                Some((Some(_), Some(_))) => return None,
+                _ => {}
             }
-            if anywhere
-                && let Some(i) = pick(&|r| {
+            if anywhere {
+                match pick(&|r| {
                     self.placement.within(r.group, gi) && self.placement.visible(r.group, group)
-                })
-            {
-                return Some(i);
+                }) {
+                    (Some(i), None) => return Some(i),
+                    (Some(_), Some(_)) => return None,
+                    (None, _) => {}
+                }
             }
             g = self.placement.groups[gi].parent;
         }
@@ -675,8 +707,8 @@ impl<'a> Translator<'a, '_> {
     fn link(&mut self, res: usize, link: &'a Link, seg: Segment<'a>) -> Result<(), Error> {
         let group = self.resources[res].group;
         match link {
-            Link::Outgoing { target, to } => {
-                if let Some(other) = self.nearest(to, group, Some(res), true) {
+            Link::Outgoing { target, to, sole } => {
+                if let Some(other) = self.nearest(to, group, Some(res), true, *sole) {
                     let reference = self.resources[other].id;
                     let obj = self.resources[res].node;
                     let at = self.element(obj, &target.steps);
@@ -689,7 +721,7 @@ impl<'a> Translator<'a, '_> {
                 fill,
                 fallback,
             } => {
-                if let Some(other) = self.nearest(from, group, Some(res), true) {
+                if let Some(other) = self.nearest(from, group, Some(res), true, false) {
                     let reference = self.resources[res].id;
                     let obj = self.resources[other].node;
                     // A fallback adds to a list the other links left empty, however many

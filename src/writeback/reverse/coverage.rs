@@ -97,7 +97,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
         let json = self.req.resources[i].json;
         for link in &row.links {
             match link {
-                Link::Outgoing { target, to } => {
+                Link::Outgoing { target, to, .. } => {
                     if let Some(other) = self.get(ctx, to) {
                         for v in select(json, &target.steps, Select::default()) {
                             if v.key("reference")
@@ -124,7 +124,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             for node in &self.structure.nodes {
                 for brow in node.rows.iter().filter(|x| x.resource == bty) {
                     for link in &brow.links {
-                        if let Link::Outgoing { target, to } = link
+                        if let Link::Outgoing { target, to, .. } = link
                             && to == ty
                         {
                             self.mark_references_to(owner, target, i);

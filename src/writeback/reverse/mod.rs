@@ -344,7 +344,7 @@ fn check_references(s: &Structure, req: &Request<'_>) -> Result<(), Error> {
         for row in &node.rows {
             for link in &row.links {
                 let (owner, target, expected): (&str, &Target, &str) = match link {
-                    Link::Outgoing { target, to } => (row.resource.as_str(), target, to),
+                    Link::Outgoing { target, to, .. } => (row.resource.as_str(), target, to),
                     Link::Incoming { from, target, .. } if from != "MessageHeader" => {
                         (from.as_str(), target, row.resource.as_str())
                     }
@@ -361,7 +361,7 @@ fn check_references(s: &Structure, req: &Request<'_>) -> Result<(), Error> {
                 let accepted = |ty: &str| {
                     s.nodes.iter().flat_map(|n| &n.rows).any(|r| {
                         r.links.iter().any(|l| match l {
-                            Link::Outgoing { target: t, to } => {
+                            Link::Outgoing { target: t, to, .. } => {
                                 r.resource == owner && t.text == target.text && to == ty
                             }
                             Link::Incoming {
@@ -592,7 +592,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                         }
                     }
                 }
-                Link::Outgoing { target, to } => {
+                Link::Outgoing { target, to, .. } => {
                     if let Some(other) = self.get(ctx, to) {
                         let refs = self.references_at(i, target);
                         // A resource that names no such reference still belongs here, unless
@@ -615,7 +615,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             for node in &self.structure.nodes {
                 for brow in node.rows.iter().filter(|x| x.resource == bty) {
                     for link in &brow.links {
-                        if let Link::Outgoing { target, to } = link
+                        if let Link::Outgoing { target, to, .. } = link
                             && to == r.ty
                         {
                             let refs = self.references_at(b, target);
