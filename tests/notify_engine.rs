@@ -1453,3 +1453,90 @@ OBX|1|NM|2951-2^Sodium^LN||140|mmol/L^^UCUM|||||F\rSPM|1|^S{n}A&LAB||119364003^S
         }
     }
 }
+
+/// An ORU^R01 of one glucose result whose abnormal flag (OBX-8) is `flag`.
+fn glucose_flagged(flag: &str) -> Vec<u8> {
+    format!(
+        "MSH|^~\\&|LAB|L|EHR|H|20240115083015-0500||ORU^R01^ORU_R01|C1|P|2.5.1\r\
+PID|1||M1^^^H^MR||DOE^JANE\rOBR|1||F1|GLU^Glucose^L\r\
+OBX|1|NM|2345-7^Glucose^LN||148|mg/dL^^UCUM|70-99|{flag}|||F\r"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn a_table_code_sent_in_its_table_or_no_system_is_translated() {
+    let high = json!({
+        "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+        "code": "H",
+        "display": "High"
+    });
+    for flag in [
+        "H^High^HL70078",
+        "H",
+        "H^High^http://terminology.hl7.org/CodeSystem/v2-0078",
+    ] {
+        let (report, bundle) = notify_with_report(&glucose_flagged(flag), true);
+        let obs = resource(&bundle, "Observation").unwrap();
+        let codings = obs["interpretation"][0]["coding"].as_array().unwrap();
+        assert!(codings.contains(&high), "{flag}: {codings:?}");
+        let flag_reported = report.untranslated.iter().any(|u| u == "OBX-8");
+        assert!(!flag_reported, "{flag}: {:?}", report.untranslated);
+    }
+}
+
+#[test]
+fn a_local_code_is_not_read_as_the_tables_code_of_the_same_letters() {
+    // A lab's own `H` (99LAB) may mean anything the lab says: it is kept as sent, and reported.
+    let (report, bundle) = notify_with_report(&glucose_flagged("H^High^99LAB"), true);
+    let obs = resource(&bundle, "Observation").unwrap();
+    assert_eq!(
+        obs["interpretation"][0]["coding"],
+        json!([{"code": "H", "display": "High"}])
+    );
+    assert!(
+        report.untranslated.contains(&"OBX-8".to_string()),
+        "{:?}",
+        report.untranslated
+    );
+    // A code element: a v2.7 PID-8 (CWE) in a system of the sender's own gives no gender.
+    let adt = |sex: &str| {
+        format!(
+            "MSH|^~\\&|ADT1|GHH|||20260101120000-0500||ADT^A01^ADT_A01|M1|P|2.7\rEVN|A01\r\
+PID|1||MRN1^^^GHH^MR||DOE^JANE||19700101|{sex}\rPV1|1|I\r"
+        )
+    };
+    let (report, bundle) = notify_with_report(adt("F^Female^99SEX").as_bytes(), true);
+    assert!(
+        resource(&bundle, "Patient")
+            .unwrap()
+            .get("gender")
+            .is_none()
+    );
+    assert_eq!(report.untranslated, ["PID-8"]);
+    let (report, bundle) = notify_with_report(adt("F^Female^HL70001").as_bytes(), true);
+    assert_eq!(resource(&bundle, "Patient").unwrap()["gender"], "female");
+    assert!(report.untranslated.is_empty(), "{:?}", report.untranslated);
+    // ORC-28 (confidentiality, table 0177) is a security label only in its table.
+    let order = |orc28: &str| {
+        let mut orc = vec![""; 29];
+        orc[..4].copy_from_slice(&["ORC", "NW", "PO1", "FO1"]);
+        orc[28] = orc28;
+        let msg = format!(
+            "MSH|^~\\&|EHR|H|||20240305101112-0500||ORM^O01^ORM_O01|M1|P|2.5.1\r\
+PID|1||MRN1^^^GHH^MR||DOE^JANE\r{}\rOBR|1|PO1|FO1|600-7^Culture^LN\r",
+            orc.join("|")
+        );
+        let (report, bundle) = notify_with_report(msg.as_bytes(), true);
+        let security = resource(&bundle, "ServiceRequest").unwrap()["meta"]["security"].clone();
+        (security, report.untranslated)
+    };
+    let (security, untranslated) = order("V^Very restricted^HL70177");
+    assert_eq!(security[0]["code"], "V", "{untranslated:?}");
+    let (security, untranslated) = order("V^Very restricted^99CONF");
+    assert!(security.is_null(), "{security}");
+    assert!(
+        untranslated.contains(&"ORC-28".to_string()),
+        "{untranslated:?}"
+    );
+}

@@ -286,8 +286,12 @@ impl Hasher for CodeHasher {
 pub struct Vocabulary {
     /// Name (the file stem).
     pub name: String,
-    /// HL7 code → FHIR concept.
+    /// HL7 code → FHIR concept. A sender's code means the concept only in the coding system
+    /// its row names: read codes through [`Vocabulary::translate`], which checks it.
     pub forward: CodeMap<Concept>,
+    /// HL7 code → the coding system its row names (`system`: `HL70078`, a table 0396 name, or
+    /// a URL).
+    pub forward_systems: CodeMap<String>,
     /// FHIR system → FHIR code → HL7 concept (code, display, HL7 table), first row wins.
     pub reverse: HashMap<String, HashMap<String, Concept>>,
     /// FHIR code alone → HL7 concept, first row wins (for `code` elements, which carry no
@@ -296,12 +300,46 @@ pub struct Vocabulary {
 }
 
 impl Vocabulary {
+    /// The FHIR concept of the HL7 code `code` sent in the coding system `system` (`None`:
+    /// none named, the field's own table). A code sent in another coding system (a lab's local
+    /// `H^High^99LAB` in an abnormal flag) is that system's code, whatever the table's code of
+    /// the same letters means: it has no concept here.
+    pub fn translate(&self, code: &str, system: Option<&str>) -> Option<&Concept> {
+        let concept = self.forward.get(code)?;
+        match system {
+            None => Some(concept),
+            Some(sent) => self
+                .forward_systems
+                .get(code)
+                .is_some_and(|row| names_same_system(sent, row))
+                .then_some(concept),
+        }
+    }
+
     /// The HL7 concept for a FHIR code, by system when one is given.
     pub fn back(&self, system: Option<&str>, code: &str) -> Option<&Concept> {
         match system {
             Some(s) => self.reverse.get(s).and_then(|codes| codes.get(code)),
             None => self.reverse_by_code.get(code),
         }
+    }
+}
+
+/// True when the coding system a message names (`sent`, CWE.3) is the one a vocabulary row
+/// names (`row`): the same name, or for an HL7 table (`HL70078`) also its terminology.hl7.org
+/// code system URL (`http://terminology.hl7.org/CodeSystem/v2-0078`), the name FHIR gives it.
+pub fn names_same_system(sent: &str, row: &str) -> bool {
+    if sent == row {
+        return true;
+    }
+    match (
+        row.strip_prefix("HL7"),
+        sent.strip_prefix("http://terminology.hl7.org/CodeSystem/v2-"),
+    ) {
+        (Some(table), Some(sent_table)) => {
+            table.len() == 4 && table.bytes().all(|b| b.is_ascii_digit()) && table == sent_table
+        }
+        _ => false,
     }
 }
 
@@ -1221,16 +1259,27 @@ impl Compiler<'_> {
         let mut v = Vocabulary {
             name: name.to_string(),
             forward: CodeMap::default(),
+            forward_systems: CodeMap::default(),
             reverse: HashMap::new(),
             reverse_by_code: HashMap::new(),
         };
         for row in rows {
-            let (code, fhir_code, fhir_system) = (row.cell(0), row.cell(3), row.cell(5));
+            let (code, system, fhir_code, fhir_system) =
+                (row.cell(0), row.cell(2), row.cell(3), row.cell(5));
             if code.is_empty() || fhir_code.is_empty() {
                 return Err(err(
                     file,
                     row.line,
                     "each row needs an HL7 code and a FHIR code",
+                ));
+            }
+            // A code means the row's concept only in its own coding system: without one, a
+            // sender's local code of the same letters could not be told from it.
+            if system.is_empty() {
+                return Err(err(
+                    file,
+                    row.line,
+                    "each row needs the coding system of its HL7 code (`system`, e.g. HL70001)",
                 ));
             }
             if !fhir_system.is_empty() && !fhir_system.contains(':') {
@@ -1248,6 +1297,8 @@ impl Compiler<'_> {
             if v.forward.insert(code.to_string(), concept).is_some() {
                 return Err(err(file, row.line, format!("code `{code}` appears twice")));
             }
+            v.forward_systems
+                .insert(code.to_string(), system.to_string());
             let back = Concept {
                 code: code.to_string(),
                 display: row.cell(1).to_string(),
@@ -1394,6 +1445,39 @@ mod tests {
             links,
             [("subject", false), ("encounter", false), ("specimen", true)]
         );
+    }
+
+    #[test]
+    fn a_vocabulary_row_names_the_coding_system_of_its_code() {
+        let head = "code,display,system,fhir_code,fhir_display,fhir_system\n";
+        let gender = "http://hl7.org/fhir/administrative-gender";
+        let er = compile_with(
+            "vocabulary/AdministrativeSex.csv",
+            &format!("{head}F,Female,HL70001,female,Female,{gender}\nM,Male,,male,Male,{gender}\n"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            er.to_string(),
+            "vocabulary/AdministrativeSex.csv:3: each row needs the coding system of its HL7 code (`system`, e.g. HL70001)"
+        );
+        let plan = Plan::compile(&TableSet::embedded()).unwrap();
+        let flags = &plan.vocabularies[plan.vocabulary_index["AbnormalFlags"]];
+        let table_url = "http://terminology.hl7.org/CodeSystem/v2-0078";
+        for system in [None, Some("HL70078"), Some(table_url)] {
+            assert_eq!(
+                flags.translate("H", system).map(|c| c.code.as_str()),
+                Some("H")
+            );
+        }
+        for system in [
+            "99LAB",
+            "L",
+            "HL70078 ",
+            "HL7078",
+            "http://terminology.hl7.org/CodeSystem/v2-0080",
+        ] {
+            assert!(flags.translate("H", Some(system)).is_none(), "{system}");
+        }
     }
 
     #[test]

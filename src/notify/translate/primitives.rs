@@ -47,7 +47,9 @@ impl<'a> Translator<'a, '_> {
                 };
                 let code = trim_cow(t);
                 match row.vocabulary {
-                    Some(vocab) => match self.plan.vocabularies[vocab].forward.get(code.as_ref()) {
+                    Some(vocab) => match self.plan.vocabularies[vocab]
+                        .translate(code.as_ref(), self.texts.part(v, 3)?.as_deref())
+                    {
                         Some(c) => {
                             self.note_translated(v);
                             Val::Str(Cow::Borrowed(&c.code))
@@ -240,11 +242,11 @@ impl<'a> Translator<'a, '_> {
                 let Some(t) = self.texts.of(v.first().value())? else {
                     return Ok(());
                 };
-                let code = t.trim().to_string();
+                let system = self.texts.part(v, 3)?;
                 let plan: &'a Plan = self.plan;
                 let Some(c) = row
                     .vocabulary
-                    .and_then(|voc| plan.vocabularies[voc].forward.get(code.as_str()))
+                    .and_then(|voc| plan.vocabularies[voc].translate(t.trim(), system.as_deref()))
                 else {
                     self.note_untranslated(v);
                     return Ok(());

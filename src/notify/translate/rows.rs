@@ -407,7 +407,8 @@ impl<'a> Translator<'a, '_> {
         if let Some(vocab) = row.vocabulary {
             let code = self.texts.of(v.first().value())?;
             if let Some(code) = code {
-                match self.plan.vocabularies[vocab].forward.get(code.trim()) {
+                let system = self.texts.part(v, 3)?;
+                match self.plan.vocabularies[vocab].translate(code.trim(), system.as_deref()) {
                     Some(concept) => {
                         self.note_translated(v);
                         self.add_coding(at, concept);
