@@ -1540,3 +1540,51 @@ PID|1||MRN1^^^GHH^MR||DOE^JANE\r{}\rOBR|1|PO1|FO1|600-7^Culture^LN\r",
         "{untranslated:?}"
     );
 }
+
+/// The Observation an ORU^R01 of one structured numeric result (`sn`, in units `units`) gives,
+/// and what `--explain` says of it.
+fn structured_numeric(sn: &str, units: &str) -> (Report, Value) {
+    let msg = format!(
+        "MSH|^~\\&|LAB|L|EHR|H|20240115083015-0500||ORU^R01^ORU_R01|C1|P|2.5.1\r\
+PID|1||M1^^^H^MR||DOE^JANE\rOBR|1||F1|24357-6^Urinalysis^LN\r\
+OBX|1|SN|2888-6^Protein^LN||{sn}|{units}|||||F\r"
+    );
+    let (report, bundle) = notify_with_report(msg.as_bytes(), true);
+    (report, resource(&bundle, "Observation").unwrap().clone())
+}
+
+#[test]
+fn a_not_equal_comparator_is_the_structured_numerics_text_and_units() {
+    // No Quantity says "not equal to": the IG writes the components and the units as a string.
+    let (report, obs) = structured_numeric("<>^5", "mg/dL^^UCUM");
+    assert_eq!(obs["valueString"], "<> 5 mg/dL");
+    assert!(obs.get("valueQuantity").is_none() && obs.get("valueRange").is_none());
+    assert!(report.untranslated.is_empty(), "{:?}", report.untranslated);
+    assert!(
+        report
+            .unmapped
+            .iter()
+            .all(|u| !u.starts_with("OBX-5") && !u.starts_with("OBX-6"))
+    );
+    // Whatever its separator.
+    let (_, obs) = structured_numeric("<>^1^:^2", "");
+    assert_eq!(obs["valueString"], "<> 1 : 2");
+    // Units sent as text alone.
+    let (_, obs) = structured_numeric("<>^5", "^milligrams per deciliter");
+    assert_eq!(obs["valueString"], "<> 5 milligrams per deciliter");
+}
+
+#[test]
+fn a_plus_suffix_is_the_structured_numerics_text() {
+    // `^2^+` is a grade, "2+": no number FHIR could hold says it.
+    let (report, obs) = structured_numeric("^2^+", "");
+    assert_eq!(obs["valueString"], "2 +");
+    assert!(report.untranslated.is_empty(), "{:?}", report.untranslated);
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let (_, obs) = structured_numeric(">^1^+", "g/L^^UCUM");
+    assert_eq!(obs["valueString"], "> 1 + g/L");
+    // A range is still a Range.
+    let (_, obs) = structured_numeric("^5^-^10", "mg/dL^^UCUM");
+    assert_eq!(obs["valueRange"]["low"]["value"], 5);
+    assert_eq!(obs["valueRange"]["high"]["value"], 10);
+}

@@ -285,6 +285,11 @@ impl<'a> Doc<'a> {
         c
     }
 
+    /// Replaces the value of the primitive `node` (a string made longer by a later row).
+    pub fn replace(&mut self, node: NodeId, val: Val<'a>) {
+        self.nodes[node as usize].val = val;
+    }
+
     /// Appends `val` to the array `arr`.
     #[inline]
     pub fn push(&mut self, arr: NodeId, val: Val<'a>) -> NodeId {

@@ -61,6 +61,13 @@ pub enum Primitive {
     SnRange,
     /// A structured numeric (SN) as a Ratio (`^1^:^128`, a titer).
     SnRatio,
+    /// A structured numeric (SN) as text, its valued components joined by single spaces: the
+    /// IG's string form for the forms no Quantity, Range or Ratio says (`<>^5`, `^2^+`).
+    /// Forward only.
+    SnText,
+    /// Text added, after a space, to the end of the string an earlier row wrote to the same
+    /// element (a structured numeric's units); nothing when no row did. Forward only.
+    AppendedText,
     /// The sender as an endpoint URL (MessageHeader.source.endpoint).
     Endpoint,
     /// An HD (namespace, universal id, type) as a URI: `urn:oid:` for ISO, `urn:uuid:` for
@@ -442,6 +449,8 @@ fn primitive(name: &str) -> Option<(Primitive, &'static [&'static str])> {
         "SN[Quantity]" => (Primitive::SnQuantity, &["Quantity"]),
         "SN[Range]" => (Primitive::SnRange, &["Range"]),
         "SN[Ratio]" => (Primitive::SnRatio, &["Ratio"]),
+        "SN[string]" => (Primitive::SnText, &["string"]),
+        "ST[appended]" => (Primitive::AppendedText, &["string"]),
         "HD[endpoint]" => (Primitive::Endpoint, &["url"]),
         "HD[uri]" => (Primitive::HdUri, &["uri", "string"]),
         "EI[uri]" => (Primitive::EiUri, &["uri", "string"]),
@@ -1113,7 +1122,11 @@ impl Compiler<'_> {
                     "type {type_name} runs backwards only: the row's direction must be reverse"
                 )));
             }
-            if matches!(p, Primitive::MediaType { .. }) && direction != Direction::Forward {
+            if matches!(
+                p,
+                Primitive::MediaType { .. } | Primitive::SnText | Primitive::AppendedText
+            ) && direction != Direction::Forward
+            {
                 return Err(e(format!(
                     "type {type_name} runs forward only: the row's direction must be forward"
                 )));
@@ -1525,6 +1538,16 @@ mod tests {
                 "datatypes/ED[Attachment].csv",
                 "component,when,target,type,vocabulary,value,direction\n0,,contentType,ED[mime],MediaType,,\n".to_string(),
                 "datatypes/ED[Attachment].csv:2: type ED[mime] runs forward only: the row's direction must be forward",
+            ),
+            (
+                "segments/OBX[Observation].csv",
+                format!("{seg}OBX-5,OBX-2 = 'SN',valueString,SN[string],,,\n"),
+                "segments/OBX[Observation].csv:2: type SN[string] runs forward only: the row's direction must be forward",
+            ),
+            (
+                "segments/OBX[Observation].csv",
+                format!("{seg}OBX-6.1,,valueString,ST[appended],,,reverse\n"),
+                "segments/OBX[Observation].csv:2: type ST[appended] runs forward only: the row's direction must be forward",
             ),
             (
                 "datatypes/ED[Attachment].csv",

@@ -180,6 +180,16 @@ impl<'a> Translator<'a, '_> {
             Primitive::SnQuantity | Primitive::SnRange | Primitive::SnRatio => {
                 return self.structured_numeric(row, p, v, obj);
             }
+            Primitive::SnText => match self.structured_numeric_text(v)? {
+                Some(t) => Val::Str(t),
+                None => return Ok(()),
+            },
+            Primitive::AppendedText => {
+                let Some(t) = self.texts.of(v.value())? else {
+                    return Ok(());
+                };
+                return self.append_text(obj, &row.target, &t);
+            }
             // Refused at load for any row that runs forward.
             Primitive::RangeText | Primitive::Words => return Ok(()),
             Primitive::HdUri | Primitive::EiUri => {
@@ -484,6 +494,36 @@ impl<'a> Translator<'a, '_> {
             }
         }
         Ok((!out.is_empty()).then_some(Cow::Owned(out)))
+    }
+
+    /// Adds `text`, after a space, to the end of the string at `target`, which an earlier row
+    /// wrote; without one there is nothing it would qualify, and nothing is written.
+    fn append_text(&mut self, obj: NodeId, target: &'a Target, text: &str) -> Result<(), Error> {
+        let Some(Step::Member {
+            name, many: false, ..
+        }) = target.steps.last()
+        else {
+            return Ok(());
+        };
+        let at = self.parent_of_last(obj, &target.steps);
+        let Some(before) = self
+            .doc
+            .get(at, name)
+            .and_then(|n| self.doc.str_at(n))
+            .map(str::to_owned)
+        else {
+            return Ok(());
+        };
+        let start = self.doc.made_buffer().len();
+        let out = self.doc.made_buffer();
+        out.push_str(&before);
+        out.push(' ');
+        out.push_str(text);
+        let joined = self.doc.made_since(start);
+        if let Some(node) = self.doc.get(at, name) {
+            self.doc.replace(node, Val::MadeStr(joined));
+        }
+        Ok(())
     }
 
     /// Writes a constant, typed by its target.

@@ -856,7 +856,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 Some(Piece::Text(Cow::Owned(format!("{low}-{high}"))))
             }
             // Refused at load for any row that runs backwards.
-            Primitive::MediaType { .. } => None,
+            Primitive::MediaType { .. } | Primitive::SnText | Primitive::AppendedText => None,
             Primitive::HdUri | Primitive::EiUri => {
                 let uri = v.as_str()?;
                 let shift = u32::from(p == Primitive::EiUri);
