@@ -1588,3 +1588,44 @@ fn a_plus_suffix_is_the_structured_numerics_text() {
     assert_eq!(obs["valueRange"]["low"]["value"], 5);
     assert_eq!(obs["valueRange"]["high"]["value"], 10);
 }
+
+/// The Observation an ORU^R01 of one result with value `obx5` (type ST) and status `obx11`
+/// gives.
+fn result_with_status(obx5: &str, obx11: &str) -> Value {
+    let msg = format!(
+        "MSH|^~\\&|LAB|L|EHR|H|20240115083015-0500||ORU^R01^ORU_R01|C1|P|2.5.1\r\
+PID|1||M1^^^H^MR||DOE^JANE\rOBR|1||F1|24357-6^Urinalysis^LN\r\
+OBX|1|ST|5778-6^Color of Urine^LN||{obx5}||||||{obx11}\r"
+    );
+    let (_, bundle) = notify_with_report(msg.as_bytes(), false);
+    resource(&bundle, "Observation").unwrap().clone()
+}
+
+#[test]
+fn a_result_not_asked_is_absent_for_that_reason_and_one_not_obtained_keeps_its_code() {
+    let not_asked = result_with_status("", "N");
+    assert_eq!(not_asked["status"], "unknown");
+    assert_eq!(
+        not_asked["dataAbsentReason"]["coding"],
+        json!([{"system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "not-asked"}])
+    );
+    // FHIR allows no dataAbsentReason beside a value (obs-6).
+    let valued = result_with_status("Yellow", "N");
+    assert_eq!(valued["valueString"], "Yellow");
+    assert!(valued.get("dataAbsentReason").is_none(), "{valued}");
+    // X is cancelled, its own code kept beside the status.
+    let cancelled = result_with_status("", "X");
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(
+        cancelled["_status"]["extension"][0],
+        json!({
+            "url": "http://hl7.org/fhir/StructureDefinition/alternate-codes",
+            "valueCodeableConcept": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0085", "code": "X"}]}
+        })
+    );
+    assert!(cancelled.get("dataAbsentReason").is_none());
+    let final_result = result_with_status("Yellow", "F");
+    assert!(
+        final_result.get("_status").is_none() && final_result.get("dataAbsentReason").is_none()
+    );
+}
