@@ -252,7 +252,7 @@ fn notify_lays_a_sites_tables_over_the_embedded_ones() {
     let sex = std::fs::read_to_string(embedded.join("vocabulary/AdministrativeSex.csv")).unwrap();
     std::fs::write(
         dir.join("vocabulary/AdministrativeSex.csv"),
-        format!("{sex}W,Woman,L,female,Female,http://hl7.org/fhir/administrative-gender\n"),
+        format!("{sex}W,Woman,L,female,Female,http://hl7.org/fhir/administrative-gender,forward\n"),
     )
     .unwrap();
     let msg = b"MSH|^~\\&|ADT1|GHH|||20260101120000-0500||ADT^A01^ADT_A01|M1|P|2.5.1\rEVN|A01\r\

@@ -299,9 +299,10 @@ pub struct Vocabulary {
     /// HL7 code → the coding system its row names (`system`: `HL70078`, a table 0396 name, or
     /// a URL).
     pub forward_systems: CodeMap<String>,
-    /// FHIR system → FHIR code → HL7 concept (code, display, HL7 table), first row wins.
+    /// FHIR system → FHIR code → HL7 concept (code, display, HL7 table), from the one row of
+    /// each FHIR code that runs both ways (rows marked `forward` translate only HL7 to FHIR).
     pub reverse: HashMap<String, HashMap<String, Concept>>,
-    /// FHIR code alone → HL7 concept, first row wins (for `code` elements, which carry no
+    /// FHIR code alone → HL7 concept, first such row wins (for `code` elements, which carry no
     /// system).
     pub reverse_by_code: HashMap<String, Concept>,
 }
@@ -1257,18 +1258,23 @@ impl Compiler<'_> {
             .tables
             .get(file)
             .ok_or_else(|| Error::new(ErrorKind::Mapping, format!("no vocabulary {file}")))?;
-        let rows = read_rows(
-            file,
-            text,
-            &[
-                "code",
-                "display",
-                "system",
-                "fhir_code",
-                "fhir_display",
-                "fhir_system",
-            ],
-        )?;
+        // The `direction` column is optional: without it every row runs both ways.
+        let mut columns = vec![
+            "code",
+            "display",
+            "system",
+            "fhir_code",
+            "fhir_display",
+            "fhir_system",
+        ];
+        let header = text
+            .lines()
+            .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .unwrap_or("");
+        if header.split(',').any(|c| c.trim() == "direction") {
+            columns.push("direction");
+        }
+        let rows = read_rows(file, text, &columns)?;
         let mut v = Vocabulary {
             name: name.to_string(),
             forward: CodeMap::default(),
@@ -1276,6 +1282,8 @@ impl Compiler<'_> {
             reverse: HashMap::new(),
             reverse_by_code: HashMap::new(),
         };
+        // (FHIR system, FHIR code) → the line of the row that writes it back.
+        let mut written_back: HashMap<(String, String), u32> = HashMap::new();
         for row in rows {
             let (code, system, fhir_code, fhir_system) =
                 (row.cell(0), row.cell(2), row.cell(3), row.cell(5));
@@ -1302,6 +1310,19 @@ impl Compiler<'_> {
                     format!("fhir_system `{fhir_system}` is not a URL"),
                 ));
             }
+            let backwards = match row.cell(6) {
+                "" | "both" => true,
+                "forward" => false,
+                other => {
+                    return Err(err(
+                        file,
+                        row.line,
+                        format!(
+                            "direction `{other}`: a vocabulary row runs `both` ways (the default) or `forward` only"
+                        ),
+                    ));
+                }
+            };
             let concept = Concept {
                 code: fhir_code.to_string(),
                 display: row.cell(4).to_string(),
@@ -1312,6 +1333,22 @@ impl Compiler<'_> {
             }
             v.forward_systems
                 .insert(code.to_string(), system.to_string());
+            if !backwards {
+                continue;
+            }
+            // Several HL7 codes may translate to one FHIR code; only one of them may be
+            // written for it, and the table says which.
+            if let Some(first) =
+                written_back.insert((fhir_system.to_string(), fhir_code.to_string()), row.line)
+            {
+                return Err(err(
+                    file,
+                    row.line,
+                    format!(
+                        "FHIR code `{fhir_code}` is written back by line {first} already: mark all its rows but one `forward`"
+                    ),
+                ));
+            }
             let back = Concept {
                 code: code.to_string(),
                 display: row.cell(1).to_string(),
@@ -1457,6 +1494,53 @@ mod tests {
         assert_eq!(
             links,
             [("subject", false), ("encounter", false), ("specimen", true)]
+        );
+    }
+
+    #[test]
+    fn a_fhir_code_has_at_most_one_row_that_writes_it_back() {
+        let head = "code,display,system,fhir_code,fhir_display,fhir_system,direction\n";
+        let sys = "http://hl7.org/fhir/administrative-gender";
+        let two = format!(
+            "# several HL7 codes, one FHIR code\n{head}F,Female,HL70001,female,Female,{sys},\n\
+             O,Other,HL70001,other,Other,{sys},\nA,Ambiguous,HL70001,other,Other,{sys},both\n"
+        );
+        let e = compile_with("vocabulary/AdministrativeSex.csv", &two).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "vocabulary/AdministrativeSex.csv:5: FHIR code `other` is written back by line 4 already: mark all its rows but one `forward`"
+        );
+        let bad = format!("{head}O,Other,HL70001,other,Other,{sys},backward\n");
+        let e = compile_with("vocabulary/AdministrativeSex.csv", &bad).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("vocabulary/AdministrativeSex.csv:2: direction `backward`"),
+            "{e}"
+        );
+        // A forward row translates its HL7 code and is never written back; the row marked
+        // both is, whatever the order.
+        let marked = format!(
+            "{head}A,Ambiguous,HL70001,other,Other,{sys},forward\nO,Other,HL70001,other,Other,{sys},\n\
+             N,Not applicable,HL70001,other,Other,{sys},forward\n"
+        );
+        let plan = compile_with("vocabulary/AdministrativeSex.csv", &marked).unwrap();
+        let v = &plan.vocabularies[plan.vocabulary_index["AdministrativeSex"]];
+        assert_eq!(v.forward.get("A").map(|c| c.code.as_str()), Some("other"));
+        assert_eq!(
+            v.back(Some(sys), "other").map(|c| c.code.as_str()),
+            Some("O")
+        );
+        assert_eq!(v.back(None, "other").map(|c| c.code.as_str()), Some("O"));
+        // Without the column every row runs both ways, and the check holds as well.
+        let old = format!(
+            "code,display,system,fhir_code,fhir_display,fhir_system\nO,Other,HL70001,other,Other,{sys}\n\
+             A,Ambiguous,HL70001,other,Other,{sys}\n"
+        );
+        let e = compile_with("vocabulary/AdministrativeSex.csv", &old).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("vocabulary/AdministrativeSex.csv:3: FHIR code `other`"),
+            "{e}"
         );
     }
 

@@ -5,12 +5,20 @@
 //! `tables/gen_v2_tables.py` from transcriptions of the standards 2.1 to 2.8.2, merged: a field
 //! any version defines is listed, with its type in the latest version that has it, the types
 //! earlier versions gave it (or that they lacked it) and the versions that require it.
+//! `tables/codes.csv`, from the same script, lists the codes of each HL7 table with the versions
+//! whose table has them (from 2.3.1, the first version transcribed with its tables).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
 const SEGMENTS: &str = include_str!("tables/segments.csv");
 const DATATYPES: &str = include_str!("tables/datatypes.csv");
+const CODES: &str = include_str!("tables/codes.csv");
+
+/// The versions `tables/codes.csv` has tables for, in order: bit `i` of a mask is version `i`.
+const TABLE_VERSIONS: [&str; 9] = [
+    "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.8", "2.8.1", "2.8.2",
+];
 
 struct Spec {
     /// Segment id → data type of each field (index 0 is field 1).
@@ -29,6 +37,47 @@ struct Spec {
     components_earlier: HashMap<(&'static str, usize), &'static str>,
     /// (data type, component) → the versions that require it, `;`-separated (none before 2.6).
     components_required: HashMap<(&'static str, usize), &'static str>,
+}
+
+/// The codes of HL7 tables, by version.
+struct Codes {
+    /// (table, code) → the versions whose table has the code, as a mask of [`TABLE_VERSIONS`].
+    codes: HashMap<(&'static str, &'static str), u16>,
+    /// Table → the versions whose table has any code.
+    tables: HashMap<&'static str, u16>,
+}
+
+/// The mask of the versions a `2.3.1-2.8.2;…` list names.
+fn version_mask(list: &str) -> u16 {
+    let index = |v: &str| TABLE_VERSIONS.iter().position(|t| *t == v);
+    let mut mask = 0u16;
+    for run in list.split(';') {
+        let (first, last) = run.split_once('-').unwrap_or((run, run));
+        if let (Some(a), Some(b)) = (index(first), index(last)) {
+            for i in a..=b {
+                mask |= 1 << i;
+            }
+        }
+    }
+    mask
+}
+
+fn codes() -> &'static Codes {
+    static C: OnceLock<Codes> = OnceLock::new();
+    C.get_or_init(|| {
+        let mut codes = HashMap::new();
+        let mut tables: HashMap<&'static str, u16> = HashMap::new();
+        for line in CODES.lines().skip(1) {
+            let mut c = line.splitn(3, ',');
+            let (Some(table), Some(versions), Some(code)) = (c.next(), c.next(), c.next()) else {
+                continue;
+            };
+            let mask = version_mask(versions);
+            codes.insert((table, code), mask);
+            *tables.entry(table).or_default() |= mask;
+        }
+        Codes { codes, tables }
+    })
 }
 
 fn spec() -> &'static Spec {
@@ -239,6 +288,30 @@ pub fn component_type(datatype: &str, n: usize) -> Option<&'static str> {
         .get(n.checked_sub(1)?)
         .copied()
         .filter(|t| !t.is_empty())
+}
+
+/// Whether HL7 table `table` (`HL70200`) of `version` has `code`: `None` where that is not
+/// known (a version before 2.3.1 or after 2.8.2, a table the version does not list, the open
+/// table 0396 of coding systems, a site's own table).
+///
+/// ```
+/// use hl7fhir::v2::spec::table_has;
+/// assert_eq!(table_has("HL70200", "MSK", "2.5.1"), Some(false));
+/// assert_eq!(table_has("HL70200", "MSK", "2.7"), Some(true));
+/// assert_eq!(table_has("HL70200", "L", "2.3"), None);
+/// ```
+pub fn table_has(table: &str, code: &str, version: &str) -> Option<bool> {
+    let bit = 1u16 << TABLE_VERSIONS.iter().position(|v| *v == version)?;
+    let codes = codes();
+    if codes.tables.get(table)? & bit == 0 {
+        return None;
+    }
+    Some(
+        codes
+            .codes
+            .get(&(table, code))
+            .is_some_and(|m| m & bit != 0),
+    )
 }
 
 /// True for Z-segments (site-defined, never in the standard).

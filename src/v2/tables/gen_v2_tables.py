@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Writes segments.csv and datatypes.csv: the HL7 v2 segment and data type definitions the
-mapping loader checks field and component references against.
+mapping loader checks field and component references against; and codes.csv: the codes of each
+HL7 table and the versions whose table has them, so that a writer sends only codes its version
+defines.
 
 Every version from 2.1 to 2.8.2 is merged: a field or component is listed if any version
 defines it, with its data type in the latest version that has it (and, in `earlier`, the versions
@@ -102,6 +104,51 @@ def main(out):
                 )
                 required = ";".join(dt_required.get((dt, num), []))
                 f.write(f"{dt},{num},{label},{sub},{earlier},{required}\n")
+
+    write_codes(out)
+
+
+# Versions whose tables hl7apy transcribes (it has none before 2.3.1).
+TABLE_VERSIONS = [v for v in VERSIONS if v not in ("2_1", "2_2", "2_3")]
+
+# Table 0396 (coding systems) is open: HL7 registers new coding systems between versions, and
+# senders name them in every version; its transcription lacks ones in use long before it lists them.
+OPEN_TABLES = {"HL70396"}
+
+
+def ranges(present):
+    """`2.3.1-2.8.2`, or several `;`-separated runs where a code left a table and came back."""
+    runs, start, prev = [], None, None
+    for v in TABLE_VERSIONS:
+        if v in present:
+            start = start or v
+            prev = v
+        elif start:
+            runs.append((start, prev))
+            start = None
+    if start:
+        runs.append((start, prev))
+    name = lambda v: v.replace("_", ".")
+    return ";".join(name(a) if a == b else f"{name(a)}-{name(b)}" for a, b in runs)
+
+
+def write_codes(out):
+    codes = {}
+    for v in TABLE_VERSIONS:
+        tables = importlib.import_module(f"hl7apy.v{v}.tables")
+        for table, entry in tables.TABLES.items():
+            if table in OPEN_TABLES:
+                continue
+            for code in entry[1]:
+                # A code that a CSV line cannot hold as it is (none in 1.3.5), and the transcription's
+                # placeholder `...`, are left out.
+                if not code or code == "..." or any(ch in code for ch in ",\n\r\""):
+                    continue
+                codes.setdefault((table, code), set()).add(v)
+    with open(f"{out}/codes.csv", "w") as f:
+        f.write("table,versions,code\n")
+        for (table, code) in sorted(codes):
+            f.write(f"{table},{ranges(codes[(table, code)])},{code}\n")
 
 
 if __name__ == "__main__":

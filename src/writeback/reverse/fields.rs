@@ -517,7 +517,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 continue;
             };
             let plan: &'p Plan = self.plan;
-            if let Some(back) = plan.vocabularies[vocab].back(Some(system), code) {
+            if let Some(back) = self.in_version(plan.vocabularies[vocab].back(Some(system), code)) {
                 set_in(rep, &[1], Cow::Borrowed(&back.code));
                 set_in(rep, &[2], Cow::Borrowed(&back.display));
                 set_in(rep, &[3], Cow::Borrowed(&back.system));
@@ -762,6 +762,16 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             .map(|c| Cow::Borrowed(c.code.as_str()))
     }
 
+    /// A vocabulary's HL7 code, where the table of the version written has it: a code the
+    /// table gained in a later version (table 0200's MSK from v2.7) or lost is not written, and
+    /// the FHIR code it would translate stays untranslated (reported with `--explain`).
+    fn in_version<'c>(
+        &self,
+        back: Option<&'c crate::mapping::plan::Concept>,
+    ) -> Option<&'c crate::mapping::plan::Concept> {
+        back.filter(|c| spec::table_has(&c.system, &c.code, self.version.name()) != Some(false))
+    }
+
     /// Converts a FHIR primitive (or small composite) back to HL7 text.
     /// `owner` is the element the row's target starts from (for the original text kept beside a
     /// date).
@@ -783,7 +793,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             Primitive::Code => {
                 let code = primitive_text(v)?;
                 match vocab {
-                    Some(voc) => voc.back(None, &code).map(code_of),
+                    Some(voc) => self.in_version(voc.back(None, &code)).map(code_of),
                     None => Some(Piece::Text(code)),
                 }
             }
@@ -895,7 +905,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                     coding.get("system").and_then(Json::as_str),
                     coding.get("code").and_then(Json::as_str)?,
                 );
-                vocab?.back(system, code).map(code_of)
+                self.in_version(vocab?.back(system, code)).map(code_of)
             }
             Primitive::CodeSystem => {
                 let url = v.as_str()?;

@@ -1151,6 +1151,16 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             .at_fhir_path(format!("{}.{e}", r.path));
         }
         match element {
+            // The element is there, but nothing HL7 holds says what it says (an Observation
+            // status `amended`, which no code of table 0085 means).
+            Some(e) if r.json.get(e.as_str()).is_some() => Error::new(
+                ErrorKind::MissingRequired,
+                format!(
+                    "an HL7 v{version} {seg} needs {seg}-{field}, and the {}'s {e} has no HL7 code or value it can be written as",
+                    r.ty
+                ),
+            )
+            .at_fhir_path(format!("{}.{e}", r.path)),
             Some(e) => Error::new(
                 ErrorKind::MissingRequired,
                 format!(

@@ -1,0 +1,125 @@
+//! Codes written back through the vocabularies: a FHIR code several HL7 codes translate to is
+//! written as the one its vocabulary marks, or not at all where none says what it says, and a
+//! code is written only in the versions whose table has it.
+
+mod common;
+
+use common::field;
+use hl7fhir::engine::Engine;
+use hl7fhir::writeback::{WritebackOptions, Written};
+use serde_json::{Value, json};
+
+fn options(version: &str) -> WritebackOptions {
+    let mut opts = WritebackOptions {
+        event: None,
+        envelope: common::fixed_envelope(),
+        explain: true,
+    };
+    opts.envelope.version = version.into();
+    opts
+}
+
+fn write(request: &Value, version: &str) -> Result<Written, hl7fhir::Error> {
+    Engine::with_defaults()
+        .unwrap()
+        .writeback(request, &options(version), 1)
+}
+
+/// A Patient whose identifier has the type v2.7 and later require (CX.5).
+fn patient(extra: Value) -> Value {
+    let mut p = json!({"resourceType": "Patient", "id": "p1",
+        "identifier": [{"value": "MRN-1", "type": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]}}],
+        "name": [{"family": "Castellanos"}]});
+    for (k, v) in extra.as_object().unwrap() {
+        p[k] = v.clone();
+    }
+    p
+}
+
+fn unmapped(written: &Written, path: &str) -> bool {
+    written.unmapped.iter().any(|u| u == path)
+}
+
+#[test]
+fn a_contact_point_of_system_other_gets_no_equipment_type() {
+    // MD, SAT, TDD and TTY all read as `other`; none of them is what `other` says.
+    let request = patient(json!({"telecom": [
+        {"system": "other", "value": "555 0100", "use": "home"},
+        {"system": "email", "value": "a@example.org"}]}));
+    let written = write(&request, "2.5.1").unwrap();
+    assert_eq!(
+        field(&written.message, "PID", 13),
+        "555 0100^PRN~^^Internet^a@example.org"
+    );
+    assert!(
+        unmapped(&written, "Patient.telecom[0].system"),
+        "{:?}",
+        written.unmapped
+    );
+    // From v2.7 every XTN needs its equipment type: nothing is guessed for it.
+    let e = write(&request, "2.8").unwrap_err();
+    assert!(e.to_string().contains("XTN.3"), "{e}");
+}
+
+#[test]
+fn an_amended_observation_is_not_sent_as_amended_for_the_patients_demographics() {
+    // Table 0085's A (from v2.8) says the placer amended the result for the patient's
+    // demographics, which FHIR's `amended` does not say; nothing else says `amended`, and
+    // OBX-11 is required: the request fails, naming the status.
+    let obs = json!({"resourceType": "Observation", "id": "o1", "status": "amended",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+        "subject": {"reference": "Patient/p1"}, "valueString": "v"});
+    let request = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": patient(json!({})), "request": {"method": "PUT", "url": "Patient/p1"}},
+        {"resource": obs, "request": {"method": "POST", "url": "Observation"}}]});
+    for version in ["2.5.1", "2.8"] {
+        let e = write(&request, version).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("OBX-11"), "{version}: {text}");
+        assert!(
+            text.contains("Observation's status has no HL7 code"),
+            "{version}: {text}"
+        );
+        assert_eq!(e.fhir_path(), Some("Bundle.entry[1].resource.status"));
+    }
+    // `corrected` still goes back as C, `entered-in-error` as D (not W).
+    for (status, code) in [("corrected", "C"), ("entered-in-error", "D")] {
+        let mut r = request.clone();
+        r["entry"][1]["resource"]["status"] = json!(status);
+        let written = write(&r, "2.5.1").unwrap();
+        assert_eq!(field(&written.message, "OBX", 11), code, "{status}");
+    }
+}
+
+#[test]
+fn a_gender_other_is_written_as_other_not_ambiguous() {
+    let written = write(&patient(json!({"gender": "other"})), "2.5.1").unwrap();
+    assert_eq!(field(&written.message, "PID", 8), "O");
+}
+
+#[test]
+fn a_name_type_is_written_only_where_the_version_has_it() {
+    // MSK (masked) came into table 0200 with v2.7.
+    let request = patient(json!({"name": [{"family": "Castellanos", "use": "anonymous"}]}));
+    let written = write(&request, "2.5.1").unwrap();
+    assert_eq!(field(&written.message, "PID", 5), "Castellanos");
+    assert!(
+        unmapped(&written, "Patient.name[0].use"),
+        "{:?}",
+        written.unmapped
+    );
+    for version in ["2.7", "2.8"] {
+        let written = write(&request, version).unwrap();
+        assert_eq!(
+            field(&written.message, "PID", 5),
+            "Castellanos^^^^^^MSK",
+            "{version}"
+        );
+        assert!(!unmapped(&written, "Patient.name[0].use"), "{version}");
+    }
+    // L is in every version's table.
+    let official = patient(json!({"name": [{"family": "Castellanos", "use": "official"}]}));
+    let written = write(&official, "2.5.1").unwrap();
+    assert_eq!(field(&written.message, "PID", 5), "Castellanos^^^^^^L");
+}
