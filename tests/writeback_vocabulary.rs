@@ -123,3 +123,31 @@ fn a_name_type_is_written_only_where_the_version_has_it() {
     let written = write(&official, "2.5.1").unwrap();
     assert_eq!(field(&written.message, "PID", 5), "Castellanos^^^^^^L");
 }
+
+#[test]
+fn a_language_goes_as_iso_639_only_when_it_is_an_iso_639_code() {
+    let language = |code: &str, display: &str| {
+        patient(json!({"communication": [{"language": {"coding": [
+            {"system": "urn:ietf:bcp:47", "code": code, "display": display}]}}]}))
+    };
+    let written = write(&language("en", "English"), "2.5.1").unwrap();
+    assert_eq!(field(&written.message, "PID", 15), "en^English^ISO639");
+    // A tag with a region is no ISO 639 code, and HL7 names no system for BCP 47: the code is
+    // left out and reported; its words still go.
+    for version in ["2.5.1", "2.8"] {
+        let written = write(&language("en-US", "English (United States)"), version).unwrap();
+        assert_eq!(
+            field(&written.message, "PID", 15),
+            "^English (United States)",
+            "{version}"
+        );
+        for lost in ["code", "system"] {
+            let path = format!("Patient.communication[0].language.coding[0].{lost}");
+            assert!(
+                unmapped(&written, &path),
+                "{version}: {:?}",
+                written.unmapped
+            );
+        }
+    }
+}

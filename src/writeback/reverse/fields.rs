@@ -580,6 +580,22 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 self.words_into(&values, rep, nums);
                 continue;
             }
+            // The system of a code left out above (a BCP 47 `en-US` is no ISO639 code) would
+            // name a code that is not there.
+            if row.conversion == Conversion::Primitive(Primitive::CodeSystem)
+                && is_coded(map)
+                && let (Some(url), Some(code)) = (
+                    v.as_str(),
+                    coding_of(row, element, "system")
+                        .and_then(|c| c.get("code"))
+                        .and_then(Json::as_str),
+                )
+                && self
+                    .system_name(url)
+                    .is_some_and(|name| !system_holds(&name, code))
+            {
+                continue;
+            }
             self.mark(v);
             if let Some(system) = self.system_said_by_component(map, row, element) {
                 self.mark(system);
@@ -683,7 +699,13 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             if self.slot.is_some_and(|s| !self.version.composite(s.ty)) {
                 return !system.starts_with("http://terminology.hl7.org/CodeSystem/v2-");
             }
-            return self.system_name(system).is_none();
+            let code = coding_of(row, element, "code")
+                .and_then(|c| c.get("code"))
+                .and_then(Json::as_str)
+                .unwrap_or("");
+            return self
+                .system_name(system)
+                .is_none_or(|name| !system_holds(&name, code));
         }
         !self.component_names_system(map, row, system)
     }
@@ -1134,21 +1156,37 @@ fn unit_of(q: &Json) -> Option<(Option<&str>, &str)> {
 
 /// The `system` of the coding whose `code` a row writes (`type.coding[1].code`), if any.
 fn coding_system<'j>(row: &MapRow, element: &'j Json) -> Option<&'j Json> {
+    coding_of(row, element, "code").and_then(|c| c.get("system"))
+}
+
+/// The coding whose element `member` (`code`, `system`) a row writes (`coding[1].code`), if any.
+fn coding_of<'j>(row: &MapRow, element: &'j Json, member: &str) -> Option<&'j Json> {
     let steps = row.target.steps.as_slice();
     let [
         ..,
         Step::Member { name: coding, .. },
-        Step::Member { name: code, .. },
+        Step::Member { name: last, .. },
     ] = steps
     else {
         return None;
     };
-    if coding != "coding" || code != "code" {
+    if coding != "coding" || last != member {
         return None;
     }
     select(element, &steps[..steps.len() - 1], Select::default())
         .first()
-        .and_then(|c| c.get("system"))
+        .copied()
+}
+
+/// True when the coding system HL7 names `name` (table 0396) holds `code`. ISO639 holds ISO 639
+/// languages alone: of the BCP 47 tags FHIR codes languages with, only a language subtag
+/// standing alone (`en`, two or three letters) is one; `en-US` is no ISO 639 code, and its
+/// region cannot be cut off without saying less than the tag.
+fn system_holds(name: &str, code: &str) -> bool {
+    match name {
+        "ISO639" => (2..=3).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphabetic()),
+        _ => true,
+    }
 }
 
 /// The text of a primitive JSON value. Numbers keep the digits they were written with, in the
