@@ -151,3 +151,66 @@ fn a_language_goes_as_iso_639_only_when_it_is_an_iso_639_code() {
         }
     }
 }
+
+#[test]
+fn a_report_performer_is_the_technician_only_when_its_function_says_so() {
+    let function = |code: &str| {
+        json!([{"url": "http://hl7.org/fhir/StructureDefinition/event-performerFunction",
+                "valueCodeableConcept": {"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                    "code": code}]}}])
+    };
+    let practitioner = |id: &str, family: &str| {
+        json!({"resourceType": "Practitioner", "id": id,
+               "identifier": [{"value": id.to_uppercase()}], "name": [{"family": family}]})
+    };
+    let report = |performers: Value| {
+        let entries = vec![
+            patient(json!({})),
+            practitioner("p-int", "Reader"),
+            practitioner("p-any", "Somebody"),
+            practitioner("p-tech", "Tech"),
+            practitioner("p-trans", "Typist"),
+            json!({"resourceType": "Observation", "id": "o1", "status": "final",
+                   "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+                   "subject": {"reference": "Patient/p1"}, "valueString": "v"}),
+            json!({"resourceType": "DiagnosticReport", "id": "r1", "status": "final",
+                   "code": {"coding": [{"system": "http://loinc.org", "code": "24323-8"}]},
+                   "subject": {"reference": "Patient/p1"},
+                   "resultsInterpreter": [{"reference": "Practitioner/p-int"}],
+                   "performer": performers,
+                   "result": [{"reference": "Observation/o1"}]}),
+        ];
+        json!({"resourceType": "Bundle", "type": "transaction", "entry": entries.into_iter()
+            .map(|r| json!({"resource": r, "request": {"method": "POST"}}))
+            .collect::<Vec<_>>()})
+    };
+    // A performer without a function, then the technician (SPRF) and the transcriptionist
+    // (TRANS), as OBR-34 and OBR-35 give them.
+    let request = report(json!([
+        {"reference": "Practitioner/p-any"},
+        {"reference": "Practitioner/p-trans", "extension": function("TRANS")},
+        {"reference": "Practitioner/p-tech", "extension": function("SPRF")}]));
+    let written = write(&request, "2.5.1").unwrap();
+    assert_eq!(field(&written.message, "OBR", 32), "P-INT&Reader");
+    assert_eq!(field(&written.message, "OBR", 34), "P-TECH&Tech");
+    assert_eq!(field(&written.message, "OBR", 35), "P-TRANS&Typist");
+    assert!(
+        unmapped(&written, "Bundle.entry[6].resource.performer[0].reference"),
+        "{:?}",
+        written.unmapped
+    );
+    // A performer whose function is none of those is no technician either.
+    let request =
+        report(json!([{"reference": "Practitioner/p-any", "extension": function("PPRF")}]));
+    let written = write(&request, "2.5.1").unwrap();
+    assert_eq!(field(&written.message, "OBR", 34), "");
+    assert!(
+        written
+            .unmapped
+            .iter()
+            .any(|u| u.starts_with("Bundle.entry[6].resource.performer[0]")),
+        "{:?}",
+        written.unmapped
+    );
+}

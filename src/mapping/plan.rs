@@ -134,6 +134,11 @@ pub struct MapRow {
     pub constant: Option<String>,
     /// Defaults set in each element a data type map builds: (target within it, value).
     pub defaults: Vec<(Target, String)>,
+    /// Backwards, for a row handing one list entry (`performer[1]`) to a map that builds a
+    /// resource: what the entry must hold to be taken, from the constants the row's forward
+    /// siblings set in it (the function `SPRF` the technician's OBR-34 gives its performer).
+    /// (target within the entry, value); an entry that lacks one came from elsewhere.
+    pub requires: Vec<(Target, String)>,
     /// Which way the row runs.
     pub direction: Direction,
     /// True when a lightweight notification needs this row (identifiers, required elements).
@@ -949,6 +954,7 @@ impl Compiler<'_> {
             compiled.push(r);
         }
         self.in_progress.pop();
+        self.entry_requirements(&mut compiled);
         // A resource of its own with no identifier (a Location named only by its room) would be
         // empty in a lightweight notification; keep all it has there instead.
         let identified = compiled.iter().any(|r| matches!(r.target.steps.first(), Some(Step::Member { name, .. }) if name == "identifier"));
@@ -1245,9 +1251,54 @@ impl Compiler<'_> {
             vocabulary,
             constant,
             defaults,
+            requires: Vec::new(),
             direction,
             light,
         })
+    }
+
+    /// Fills [`MapRow::requires`]: a row that runs backwards and hands the list entry
+    /// `performer[1]` to a map building a resource takes only an entry holding every constant
+    /// that forward rows of the same field set inside it
+    /// (`performer[1].extension(…performerFunction).valueCodeableConcept.coding[1].code` =
+    /// `SPRF`), wherever the entry sits: the constants say what the field means, and an entry
+    /// without them did not come from it.
+    fn entry_requirements(&self, rows: &mut [MapRow]) {
+        for i in 0..rows.len() {
+            let row = &rows[i];
+            let builds_resource =
+                matches!(row.conversion, Conversion::Map(m) if self.plan.maps[m].creates_resource);
+            let indexed = matches!(
+                row.target.steps.last(),
+                Some(Step::Member {
+                    index: Some(_),
+                    append: false,
+                    ..
+                })
+            );
+            if !row.direction.reverse() || row.source.is_none() || !builds_resource || !indexed {
+                continue;
+            }
+            let n = row.target.steps.len();
+            let requires: Vec<(Target, String)> = rows
+                .iter()
+                .filter(|s| {
+                    s.direction == Direction::Forward
+                        && s.source == row.source
+                        && s.target.steps.len() > n
+                        && s.target.steps[..n] == row.target.steps[..]
+                })
+                .filter_map(|s| {
+                    let value = s.constant.clone()?;
+                    let within = Target {
+                        steps: s.target.steps[n..].to_vec(),
+                        ..s.target.clone()
+                    };
+                    Some((within, value))
+                })
+                .collect();
+            rows[i].requires = requires;
+        }
     }
 
     fn vocabulary(&mut self, name: &str, file: &str, _referenced_at: u32) -> Result<usize, Error> {

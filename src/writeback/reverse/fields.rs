@@ -283,7 +283,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
     ) -> Nodes<'j> {
         let how = Select {
             focus,
-            any_index: !row.defaults.is_empty(),
+            any_index: !row.defaults.is_empty() || !row.requires.is_empty(),
         };
         let mut values = select(json, &row.target.steps, how);
         if takes_entries(row) {
@@ -296,6 +296,18 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                         .first()
                         .and_then(|x| primitive_text(x))
                         .is_none_or(|x| &x == value)
+                })
+            });
+        }
+        // An entry that lacks what the field's own rows give it (a performer whose function
+        // is not the technician's, or who has none) is not the field's.
+        if !row.requires.is_empty() {
+            values.retain(|v| {
+                row.requires.iter().all(|(t, value)| {
+                    select(v, &t.steps, Select::default())
+                        .first()
+                        .and_then(|x| primitive_text(x))
+                        .is_some_and(|x| &x == value)
                 })
             });
         }
@@ -1062,7 +1074,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
 
     /// Marks the parts of `v` a row's defaults account for (`type.coding[1].code` = PLAC).
     fn defaults_read(&mut self, row: &MapRow, v: &'j Json) {
-        for (t, value) in &row.defaults {
+        for (t, value) in row.defaults.iter().chain(&row.requires) {
             for x in select(v, &t.steps, Select::default()) {
                 if primitive_text(x).as_deref() == Some(value.as_str()) {
                     self.mark(x);
@@ -1354,7 +1366,9 @@ fn telecom_back(value: &str, has_xtn1: bool) -> Option<Piece<'_>> {
 /// True for rows that take list entries in turn: they append (`given[]`), or their defaults
 /// pick entries of a list by what they hold (`identifier[1]` of type PLAC).
 fn takes_entries(row: &MapRow) -> bool {
-    !row.defaults.is_empty() || row.target.steps.iter().any(Step::appends)
+    !row.defaults.is_empty()
+        || !row.requires.is_empty()
+        || row.target.steps.iter().any(Step::appends)
 }
 
 /// True when another row of the data type map would give the element the same value from what
