@@ -475,7 +475,22 @@ fn conversion_places(
                     }
                     _ => row.vocabulary.is_none() || translated,
                 };
-                if known {
+                // ISO639 holds ISO 639 languages alone: a BCP 47 tag with a region sent as
+                // ISO639 (`en-US`) is read as the tag, and goes back without the coding system
+                // that cannot hold it (a coded value's code is two components before its system).
+                let language = |code: &str| {
+                    (2..=3).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphabetic())
+                };
+                let mislabelled = match (p, base) {
+                    (Primitive::CodeSystem, [c]) if *c > 2 && code == "ISO639" => {
+                        !language(text(&[c - 2, 1]).trim())
+                    }
+                    (Primitive::Code, [c]) => {
+                        text(&[c + 2, 1]).trim() == "ISO639" && !language(code)
+                    }
+                    _ => false,
+                };
+                if known && !mislabelled {
                     out.push((first, Kind::Code(row.vocabulary)));
                 }
             }
