@@ -63,10 +63,10 @@ fn a_contact_point_of_system_other_gets_no_equipment_type() {
 }
 
 #[test]
-fn an_amended_observation_is_not_sent_as_amended_for_the_patients_demographics() {
+fn an_amended_observation_goes_as_a_correction_not_as_amended_for_the_patients_demographics() {
     // Table 0085's A (from v2.8) says the placer amended the result for the patient's
-    // demographics, which FHIR's `amended` does not say; nothing else says `amended`, and
-    // OBX-11 is required: the request fails, naming the status.
+    // demographics, which FHIR's `amended` does not say; C, a result that replaces a final one,
+    // is how HL7 v2 sends an amendment, and reads back as `corrected`.
     let obs = json!({"resourceType": "Observation", "id": "o1", "status": "amended",
         "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
         "subject": {"reference": "Patient/p1"}, "valueString": "v"});
@@ -74,22 +74,28 @@ fn an_amended_observation_is_not_sent_as_amended_for_the_patients_demographics()
         {"resource": patient(json!({})), "request": {"method": "PUT", "url": "Patient/p1"}},
         {"resource": obs, "request": {"method": "POST", "url": "Observation"}}]});
     for version in ["2.5.1", "2.8"] {
-        let e = write(&request, version).unwrap_err();
-        let text = e.to_string();
-        assert!(text.contains("OBX-11"), "{version}: {text}");
-        assert!(
-            text.contains("Observation's status has no HL7 code"),
-            "{version}: {text}"
-        );
-        assert_eq!(e.fhir_path(), Some("Bundle.entry[1].resource.status"));
+        let written = write(&request, version).unwrap();
+        assert_eq!(field(&written.message, "OBX", 11), "C", "{version}");
     }
-    // `corrected` still goes back as C, `entered-in-error` as D (not W).
+    // `corrected` goes back as C too, `entered-in-error` as D (not W).
     for (status, code) in [("corrected", "C"), ("entered-in-error", "D")] {
         let mut r = request.clone();
         r["entry"][1]["resource"]["status"] = json!(status);
         let written = write(&r, "2.5.1").unwrap();
         assert_eq!(field(&written.message, "OBX", 11), code, "{status}");
     }
+    // A status no HL7 code says (`registered`: no result yet) is not guessed, and OBX-11 is
+    // required: the request fails, naming the status.
+    let mut r = request.clone();
+    r["entry"][1]["resource"]["status"] = json!("registered");
+    let e = write(&r, "2.5.1").unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains("OBX-11"), "{text}");
+    assert!(
+        text.contains("Observation's status has no HL7 code"),
+        "{text}"
+    );
+    assert_eq!(e.fhir_path(), Some("Bundle.entry[1].resource.status"));
 }
 
 #[test]

@@ -1361,29 +1361,35 @@ impl Compiler<'_> {
                     format!("fhir_system `{fhir_system}` is not a URL"),
                 ));
             }
-            let backwards = match row.cell(6) {
-                "" | "both" => true,
-                "forward" => false,
+            let (forwards, backwards) = match row.cell(6) {
+                "" | "both" => (true, true),
+                "forward" => (true, false),
+                "reverse" => (false, true),
                 other => {
                     return Err(err(
                         file,
                         row.line,
                         format!(
-                            "direction `{other}`: a vocabulary row runs `both` ways (the default) or `forward` only"
+                            "direction `{other}`: a vocabulary row runs `both` ways (the default), `forward` or `reverse` only"
                         ),
                     ));
                 }
             };
-            let concept = Concept {
-                code: fhir_code.to_string(),
-                display: row.cell(4).to_string(),
-                system: fhir_system.to_string(),
-            };
-            if v.forward.insert(code.to_string(), concept).is_some() {
-                return Err(err(file, row.line, format!("code `{code}` appears twice")));
+            // A row that runs backwards only writes a FHIR code as an HL7 code that reads as a
+            // narrower FHIR code (amended goes as C, which reads as corrected): the HL7 code's
+            // own row translates it forward.
+            if forwards {
+                let concept = Concept {
+                    code: fhir_code.to_string(),
+                    display: row.cell(4).to_string(),
+                    system: fhir_system.to_string(),
+                };
+                if v.forward.insert(code.to_string(), concept).is_some() {
+                    return Err(err(file, row.line, format!("code `{code}` appears twice")));
+                }
+                v.forward_systems
+                    .insert(code.to_string(), system.to_string());
             }
-            v.forward_systems
-                .insert(code.to_string(), system.to_string());
             if !backwards {
                 continue;
             }
@@ -1582,6 +1588,23 @@ mod tests {
             Some("O")
         );
         assert_eq!(v.back(None, "other").map(|c| c.code.as_str()), Some("O"));
+        // A reverse row writes its FHIR code and translates nothing forward: C still reads
+        // as corrected.
+        let status = "http://hl7.org/fhir/observation-status";
+        let reverse = format!(
+            "{head}C,Corrected,HL70085,corrected,Corrected,{status},\n\
+             C,Corrected,HL70085,amended,Amended,{status},reverse\n"
+        );
+        let plan = compile_with("vocabulary/ObservationResultStatus.csv", &reverse).unwrap();
+        let v = &plan.vocabularies[plan.vocabulary_index["ObservationResultStatus"]];
+        assert_eq!(
+            v.forward.get("C").map(|c| c.code.as_str()),
+            Some("corrected")
+        );
+        assert_eq!(
+            v.back(Some(status), "amended").map(|c| c.code.as_str()),
+            Some("C")
+        );
         // Without the column every row runs both ways, and the check holds as well.
         let old = format!(
             "code,display,system,fhir_code,fhir_display,fhir_system\nO,Other,HL70001,other,Other,{sys}\n\
