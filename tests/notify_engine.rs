@@ -1629,3 +1629,20 @@ fn a_result_not_asked_is_absent_for_that_reason_and_one_not_obtained_keeps_its_c
         final_result.get("_status").is_none() && final_result.get("dataAbsentReason").is_none()
     );
 }
+
+#[test]
+fn a_name_validity_range_is_the_period_when_no_effective_or_expiration_date_is_sent() {
+    // XPN.10 (a DR, withdrawn in favour of XPN.12 and XPN.13) gives the period only where
+    // those are not valued, as the IG says.
+    let msg = b"MSH|^~\\&|A|B|C|D|20260101120000||ADT^A28^ADT_A05|X1|P|2.5.1\r\
+        EVN|A28|20260101120000\r\
+        PID|1||123^^^HOSP^MR||Berg^Anna^^^^^L^^^20200101&20251231~Smith^Anna^^^^^M^^^19900101&19991231^^20000101\r\
+        PV1|1|N\r";
+    let (_, bundle) = notify_with_report(msg, false);
+    let names = &resource(&bundle, "Patient").unwrap()["name"];
+    assert_eq!(
+        names[0]["period"],
+        json!({"start": "2020-01-01", "end": "2025-12-31"})
+    );
+    assert_eq!(names[1]["period"], json!({"start": "2000-01-01"}));
+}
