@@ -1541,6 +1541,70 @@ PID|1||MRN1^^^GHH^MR||DOE^JANE\r{}\rOBR|1|PO1|FO1|600-7^Culture^LN\r",
     );
 }
 
+#[test]
+fn a_local_code_is_translated_by_its_alternate_code_of_the_table() {
+    // The lab's own H, with the table's H as its alternate (CWE.4 in the system CWE.6).
+    let (report, bundle) =
+        notify_with_report(&glucose_flagged("H^High^99LAB^H^High^HL70078"), true);
+    let obs = resource(&bundle, "Observation").unwrap();
+    let codings = obs["interpretation"][0]["coding"].as_array().unwrap();
+    assert!(
+        codings.contains(&json!({
+            "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+            "code": "H",
+            "display": "High"
+        })),
+        "{codings:?}"
+    );
+    assert!(
+        codings.contains(&json!({"code": "H", "display": "High"})),
+        "{codings:?}"
+    );
+    assert!(
+        !report.untranslated.contains(&"OBX-8".to_string()),
+        "{:?}",
+        report.untranslated
+    );
+    // An alternate of another local system, or one whose system is not named, says nothing of
+    // the table: kept as sent, and reported.
+    for flag in ["H^High^99LAB^HI^High^99LAB2", "H^High^99LAB^H^High"] {
+        let (report, bundle) = notify_with_report(&glucose_flagged(flag), true);
+        let obs = resource(&bundle, "Observation").unwrap();
+        let codings = obs["interpretation"][0]["coding"].as_array().unwrap();
+        assert!(
+            codings.iter().all(|c| c
+                .get("system")
+                .is_none_or(|s| !s.as_str().unwrap().contains("ObservationInterpretation"))),
+            "{flag}: {codings:?}"
+        );
+        assert!(
+            report.untranslated.contains(&"OBX-8".to_string()),
+            "{flag}: {:?}",
+            report.untranslated
+        );
+    }
+    // A code element (v2.7 PID-8, CWE): the alternate of table 0001 gives the gender.
+    let adt = |sex: &str| {
+        format!(
+            "MSH|^~\\&|ADT1|GHH|||20260101120000-0500||ADT^A01^ADT_A01|M1|P|2.7\rEVN|A01\r\
+PID|1||MRN1^^^GHH^MR||DOE^JANE||19700101|{sex}\rPV1|1|I\r"
+        )
+    };
+    let (report, bundle) =
+        notify_with_report(adt("W^Woman^99SEX^F^Female^HL70001").as_bytes(), true);
+    assert_eq!(resource(&bundle, "Patient").unwrap()["gender"], "female");
+    assert!(report.untranslated.is_empty(), "{:?}", report.untranslated);
+    let (report, bundle) =
+        notify_with_report(adt("W^Woman^99SEX^F^Female^99SEX2").as_bytes(), true);
+    assert!(
+        resource(&bundle, "Patient")
+            .unwrap()
+            .get("gender")
+            .is_none()
+    );
+    assert_eq!(report.untranslated, ["PID-8"]);
+}
+
 /// The Observation an ORU^R01 of one structured numeric result (`sn`, in units `units`) gives,
 /// and what `--explain` says of it.
 fn structured_numeric(sn: &str, units: &str) -> (Report, Value) {

@@ -41,33 +41,25 @@ impl<'a> Translator<'a, '_> {
                 }
                 None => return Ok(()),
             },
-            Primitive::Code => {
-                let Some(t) = self.texts.of(v.first().value())? else {
-                    return Ok(());
-                };
-                let code = trim_cow(t);
-                match row.vocabulary {
-                    Some(vocab) => match self.plan.vocabularies[vocab]
-                        .translate(code.as_ref(), self.texts.part(v, 3)?.as_deref())
-                    {
-                        Some(c) => {
-                            self.note_translated(v);
-                            Val::Str(Cow::Borrowed(&c.code))
-                        }
-                        None => {
-                            self.note_untranslated(v);
-                            return Ok(());
-                        }
-                    },
-                    None if crate::fhir::elements::is_code(&code) => Val::Str(code),
-                    None => {
+            Primitive::Code => match row.vocabulary {
+                Some(vocab) => match self.vocabulary_concept(vocab, v)? {
+                    Some(c) => Val::Str(Cow::Borrowed(&c.code)),
+                    None => return Ok(()),
+                },
+                None => {
+                    let Some(t) = self.texts.of(v.first().value())? else {
+                        return Ok(());
+                    };
+                    let code = trim_cow(t);
+                    if !crate::fhir::elements::is_code(&code) {
                         return Err(self.bad_value(
                             v.first().value(),
                             "not a FHIR code (words separated by single spaces)",
                         ));
                     }
+                    Val::Str(code)
                 }
-            }
+            },
             Primitive::Boolean => {
                 match self.texts.of(v.first().value())?.as_deref().map(str::trim) {
                     Some("Y" | "y") => Val::Bool(true),
@@ -249,19 +241,18 @@ impl<'a> Translator<'a, '_> {
                 }
             }
             Primitive::CodedAs { concept } => {
-                let Some(t) = self.texts.of(v.first().value())? else {
+                let c = match row.vocabulary {
+                    Some(vocab) => self.vocabulary_concept(vocab, v)?,
+                    None => {
+                        if self.texts.of(v.first().value())?.is_some() {
+                            self.note_untranslated(v);
+                        }
+                        None
+                    }
+                };
+                let Some(c) = c else {
                     return Ok(());
                 };
-                let system = self.texts.part(v, 3)?;
-                let plan: &'a Plan = self.plan;
-                let Some(c) = row
-                    .vocabulary
-                    .and_then(|voc| plan.vocabularies[voc].translate(t.trim(), system.as_deref()))
-                else {
-                    self.note_untranslated(v);
-                    return Ok(());
-                };
-                self.note_translated(v);
                 let at = self.element(obj, &row.target.steps);
                 if concept {
                     self.add_coding(at, c);

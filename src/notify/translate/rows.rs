@@ -404,18 +404,10 @@ impl<'a> Translator<'a, '_> {
         }
         let at = self.element(obj, &row.target.steps);
         self.run_map(m, Some(*v), at)?;
-        if let Some(vocab) = row.vocabulary {
-            let code = self.texts.of(v.first().value())?;
-            if let Some(code) = code {
-                let system = self.texts.part(v, 3)?;
-                match self.plan.vocabularies[vocab].translate(code.trim(), system.as_deref()) {
-                    Some(concept) => {
-                        self.note_translated(v);
-                        self.add_coding(at, concept);
-                    }
-                    None => self.note_untranslated(v),
-                }
-            }
+        if let Some(vocab) = row.vocabulary
+            && let Some(concept) = self.vocabulary_concept(vocab, v)?
+        {
+            self.add_coding(at, concept);
         }
         // A default fills what the map left empty, but not inside an element the map filled in
         // part: a system set beside the sender's own type code (a local CX.5 in OBR-53, whose
@@ -434,6 +426,42 @@ impl<'a> Translator<'a, '_> {
             }
         }
         Ok(())
+    }
+
+    /// The concept vocabulary `vocab` gives the coded value `v`, noted for `--explain` as
+    /// translated or, when `v` holds a code and the vocabulary has none of it, untranslated. The
+    /// code (component 1, in the coding system component 3 names) is read first; when the
+    /// vocabulary does not translate it (a sender's own `H^High^99LAB`), the alternate code
+    /// (component 4) is, in the coding system component 6 names: `^^^H^High^HL70078` beside the
+    /// lab's code is the table's H. An alternate code sent without its coding system is not
+    /// read: an alternate is in another system than the field's own table, and which one is
+    /// unknown.
+    pub(super) fn vocabulary_concept(
+        &mut self,
+        vocab: usize,
+        v: &Part<'a>,
+    ) -> Result<Option<&'a Concept>, Error> {
+        let vocabulary = &self.plan.vocabularies[vocab];
+        let code = self.texts.of(v.first().value())?;
+        if let Some(code) = &code
+            && let Some(concept) =
+                vocabulary.translate(code.trim(), self.texts.part(v, 3)?.as_deref())
+        {
+            self.note_translated(v);
+            return Ok(Some(concept));
+        }
+        let alternate = self.texts.part(v, 4)?;
+        if let Some(alternate) = &alternate
+            && let Some(system) = self.texts.part(v, 6)?
+            && let Some(concept) = vocabulary.translate(alternate, Some(&system))
+        {
+            self.note_translated(v);
+            return Ok(Some(concept));
+        }
+        if code.is_some() || alternate.is_some() {
+            self.note_untranslated(v);
+        }
+        Ok(None)
     }
 
     /// True when the element holding the last of `steps` (below `at`) already holds something;
