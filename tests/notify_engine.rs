@@ -1653,6 +1653,38 @@ fn a_plus_suffix_is_the_structured_numerics_text() {
     assert_eq!(obs["valueRange"]["high"]["value"], 10);
 }
 
+#[test]
+fn a_range_with_a_comparator_keeps_the_comparator_in_its_original_text() {
+    // As the IG's SN[Range] map has it: the bounds and units are the Range's, and the comparator,
+    // which a Range cannot hold, stays in the original text.
+    let (report, obs) = structured_numeric(">^1^-^5", "mg/dL^^UCUM");
+    let bound = |n: i64| json!({"value": n, "unit": "mg/dL", "system": "http://unitsofmeasure.org", "code": "mg/dL"});
+    assert_eq!(
+        obs["valueRange"],
+        json!({
+            "low": bound(1),
+            "high": bound(5),
+            "extension": [{
+                "url": "http://hl7.org/fhir/StructureDefinition/originalText",
+                "valueString": "> 1 - 5"
+            }]
+        })
+    );
+    assert!(report.untranslated.is_empty(), "{:?}", report.untranslated);
+    assert!(
+        !report.unmapped.contains(&"OBX-6".to_string()),
+        "{:?}",
+        report.unmapped
+    );
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    // `=` is what a range without comparator says: nothing to keep.
+    let (_, obs) = structured_numeric("=^1^-^5", "");
+    assert_eq!(
+        obs["valueRange"],
+        json!({"low": {"value": 1}, "high": {"value": 5}})
+    );
+}
+
 /// The Observation an ORU^R01 of one result with value `obx5` (type ST) and status `obx11`
 /// gives.
 fn result_with_status(obx5: &str, obx11: &str) -> Value {

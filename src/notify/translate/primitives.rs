@@ -456,12 +456,20 @@ impl<'a> Translator<'a, '_> {
                     }
                 }
             }
-            Primitive::SnRange if matches!(sep.as_deref(), Some("-")) && cmp.is_none() => {
+            // A Range has no comparator: as the IG's SN[Range] map has it, the bounds are the
+            // Range's and the comparator (`>^1^-^5`) stays in its original text, the
+            // components joined by single spaces (`> 1 - 5`).
+            Primitive::SnRange if matches!(sep.as_deref(), Some("-")) => {
                 for (key, n) in [("low", n1), ("high", n2)] {
                     if let Some(n) = n {
                         let q = self.doc.member(at, key, Val::Object);
                         self.doc.set(q, "value", Val::MadeNumber(n));
                     }
+                }
+                if cmp.is_some_and(|c| c.as_ref() != "=")
+                    && let Some(text) = self.structured_numeric_text(v)?
+                {
+                    self.original_text(at, text);
                 }
             }
             _ => self.note_untranslated(v),
