@@ -312,3 +312,30 @@ fn hostile_search_lines_are_error_records_and_the_stream_goes_on() {
     );
     assert_eq!(summary, "hl7fhir: 6 in, 2 translated, 4 failed");
 }
+
+#[test]
+fn a_response_reads_codes_as_notify_does() {
+    // The patients of a response go through the notify translator: a sender's own sex code
+    // (v2.7 PID-8, CWE) is no gender, unless its alternate is the table's; the echoed QPD-3 code
+    // is the table's.
+    let rsp = |pid8: &str| {
+        format!(
+            "MSH|^~\\&|MPI|GHH|HL7FHIR||20260101120001+0000||RSP^K22^RSP_K21|R1|P|2.7\rMSA|AA|C1\rQAK|T1|OK\rQPD|IHE PDQ Query|T1|@PID.8^F\rPID|1||P1^^^&1.2.3&ISO^MR||ZEBEDEE^ANNA|||{pid8}\r"
+        )
+    };
+    for (pid8, gender) in [
+        ("W^Woman^99SEX^F^Female^HL70001", Some("female")),
+        ("F^Female^99SEX", None),
+    ] {
+        let r = run(&["query", "--response"], rsp(pid8).as_bytes());
+        assert_eq!(r.status, 0, "{}", r.stderr);
+        let bundle: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+        assert_eq!(
+            bundle["link"][0]["url"], "Patient?gender=female",
+            "{bundle}"
+        );
+        let patient = &bundle["entry"][0]["resource"];
+        assert_eq!(patient["resourceType"], "Patient");
+        assert_eq!(patient["gender"].as_str(), gender, "{pid8}: {patient}");
+    }
+}

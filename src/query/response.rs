@@ -530,9 +530,11 @@ fn echo_q22(
                     values[i].push(date);
                 }
                 ParamKind::Code => {
+                    // A QPD-3 value names no coding system: it is a code of the field's own
+                    // table, as the query sent it.
                     let concept = row
                         .vocabulary
-                        .and_then(|v| plan.vocabularies[v].forward.get(&value))
+                        .and_then(|v| plan.vocabularies[v].translate(value.trim(), None))
                         .ok_or_else(|| {
                             Error::new(
                                 ErrorKind::Unsupported,
