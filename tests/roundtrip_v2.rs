@@ -1080,7 +1080,7 @@ fn pid(account: bool) -> impl Strategy<Value = String> {
             0..3,
         ),
         proptest::collection::vec(
-            ("[2-9][0-9]{2}", "[2-9][0-9]{6}", one(&["PRN", "WPN"])),
+            ("[2-9][0-9]{2}", "[2-9][0-9]{6}", one(&["PRN", "WPN", "CP"])),
             0..3,
         ),
         proptest::option::of(one(&["M", "S", "D", "W"])),
@@ -1096,10 +1096,18 @@ fn pid(account: bool) -> impl Strategy<Value = String> {
                     .iter()
                     .map(|(st, c, s, z, t)| format!("{st}^^{c}^{s}^{z}^USA^{t}"))
                     .collect();
+                // A cellular phone (XTN.3 CP) is a mobile phone: PRN, as v2.5.1 has no PRS,
+                // and after the home numbers, where writeback puts mobile ones.
                 let home: Vec<String> = phones
                     .iter()
                     .filter(|p| p.2 == "PRN")
                     .map(|(a, l, u)| format!("^{u}^PH^^1^{a}^{l}"))
+                    .chain(
+                        phones
+                            .iter()
+                            .filter(|p| p.2 == "CP")
+                            .map(|(a, l, _)| format!("^PRN^CP^^1^{a}^{l}")),
+                    )
                     .collect();
                 let work: Vec<String> = phones
                     .iter()

@@ -40,11 +40,6 @@ const NOT_WRITTEN: &[(&str, &str, &str)] = &[
         "no OBX field holds an Observation's category",
     ),
     (
-        "patient_update_a31",
-        "Patient.telecom.use",
-        "mobile is PRS of table 0201, which v2.5.1 does not have (it came with v2.7)",
-    ),
-    (
         "charge_single_p03",
         "Account.status",
         "PID-18 carries the account number only",

@@ -220,3 +220,48 @@ fn a_report_performer_is_the_technician_only_when_its_function_says_so() {
         written.unmapped
     );
 }
+
+#[test]
+fn a_mobile_phone_is_a_cellular_phone_in_every_version() {
+    let request = patient(json!({"telecom": [
+        {"system": "phone", "value": "555 0100", "use": "mobile"},
+        {"system": "email", "value": "a@example.org", "use": "mobile"}]}));
+    // Table 0201's PRS (personal) came with v2.7: before it a mobile phone is PRN, and CP says
+    // it is a cellular phone, which reads back as use mobile.
+    let written = write(&request, "2.5.1").unwrap();
+    assert_eq!(
+        field(&written.message, "PID", 13),
+        "555 0100^PRN^CP~^^Internet^a@example.org"
+    );
+    assert!(!unmapped(&written, "Patient.telecom[0].use"));
+    // An e-mail address is no cellular phone, and PRN (primary residence) would call it home.
+    assert!(
+        unmapped(&written, "Patient.telecom[1].use"),
+        "{:?}",
+        written.unmapped
+    );
+    let written = write(&request, "2.8").unwrap();
+    assert_eq!(
+        field(&written.message, "PID", 13),
+        "^PRS^CP^^^^^^^^^555 0100~^PRS^Internet^a@example.org"
+    );
+    assert!(written.unmapped.is_empty(), "{:?}", written.unmapped);
+    for version in ["2.5.1", "2.8"] {
+        let written = write(&request, version).unwrap();
+        let bundle = Engine::with_defaults()
+            .unwrap()
+            .notify(&written.message, &Default::default())
+            .unwrap();
+        let back = bundle["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["resource"]["resourceType"] == "Patient")
+            .unwrap();
+        assert_eq!(
+            back["resource"]["telecom"][0],
+            json!({"system": "phone", "value": "555 0100", "use": "mobile"}),
+            "{version}"
+        );
+    }
+}

@@ -13,7 +13,7 @@ use crate::fhir::base64;
 use crate::fhir::datetime::{DTM_FRACTION_DIGITS, Dtm, cut_fraction, fhir_to_dtm};
 use crate::fhir::decimal;
 use crate::mapping::condition::{Condition, Operand};
-use crate::mapping::plan::{Conversion, ElementMap, MapRow, Plan, Primitive};
+use crate::mapping::plan::{Conversion, Direction, ElementMap, MapRow, Plan, Primitive};
 use crate::mapping::target::{Step, Target};
 use crate::v2::Path;
 use crate::v2::{Delimiters, spec};
@@ -612,9 +612,17 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             if let Some(system) = self.system_said_by_component(map, row, element) {
                 self.mark(system);
             }
-            if row.constant.is_some() {
+            if let Some(constant) = &row.constant {
                 // `1,,type.coding[1].code,,,SS`: the constant says what the element is, not
-                // what the component holds; nothing to write back.
+                // what the component holds; nothing to write back. A `reverse` row's constant
+                // is HL7 text, written where the element is present (`3,,system,,,CP,reverse`:
+                // a mobile phone is a cellular phone) unless an earlier row wrote there.
+                if row.direction == Direction::Reverse {
+                    set_in(rep, nums, Cow::Borrowed(constant.as_str()));
+                    if self.explain {
+                        self.converted.insert(v as NodeKey);
+                    }
+                }
                 continue;
             }
             if derived_elsewhere(map, row, v, rep) {
