@@ -893,3 +893,56 @@ fn a_surname_in_parts_keeps_its_prefixes_and_partner_name_both_ways() {
         "van der Berg-de Vries&van der&Berg&de&Vries^Anna"
     );
 }
+
+#[test]
+fn a_malformed_number_kept_as_original_text_goes_back_as_sent() {
+    // An NM that is no number (`<0.10`, a comparator HL7 gives SN for; `1,5`, a decimal comma)
+    // is kept as the value's original text; a malformed SN as the Quantity's, its components
+    // joined by spaces, which is text, no longer an SN.
+    let sent = "MSH|^~\\&|LAB|GHH|EHR|GHH|20260101120000+0000||ORU^R01^ORU_R01|MSG1|P|2.5.1\r\
+        PID|1||MRN-1^^^H^MR||DOE^JANE||19800101|F\r\
+        OBR|1||F1^LAB|2345-7^Glucose^LN|||20260101100000+0000\r\
+        OBX|1|NM|2345-7^Glucose^LN||<0.10|mg/dL|||||F\r\
+        OBX|2|NM|2345-9^Other^LN||1,5||||||F\r\
+        OBX|3|SN|2345-8^Other^LN||1,5^x|mg/dL|||||F\r";
+    let engine = Engine::with_defaults().unwrap();
+    let bundle = engine.notify(sent.as_bytes(), &Default::default()).unwrap();
+    let message = write(&bundle);
+    let text = String::from_utf8(message.clone()).unwrap();
+    let obx: Vec<Vec<&str>> = text
+        .split('\r')
+        .filter(|s| s.starts_with("OBX|"))
+        .map(|s| s.split('|').collect())
+        .collect();
+    let typed: Vec<(&str, &str)> = obx.iter().map(|f| (f[2], f[5])).collect();
+    assert_eq!(
+        typed,
+        [("NM", "<0.10"), ("NM", "1,5"), ("ST", "1,5 x")],
+        "{text}"
+    );
+    // Read again, each keeps the same original text.
+    let again = engine.notify(&message, &Default::default()).unwrap();
+    let kept: Vec<String> = again["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["resource"]["resourceType"] == "Observation")
+        .map(|e| {
+            let r = &e["resource"];
+            let q = &r["valueQuantity"];
+            let ext = if q["_value"].is_object() {
+                &q["_value"]["extension"][0]
+            } else if q.is_object() {
+                &q["extension"][0]
+            } else {
+                &r["valueString"]
+            };
+            ext.get("valueString")
+                .unwrap_or(ext)
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(kept, ["<0.10", "1,5", "1,5 x"]);
+}
