@@ -143,3 +143,62 @@ fn results_and_practitioners_contained_in_the_request_are_written_where_they_bel
         ["PD1 GP-7", "OBR 58410-2", "OBX 718-7"]
     );
 }
+
+/// Writes `request` back with `--explain`, and gives the elements reported as not written.
+fn unmapped(request: &Value) -> Vec<String> {
+    let engine = Engine::with_defaults().unwrap();
+    let opts = WritebackOptions {
+        event: None,
+        envelope: Envelope {
+            timestamp: Some("20260101120000+0000".into()),
+            ..Envelope::default()
+        },
+        explain: true,
+    };
+    engine.writeback(request, &opts, 1).unwrap().unmapped
+}
+
+#[test]
+fn a_result_naming_its_orders_only_specimen_is_written_by_the_spm_that_follows() {
+    // Order 1 has one SPM, which each of its results names; order 2 has two, and order 3 none.
+    let sent = "MSH|^~\\&|LAB|GHH|EHR|GHH|20260101120000+0000||ORU^R01^ORU_R01|MSG1|P|2.5.1\r\
+        PID|1||MRN-1^^^H^MR||DOE^JANE||19800101|F\r\
+        OBR|1||F1^LAB|2345-7^Glucose^LN|||20260101100000+0000\r\
+        OBX|1|NM|2345-7^Glucose^LN||5.1|mmol/L|||||F\r\
+        OBX|2|NM|2345-8^Other^LN||6|mmol/L|||||F\r\
+        SPM|1|S1&LAB||BLD^Blood^HL70487\r\
+        OBR|2||F2^LAB|2345-7^Glucose^LN|||20260101100000+0000\r\
+        OBX|1|NM|2345-7^Glucose^LN||5.2|mmol/L|||||F\r\
+        SPM|1|S2&LAB||SER^Serum^HL70487\r\
+        SPM|2|S3&LAB||PLAS^Plasma^HL70487\r\
+        OBR|3||F3^LAB|2345-7^Glucose^LN|||20260101100000+0000\r\
+        OBX|1|NM|2345-7^Glucose^LN||5.3|mmol/L|||||F\r";
+    let engine = Engine::with_defaults().unwrap();
+    let mut bundle = engine.notify(sent.as_bytes(), &Default::default()).unwrap();
+    let entries = bundle["entry"].as_array().unwrap();
+    let of_type = |ty: &str| -> Vec<usize> {
+        (0..entries.len())
+            .filter(|&i| entries[i]["resource"]["resourceType"] == ty)
+            .collect()
+    };
+    let (observations, specimens) = (of_type("Observation"), of_type("Specimen"));
+    assert_eq!((observations.len(), specimens.len()), (4, 3));
+    let specimen_of = |i: usize| format!("Bundle.entry[{i}].resource.specimen.reference");
+    // The first order's results name its Specimen: the SPM written after them says it.
+    let reported = unmapped(&bundle);
+    assert!(
+        !reported.iter().any(|u| u.contains("specimen")),
+        "{reported:?}"
+    );
+    // A result of the order with two SPM naming one of them, and a result of the order with
+    // none naming the first order's, say what the message cannot: both are reported.
+    let url = |i: usize| bundle["entry"][i]["fullUrl"].clone();
+    let (second, third) = (url(specimens[1]), url(specimens[0]));
+    bundle["entry"][observations[2]]["resource"]["specimen"] = json!({"reference": second});
+    bundle["entry"][observations[3]]["resource"]["specimen"] = json!({"reference": third});
+    let reported = unmapped(&bundle);
+    for i in [observations[2], observations[3]] {
+        assert!(reported.contains(&specimen_of(i)), "{i}: {reported:?}");
+    }
+    assert!(!reported.contains(&specimen_of(observations[0])));
+}

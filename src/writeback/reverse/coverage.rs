@@ -5,7 +5,7 @@ use serde_json::Value as Json;
 
 use super::fields::primitive_text;
 use super::select::{Member, Select, select};
-use super::{Context, NodeKey, Writer};
+use super::{Context, LaterLink, NodeKey, Writer};
 use crate::mapping::plan::{Link, MapRow, MessageRow};
 use crate::mapping::target::Target;
 
@@ -90,14 +90,24 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
     /// Marks the references that tie resource `i`, placed for `row`, to the resources placed
     /// before it: the message structure carries them (its `subject`, the `result` entry of its
     /// report, the report's `basedOn` naming it).
-    pub(super) fn mark_links(&mut self, i: usize, row: &MessageRow, ctx: &Context) {
+    pub(super) fn mark_links(&mut self, i: usize, row: &'p MessageRow, ctx: &Context) {
         if !self.explain {
             return;
         }
+        self.placed_in[i] = Some(ctx.group);
         let json = self.req.resources[i].json;
         for link in &row.links {
             match link {
-                Link::Outgoing { target, to, .. } => {
+                Link::Outgoing { target, to, sole } => {
+                    if self.get(ctx, to).is_none() {
+                        self.later_links.push(LaterLink {
+                            owner: i,
+                            target,
+                            to,
+                            sole: *sole,
+                            group: ctx.group,
+                        });
+                    }
                     if let Some(other) = self.get(ctx, to) {
                         for v in select(json, &target.steps, Select::default()) {
                             if v.key("reference")
@@ -133,6 +143,82 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 }
             }
         }
+    }
+
+    /// Marks the references to a resource written after their owner (an Observation's
+    /// Specimen, whose SPM follows its order's results) as the forward direction would make
+    /// them again: the nearest resources of the type written are those in the closest group
+    /// instance enclosing the owner's that holds any (the order whose results the owner is
+    /// one of), and a `?=` link names one only when it is the only one there. A reference to
+    /// any other resource, or to one of an order with two, stays unread and is reported.
+    pub(super) fn settle_later_links(&mut self) {
+        let links = std::mem::take(&mut self.later_links);
+        for link in &links {
+            if !self.used[link.owner] || self.placed_in[link.owner].is_none() {
+                continue;
+            }
+            let mut level = Some(link.group);
+            while let Some(g) = level {
+                // Another instance of a repeating group the owner lies in (the next order) is
+                // never searched.
+                let own_child = self.child_of(g, link.group);
+                let near: Vec<usize> = (0..self.req.resources.len())
+                    .filter(|&x| {
+                        self.used[x]
+                            && self.ty(x) == link.to
+                            && self.placed_in[x].is_some_and(|at| {
+                                self.encloses(g, at)
+                                    && match (own_child, self.child_of(g, at)) {
+                                        (Some(a), Some(b)) => {
+                                            a == b || self.group_node(a) != self.group_node(b)
+                                        }
+                                        _ => true,
+                                    }
+                            })
+                    })
+                    .collect();
+                if !near.is_empty() {
+                    if !link.sole || near.len() == 1 {
+                        let owner = self.req.resources[link.owner].json;
+                        for x in near {
+                            self.mark_references_to(owner, link.target, x);
+                        }
+                    }
+                    break;
+                }
+                level = self.group_outer.get(&g).map(|&(o, _)| o);
+            }
+        }
+    }
+
+    /// True when group instance `outer` is `inner` or encloses it.
+    fn encloses(&self, outer: usize, inner: usize) -> bool {
+        let mut at = Some(inner);
+        while let Some(g) = at {
+            if g == outer {
+                return true;
+            }
+            at = self.group_outer.get(&g).map(|&(o, _)| o);
+        }
+        false
+    }
+
+    /// The group instance directly inside `outer` that is or encloses `inner`; `None` when
+    /// `inner` is `outer` itself or lies outside it.
+    fn child_of(&self, outer: usize, inner: usize) -> Option<usize> {
+        let mut at = inner;
+        while let Some(&(o, _)) = self.group_outer.get(&at) {
+            if o == outer {
+                return Some(at);
+            }
+            at = o;
+        }
+        None
+    }
+
+    /// The structure node of a group instance.
+    fn group_node(&self, instance: usize) -> Option<usize> {
+        self.group_outer.get(&instance).map(|&(_, node)| node)
     }
 
     /// Marks the entries of `owner`'s `target` that point at resource `i`.

@@ -170,6 +170,24 @@ struct Writer<'p, 'j> {
     /// The references a resource holds at a link's target, by resource and target (see
     /// [`Writer::references_at`]).
     reference_lists: RefCell<FastMap<(usize, usize), Rc<ReferenceList<'j>>>>,
+    /// When explaining: the group instance each resource was last written in, by request
+    /// index, and the instance enclosing each group instance with the group's structure node.
+    placed_in: Vec<Option<usize>>,
+    group_outer: FastMap<usize, (usize, usize)>,
+    /// When explaining: references to a resource not yet written when their owner was (an
+    /// Observation's Specimen, whose SPM follows the order's results), settled once the whole
+    /// message is written (see [`Writer::settle_later_links`]).
+    later_links: Vec<LaterLink<'p>>,
+}
+
+/// A reference at `target` of resource `owner`, written in group instance `group`, to the
+/// nearest resource of type `to` (`sole`: only when it is the only one as near).
+struct LaterLink<'p> {
+    owner: usize,
+    target: &'p Target,
+    to: &'p str,
+    sole: bool,
+    group: usize,
 }
 
 /// The HL7 data type, in the version written, of the value a data type map fills: a field's
@@ -279,6 +297,13 @@ pub(crate) fn write(
         stood_in: FastSet::default(),
         version: Version::get(&env.version),
         reference_lists: RefCell::default(),
+        placed_in: if opts.explain {
+            vec![None; req.resources.len()]
+        } else {
+            Vec::new()
+        },
+        group_outer: FastMap::default(),
+        later_links: Vec::new(),
     };
     for v in carried {
         w.mark_all(v);
@@ -287,6 +312,7 @@ pub(crate) fn write(
     w.group(0, &Context::default(), event, &time)?;
     let message = w.b.encode(&Delimiters::default(), Charset::Utf8)?;
     let unmapped = if opts.explain {
+        w.settle_later_links();
         w.unmapped()
     } else {
         Vec::new()
@@ -716,6 +742,10 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             if instances.is_empty() {
                 if c.min > 0 {
                     self.group_counter += 1;
+                    if self.explain {
+                        self.group_outer
+                            .insert(self.group_counter, (ctx.group, child));
+                    }
                     let inner = Context {
                         bound: ctx.bound.clone(),
                         own: None,
@@ -736,6 +766,10 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                     continue;
                 }
                 self.group_counter += 1;
+                if self.explain {
+                    self.group_outer
+                        .insert(self.group_counter, (ctx.group, child));
+                }
                 let mut inner = Context {
                     bound: ctx.bound.clone(),
                     own: Some(i),
