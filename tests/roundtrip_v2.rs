@@ -1096,8 +1096,8 @@ fn pid(account: bool) -> impl Strategy<Value = String> {
                     .iter()
                     .map(|(st, c, s, z, t)| format!("{st}^^{c}^{s}^{z}^USA^{t}"))
                     .collect();
-                // A cellular phone (XTN.3 CP) is a mobile phone: PRN, as v2.5.1 has no PRS,
-                // and after the home numbers, where writeback puts mobile ones.
+                // A cellular phone (XTN.3 CP) is a mobile phone, without a use code (v2.5.1 has
+                // no PRS), after the home numbers, where writeback puts mobile ones.
                 let home: Vec<String> = phones
                     .iter()
                     .filter(|p| p.2 == "PRN")
@@ -1106,7 +1106,7 @@ fn pid(account: bool) -> impl Strategy<Value = String> {
                         phones
                             .iter()
                             .filter(|p| p.2 == "CP")
-                            .map(|(a, l, _)| format!("^PRN^CP^^1^{a}^{l}")),
+                            .map(|(a, l, _)| format!("^^CP^^1^{a}^{l}")),
                     )
                     .collect();
                 let work: Vec<String> = phones

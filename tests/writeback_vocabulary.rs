@@ -226,12 +226,13 @@ fn a_mobile_phone_is_a_cellular_phone_in_every_version() {
     let request = patient(json!({"telecom": [
         {"system": "phone", "value": "555 0100", "use": "mobile"},
         {"system": "email", "value": "a@example.org", "use": "mobile"}]}));
-    // Table 0201's PRS (personal) came with v2.7: before it a mobile phone is PRN, and CP says
-    // it is a cellular phone, which reads back as use mobile.
+    // Table 0201's PRS (personal) came with v2.7: before it no use code says mobile (PRN is the
+    // primary residence, a home number), and CP alone says it is a cellular phone, which reads
+    // back as use mobile.
     let written = write(&request, "2.5.1").unwrap();
     assert_eq!(
         field(&written.message, "PID", 13),
-        "555 0100^PRN^CP~^^Internet^a@example.org"
+        "555 0100^^CP~^^Internet^a@example.org"
     );
     assert!(!unmapped(&written, "Patient.telecom[0].use"));
     // An e-mail address is no cellular phone, and PRN (primary residence) would call it home.
