@@ -1454,6 +1454,14 @@ OBX|1|NM|2951-2^Sodium^LN||140|mmol/L^^UCUM|||||F\rSPM|1|^S{n}A&LAB||119364003^S
     }
 }
 
+/// A v2.7 ADT^A01 whose PID-8 (a CWE from v2.7) is `sex`.
+fn adt_v27_sex(sex: &str) -> String {
+    format!(
+        "MSH|^~\\&|ADT1|GHH|||20260101120000-0500||ADT^A01^ADT_A01|M1|P|2.7\rEVN|A01\r\
+PID|1||MRN1^^^GHH^MR||DOE^JANE||19700101|{sex}\rPV1|1|I\r"
+    )
+}
+
 /// An ORU^R01 of one glucose result whose abnormal flag (OBX-8) is `flag`.
 fn glucose_flagged(flag: &str) -> Vec<u8> {
     format!(
@@ -1500,13 +1508,7 @@ fn a_local_code_is_not_read_as_the_tables_code_of_the_same_letters() {
         report.untranslated
     );
     // A code element: a v2.7 PID-8 (CWE) in a system of the sender's own gives no gender.
-    let adt = |sex: &str| {
-        format!(
-            "MSH|^~\\&|ADT1|GHH|||20260101120000-0500||ADT^A01^ADT_A01|M1|P|2.7\rEVN|A01\r\
-PID|1||MRN1^^^GHH^MR||DOE^JANE||19700101|{sex}\rPV1|1|I\r"
-        )
-    };
-    let (report, bundle) = notify_with_report(adt("F^Female^99SEX").as_bytes(), true);
+    let (report, bundle) = notify_with_report(adt_v27_sex("F^Female^99SEX").as_bytes(), true);
     assert!(
         resource(&bundle, "Patient")
             .unwrap()
@@ -1514,7 +1516,7 @@ PID|1||MRN1^^^GHH^MR||DOE^JANE||19700101|{sex}\rPV1|1|I\r"
             .is_none()
     );
     assert_eq!(report.untranslated, ["PID-8"]);
-    let (report, bundle) = notify_with_report(adt("F^Female^HL70001").as_bytes(), true);
+    let (report, bundle) = notify_with_report(adt_v27_sex("F^Female^HL70001").as_bytes(), true);
     assert_eq!(resource(&bundle, "Patient").unwrap()["gender"], "female");
     assert!(report.untranslated.is_empty(), "{:?}", report.untranslated);
     // ORC-28 (confidentiality, table 0177) is a security label only in its table.
@@ -1584,18 +1586,16 @@ fn a_local_code_is_translated_by_its_alternate_code_of_the_table() {
         );
     }
     // A code element (v2.7 PID-8, CWE): the alternate of table 0001 gives the gender.
-    let adt = |sex: &str| {
-        format!(
-            "MSH|^~\\&|ADT1|GHH|||20260101120000-0500||ADT^A01^ADT_A01|M1|P|2.7\rEVN|A01\r\
-PID|1||MRN1^^^GHH^MR||DOE^JANE||19700101|{sex}\rPV1|1|I\r"
-        )
-    };
-    let (report, bundle) =
-        notify_with_report(adt("W^Woman^99SEX^F^Female^HL70001").as_bytes(), true);
+    let (report, bundle) = notify_with_report(
+        adt_v27_sex("W^Woman^99SEX^F^Female^HL70001").as_bytes(),
+        true,
+    );
     assert_eq!(resource(&bundle, "Patient").unwrap()["gender"], "female");
     assert!(report.untranslated.is_empty(), "{:?}", report.untranslated);
-    let (report, bundle) =
-        notify_with_report(adt("W^Woman^99SEX^F^Female^99SEX2").as_bytes(), true);
+    let (report, bundle) = notify_with_report(
+        adt_v27_sex("W^Woman^99SEX^F^Female^99SEX2").as_bytes(),
+        true,
+    );
     assert!(
         resource(&bundle, "Patient")
             .unwrap()
