@@ -1462,6 +1462,14 @@ PID|1||MRN1^^^GHH^MR||DOE^JANE||19700101|{sex}\rPV1|1|I\r"
     )
 }
 
+/// Checks that a v2.7 PID-8 of `sex` gives the Patient no gender and is reported untranslated.
+fn assert_no_gender_and_pid_8_reported(sex: &str) {
+    let (report, bundle) = notify_with_report(adt_v27_sex(sex).as_bytes(), true);
+    let patient = resource(&bundle, "Patient").unwrap();
+    assert!(patient.get("gender").is_none(), "{sex}: {patient}");
+    assert_eq!(report.untranslated, ["PID-8"], "{sex}");
+}
+
 /// An ORU^R01 of one glucose result whose abnormal flag (OBX-8) is `flag`.
 fn glucose_flagged(flag: &str) -> Vec<u8> {
     format!(
@@ -1508,14 +1516,7 @@ fn a_local_code_is_not_read_as_the_tables_code_of_the_same_letters() {
         report.untranslated
     );
     // A code element: a v2.7 PID-8 (CWE) in a system of the sender's own gives no gender.
-    let (report, bundle) = notify_with_report(adt_v27_sex("F^Female^99SEX").as_bytes(), true);
-    assert!(
-        resource(&bundle, "Patient")
-            .unwrap()
-            .get("gender")
-            .is_none()
-    );
-    assert_eq!(report.untranslated, ["PID-8"]);
+    assert_no_gender_and_pid_8_reported("F^Female^99SEX");
     let (report, bundle) = notify_with_report(adt_v27_sex("F^Female^HL70001").as_bytes(), true);
     assert_eq!(resource(&bundle, "Patient").unwrap()["gender"], "female");
     assert!(report.untranslated.is_empty(), "{:?}", report.untranslated);
@@ -1592,17 +1593,7 @@ fn a_local_code_is_translated_by_its_alternate_code_of_the_table() {
     );
     assert_eq!(resource(&bundle, "Patient").unwrap()["gender"], "female");
     assert!(report.untranslated.is_empty(), "{:?}", report.untranslated);
-    let (report, bundle) = notify_with_report(
-        adt_v27_sex("W^Woman^99SEX^F^Female^99SEX2").as_bytes(),
-        true,
-    );
-    assert!(
-        resource(&bundle, "Patient")
-            .unwrap()
-            .get("gender")
-            .is_none()
-    );
-    assert_eq!(report.untranslated, ["PID-8"]);
+    assert_no_gender_and_pid_8_reported("W^Woman^99SEX^F^Female^99SEX2");
 }
 
 /// The Observation an ORU^R01 of one structured numeric result (`sn`, in units `units`) gives,

@@ -289,27 +289,14 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
         if takes_entries(row) {
             values.retain(|v| !self.taken.contains(&(*v as NodeKey)));
         }
+        // A default is a filter where the entry says otherwise, not where it says nothing.
         if !row.defaults.is_empty() {
-            values.retain(|v| {
-                row.defaults.iter().all(|(t, value)| {
-                    select(v, &t.steps, Select::default())
-                        .first()
-                        .and_then(|x| primitive_text(x))
-                        .is_none_or(|x| &x == value)
-                })
-            });
+            values.retain(|v| holds_constants(v, &row.defaults, true));
         }
         // An entry that lacks what the field's own rows give it (a performer whose function
         // is not the technician's, or who has none) is not the field's.
         if !row.requires.is_empty() {
-            values.retain(|v| {
-                row.requires.iter().all(|(t, value)| {
-                    select(v, &t.steps, Select::default())
-                        .first()
-                        .and_then(|x| primitive_text(x))
-                        .is_some_and(|x| &x == value)
-                })
-            });
+            values.retain(|v| holds_constants(v, &row.requires, false));
         }
         if let Conversion::Map(m) = row.conversion {
             let map = &self.plan.maps[m];
@@ -1172,6 +1159,20 @@ fn unit_of(q: &Json) -> Option<(Option<&str>, &str)> {
         Some(code) => Some((q.get("system").and_then(Json::as_str), code)),
         None => q.get("unit").and_then(Json::as_str).map(|u| (None, u)),
     }
+}
+
+/// True when every (element, constant) pair holds in `v`: the element's text is the constant,
+/// or (with `absent_ok`) the element is absent.
+fn holds_constants(v: &Json, pairs: &[(Target, String)], absent_ok: bool) -> bool {
+    pairs.iter().all(|(t, value)| {
+        match select(v, &t.steps, Select::default())
+            .first()
+            .and_then(|x| primitive_text(x))
+        {
+            Some(x) => &x == value,
+            None => absent_ok,
+        }
+    })
 }
 
 /// The `system` of the coding whose `code` a row writes (`type.coding[1].code`), if any.
