@@ -436,7 +436,7 @@ fn conversion_places(
                     && n2.is_empty()
                     && !n1.is_empty()
                     && ["", "<", "<=", ">=", ">"].contains(&cmp.as_str());
-                let range = sep == "-" && cmp.is_empty();
+                let range = sep == "-" && ["", "<", "<=", ">=", ">"].contains(&cmp.as_str());
                 if numbers && (quantity || range) {
                     out.push((base.to_vec(), Kind::Sn));
                 }
@@ -1166,9 +1166,9 @@ fn obx() -> impl Strategy<Value = String> {
             one(&["mL/min/{1.73_m2}", "mg/dL"])
         )
             .prop_map(|(c, v, u)| ("SN", format!("{c}^{v}"), format!("{u}^^UCUM"))),
-        (0u32..20, 20u32..100).prop_map(|(a, b)| (
+        (one(&["", ">", "<="]), 0u32..20, 20u32..100).prop_map(|(c, a, b)| (
             "SN",
-            format!("^{a}^-^{b}"),
+            format!("{c}^{a}^-^{b}"),
             "/[HPF]^^UCUM".to_string()
         )),
         one(&["Negative", "Slightly hemolyzed", "See note \\T\\ comment"]).prop_map(|t| (

@@ -946,3 +946,83 @@ fn a_malformed_number_kept_as_original_text_goes_back_as_sent() {
         .collect();
     assert_eq!(kept, ["<0.10", "1,5", "1,5 x"]);
 }
+
+/// OBX-2 and OBX-5 of the one OBX written back for an ORU^R01 whose OBX is `SN` `obx5` in
+/// units `obx6`, read forward first; and what `--explain` lists unwritten.
+fn sn_back(obx5: &str, obx6: &str) -> (String, String, String, Vec<String>) {
+    let sent = format!(
+        "MSH|^~\\&|LAB|GHH|EHR|GHH|20260101120000+0000||ORU^R01^ORU_R01|MSG1|P|2.5.1\r\
+        PID|1||MRN-1^^^H^MR||DOE^JANE||19800101|F\r\
+        OBR|1||F1^LAB|2888-6^Protein^LN|||20260101100000+0000\r\
+        OBX|1|SN|2888-6^Protein^LN||{obx5}|{obx6}|||||F\r"
+    );
+    let engine = Engine::with_defaults().unwrap();
+    let bundle = engine.notify(sent.as_bytes(), &Default::default()).unwrap();
+    let explained = WritebackOptions {
+        explain: true,
+        ..options()
+    };
+    let out = engine.writeback(&bundle, &explained, 1).unwrap();
+    let obx = obx_segments(&out.message);
+    assert_eq!(obx.len(), 1, "{}", String::from_utf8_lossy(&out.message));
+    let unmapped = out
+        .unmapped
+        .into_iter()
+        .filter(|u| u.contains(".value"))
+        .collect();
+    (
+        obx[0][2].clone(),
+        obx[0][5].clone(),
+        obx[0][6].clone(),
+        unmapped,
+    )
+}
+
+#[test]
+fn a_ranges_comparator_kept_in_its_original_text_goes_back_to_sn_1() {
+    // Forward, a Range cannot hold `>`: it stays in the Range's original text, `> 1 - 5`, which
+    // says exactly the comparator and the bounds; back, it is the SN it came from, with its
+    // units, and nothing of the value is left unwritten.
+    for sn in [">^1^-^5", "<=^0.5^-^10", ">=^1^-", "<^^-^5", "^1^-^5"] {
+        let (ty, value, units, unmapped) = sn_back(sn, "mg/dL^^UCUM");
+        assert_eq!((ty.as_str(), value.as_str()), ("SN", sn));
+        assert_eq!(units, "mg/dL^^UCUM", "{sn}");
+        assert!(unmapped.is_empty(), "{sn}: {unmapped:?}");
+    }
+}
+
+#[test]
+fn a_range_whose_original_text_says_something_else_keeps_its_bounds_and_reports_the_text() {
+    // Text beside the bounds that is not exactly their comparator form names no comparator:
+    // the bounds go as SN, and the text, which an SN cannot hold, is reported, never read for
+    // a comparator.
+    let engine = Engine::with_defaults().unwrap();
+    let explained = WritebackOptions {
+        explain: true,
+        ..options()
+    };
+    for text in ["about 1 - 5", "> 2 - 5", ">1-5", "> 1 - 5 mg", "<> 1 - 5"] {
+        let obs = json!({"resourceType": "Observation", "id": "o1", "status": "final",
+               "code": {"coding": [{"system": "http://loinc.org", "code": "2888-6"}]},
+               "subject": {"reference": "Patient/p1"},
+               "valueRange": {"low": {"value": 1}, "high": {"value": 5},
+                   "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/originalText",
+                                  "valueString": text}]}});
+        let out = engine
+            .writeback(&tx(vec![patient(), obs]), &explained, 1)
+            .unwrap();
+        let obx = obx_segments(&out.message);
+        assert_eq!(
+            (obx[0][2].as_str(), obx[0][5].as_str()),
+            ("SN", "^1^-^5"),
+            "{text}"
+        );
+        assert!(
+            out.unmapped
+                .iter()
+                .any(|u| u.ends_with("valueRange.extension[0].valueString")),
+            "{text}: {:?}",
+            out.unmapped
+        );
+    }
+}

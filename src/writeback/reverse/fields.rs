@@ -153,6 +153,20 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             if let Some(max) = max {
                 values.truncate((max + 1).saturating_sub(start_rep));
             }
+            // A constant whose place an earlier row filled with another (OBX-2 SN for a range
+            // with a bound, before ST for its original text) is not written: the element that
+            // would have chosen it is not read by this row.
+            if let Some(c) = &row.constant {
+                let at: &[u32] = if base.is_empty() { &[1] } else { &base };
+                let there = self
+                    .b
+                    .segment(seg)
+                    .rep(field, start_rep)
+                    .and_then(|r| r.get(at));
+                if there.is_some_and(|t| t != c.as_str()) {
+                    continue;
+                }
+            }
             for v in values.iter() {
                 self.mark(v);
             }
@@ -355,6 +369,10 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 if v.is_object() && piece.is_some() {
                     if p == Primitive::RangeText {
                         self.mark_limits(v);
+                    } else if p == Primitive::SnRange && range_comparator(v).is_none() {
+                        // Original text that is not the range's comparator form says what no
+                        // SN component holds.
+                        self.mark_all_but_original_text(v);
                     } else {
                         self.mark_all(v);
                     }
@@ -645,6 +663,29 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
     /// Marks what a reference range written as OBX-7 says: its limits, in the value's unit.
     /// Its meaning (`type`), the population it applies to and an age range have no place in
     /// OBX-7, and stay unread.
+    /// Marks an element and everything in it as read, but its `originalText` extension.
+    fn mark_all_but_original_text(&mut self, v: &'j Json) {
+        let Some(object) = v.as_object() else {
+            return;
+        };
+        self.mark(v);
+        let kept = original_entry(v);
+        for (key, x) in object {
+            match (key.as_str(), x.as_array()) {
+                ("extension", Some(entries)) => {
+                    self.mark(x);
+                    for e in entries
+                        .iter()
+                        .filter(|e| !kept.is_some_and(|k| std::ptr::eq(k, *e)))
+                    {
+                        self.mark_all(e);
+                    }
+                }
+                _ => self.mark_all(x),
+            }
+        }
+    }
+
     fn mark_limits(&mut self, range: &'j Json) {
         self.mark(range);
         for limit in ["low", "high"] {
@@ -869,6 +910,9 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                     return None;
                 }
                 let mut parts = vec![(vec![3], Cow::Borrowed("-"))];
+                if let Some(c) = range_comparator(v) {
+                    parts.push((vec![1], Cow::Borrowed(c)));
+                }
                 parts.extend(low.map(|l| (vec![2], l)));
                 parts.extend(high.map(|h| (vec![4], h)));
                 Some(Piece::Parts(parts))
@@ -1492,6 +1536,73 @@ fn original_text(json: &Json, target: &Target) -> Option<String> {
     };
     let owner = select(json, parent, Select::default()).into_iter().next()?;
     original_in(owner.get(shadow)?)
+}
+
+/// The comparator of a Range (`>`) that the forward direction kept in its original text, which
+/// FHIR's Range cannot hold: only when that text is exactly the comparator and the Range's own
+/// bounds, joined by single spaces as the forward direction joins an SN's components
+/// (`> 1 - 5`, `>= 1 -`). Any other text names no comparator.
+fn range_comparator(range: &Json) -> Option<&str> {
+    let text = original_entry(range)?.get("valueString")?.as_str()?;
+    let mut words = text.split(' ');
+    let comparator = words
+        .next()
+        .filter(|c| matches!(*c, "<" | "<=" | "=" | ">=" | ">"))?;
+    let bound = |key: &str| range.get(key).and_then(|q| q.get("value"));
+    let mut expected: Vec<Option<&Json>> = Vec::with_capacity(3);
+    if let Some(low) = bound("low") {
+        expected.push(Some(low));
+    }
+    expected.push(None);
+    if let Some(high) = bound("high") {
+        expected.push(Some(high));
+    }
+    for want in expected {
+        let word = words.next()?;
+        let same = match want {
+            None => word == "-",
+            Some(n) => n.as_number().is_some_and(|n| same_number(word, n.as_str())),
+        };
+        if !same {
+            return None;
+        }
+    }
+    words.next().is_none().then_some(comparator)
+}
+
+/// True when `sent`, a number as HL7 sends it (`+05.0`), is `fhir`, a FHIR decimal, as the
+/// forward direction writes it: no sign `+`, no leading zeros, every decimal kept.
+fn same_number(sent: &str, fhir: &str) -> bool {
+    let Ok(fhir) = decimal::plain(fhir) else {
+        return false;
+    };
+    let (negative, body) = match sent.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, sent.strip_prefix('+').unwrap_or(sent)),
+    };
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    if int.is_empty() && frac.is_empty()
+        || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+    {
+        return false;
+    }
+    let int = int.trim_start_matches('0');
+    let int = if int.is_empty() { "0" } else { int };
+    let (fhir_negative, fhir_body) = match fhir.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, fhir.as_ref()),
+    };
+    let (fhir_int, fhir_frac) = fhir_body.split_once('.').unwrap_or((fhir_body, ""));
+    negative == fhir_negative && int == fhir_int && frac == fhir_frac
+}
+
+/// The `originalText` extension entry of an element.
+fn original_entry(holder: &Json) -> Option<&Json> {
+    holder
+        .get("extension")?
+        .as_array()?
+        .iter()
+        .find(|e| e.get("url").and_then(Json::as_str) == Some(ORIGINAL_TEXT))
 }
 
 fn original_in(holder: &Json) -> Option<String> {
