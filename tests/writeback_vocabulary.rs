@@ -266,3 +266,21 @@ fn a_mobile_phone_is_a_cellular_phone_in_every_version() {
         );
     }
 }
+
+#[test]
+fn a_mobile_contact_point_without_a_system_is_no_cellular_phone() {
+    // Use mobile says whose it is, not what it is: without a system it may be a pager or an
+    // address, so no XTN.3 CP is claimed for it.
+    let request = patient(json!({"telecom": [{"value": "555 0100", "use": "mobile"}]}));
+    let written = write(&request, "2.5.1").unwrap();
+    assert_eq!(field(&written.message, "PID", 13), "555 0100");
+    // v2.5.1 has no use code for it (table 0201's PRS came with v2.7): reported.
+    assert!(
+        unmapped(&written, "Patient.telecom[0].use"),
+        "{:?}",
+        written.unmapped
+    );
+    // From v2.7 XTN.3 is required, and nothing says what to fill it with.
+    let refused = write(&request, "2.8").unwrap_err();
+    assert!(refused.to_string().contains("XTN.3"), "{refused}");
+}

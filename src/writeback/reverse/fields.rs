@@ -303,9 +303,13 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
         if takes_entries(row) {
             values.retain(|v| !self.taken.contains(&(*v as NodeKey)));
         }
-        // A default is a filter where the entry says otherwise, not where it says nothing.
+        // A default is a filter where the entry says otherwise, not where it says nothing:
+        // forward, the row would have set it. A row that runs backwards only sets nothing, so
+        // its pairs say what an entry must hold (`system=phone` on the mobile phone's row: a
+        // ContactPoint without a system is not assumed to be a phone).
         if !row.defaults.is_empty() {
-            values.retain(|v| holds_constants(v, &row.defaults, true));
+            let absent_ok = row.direction != Direction::Reverse;
+            values.retain(|v| holds_constants(v, &row.defaults, absent_ok));
         }
         // An entry that lacks what the field's own rows give it (a performer whose function
         // is not the technician's, or who has none) is not the field's.

@@ -15,7 +15,8 @@
 //! What a row cannot run backwards is marked `forward` in the tables; a row marked `reverse`
 //! runs only here (e.g. OBX-2, the value type, from which `value[x]` is present). A row whose
 //! `value` holds defaults (`use=home`) takes only the elements that match them, so PID-13 gets
-//! the home numbers and PID-14 the work ones; with an index (`identifier[1]`, PLAC) it takes
+//! the home numbers and PID-14 the work ones (a `reverse` row's pairs must be held, as it sets
+//! nothing forward: a mobile ContactPoint without a system is no phone); with an index (`identifier[1]`, PLAC) it takes
 //! the first matching entry wherever it sits. A condition on a field of the segment being
 //! written reads what earlier rows wrote there, or else what a later row will write (`OBR-8
 //! VALUED` is true when the report has an `effectivePeriod.end`). Forward, the first value to
