@@ -1026,3 +1026,59 @@ fn a_range_whose_original_text_says_something_else_keeps_its_bounds_and_reports_
         );
     }
 }
+
+#[test]
+fn a_reference_by_name_alone_is_written_only_where_a_field_holds_that_name_as_text() {
+    // An Organization named by the display alone: XON.1 is the organization's name (ST), which
+    // reads back as the Organization's name.
+    let performer = |reference: Value| {
+        json!({"resourceType": "Observation", "id": "o1", "status": "final",
+               "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+               "subject": {"reference": "Patient/p1"}, "valueString": "x",
+               "performer": [reference]})
+    };
+    let engine = Engine::with_defaults().unwrap();
+    let explained = WritebackOptions {
+        explain: true,
+        ..options()
+    };
+    let lab = json!({"type": "Organization", "display": "Acme Laboratory"});
+    let out = engine
+        .writeback(&tx(vec![patient(), performer(lab)]), &explained, 1)
+        .unwrap();
+    assert_eq!(field(&out.message, "OBX", 23), "Acme Laboratory");
+    assert!(out.unmapped.is_empty(), "{:?}", out.unmapped);
+    let back = engine.notify(&out.message, &Default::default()).unwrap();
+    let org = back["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["resource"]["resourceType"] == "Organization")
+        .unwrap();
+    assert_eq!(org["resource"]["name"], "Acme Laboratory");
+    // A person's name in a display does not say which part is the family name (XCN.2), and a
+    // display without a type does not say whether it names a person or an organization: neither
+    // is written, and both are reported.
+    for reference in [
+        json!({"display": "Dr X"}),
+        json!({"type": "Practitioner", "display": "Dr X"}),
+        json!({"display": "Acme Laboratory"}),
+    ] {
+        let out = engine
+            .writeback(
+                &tx(vec![patient(), performer(reference.clone())]),
+                &explained,
+                1,
+            )
+            .unwrap();
+        assert_eq!(field(&out.message, "OBX", 16), "", "{reference}");
+        assert_eq!(field(&out.message, "OBX", 23), "", "{reference}");
+        assert!(
+            out.unmapped
+                .iter()
+                .any(|u| u.ends_with("performer[0].display")),
+            "{reference}: {:?}",
+            out.unmapped
+        );
+    }
+}

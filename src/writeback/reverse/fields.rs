@@ -319,11 +319,12 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
         if let Conversion::Map(m) = row.conversion {
             let map = &self.plan.maps[m];
             if map.creates_resource {
-                values.retain(|v| {
-                    v.key("reference")
-                        .and_then(Json::as_str)
-                        .and_then(|r| self.req.resolve(r))
-                        .is_some_and(|i| self.ty(i) == map.fhir_type)
+                values.retain(|v| match v.key("reference").and_then(Json::as_str) {
+                    Some(r) => self
+                        .req
+                        .resolve(r)
+                        .is_some_and(|i| self.ty(i) == map.fhir_type),
+                    None => named_only(map, v).is_some(),
                 });
             }
         }
@@ -440,6 +441,19 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 let map: &'p ElementMap = &self.plan.maps[m];
                 let element = if map.creates_resource {
                     let Some(reference) = v.key("reference").and_then(Json::as_str) else {
+                        if let Some((component, name)) = named_only(map, v) {
+                            let at: Vec<u32> = match base.first() {
+                                None => vec![component],
+                                Some(&c) => vec![c, component],
+                            };
+                            set_in(rep, &at, Cow::Borrowed(name));
+                            self.mark(v);
+                            for k in ["display", "type"] {
+                                if let Some(x) = v.get(k) {
+                                    self.mark(x);
+                                }
+                            }
+                        }
                         return Ok(());
                     };
                     match self.req.resolve(reference) {
@@ -1418,6 +1432,36 @@ fn telecom_back(value: &str, has_xtn1: bool) -> Option<Piece<'_>> {
     Some(Piece::Parts(parsed.unwrap_or_else(|| {
         vec![(vec![if has_xtn1 { 1 } else { 12 }], Cow::Borrowed(value))]
     })))
+}
+
+/// A Reference that names its target only by its text (`display`), without `reference` or
+/// `identifier`, and says the target is of the type `map` builds (`type` Organization), with the
+/// component where that map writes the resource's name as plain text (XON.1, the organization
+/// name, an ST): the display is that name. A map with no such component (a person's name in
+/// XCN, which a display does not say how to split) takes none.
+fn named_only<'j>(map: &ElementMap, reference: &'j Json) -> Option<(u32, &'j str)> {
+    if reference.get("reference").is_some() || reference.get("identifier").is_some() {
+        return None;
+    }
+    if reference.get("type").and_then(Json::as_str) != Some(map.fhir_type.as_str()) {
+        return None;
+    }
+    let name = reference
+        .get("display")
+        .and_then(Json::as_str)
+        .filter(|d| !d.trim().is_empty())?;
+    let row = map.rows.iter().find(|r| {
+        r.direction.reverse()
+            && matches!(r.target.steps.as_slice(), [Step::Member { name, index: None, many: false, .. }] if name == "name")
+    })?;
+    match (&row.source, row.conversion, &row.when, &row.constant) {
+        (Some(Operand::Relative(nums)), Conversion::Primitive(Primitive::Text), None, None)
+            if nums.len() == 1 =>
+        {
+            Some((nums[0], name))
+        }
+        _ => None,
+    }
 }
 
 /// True for rows that take list entries in turn: they append (`given[]`), or their defaults
