@@ -40,6 +40,26 @@ const NOT_WRITTEN: &[(&str, &str, &str)] = &[
         "no OBX field holds an Observation's category",
     ),
     (
+        "message_blood_pressure_a08",
+        "Encounter.status",
+        "A08 does not carry the state of a visit",
+    ),
+    (
+        "message_blood_pressure_a08",
+        "Observation.category.coding.code",
+        "no OBX field holds an Observation's category",
+    ),
+    (
+        "message_blood_pressure_a08",
+        "Observation.category.coding.display",
+        "no OBX field holds an Observation's category",
+    ),
+    (
+        "message_blood_pressure_a08",
+        "Observation.category.coding.system",
+        "no OBX field holds an Observation's category",
+    ),
+    (
         "charge_single_p03",
         "Account.status",
         "PID-18 carries the account number only",

@@ -1082,3 +1082,79 @@ fn a_reference_by_name_alone_is_written_only_where_a_field_holds_that_name_as_te
         );
     }
 }
+
+/// A Patient, an Encounter and the panel `components` make up, as a transaction an ADT^A08
+/// carries; for v2.7 and later the identifier has its type.
+fn panel_in_adt(components: Vec<Value>, version: &str) -> (Value, WritebackOptions) {
+    let mut request = panel(
+        components,
+        json!({"encounter": {"reference": "Encounter/e1"}}),
+    );
+    request["entry"][0]["resource"]["identifier"][0]["type"] = json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]});
+    let encounter = json!({"resourceType": "Encounter", "id": "e1", "status": "in-progress",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+        "subject": {"reference": "Patient/p1"}});
+    request["entry"].as_array_mut().unwrap().insert(
+        1,
+        json!({"resource": encounter, "request": {"method": "PUT"}}),
+    );
+    let mut opts = WritebackOptions {
+        event: Some("A08".into()),
+        explain: true,
+        ..options()
+    };
+    opts.envelope.version = version.into();
+    (request, opts)
+}
+
+#[test]
+fn an_adt_observations_components_follow_its_obx_as_in_a_result() {
+    // An ADT's OBX stands in no OBSERVATION group: each component is an OBX of its own after
+    // the Observation's, the group's sub-ID theirs, as under an OBR.
+    let engine = Engine::with_defaults().unwrap();
+    let components = vec![
+        component("8480-6", json!({"valueQuantity": {"value": 128}})),
+        component("8462-4", json!({"valueQuantity": {"value": 82}})),
+    ];
+    let (request, opts) = panel_in_adt(components.clone(), "2.5.1");
+    let written = engine.writeback(&request, &opts, 1).unwrap();
+    let obx = obx_segments(&written.message);
+    let ids: Vec<(&str, &str, &str, &str, &str)> = obx
+        .iter()
+        .map(|s| {
+            (
+                s[1].as_str(),
+                s[3].as_str(),
+                s[4].as_str(),
+                s[5].as_str(),
+                s[11].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("1", "85354-9^^LN", "1", "", "F"),
+            ("2", "8480-6^^LN", "1", "128", "F"),
+            ("3", "8462-4^^LN", "1", "82", "F")
+        ]
+    );
+    // (An A08's PV1 says nothing of the Encounter's status.)
+    assert!(
+        written
+            .unmapped
+            .iter()
+            .all(|u| !u.starts_with("Bundle.entry[2]")),
+        "{:?}",
+        written.unmapped
+    );
+    // Where OBX-2 is required the valueless panel is written as its components alone.
+    let (request, opts) = panel_in_adt(components, "2.7");
+    let written = engine.writeback(&request, &opts, 1).unwrap();
+    let obx = obx_segments(&written.message);
+    let ids: Vec<(&str, &str, &str)> = obx
+        .iter()
+        .map(|s| (s[1].as_str(), s[3].as_str(), s[4].as_str()))
+        .collect();
+    assert_eq!(ids, [("1", "8480-6^^LN", "1"), ("2", "8462-4^^LN", "1")]);
+}

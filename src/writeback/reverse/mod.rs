@@ -878,8 +878,10 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                     // Observation's components) is written as those alone when its own segment
                     // lacks what the version requires: an Observation with no value of its own
                     // where OBX-2 is required (v2.7, 2.8). Nothing is guessed to fill it.
+                    // A segment standing in no group of its own (an ADT's OBX) likewise.
+                    let anchored = ctx.anchor == Some(node);
                     let entries_stand_in =
-                        ctx.anchor == Some(node) && ctx.own == Some(i) && self.has_entries(node, i);
+                        (!anchored || ctx.own == Some(i)) && self.has_entries(node, i);
                     if (!optional || CONTENT.contains(&self.ty(i))) && !entries_stand_in {
                         return Err(self.missing_error(i, row.map, &id, missing));
                     }
@@ -889,7 +891,11 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                     self.unmark_since(checkpoint.0);
                     self.problems.truncate(checkpoint.2);
                     if entries_stand_in {
-                        self.stood_in.insert(ctx.group);
+                        if anchored {
+                            self.stood_in.insert(ctx.group);
+                        } else {
+                            self.entry_segments(node, i, None, scope)?;
+                        }
                         continue;
                     }
                     for x in placed.drain(checkpoint.1..) {
@@ -901,6 +907,11 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 written += 1;
                 if ctx.anchor == Some(node) && ctx.own == Some(i) {
                     self.anchor_segs.insert(ctx.group, seg);
+                } else if ctx.anchor != Some(node) {
+                    // Outside a group of its own (an ADT's OBX), the resource's entries follow
+                    // its segment directly; a group's follow the whole group instance
+                    // (`entry_instances`).
+                    self.entry_segments(node, i, Some(seg), scope)?;
                 }
             }
         }
@@ -974,6 +985,20 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
         if head.is_none() && !self.stood_in.contains(&inner.group) {
             return Ok(());
         }
+        self.entry_segments(a, i, head, inner.outer)
+    }
+
+    /// Writes the entries of a list of resource `i` as segments of segment node `a` after
+    /// `head`, `i`'s own segment (`None` when the entries stand in for it), numbered within
+    /// group instance `scope`: see [`Writer::entry_instances`]. Each shares the sub-ID of the
+    /// first.
+    fn entry_segments(
+        &mut self,
+        a: usize,
+        i: usize,
+        head: Option<usize>,
+        scope: usize,
+    ) -> Result<(), Error> {
         let s = self.structure;
         let n = &s.nodes[a];
         let Some(id) = n.segment else { return Ok(()) };
@@ -1024,7 +1049,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                     .segment_mut(seg)
                     .set(f as usize, 1, &[1], Cow::Owned(v.clone()));
             }
-            self.set_id(seg, &id, inner.outer);
+            self.set_id(seg, &id, scope);
             if let (Some(f), None) = (field, &sub_id) {
                 sub_id = set_id(self, seg);
                 if let Some(v) = &sub_id
