@@ -284,3 +284,46 @@ fn a_mobile_contact_point_without_a_system_is_no_cellular_phone() {
     let refused = write(&request, "2.8").unwrap_err();
     assert!(refused.to_string().contains("XTN.3"), "{refused}");
 }
+
+#[test]
+fn a_coding_left_out_is_listed_with_its_system_and_without_its_code() {
+    // An EHR's local code (a system HL7 cannot name) and a third coding a v2.5.1 CE has no
+    // room for are left out: each is listed with its system, never with its code or display.
+    let observation = json!({"resourceType": "Observation", "id": "o1", "status": "final",
+        "subject": {"reference": "Patient/p1"}, "valueString": "x",
+        "code": {"coding": [
+            {"system": "http://loinc.org", "code": "2345-7", "display": "Glucose"},
+            {"system": "urn:oid:1.2.3.4", "code": "GLUQX", "display": "Glu local"},
+            {"system": "http://snomed.info/sct", "code": "33747003"}]}});
+    let request = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": patient(json!({})), "request": {"method": "PUT"}},
+        {"resource": observation, "request": {"method": "POST"}}]});
+    let written = write(&request, "2.5.1").unwrap();
+    assert_eq!(
+        field(&written.message, "OBX", 3),
+        "2345-7^Glucose^LN^^Glu local"
+    );
+    assert_eq!(
+        written.problems,
+        [
+            "Bundle.entry[1].resource.code.coding[1]: HL7 v2 names no coding system urn:oid:1.2.3.4 (an HL7 table or one of table 0396); the code is left out",
+            "Bundle.entry[1].resource.code.coding[2]: an HL7 v2.5.1 CE has no component 10 for this coding; a code of http://snomed.info/sct, is left out"
+        ],
+        "{:?}",
+        written.problems
+    );
+    // The system is not written either: it stays listed among what was not.
+    assert!(unmapped(
+        &written,
+        "Bundle.entry[1].resource.code.coding[1].system"
+    ));
+    assert!(written.problems.iter().all(|p| !p.contains("GLUQX")));
+    // From v2.7 the CWE has room for the third coding.
+    let written = write(&request, "2.7").unwrap();
+    assert_eq!(
+        written.problems,
+        [
+            "Bundle.entry[1].resource.code.coding[1]: HL7 v2 names no coding system urn:oid:1.2.3.4 (an HL7 table or one of table 0396); the code is left out"
+        ]
+    );
+}

@@ -601,6 +601,9 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             // before v2.6; CWE.9, the text, in a v2.5.1 CE) is not written, and what it would
             // carry is left for a later row (CE.2 takes a text without a code) or reported.
             if !self.slot_has(nums) {
+                if self.explain {
+                    self.report_coding_without_room(row, element, nums);
+                }
                 continue;
             }
             let values = self.matching(row, element, None);
@@ -609,6 +612,9 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             };
             // A code a vocabulary already translated back (`concept_back`) is accounted for.
             if rep.get(nums).is_none() && self.code_of_unnamed_system(map, row, element) {
+                if self.explain {
+                    self.report_unnamed_system(map, row, element, nums);
+                }
                 continue;
             }
             if row.conversion == Conversion::Primitive(Primitive::Words) {
@@ -617,19 +623,20 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             }
             // The system of a code left out above (a BCP 47 `en-US` is no ISO639 code) would
             // name a code that is not there.
+            // So would a system HL7 has no name for: nothing is written for it, and it stays
+            // unread.
             if row.conversion == Conversion::Primitive(Primitive::CodeSystem)
                 && is_coded(map)
-                && let (Some(url), Some(code)) = (
-                    v.as_str(),
-                    coding_of(row, element, "system")
-                        .and_then(|c| c.get("code"))
-                        .and_then(Json::as_str),
-                )
-                && self
-                    .system_name(url)
-                    .is_some_and(|name| !system_holds(&name, code))
+                && let Some(url) = v.as_str()
             {
-                continue;
+                let code = coding_of(row, element, "system")
+                    .and_then(|c| c.get("code"))
+                    .and_then(Json::as_str);
+                match self.system_name(url) {
+                    None => continue,
+                    Some(name) if code.is_some_and(|code| !system_holds(&name, code)) => continue,
+                    Some(_) => {}
+                }
             }
             self.mark(v);
             if let Some(system) = self.system_said_by_component(map, row, element) {
@@ -774,6 +781,81 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 .is_none_or(|name| !system_holds(&name, code));
         }
         !self.component_names_system(map, row, system)
+    }
+
+    /// Lists, when explaining, the coding whose code [`Writer::code_of_unnamed_system`] left
+    /// out, with its system and why: the system, a URL naming a code system, says what was
+    /// lost; the code and its display, which may say something of the patient, are not given.
+    fn report_unnamed_system(
+        &mut self,
+        map: &ElementMap,
+        row: &MapRow,
+        element: &'j Json,
+        nums: &[u32],
+    ) {
+        let Some(coding) = coding_of(row, element, "code") else {
+            return;
+        };
+        let Some(system) = coding.get("system").and_then(Json::as_str) else {
+            return;
+        };
+        let path = self.path_of(coding);
+        let version = self.version.name();
+        let at = nums
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(".");
+        let why = if !is_coded(map) {
+            format!(
+                "{}.{at} holds a code of its own table alone, which is not {system}",
+                map.v2
+            )
+        } else if let Some(slot) = self.slot.filter(|s| !self.version.composite(s.ty)) {
+            format!(
+                "an HL7 v{version} {} holds a code of its HL7 table alone, and {system} is no HL7 table",
+                slot.ty
+            )
+        } else {
+            match self.system_name(system) {
+                Some(name) => format!("its code is no code of {name}, HL7's name for {system}"),
+                None => format!(
+                    "HL7 v2 names no coding system {system} (an HL7 table or one of table 0396)"
+                ),
+            }
+        };
+        self.problem_once(format!("{path}: {why}; the code is left out"));
+    }
+
+    /// Lists, when explaining, a coding whose code the value's data type has no component for
+    /// in the version written (a third coding in a v2.5.1 CE), naming its system, not its code.
+    fn report_coding_without_room(&mut self, row: &MapRow, element: &'j Json, nums: &[u32]) {
+        let (Some(coding), Some(slot), Some(&c)) =
+            (coding_of(row, element, "code"), self.slot, nums.first())
+        else {
+            return;
+        };
+        if coding.get("code").and_then(Json::as_str).is_none() {
+            return;
+        }
+        let path = self.path_of(coding);
+        let version = self.version.name();
+        let of = match coding.get("system").and_then(Json::as_str) {
+            Some(system) => format!("a code of {system}"),
+            None => "a code without a system".to_string(),
+        };
+        self.problem_once(format!(
+            "{path}: an HL7 v{version} {} has no component {c} for this coding; {of}, is left out",
+            slot.ty
+        ));
+    }
+
+    /// Adds a problem unless the same was listed already (a concept written twice, as OBR-4
+    /// and OBX-3).
+    fn problem_once(&mut self, problem: String) {
+        if !self.problems.contains(&problem) {
+            self.problems.push(problem);
+        }
     }
 
     /// True when the value a data type map fills (see [`Slot`]) has the component (or the
