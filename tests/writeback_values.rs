@@ -1158,3 +1158,45 @@ fn an_adt_observations_components_follow_its_obx_as_in_a_result() {
         .collect();
     assert_eq!(ids, [("1", "8480-6^^LN", "1"), ("2", "8462-4^^LN", "1")]);
 }
+
+#[test]
+fn a_dft_observations_components_are_obx_of_their_own_under_its_order() {
+    // DFT_P03's OBSERVATION group is written as ORU's: the components after the panel's OBX.
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/fhir-to-v2/charge_single_p03.json"
+    );
+    let mut request: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let order = json!({"resourceType": "ServiceRequest", "id": "sr-1", "status": "completed",
+        "intent": "order", "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+        "subject": {"reference": "Patient/pat-33901"}});
+    let mut bp = panel(
+        vec![
+            component("8480-6", json!({"valueQuantity": {"value": 128}})),
+            component("8462-4", json!({"valueQuantity": {"value": 82}})),
+        ],
+        json!({"basedOn": [{"reference": "ServiceRequest/sr-1"}],
+               "subject": {"reference": "Patient/pat-33901"}}),
+    )["entry"][1]["resource"]
+        .clone();
+    bp["id"] = json!("bp-1");
+    let entries = request["entry"].as_array_mut().unwrap();
+    for r in [order, bp] {
+        entries.push(json!({"resource": r, "request": {"method": "POST"}}));
+    }
+    let message = write(&request);
+    assert!(String::from_utf8_lossy(&message).contains("|DFT^P03^DFT_P03|"));
+    let obx = obx_segments(&message);
+    let ids: Vec<(&str, &str, &str)> = obx
+        .iter()
+        .map(|s| (s[1].as_str(), s[3].as_str(), s[4].as_str()))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("1", "85354-9^^LN", "1"),
+            ("2", "8480-6^^LN", "1"),
+            ("3", "8462-4^^LN", "1")
+        ]
+    );
+}
