@@ -1733,3 +1733,35 @@ fn a_name_validity_range_is_the_period_when_no_effective_or_expiration_date_is_s
     );
     assert_eq!(names[1]["period"], json!({"start": "2000-01-01"}));
 }
+
+#[test]
+fn a_telephone_numbers_parts_are_the_contact_points_extensions_beside_its_value() {
+    // As the IG's XTN[ContactPoint] map has it: country code, area code, local number and
+    // extension (XTN.5 to XTN.8) each in the ContactPoint's extension for it; the value is the
+    // number they make.
+    let msg = b"MSH|^~\\&|A|B|C|D|20260101120000||ADT^A28^ADT_A05|X1|P|2.5.1\r\
+        EVN|A28|20260101120000\r\
+        PID|1||123^^^HOSP^MR||Berg^Anna||||||||^PRN^PH^^1^555^1234567^89~^NET^Internet^anna@example.org^^^7654321\r\
+        PV1|1|N\r";
+    let (report, bundle) = notify_with_report(msg, true);
+    let telecom = &resource(&bundle, "Patient").unwrap()["telecom"];
+    let ext = |url: &str, value: &str| json!({"url": format!("http://hl7.org/fhir/StructureDefinition/contactpoint-{url}"), "valueString": value});
+    assert_eq!(telecom[0]["value"], "+1 (555) 1234567 ext. 89");
+    assert_eq!(
+        telecom[0]["extension"],
+        json!([
+            ext("country", "1"),
+            ext("area", "555"),
+            ext("local", "1234567"),
+            ext("extension", "89")
+        ])
+    );
+    // An e-mail address has no local number, whatever XTN.7 holds.
+    assert_eq!(telecom[1]["value"], "anna@example.org");
+    assert!(telecom[1].get("extension").is_none(), "{}", telecom[1]);
+    assert!(
+        report.unmapped.iter().all(|u| !u.starts_with("PID-13")),
+        "{:?}",
+        report.unmapped
+    );
+}

@@ -1200,3 +1200,36 @@ fn a_dft_observations_components_are_obx_of_their_own_under_its_order() {
         ]
     );
 }
+
+#[test]
+fn a_contact_points_number_parts_go_to_their_components_and_an_e_mail_has_no_local_number() {
+    // The contactpoint extensions are XTN.5 to XTN.8; a value in another form than the one the
+    // forward direction builds from them goes to XTN.1 beside them. XTN.7 is no part of an
+    // e-mail address (XTN.3 Internet), as the IG's XTN[ContactPoint] map has it: not written,
+    // and reported.
+    let ext = |url: &str, value: &str| json!({"url": format!("http://hl7.org/fhir/StructureDefinition/contactpoint-{url}"), "valueString": value});
+    let request = json!({"resourceType": "Patient", "identifier": [{"value": "MRN-1"}],
+    "name": [{"family": "Doe"}],
+    "telecom": [
+        {"system": "phone", "use": "home", "value": "555-123-4567",
+         "extension": [ext("country", "1"), ext("area", "555"), ext("local", "1234567"), ext("extension", "89")]},
+        {"system": "email", "value": "a@example.org", "extension": [ext("local", "1234567")]}
+    ]});
+    let engine = Engine::with_defaults().unwrap();
+    let explained = WritebackOptions {
+        explain: true,
+        ..options()
+    };
+    let written = engine.writeback(&request, &explained, 1).unwrap();
+    assert_eq!(
+        field(&written.message, "PID", 13),
+        "555-123-4567^PRN^PH^^1^555^1234567^89~^^Internet^a@example.org"
+    );
+    assert_eq!(
+        written.unmapped,
+        [
+            "Patient.telecom[1].extension[0].url",
+            "Patient.telecom[1].extension[0].valueString"
+        ]
+    );
+}
