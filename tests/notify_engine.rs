@@ -1765,3 +1765,19 @@ fn a_telephone_numbers_parts_are_the_contact_points_extensions_beside_its_value(
         report.unmapped
     );
 }
+
+#[test]
+fn a_street_addresss_street_name_and_dwelling_number_are_lines_of_their_own() {
+    // As the IG's SAD[Address] map has it: the street or mailing address (SAD.1), the street
+    // name (SAD.2) and the dwelling number (SAD.3) are the address's first lines, in that order,
+    // then the other designation (XAD.2).
+    let msg = b"MSH|^~\\&|A|B|C|D|20260101120000||ADT^A28^ADT_A05|X1|P|2.5.1\r\
+        EVN|A28|20260101120000\r\
+        PID|1||123^^^HOSP^MR||Berg^Anna||||||&Street Road&123^Appt 55^Town~Main St 1^Apt 4\r\
+        PV1|1|N\r";
+    let (_, bundle) = notify_with_report(msg, false);
+    let address = &resource(&bundle, "Patient").unwrap()["address"];
+    assert_eq!(address[0]["line"], json!(["Street Road", "123", "Appt 55"]));
+    assert_eq!(address[0]["city"], "Town");
+    assert_eq!(address[1]["line"], json!(["Main St 1", "Apt 4"]));
+}
