@@ -1781,3 +1781,39 @@ fn a_street_addresss_street_name_and_dwelling_number_are_lines_of_their_own() {
     assert_eq!(address[0]["city"], "Town");
     assert_eq!(address[1]["line"], json!(["Main St 1", "Apt 4"]));
 }
+
+#[test]
+fn a_mothers_identifier_is_a_related_person_the_patients_mother() {
+    // As the IG maps PID-21 (CX[RelatedPerson-Mother]): one RelatedPerson whose patient is the
+    // newborn, identified by every repetition, its relationship MTH.
+    let msg = b"MSH|^~\\&|A|B|C|D|20260101120000||ADT^A01^ADT_A01|X1|P|2.5.1\r\
+        EVN|A01|20260101120000\r\
+        PID|1||NB1^^^HOSP^MR||Berg^Baby|||F|||||||||||||M77^^^HOSP^MR~123456789^^^SSA^SS\r\
+        PV1|1|I||||||||||||||||V1\r";
+    let (report, bundle) = notify_with_report(msg, true);
+    let mothers = resources(&bundle, "RelatedPerson");
+    assert_eq!(mothers.len(), 1, "{bundle}");
+    let mother = mothers[0];
+    let patient_url = full_urls(&bundle, "Patient");
+    assert_eq!(mother["patient"]["reference"], patient_url[0]);
+    assert_eq!(
+        mother["relationship"],
+        json!([{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "MTH", "display": "mother"}]}])
+    );
+    let values: Vec<&str> = mother["identifier"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["M77", "123456789"]);
+    assert!(
+        report.unmapped.iter().all(|u| !u.starts_with("PID-21")),
+        "{:?}",
+        report.unmapped
+    );
+    // Without PID-21 there is no mother.
+    let without = String::from_utf8_lossy(msg).replace("M77^^^HOSP^MR~123456789^^^SSA^SS", "");
+    let (_, bundle) = notify_with_report(without.as_bytes(), false);
+    assert!(resources(&bundle, "RelatedPerson").is_empty());
+}
