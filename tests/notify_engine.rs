@@ -1817,3 +1817,26 @@ fn a_mothers_identifier_is_a_related_person_the_patients_mother() {
     let (_, bundle) = notify_with_report(without.as_bytes(), false);
     assert!(resources(&bundle, "RelatedPerson").is_empty());
 }
+
+#[test]
+fn a_names_assembly_order_is_its_humanname_assembly_order_extension() {
+    // As the IG's XPN[HumanName] map has it, through its concept map NameAssemblyOrder (table
+    // 0444 codes, kept in their v2-0444 system); a code the table lacks is reported.
+    let msg = b"MSH|^~\\&|A|B|C|D|20260101120000||ADT^A28^ADT_A05|X1|P|2.5.1\r\
+        EVN|A28|20260101120000\r\
+        PID|1||123^^^HOSP^MR||Berg^Anna^^^^^L^^^^F~Berg^Anna^^^^^M^^^^Q\r\
+        PV1|1|N\r";
+    let (report, bundle) = notify_with_report(msg, true);
+    let names = &resource(&bundle, "Patient").unwrap()["name"];
+    assert_eq!(
+        names[0]["extension"],
+        json!([{"url": "http://hl7.org/fhir/StructureDefinition/humanname-assembly-order", "valueCode": "F"}])
+    );
+    assert!(names[1].get("extension").is_none(), "{}", names[1]);
+    assert_eq!(report.untranslated.len(), 1, "{:?}", report.untranslated);
+    assert!(
+        report.untranslated[0].contains("PID-5[2].11"),
+        "{:?}",
+        report.untranslated
+    );
+}
