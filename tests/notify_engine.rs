@@ -1645,7 +1645,7 @@ fn a_plus_suffix_is_the_structured_numerics_text() {
 }
 
 #[test]
-fn a_range_with_a_comparator_keeps_the_comparator_in_its_original_text() {
+fn a_range_keeps_its_text_and_a_comparator_in_its_original_text() {
     // As the IG's SN[Range] map has it: the bounds and units are the Range's, and the comparator,
     // which a Range cannot hold, stays in the original text.
     let (report, obs) = structured_numeric(">^1^-^5", "mg/dL^^UCUM");
@@ -1668,12 +1668,20 @@ fn a_range_with_a_comparator_keeps_the_comparator_in_its_original_text() {
         report.unmapped
     );
     assert!(report.problems.is_empty(), "{:?}", report.problems);
-    // `=` is what a range without comparator says: nothing to keep.
-    let (_, obs) = structured_numeric("=^1^-^5", "");
-    assert_eq!(
-        obs["valueRange"],
-        json!({"low": {"value": 1}, "high": {"value": 5}})
-    );
+    // The IG keeps the text of every range (its separator is valued), with or without a
+    // comparator.
+    let text = |t: &str| json!([{"url": "http://hl7.org/fhir/StructureDefinition/originalText", "valueString": t}]);
+    for (sn, kept) in [
+        ("=^1^-^5", "= 1 - 5"),
+        ("^1^-^5", "1 - 5"),
+        ("^+01.50^-^5", "+01.50 - 5"),
+        ("^^-^5", "- 5"),
+    ] {
+        let (report, obs) = structured_numeric(sn, "");
+        assert_eq!(obs["valueRange"]["extension"], text(kept), "{sn}");
+        assert_eq!(obs["valueRange"]["high"], json!({"value": 5}), "{sn}");
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+    }
 }
 
 /// The Observation an ORU^R01 of one result with value `obx5` (type ST) and status `obx11`

@@ -456,9 +456,10 @@ impl<'a> Translator<'a, '_> {
                     }
                 }
             }
-            // A Range has no comparator: as the IG's SN[Range] map has it, the bounds are the
-            // Range's and the comparator (`>^1^-^5`) stays in its original text, the
-            // components joined by single spaces (`> 1 - 5`).
+            // As the IG's SN[Range] map has it, the bounds are the Range's and every range
+            // (its separator is valued) keeps its original text, the valued components joined
+            // by single spaces: `^1^-^5` is `1 - 5`, and a comparator, which a Range cannot
+            // hold, stays there (`>^1^-^5` is `> 1 - 5`).
             Primitive::SnRange if matches!(sep.as_deref(), Some("-")) => {
                 for (key, n) in [("low", n1), ("high", n2)] {
                     if let Some(n) = n {
@@ -466,10 +467,23 @@ impl<'a> Translator<'a, '_> {
                         self.doc.set(q, "value", Val::MadeNumber(n));
                     }
                 }
-                if cmp.is_some_and(|c| c.as_ref() != "=")
-                    && let Some(text) = self.structured_numeric_text(v)?
-                {
-                    self.original_text(at, text);
+                let texts = self.texts;
+                let parts = [cmp, texts.part(v, 2)?, sep, texts.part(v, 4)?];
+                let text = self.made(|out| {
+                    for (i, t) in parts.iter().flatten().enumerate() {
+                        if i > 0 {
+                            out.push(' ');
+                        }
+                        out.push_str(t);
+                    }
+                    Ok(true)
+                })?;
+                if let Some(text) = text {
+                    let exts = self.doc.member(at, "extension", Val::Array);
+                    let e = self.doc.push(exts, Val::Object);
+                    self.doc
+                        .set(e, "url", Val::Str(Cow::Borrowed(ORIGINAL_TEXT)));
+                    self.doc.set(e, "valueString", Val::MadeStr(text));
                 }
             }
             _ => self.note_untranslated(v),

@@ -1010,7 +1010,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                     return None;
                 }
                 let mut parts = vec![(vec![3], Cow::Borrowed("-"))];
-                if let Some(c) = range_comparator(v) {
+                if let Some(c) = range_comparator(v).filter(|c| !c.is_empty()) {
                     parts.push((vec![1], Cow::Borrowed(c)));
                 }
                 parts.extend(low.map(|l| (vec![2], l)));
@@ -1669,15 +1669,20 @@ fn original_text(json: &Json, target: &Target) -> Option<String> {
 }
 
 /// The comparator of a Range (`>`) that the forward direction kept in its original text, which
-/// FHIR's Range cannot hold: only when that text is exactly the comparator and the Range's own
+/// FHIR's Range cannot hold, or `""` for a text that states the range alone (every range keeps
+/// its text, `1 - 5`): only when that text is exactly the comparator, if any, and the Range's own
 /// bounds, joined by single spaces as the forward direction joins an SN's components
 /// (`> 1 - 5`, `>= 1 -`). Any other text names no comparator.
 fn range_comparator(range: &Json) -> Option<&str> {
     let text = original_entry(range)?.get("valueString")?.as_str()?;
-    let mut words = text.split(' ');
-    let comparator = words
-        .next()
-        .filter(|c| matches!(*c, "<" | "<=" | "=" | ">=" | ">"))?;
+    let mut words = text.split(' ').peekable();
+    let comparator = match words.peek() {
+        Some(&c) if matches!(c, "<" | "<=" | "=" | ">=" | ">") => {
+            words.next();
+            c
+        }
+        _ => "",
+    };
     let bound = |key: &str| range.get(key).and_then(|q| q.get("value"));
     let mut expected: Vec<Option<&Json>> = Vec::with_capacity(3);
     if let Some(low) = bound("low") {
