@@ -202,3 +202,76 @@ fn a_result_naming_its_orders_only_specimen_is_written_by_the_spm_that_follows()
     }
     assert!(!reported.contains(&specimen_of(observations[0])));
 }
+
+/// A charge with the order it is for, and an Observation of that order: a DFT^P03.
+fn charge_for_order(order_code: Option<&str>) -> Value {
+    let mut order = json!({
+        "resourceType": "ServiceRequest",
+        "id": "o1",
+        "identifier": [{
+            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "PLAC"}]},
+            "value": "ORD1"
+        }],
+        "status": "completed",
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "note": [{"text": "Fasting."}]
+    });
+    if let Some(code) = order_code {
+        order["code"] = json!({"coding": [{"system": "http://loinc.org", "code": code}]});
+    }
+    json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p1",
+            "identifier": [{"value": "MRN1"}], "name": [{"family": "Doe"}]}},
+        {"resource": order},
+        {"resource": {"resourceType": "Observation", "id": "x1", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "2093-3"}]},
+            "subject": {"reference": "Patient/p1"},
+            "basedOn": [{"reference": "ServiceRequest/o1"}],
+            "valueQuantity": {"value": 180, "unit": "mg/dL"}}},
+        {"resource": {"resourceType": "ChargeItem", "id": "c1", "status": "billable",
+            "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "80061"}]},
+            "subject": {"reference": "Patient/p1"},
+            "occurrenceDateTime": "2026-05-12T08:05:00-05:00"}}
+    ]})
+}
+
+#[test]
+fn a_charged_order_is_the_common_order_before_the_charge_its_note_once() {
+    let segments = written(
+        &charge_for_order(Some("57698-3")),
+        "P03",
+        &[
+            ("ORC", 1),
+            ("TQ1", 11),
+            ("OBR", 4),
+            ("NTE", 3),
+            ("OBX", 3),
+            ("FT1", 7),
+        ],
+    );
+    // The ORC's ORDER group holds its OBR and the note (not TQ1-11 as well); the order's
+    // Observation follows in its OBSERVATION group.
+    assert_eq!(
+        segments,
+        [
+            "ORC RE",
+            "OBR 57698-3",
+            "NTE Fasting.",
+            "OBX 2093-3",
+            "FT1 80061"
+        ]
+    );
+}
+
+#[test]
+fn an_order_without_a_code_has_no_obr_made_from_another_resource() {
+    let segments = written(
+        &charge_for_order(None),
+        "P03",
+        &[("ORC", 2), ("OBR", 4), ("NTE", 3), ("OBX", 3), ("FT1", 7)],
+    );
+    // OBR-4 is required: the order's ORDER group is left out, and no OBR is named after its
+    // Observation's code; the note has no OBR to follow.
+    assert_eq!(segments, ["ORC ORD1", "OBX 2093-3", "FT1 80061"]);
+}

@@ -271,6 +271,11 @@ impl<'a> Message<'a> {
         self.segments.len()
     }
 
+    /// How many segments the message holds so far.
+    pub(crate) fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
     /// Removes the last segment (one that turned out to have nothing in it, or to lack what
     /// its version requires).
     pub(crate) fn pop(&mut self) {

@@ -218,6 +218,10 @@ struct Context {
     /// The enclosing group instance: set IDs of the anchor segment count there (OBX-1 numbers
     /// the observations of one order, not of one OBSERVATION group).
     outer: usize,
+    /// True when the group instance is written for a resource placed before it, which its
+    /// anchor only adds to (a DFT's ORDER group: the OBR of the COMMON_ORDER's ORC). Nothing
+    /// stands in for an anchor that resource leaves empty: the instance is left out.
+    adds_only: bool,
 }
 
 /// Writes `req` as message `n` of a run with `structure`.
@@ -706,6 +710,17 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             .any(|(ni, n)| ni != node && n.rows.iter().any(|r| !r.merge && r.resource == ty))
     }
 
+    /// True when a row of segment node `node` adds to a resource placed in `ctx` (the
+    /// `+ServiceRequest` of an OBR after its order's ORC), other than one writing a list's
+    /// entries as segments of their own.
+    fn adds_to_placed(&self, node: usize, ctx: &Context) -> bool {
+        self.structure.nodes[node].rows.iter().any(|r| {
+            r.merge
+                && entry_list(&self.plan.maps[r.map]).is_none()
+                && self.get(ctx, &r.resource).is_some()
+        })
+    }
+
     /// Writes a group instance; returns the resources placed in it, which a group that does
     /// not repeat shares with the rest of its enclosing group (the Encounter of PATIENT.VISIT
     /// is the one the ORDER_OBSERVATION beside it refers to).
@@ -722,8 +737,12 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
         for &child in &s.nodes[node].children {
             let c = &s.nodes[child];
             if c.segment.is_some() {
+                let before = self.b.segment_count();
                 let placed = self.segment(child, &ctx, event, time)?;
                 ctx.bound.extend(placed);
+                if ctx.adds_only && ctx.anchor == Some(child) && self.b.segment_count() == before {
+                    break;
+                }
                 // A group instance whose resource's entries stand in for its own segment
                 // writes nothing more for it: a PRT or NTE would read as the previous segment's.
                 if ctx.anchor == Some(child) && self.stood_in.contains(&ctx.group) {
@@ -740,6 +759,30 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             if !c.repeats {
                 instances.truncate(1);
             }
+            if instances.is_empty() && primary.is_none() && c.min == 0 {
+                // A group whose anchor only adds to a resource already placed (OBR's
+                // `+ServiceRequest` in a DFT's COMMON_ORDER.ORDER) is written once for it.
+                if anchor.is_some_and(|a| self.adds_to_placed(a, &ctx)) {
+                    self.group_counter += 1;
+                    if self.explain {
+                        self.group_outer
+                            .insert(self.group_counter, (ctx.group, child));
+                    }
+                    let inner = Context {
+                        bound: ctx.bound.clone(),
+                        own: None,
+                        anchor,
+                        group: self.group_counter,
+                        outer: ctx.group,
+                        adds_only: true,
+                    };
+                    let placed = self.group(child, &inner, event, time)?;
+                    if !c.repeats {
+                        ctx.bound.extend(placed);
+                    }
+                }
+                continue;
+            }
             if instances.is_empty() {
                 if c.min > 0 {
                     self.group_counter += 1;
@@ -753,6 +796,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                         anchor,
                         group: self.group_counter,
                         outer: ctx.group,
+                        adds_only: false,
                     };
                     let placed = self.group(child, &inner, event, time)?;
                     if !c.repeats {
@@ -777,6 +821,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                     anchor,
                     group: self.group_counter,
                     outer: ctx.group,
+                    adds_only: false,
                 };
                 inner.bound.push(i);
                 let placed = self.group(child, &inner, event, time)?;
@@ -959,7 +1004,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 }
             }
         }
-        if written == 0 && n.min > 0 {
+        if written == 0 && n.min > 0 && !(ctx.adds_only && ctx.anchor == Some(node)) {
             self.required_default(&id, scope)?;
         }
         Ok(placed)
