@@ -275,3 +275,11 @@ fn an_order_without_a_code_has_no_obr_made_from_another_resource() {
     // Observation's code; the note has no OBR to follow.
     assert_eq!(segments, ["ORC ORD1", "OBX 2093-3", "FT1 80061"]);
 }
+
+#[test]
+fn a_charged_orders_priority_is_its_timing_between_its_orc_and_obr() {
+    let mut request = charge_for_order(Some("57698-3"));
+    request["entry"][1]["resource"]["priority"] = json!("stat");
+    let segments = written(&request, "P03", &[("ORC", 1), ("TQ1", 9), ("OBR", 4)]);
+    assert_eq!(segments, ["ORC RE", "TQ1 S", "OBR 57698-3"]);
+}
