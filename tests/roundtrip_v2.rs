@@ -57,6 +57,11 @@ const EXCEPTIONS: &[(&str, &str)] = &[
     ("PID-5.6", "as PID-5.4"),
     ("PID-5.14", "as PID-5.4"),
     (
+        "PID-13.7",
+        "an XTN.7 that is no number (a sender's 555-8473 where v2.5.1 types it NM) is kept in contactpoint-local and in the value, and is not written back to XTN.7",
+    ),
+    ("PID-14.7", "as PID-13.7"),
+    (
         "*-3.3",
         "XON.3 (organization id, withdrawn after v2.4) and XON.10 both give Organization.identifier: it comes back in XON.10",
     ),

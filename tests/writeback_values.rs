@@ -1233,3 +1233,47 @@ fn a_contact_points_number_parts_go_to_their_components_and_an_e_mail_has_no_loc
         ]
     );
 }
+
+#[test]
+fn a_local_number_that_is_no_number_is_not_written_to_a_numeric_component() {
+    // XTN.7 is an NM before v2.7 (an SNM, digits, from then on): a contactpoint-local as a
+    // sender wrote it, `555-8473`, is no number, so it is left out and reported, never written
+    // invalid or stripped of its hyphen. The number in the ContactPoint's value still goes.
+    let local = |value: &str| {
+        json!({"resourceType": "Patient", "identifier": [{"value": "MRN-1"}],
+        "name": [{"family": "Doe"}],
+        "telecom": [{"system": "phone", "use": "home", "value": "+1 (555) 555-8473",
+            "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/contactpoint-local",
+                           "valueString": value}]}]})
+    };
+    let engine = Engine::with_defaults().unwrap();
+    let explained = WritebackOptions {
+        explain: true,
+        ..options()
+    };
+    let written = engine.writeback(&local("555-8473"), &explained, 1).unwrap();
+    assert_eq!(
+        field(&written.message, "PID", 13),
+        "+1 (555) 555-8473^PRN^PH"
+    );
+    assert_eq!(
+        written.unmapped,
+        [
+            "Patient.telecom[0].extension[0].url",
+            "Patient.telecom[0].extension[0].valueString"
+        ]
+    );
+    assert_eq!(written.problems.len(), 1, "{:?}", written.problems);
+    assert!(
+        written.problems[0].contains("XTN.7 is an NM in HL7 v2.5.1")
+            && !written.problems[0].contains("8473"),
+        "{:?}",
+        written.problems
+    );
+    let digits = engine.writeback(&local("5558473"), &explained, 1).unwrap();
+    assert_eq!(
+        field(&digits.message, "PID", 13),
+        "+1 (555) 555-8473^PRN^PH^^^^5558473"
+    );
+    assert!(digits.unmapped.is_empty(), "{:?}", digits.unmapped);
+}

@@ -621,6 +621,25 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 self.words_into(&values, rep, nums);
                 continue;
             }
+            // Text for a component HL7 types as a number (XTN.7, the local number, an NM before
+            // v2.7): a FHIR string may hold what no NM can (`555-8473`, as a sender wrote it),
+            // and is left out rather than written as an invalid number or changed into a valid one.
+            if row.conversion == Conversion::Primitive(Primitive::Text)
+                && let Some(text) = v.as_str()
+                && let Some(ty) = self.component_type(map, nums)
+                && !fits_numeric_type(ty, text)
+            {
+                if self.explain {
+                    let at = dotted(nums);
+                    let version = self.version.name();
+                    let path = self.path_of(v);
+                    self.problem_once(format!(
+                        "{path}: {}.{at} is an {ty} in HL7 v{version}, and this text is no {ty}; it is left out",
+                        map.v2
+                    ));
+                }
+                continue;
+            }
             // The system of a code left out above (a BCP 47 `en-US` is no ISO639 code) would
             // name a code that is not there.
             // So would a system HL7 has no name for: nothing is written for it, and it stays
@@ -660,22 +679,11 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 continue;
             }
             self.value_into(row, v, element, rep, nums)?;
-            if matches!(row.conversion, Conversion::Primitive(Primitive::Date(_))) {
-                let name = self.version.name();
-                let ty = match nums.as_slice() {
-                    [c] => spec::component_type_in(&map.v2, *c as usize, name),
-                    [c, s] => spec::component_type_in(&map.v2, *c as usize, name)
-                        .and_then(|ct| spec::component_type_in(ct, *s as usize, name)),
-                    _ => None,
-                };
-                if ty == Some("DT") {
-                    let at = nums
-                        .iter()
-                        .map(u32::to_string)
-                        .collect::<Vec<_>>()
-                        .join(".");
-                    self.date_only(rep, nums, v, &format!("{}.{at}", map.v2));
-                }
+            if matches!(row.conversion, Conversion::Primitive(Primitive::Date(_)))
+                && self.component_type(map, nums) == Some("DT")
+            {
+                let at = dotted(nums);
+                self.date_only(rep, nums, v, &format!("{}.{at}", map.v2));
             }
             self.defaults_read(row, v);
             if takes_entries(row) {
@@ -801,11 +809,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
         };
         let path = self.path_of(coding);
         let version = self.version.name();
-        let at = nums
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(".");
+        let at = dotted(nums);
         let why = if !is_coded(map) {
             format!(
                 "{}.{at} holds a code of its own table alone, which is not {system}",
@@ -855,6 +859,18 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
     fn problem_once(&mut self, problem: String) {
         if !self.problems.contains(&problem) {
             self.problems.push(problem);
+        }
+    }
+
+    /// The data type of the component (or subcomponent) `nums` of the map's data type in the
+    /// version written.
+    fn component_type(&self, map: &ElementMap, nums: &[u32]) -> Option<&'static str> {
+        let name = self.version.name();
+        match nums {
+            [c] => spec::component_type_in(&map.v2, *c as usize, name),
+            [c, s] => spec::component_type_in(&map.v2, *c as usize, name)
+                .and_then(|ct| spec::component_type_in(ct, *s as usize, name)),
+            _ => None,
         }
     }
 
@@ -1729,6 +1745,32 @@ fn same_number(sent: &str, fhir: &str) -> bool {
     };
     let (fhir_int, fhir_frac) = fhir_body.split_once('.').unwrap_or((fhir_body, ""));
     negative == fhir_negative && int == fhir_int && frac == fhir_frac
+}
+
+/// Component numbers as HL7 writes them after a data type's name: `7`, `1.2`.
+fn dotted(nums: &[u32]) -> String {
+    nums.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// True unless `ty` is a numeric HL7 type that `text` is not: an NM (`-12.5`, `+3`, `.5`), or
+/// an SNM, the string of telephone number digits of v2.7 on (`+` and digits).
+fn fits_numeric_type(ty: &str, text: &str) -> bool {
+    match ty {
+        "NM" => {
+            let body = text.strip_prefix(['+', '-']).unwrap_or(text);
+            let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+            !(int.is_empty() && frac.is_empty())
+                && int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+        }
+        "SNM" => {
+            let digits = text.strip_prefix('+').unwrap_or(text);
+            !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+        }
+        _ => true,
+    }
 }
 
 /// The `originalText` extension entry of an element.
