@@ -1848,3 +1848,36 @@ fn a_names_assembly_order_is_its_humanname_assembly_order_extension() {
         report.untranslated
     );
 }
+
+#[test]
+fn a_receiving_facility_sent_without_a_receiving_application_is_the_destinations_receiver() {
+    // The guide maps MSH-6 to destination.receiver whenever MSH-23 is not sent; the endpoint
+    // FHIR requires is then unknown, as the source's is without MSH-3.
+    let msg = b"MSH|^~\\&|ADT1|GHH||RCVFAC|20260101||ADT^A01^ADT_A01|M1|P|2.5.1\rEVN|A01\rPID|1||MRN1^^^GHH^MR||DOE^JANE\r";
+    let (report, bundle) = notify_with_report(msg, true);
+    assert!(
+        !report.unmapped.contains(&"MSH-6".to_string()),
+        "{:?}",
+        report.unmapped
+    );
+    let header = resource(&bundle, "MessageHeader").unwrap();
+    let destination = &header["destination"][0];
+    assert_eq!(destination["endpoint"], "mllp://unknown");
+    assert!(destination.get("name").is_none(), "{destination}");
+    let receiver = destination["receiver"]["reference"].as_str().unwrap();
+    let organization = resources(&bundle, "Organization")
+        .into_iter()
+        .find(|o| receiver.ends_with(o["id"].as_str().unwrap()))
+        .unwrap();
+    assert_eq!(organization["identifier"][0]["value"], "RCVFAC");
+
+    // Without a receiving facility or organization there is no destination to speak of.
+    let bare = b"MSH|^~\\&|ADT1|GHH|||20260101||ADT^A01^ADT_A01|M1|P|2.5.1\rEVN|A01\rPID|1||MRN1^^^GHH^MR||DOE^JANE\r";
+    let (_, bundle) = notify_with_report(bare, true);
+    assert!(
+        resource(&bundle, "MessageHeader")
+            .unwrap()
+            .get("destination")
+            .is_none()
+    );
+}
