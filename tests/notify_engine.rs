@@ -1881,3 +1881,51 @@ fn a_receiving_facility_sent_without_a_receiving_application_is_the_destinations
             .is_none()
     );
 }
+
+#[test]
+fn the_bed_status_is_the_operational_status_of_the_assigned_beds_location() {
+    // PV1-40 (table 0116) is Location.operationalStatus of PV1-3's Location when PV1-3 names a
+    // room or a bed, as the guide's PV1[Encounter] map says; a location without either (a
+    // ward alone) gets none, and PV1-40 is then reported.
+    let status = |pv1_3: &str| {
+        let mut pv1 = vec![""; 41];
+        (pv1[0], pv1[1], pv1[2], pv1[3]) = ("PV1", "1", "I", pv1_3);
+        (pv1[19], pv1[40]) = ("VN1", "K");
+        let msg = format!(
+            "MSH|^~\\&|ADT1|GHH|||20260101||ADT^A01^ADT_A01|M1|P|2.5.1\rEVN|A01\rPID|1||MRN1^^^GHH^MR||DOE^JANE\r{}\r",
+            pv1.join("|")
+        );
+        let (report, bundle) = notify_with_report(msg.as_bytes(), true);
+        let location = resource(&bundle, "Location").unwrap().clone();
+        (report.unmapped.contains(&"PV1-40".to_string()), location)
+    };
+    let (unmapped, location) = status("4E^401^B");
+    assert!(!unmapped);
+    assert_eq!(
+        location["operationalStatus"],
+        json!({"system": "http://terminology.hl7.org/CodeSystem/v2-0116", "code": "K", "display": "Contaminated"})
+    );
+    let (unmapped, location) = status("4E");
+    assert!(unmapped);
+    assert!(location.get("operationalStatus").is_none(), "{location}");
+}
+
+#[test]
+fn a_segments_field_in_a_data_type_map_must_run_forward_only() {
+    // Writeback fills a data type from the element alone, so a row reading another field of
+    // the segment has no way back.
+    let mut tables = TableSet::embedded();
+    let map = tables
+        .get("datatypes/PL[Location-Bed].csv")
+        .unwrap()
+        .replace(",BedStatus,,forward", ",BedStatus,,");
+    tables.insert("datatypes/PL[Location-Bed].csv", &map);
+    let e = Engine::new(&tables, EngineOptions::default()).unwrap_err();
+    let line = map.lines().position(|l| l.starts_with("PV1-40,")).unwrap() + 1;
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "datatypes/PL[Location-Bed].csv:{line}: `PV1-40`: a segment's field in a data type map runs forward only: mark the row forward"
+        )
+    );
+}

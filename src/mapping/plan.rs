@@ -996,6 +996,20 @@ impl Compiler<'_> {
                 check_path(&p).map_err(e)?;
                 Some(Operand::Path(p))
             }
+            // A field of a segment (`PV1-40` in the map of PV1-3's location): a value the data
+            // type does not hold, read from the segment as a segment map reads it.
+            s if s.starts_with(|c: char| c.is_ascii_uppercase()) => {
+                if row.cell(6) != "forward" {
+                    return Err(e(format!(
+                        "`{s}`: a segment's field in a data type map runs forward only: mark the row forward"
+                    )));
+                }
+                let p: Path = s
+                    .parse()
+                    .map_err(|er: Error| e(format!("`{s}`: {}", er.reason())))?;
+                check_path(&p).map_err(e)?;
+                Some(Operand::Path(p))
+            }
             s => {
                 if s == "0" {
                     Some(Operand::Relative(Vec::new()))
