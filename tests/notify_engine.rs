@@ -1929,3 +1929,38 @@ fn a_segments_field_in_a_data_type_map_must_run_forward_only() {
         )
     );
 }
+
+#[test]
+fn the_country_code_is_the_sending_organizations_address_country() {
+    // MSH-17 (table 0399, ISO 3166 alpha-3) is the country of the sender's address, as the
+    // guide's MSH map has it; a code its CountryCode map lacks is left out and reported.
+    let country = |msh17: &str| {
+        let msg = format!(
+            "MSH|^~\\&|ADT1|GHH|||20260101||ADT^A01^ADT_A01|M1|P|2.5.1|||AL|NE|{msh17}\rEVN|A01\rPID|1||MRN1^^^GHH^MR||DOE^JANE\r"
+        );
+        let (report, bundle) = notify_with_report(msg.as_bytes(), true);
+        let header = resource(&bundle, "MessageHeader").unwrap();
+        let sender = header["sender"]["reference"].as_str().unwrap().to_string();
+        let organization = resources(&bundle, "Organization")
+            .into_iter()
+            .find(|o| sender.ends_with(o["id"].as_str().unwrap()))
+            .unwrap()
+            .clone();
+        (report, organization)
+    };
+    let (report, organization) = country("USA");
+    assert!(
+        !report.unmapped.contains(&"MSH-17".to_string()),
+        "{:?}",
+        report.unmapped
+    );
+    assert_eq!(organization["identifier"][0]["value"], "GHH");
+    assert_eq!(organization["address"], json!([{"country": "USA"}]));
+    let (report, organization) = country("764");
+    assert!(organization.get("address").is_none(), "{organization}");
+    assert!(
+        report.untranslated.contains(&"MSH-17".to_string()),
+        "{:?}",
+        report.untranslated
+    );
+}
