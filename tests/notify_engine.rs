@@ -1964,3 +1964,27 @@ fn the_country_code_is_the_sending_organizations_address_country() {
         report.untranslated
     );
 }
+
+#[test]
+fn the_insurance_company_address_is_the_payors_address() {
+    // IN1-5 is the address of the Organization IN1-4 makes, the Coverage's payor, as the
+    // guide's IN1[Coverage] map puts it.
+    let msg = b"MSH|^~\\&|ADT1|GHH|||20260101||ADT^A01^ADT_A01|M1|P|2.5.1\rEVN|A01\rPID|1||MRN1^^^GHH^MR||DOE^JANE\rPV1|1|I\rIN1|1|PLAN1|INS01|Blue Cross|456 Blue Cross Lane^^Spokane^WA^99202\r";
+    let (report, bundle) = notify_with_report(msg, true);
+    assert!(
+        !report.unmapped.contains(&"IN1-5".to_string()),
+        "{:?}",
+        report.unmapped
+    );
+    let coverage = resource(&bundle, "Coverage").unwrap();
+    let payor = coverage["payor"][0]["reference"].as_str().unwrap();
+    let organization = resources(&bundle, "Organization")
+        .into_iter()
+        .find(|o| payor.ends_with(o["id"].as_str().unwrap()))
+        .unwrap();
+    assert_eq!(organization["name"], "Blue Cross");
+    assert_eq!(
+        organization["address"],
+        json!([{"line": ["456 Blue Cross Lane"], "city": "Spokane", "state": "WA", "postalCode": "99202"}])
+    );
+}
