@@ -1988,3 +1988,33 @@ fn the_insurance_company_address_is_the_payors_address() {
         json!([{"line": ["456 Blue Cross Lane"], "city": "Spokane", "state": "WA", "postalCode": "99202"}])
     );
 }
+
+#[test]
+fn a_maps_variant_repeats_its_bases_rows_unchanged() {
+    // The sender's Organization, the payor and the assigned bed's Location are their base map
+    // and a row that reads another field of the segment: the base's rows are repeated, and must
+    // stay what the base says, or the variant would translate the same value otherwise.
+    let rows = |name: &str| -> Vec<String> {
+        let path = format!(
+            "{}/mappings/datatypes/{name}.csv",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_string)
+            .collect()
+    };
+    for (base, variant) in [
+        ("HD[Organization]", "HD[Organization-Sender]"),
+        ("XON[Organization]", "XON[Organization-Payor]"),
+        ("PL[Location]", "PL[Location-Bed]"),
+    ] {
+        let (base_rows, variant_rows) = (rows(base), rows(variant));
+        assert!(
+            variant_rows.starts_with(&base_rows),
+            "{variant} no longer begins with the rows of {base}"
+        );
+    }
+}
