@@ -759,32 +759,14 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             if !c.repeats {
                 instances.truncate(1);
             }
-            if instances.is_empty() && primary.is_none() && c.min == 0 {
-                // A group whose anchor only adds to a resource already placed (OBR's
-                // `+ServiceRequest` in a DFT's COMMON_ORDER.ORDER) is written once for it.
-                if anchor.is_some_and(|a| self.adds_to_placed(a, &ctx)) {
-                    self.group_counter += 1;
-                    if self.explain {
-                        self.group_outer
-                            .insert(self.group_counter, (ctx.group, child));
-                    }
-                    let inner = Context {
-                        bound: ctx.bound.clone(),
-                        own: None,
-                        anchor,
-                        group: self.group_counter,
-                        outer: ctx.group,
-                        adds_only: true,
-                    };
-                    let placed = self.group(child, &inner, event, time)?;
-                    if !c.repeats {
-                        ctx.bound.extend(placed);
-                    }
-                }
-                continue;
-            }
             if instances.is_empty() {
-                if c.min > 0 {
+                // A required group is written for what the version requires of it; a group
+                // whose anchor only adds to a resource already placed (OBR's `+ServiceRequest`
+                // in a DFT's COMMON_ORDER.ORDER) is written once for it.
+                let adds_only = primary.is_none()
+                    && c.min == 0
+                    && anchor.is_some_and(|a| self.adds_to_placed(a, &ctx));
+                if c.min > 0 || adds_only {
                     self.group_counter += 1;
                     if self.explain {
                         self.group_outer
@@ -796,7 +778,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                         anchor,
                         group: self.group_counter,
                         outer: ctx.group,
-                        adds_only: false,
+                        adds_only,
                     };
                     let placed = self.group(child, &inner, event, time)?;
                     if !c.repeats {
