@@ -18,6 +18,14 @@ fn options() -> WritebackOptions {
     }
 }
 
+/// The options with `--explain`: what is not written, and why, listed beside the message.
+fn explaining() -> WritebackOptions {
+    WritebackOptions {
+        explain: true,
+        ..options()
+    }
+}
+
 fn write(request: &Value) -> Vec<u8> {
     let engine = Engine::with_defaults().unwrap();
     engine.writeback(request, &options(), 1).unwrap().message
@@ -153,10 +161,7 @@ fn times_keep_at_most_four_digits_of_a_second_cut_not_rounded_and_reported() {
             "subject": {"reference": "Patient/p1"}, "valueString": "v",
             "effectiveDateTime": "2024-12-31T23:59:59.99999-03:00"}"#,
     );
-    let explain = WritebackOptions {
-        explain: true,
-        ..options()
-    };
+    let explain = explaining();
     let written = engine
         .writeback(&tx(vec![patient(), obs.clone()]), &explain, 1)
         .unwrap();
@@ -258,10 +263,7 @@ fn a_time_written_where_hl7_takes_a_date_keeps_its_date_and_is_reported() {
     let engine = Engine::with_defaults().unwrap();
     let mut pat = patient();
     pat["identifier"][0]["period"] = json!({"start": "2020-01-01T08:30:00Z", "end": "2030-06-30"});
-    let explain = WritebackOptions {
-        explain: true,
-        ..options()
-    };
+    let explain = explaining();
     let written = engine.writeback(&pat, &explain, 1).unwrap();
     assert_eq!(
         field(&written.message, "PID", 3),
@@ -278,10 +280,7 @@ fn a_time_written_where_hl7_takes_a_date_keeps_its_date_and_is_reported() {
 #[test]
 fn observation_values_and_times_fhir_gives_in_other_forms_find_their_fields() {
     let engine = Engine::with_defaults().unwrap();
-    let explain = WritebackOptions {
-        explain: true,
-        ..options()
-    };
+    let explain = explaining();
     let observation = |extra: Value| {
         let mut o = json!({"resourceType": "Observation", "id": "o1", "status": "final",
                            "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
@@ -385,10 +384,7 @@ fn given_names_after_the_second_join_the_second_and_further_given_names() {
     // XPN.3 (and XCN.4) hold "second and further given names or initials thereof": one
     // component, the names separated by spaces.
     let engine = Engine::with_defaults().unwrap();
-    let explain = WritebackOptions {
-        explain: true,
-        ..options()
-    };
+    let explain = explaining();
     let mut pat = patient();
     pat["name"] = json!([{"family": "Castellanos", "given": ["Ana", "María", "José", "L."]}]);
     let practitioner = json!({"resourceType": "Practitioner", "id": "d1",
@@ -506,10 +502,7 @@ fn each_component_is_an_obx_of_its_own_valued_as_an_observation_is() {
 #[test]
 fn components_follow_in_order_with_their_interpretation_and_range_and_every_element_is_read() {
     let engine = Engine::with_defaults().unwrap();
-    let explain = WritebackOptions {
-        explain: true,
-        ..options()
-    };
+    let explain = explaining();
     let request = panel(
         vec![
             component(
@@ -567,10 +560,7 @@ fn an_observation_and_its_components_share_the_sub_id_of_its_obx() {
 #[test]
 fn where_obx_2_is_required_a_panel_without_a_value_is_written_as_its_components() {
     let engine = Engine::with_defaults().unwrap();
-    let mut opts = WritebackOptions {
-        explain: true,
-        ..options()
-    };
+    let mut opts = explaining();
     opts.envelope.version = "2.7".into();
     let request = panel(
         vec![
@@ -634,10 +624,7 @@ fn a_coded_value_keeps_the_components_its_version_gives_the_value_type() {
             Vec::new(),
         ),
     ] {
-        let mut opts = WritebackOptions {
-            explain: true,
-            ..options()
-        };
+        let mut opts = explaining();
         opts.envelope.version = version.into();
         let written = engine.writeback(&request, &opts, 1).unwrap();
         let obx = obx_segments(&written.message);
@@ -656,10 +643,7 @@ fn what_the_versions_data_type_has_no_component_for_is_reported_not_claimed_writ
     // with v2.6), and PID-15 and PID-16 are CE, which has no original text (CWE.9): a text
     // without a code goes to CE.2, as CE carries text.
     let engine = Engine::with_defaults().unwrap();
-    let mut opts = WritebackOptions {
-        explain: true,
-        ..options()
-    };
+    let mut opts = explaining();
     let mut pat = patient();
     pat["identifier"][0]["type"] = json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]});
     pat["telecom"] = json!([{"system": "phone", "value": "555-1000", "use": "home", "rank": 1,
@@ -709,10 +693,7 @@ fn a_reference_range_written_as_its_limits_claims_only_what_obx_7_says() {
     // population it applies to and an age, and a unit other than the value's, have no place
     // in it and are listed, not counted as written.
     let engine = Engine::with_defaults().unwrap();
-    let explain = WritebackOptions {
-        explain: true,
-        ..options()
-    };
+    let explain = explaining();
     let mg = json!({"unit": "mg/dL", "system": "http://unitsofmeasure.org", "code": "mg/dL"});
     let with_unit = |value: f64, unit: &Value| {
         let mut q = unit.clone();
@@ -958,10 +939,7 @@ fn sn_back(obx5: &str, obx6: &str) -> (String, String, String, Vec<String>) {
     );
     let engine = Engine::with_defaults().unwrap();
     let bundle = engine.notify(sent.as_bytes(), &Default::default()).unwrap();
-    let explained = WritebackOptions {
-        explain: true,
-        ..options()
-    };
+    let explained = explaining();
     let out = engine.writeback(&bundle, &explained, 1).unwrap();
     let obx = obx_segments(&out.message);
     assert_eq!(obx.len(), 1, "{}", String::from_utf8_lossy(&out.message));
@@ -997,10 +975,7 @@ fn a_range_whose_original_text_says_something_else_keeps_its_bounds_and_reports_
     // the bounds go as SN, and the text, which an SN cannot hold, is reported, never read for
     // a comparator.
     let engine = Engine::with_defaults().unwrap();
-    let explained = WritebackOptions {
-        explain: true,
-        ..options()
-    };
+    let explained = explaining();
     for text in ["about 1 - 5", "> 2 - 5", ">1-5", "> 1 - 5 mg", "<> 1 - 5"] {
         let obs = json!({"resourceType": "Observation", "id": "o1", "status": "final",
                "code": {"coding": [{"system": "http://loinc.org", "code": "2888-6"}]},
@@ -1038,10 +1013,7 @@ fn a_reference_by_name_alone_is_written_only_where_a_field_holds_that_name_as_te
                "performer": [reference]})
     };
     let engine = Engine::with_defaults().unwrap();
-    let explained = WritebackOptions {
-        explain: true,
-        ..options()
-    };
+    let explained = explaining();
     let lab = json!({"type": "Organization", "display": "Acme Laboratory"});
     let out = engine
         .writeback(&tx(vec![patient(), performer(lab)]), &explained, 1)
@@ -1216,10 +1188,7 @@ fn a_contact_points_number_parts_go_to_their_components_and_an_e_mail_has_no_loc
         {"system": "email", "value": "a@example.org", "extension": [ext("local", "1234567")]}
     ]});
     let engine = Engine::with_defaults().unwrap();
-    let explained = WritebackOptions {
-        explain: true,
-        ..options()
-    };
+    let explained = explaining();
     let written = engine.writeback(&request, &explained, 1).unwrap();
     assert_eq!(
         field(&written.message, "PID", 13),
@@ -1247,10 +1216,7 @@ fn a_local_number_that_is_no_number_is_not_written_to_a_numeric_component() {
                            "valueString": value}]}]})
     };
     let engine = Engine::with_defaults().unwrap();
-    let explained = WritebackOptions {
-        explain: true,
-        ..options()
-    };
+    let explained = explaining();
     let written = engine.writeback(&local("555-8473"), &explained, 1).unwrap();
     assert_eq!(
         field(&written.message, "PID", 13),
