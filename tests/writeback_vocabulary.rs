@@ -327,3 +327,33 @@ fn a_coding_left_out_is_listed_with_its_system_and_without_its_code() {
         ]
     );
 }
+
+#[test]
+fn a_fourth_coding_is_reported_with_its_system_and_without_its_code() {
+    // A CWE holds three codings (from v2.7, with the second alternate): a fourth has no place
+    // and is named as left out, with its system, never its code.
+    let observation = json!({"resourceType": "Observation", "id": "o1", "status": "final",
+        "subject": {"reference": "Patient/p1"}, "valueString": "x",
+        "code": {"coding": [
+            {"system": "http://loinc.org", "code": "2345-7", "display": "Glucose"},
+            {"system": "http://snomed.info/sct", "code": "33747003"},
+            {"system": "http://loinc.org", "code": "2339-0"},
+            {"system": "http://snomed.info/sct", "code": "22569008"}]}});
+    let request = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": patient(json!({})), "request": {"method": "PUT"}},
+        {"resource": observation, "request": {"method": "POST"}}]});
+    let written = write(&request, "2.7").unwrap();
+    assert_eq!(
+        field(&written.message, "OBX", 3),
+        "2345-7^Glucose^LN^33747003^^SCT^^^^2339-0^^LN"
+    );
+    assert_eq!(
+        written.problems,
+        [
+            "Bundle.entry[1].resource.code.coding[3]: an HL7 v2 coded value (CWE) holds at most 3 codings; a code of http://snomed.info/sct, is left out"
+        ],
+        "{:?}",
+        written.problems
+    );
+    assert!(written.problems.iter().all(|p| !p.contains("22569008")));
+}

@@ -234,7 +234,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
     }
 
     /// True when a row read `v` or anything in it.
-    fn any_read(&self, v: &Json) -> bool {
+    pub(super) fn any_read(&self, v: &Json) -> bool {
         self.consumed.contains(&(v as NodeKey))
             || match v {
                 Json::Object(m) => m.values().any(|x| self.any_read(x)),

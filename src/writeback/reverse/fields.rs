@@ -690,7 +690,49 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 self.taken.insert(v);
             }
         }
+        if self.explain {
+            self.report_codings_beyond(map, element);
+        }
         Ok(())
+    }
+
+    /// Lists, when explaining, each coding after the last one the map's rows write (a fourth
+    /// coding: a CWE has room for three), naming its system, not its code; a coding a
+    /// vocabulary translated back is accounted for.
+    fn report_codings_beyond(&mut self, map: &ElementMap, element: &'j Json) {
+        let Some(room) = map
+            .rows
+            .iter()
+            .filter(|r| r.direction.reverse())
+            .filter_map(|r| match r.target.steps.first() {
+                Some(Step::Member {
+                    name,
+                    index: Some(n),
+                    ..
+                }) if name == "coding" && *n != u32::MAX => Some(*n as usize),
+                _ => None,
+            })
+            .max()
+        else {
+            return;
+        };
+        let Some(codings) = element.get("coding").and_then(Json::as_array) else {
+            return;
+        };
+        for coding in codings.iter().skip(room) {
+            if coding.get("code").is_none() || self.any_read(coding) {
+                continue;
+            }
+            let path = self.path_of(coding);
+            let of = match coding.get("system").and_then(Json::as_str) {
+                Some(system) => format!("a code of {system}"),
+                None => "a code without a system".to_string(),
+            };
+            self.problem_once(format!(
+                "{path}: an HL7 v2 coded value ({}) holds at most {room} codings; {of}, is left out",
+                map.v2
+            ));
+        }
     }
 
     /// Marks what a reference range written as OBX-7 says: its limits, in the value's unit.
