@@ -1991,8 +1991,8 @@ fn the_insurance_company_address_is_the_payors_address() {
 
 #[test]
 fn a_maps_variant_repeats_its_bases_rows_unchanged() {
-    // The sender's Organization, the payor and the assigned bed's Location are their base map
-    // and a row that reads another field of the segment: the base's rows are repeated, and must
+    // The sender's Organization, the payor, the assigned bed's Location and the place a vaccine
+    // was given are their base map and a row that reads another field of the segment: the base's rows are repeated, and must
     // stay what the base says, or the variant would translate the same value otherwise.
     let rows = |name: &str| -> Vec<String> {
         let path = format!(
@@ -2010,6 +2010,7 @@ fn a_maps_variant_repeats_its_bases_rows_unchanged() {
         ("HD[Organization]", "HD[Organization-Sender]"),
         ("XON[Organization]", "XON[Organization-Payor]"),
         ("PL[Location]", "PL[Location-Bed]"),
+        ("PL[Location]", "PL[Location-AdministeredAt]"),
     ] {
         let (base_rows, variant_rows) = (rows(base), rows(variant));
         assert!(
@@ -2017,4 +2018,50 @@ fn a_maps_variant_repeats_its_bases_rows_unchanged() {
             "{variant} no longer begins with the rows of {base}"
         );
     }
+}
+
+#[test]
+fn the_administered_at_address_is_the_address_of_the_immunizations_location() {
+    // RXA-28 is the address of the Location RXA-27 makes, as the guide's RXA map has it; sent
+    // alone, it makes a Location known by that address.
+    let immunization_location = |rxa27: &str, rxa28: &str| {
+        let msg = format!(
+            "MSH|^~\\&|IIS|CLINIC|||20260504||VXU^V04^VXU_V04|M1|P|2.6\rPID|1||MRN1^^^CLINIC^MR||DOE^JANE\rORC|RE||IZ-1\rRXA|0|1|20260504||141^Influenza, seasonal, injectable^CVX|0.5|mL^mL^UCUM||00^New immunization record^NIP001|||||||||||CP|A||||||{rxa27}|{rxa28}\r"
+        );
+        let (report, bundle) = notify_with_report(msg.as_bytes(), true);
+        let immunization = resource(&bundle, "Immunization").unwrap();
+        let location = immunization["location"]["reference"].as_str().map(|at| {
+            resources(&bundle, "Location")
+                .into_iter()
+                .find(|l| at.ends_with(l["id"].as_str().unwrap()))
+                .unwrap()
+                .clone()
+        });
+        (report, location)
+    };
+    let address = json!([{"line": ["123 Vaccine Lane"], "city": "Ann Arbor", "state": "MI", "postalCode": "99999", "country": "USA"}]);
+    let (report, location) = immunization_location(
+        "FLU CLINIC^^^^^^^^Drive-in clinic",
+        "123 Vaccine Lane^^Ann Arbor^MI^99999^USA",
+    );
+    let location = location.unwrap();
+    assert_eq!(location["name"], "FLU CLINIC");
+    assert_eq!(location["address"], address[0]);
+    assert!(
+        !report.unmapped.contains(&"RXA-28".to_string()),
+        "{:?}",
+        report.unmapped
+    );
+    let (report, location) = immunization_location("", "123 Vaccine Lane^^Ann Arbor^MI^99999^USA");
+    let location = location.unwrap();
+    assert!(location.get("name").is_none(), "{location}");
+    assert_eq!(location["address"], address[0]);
+    assert!(
+        !report.unmapped.contains(&"RXA-28".to_string()),
+        "{:?}",
+        report.unmapped
+    );
+    // Without either, the Immunization names no location.
+    let (_, location) = immunization_location("", "");
+    assert!(location.is_none());
 }
