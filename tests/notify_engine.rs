@@ -2065,3 +2065,34 @@ fn the_administered_at_address_is_the_address_of_the_immunizations_location() {
     let (_, location) = immunization_location("", "");
     assert!(location.is_none());
 }
+
+#[test]
+fn the_name_a_person_is_called_by_is_a_nickname_of_its_own() {
+    // XPN.15 (called by, from v2.7) is a second HumanName, its given name with use nickname,
+    // as the guide's XPN map has it for an element that holds several names, after the names
+    // the field sends; a name sent without it adds nothing.
+    let msg = b"MSH|^~\\&|ADT1|GHH|||20260101||ADT^A01^ADT_A01|M1|P|2.7\rEVN|A01\rPID|1||MRN1^^^GHH^MR||DOE^ELIZABETH^^^^^L^^^^^^^^Beth~SMITH^ELIZABETH^^^^^M\rNK1|1|DOE^ROBERT^^^^^L^^^^^^^^Bob|SPO^Spouse^HL70063\rPV1|1|I\r";
+    let (report, bundle) = notify_with_report(msg, true);
+    let patient = resource(&bundle, "Patient").unwrap();
+    assert_eq!(
+        patient["name"],
+        json!([
+            {"family": "DOE", "given": ["ELIZABETH"], "use": "official"},
+            {"family": "SMITH", "given": ["ELIZABETH"], "use": "maiden"},
+            {"given": ["Beth"], "use": "nickname"}
+        ])
+    );
+    let related = resource(&bundle, "RelatedPerson").unwrap();
+    assert_eq!(
+        related["name"],
+        json!([
+            {"family": "DOE", "given": ["ROBERT"], "use": "official"},
+            {"given": ["Bob"], "use": "nickname"}
+        ])
+    );
+    assert!(
+        report.unmapped.iter().all(|f| !f.starts_with("PID-5")),
+        "{:?}",
+        report.unmapped
+    );
+}
