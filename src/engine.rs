@@ -44,8 +44,9 @@ pub struct Report {
     pub structure: String,
     /// MSH-10.
     pub control_id: String,
-    /// Valued fields no mapping row read (`PID-10`, `OBX[2]-6`), and valued repetitions of
-    /// fields read in part (`OBX-5[2]`).
+    /// Valued fields no mapping row read (`PID-10`, `OBX[2]-6`), valued repetitions of
+    /// fields read in part (`OBX-5[2]`), and valued components (or subcomponents) of values a
+    /// data type map ran over that no row read (`PID-5.10`, `OBR-32.1.8`), in message order.
     pub unmapped: Vec<String>,
     /// Fields whose code no vocabulary translates.
     pub untranslated: Vec<String>,

@@ -864,6 +864,65 @@ OBX|1|CWE|600-7^Bacteria identified^LN||112283007^Escherichia coli^SCT~~3092008^
 }
 
 #[test]
+fn explain_names_each_component_of_a_mapped_field_no_row_reads() {
+    // XPN.10 (the name's validity range) is the name's period only when neither XPN.12 nor
+    // XPN.13 is valued: beside XPN.12 no row reads it, and it is named, though PID-5 is mapped.
+    // Without XPN.12 the rows read it, and nothing in PID-5 is named.
+    let adt = |pid5: &str| {
+        format!(
+            "MSH|^~\\&|ADT1|GHH|||20260101120000-0500||ADT^A01^ADT_A01|M1|P|2.5.1\rEVN|A01\r\
+PID|1||MRN1^^^GHH^MR||{pid5}||19700101|F\rPV1|1|I\r"
+        )
+        .into_bytes()
+    };
+    let unmapped_pid5 = |pid5: &str| {
+        let (report, _) = notify_with_report(&adt(pid5), true);
+        report
+            .unmapped
+            .into_iter()
+            .filter(|f| f.starts_with("PID-5"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        unmapped_pid5("DOE^JANE^^^^^L^^^20200101&20201231^^20210101"),
+        ["PID-5.10"]
+    );
+    assert_eq!(
+        unmapped_pid5("DOE^JANE^^^^^L^^^20200101&20201231"),
+        Vec::<String>::new()
+    );
+    // In the second repetition, after the fields of the segment before it.
+    assert_eq!(
+        unmapped_pid5("DOE^JANE~ROE^JANE^^^^^M^^^20100101&20191231^^20100101"),
+        ["PID-5[2].10"]
+    );
+}
+
+#[test]
+fn explain_names_the_parts_of_an_interpreter_no_practitioner_holds() {
+    // OBR-32 (an NDL) makes a Practitioner from the person in NDL.1: the role's start, end and
+    // point of care (NDL.2 to NDL.4) have no place in it, nor has the person's assigning
+    // authority (CNN.8, NDL.1.8), so each is named, in message order, and no value is.
+    let msg = b"MSH|^~\\&|LAB|LAB|||20240305101112-0500||ORU^R01^ORU_R01|M1|P|2.5.1\r\
+PID|1||MRN1^^^GHH^MR||DOE^JANE\r\
+OBR|1|PA|FA|600-7^Culture^LN||||||||||||||||||||||||||||1234&STONE&MIRIAM&&&&&GHHSECRET^202401011200^202412311200^LABPOC\r\
+OBX|1|ST|600-7^Culture^LN||negative||||||F\r";
+    let (report, bundle) = notify_with_report(msg, true);
+    let obr32: Vec<_> = report
+        .unmapped
+        .iter()
+        .filter(|f| f.starts_with("OBR-32"))
+        .collect();
+    assert_eq!(obr32, ["OBR-32.1.8", "OBR-32.2", "OBR-32.3", "OBR-32.4"]);
+    let listed = serde_json::to_string(&report.unmapped).unwrap();
+    for value in ["GHHSECRET", "2024", "LABPOC", "STONE"] {
+        assert!(!listed.contains(value), "{listed}");
+    }
+    let practitioner = resource(&bundle, "Practitioner").unwrap();
+    assert_eq!(practitioner["name"][0]["family"], "STONE");
+}
+
+#[test]
 fn the_explicit_null_is_not_valued() {
     // PID-24 (multiple birth) gives multipleBirthBoolean when PID-25 (birth order) is not valued:
     // `""` tells the receiver to clear PID-25, so it holds no birth order.

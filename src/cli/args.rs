@@ -111,8 +111,9 @@ NOTIFY OPTIONS:
     --subscription REF       the Subscription a Backport notification answers
                              (default Subscription/hl7fhir)
     --topic URL              its topic (default urn:hl7fhir:topic:hl7v2-event)
-    --explain                for each message, a JSON line on stderr naming every valued field
-                             no mapping row read and every code no vocabulary translates
+    --explain                for each message, a JSON line on stderr naming every valued field,
+                             repetition or component no mapping row read and every code no
+                             vocabulary translates
 
 WRITEBACK OPTIONS:
     --event E                the trigger event to write (A01, A08, R01, P03 …) instead of inferring it

@@ -31,6 +31,31 @@ use crate::v2::{Field, Message, Path, Segment, Value};
 /// count from 1).
 const EVERY_REPETITION: u32 = 0;
 
+/// Where a part of a field lies, in HL7 numbering: (segment number, field, repetition,
+/// component, subcomponent), 0 for each level below the part's own. Sorted, keys follow the
+/// message's order, a part before its own parts.
+type PartKey = (u32, u32, u32, u32, u32);
+
+fn part_key(v: &Value<'_>) -> PartKey {
+    let l = v.location();
+    (
+        l.segment_index,
+        l.field,
+        l.repetition,
+        l.component,
+        l.subcomponent,
+    )
+}
+
+/// The key of the part holding the part `k` names (a component's repetition).
+fn parent_key(k: PartKey) -> PartKey {
+    match k {
+        (s, f, r, c, sub) if sub > 0 => (s, f, r, c, 0),
+        (s, f, r, c, _) if c > 0 => (s, f, r, 0, 0),
+        (s, f, _, _, _) => (s, f, 0, 0, 0),
+    }
+}
+
 /// Settings that shape translation.
 #[derive(Debug, Clone, Default)]
 pub struct TranslateOptions {
@@ -88,7 +113,9 @@ pub struct Event<'a> {
     pub timestamp: Option<String>,
     /// Bundle id: a hash of the sender, control id and time.
     pub bundle_id: String,
-    /// Valued fields no row read, as terser paths (`PID-10`, `OBX[2]-6`).
+    /// Valued fields no row read, as terser paths (`PID-10`, `OBX[2]-6`); of a field read in
+    /// part, each valued repetition (`OBX-5[2]`) and each valued component or subcomponent of
+    /// a value a data type map ran over (`PID-5.10`, `OBR-32.1.8`) no row read.
     pub unmapped: Vec<String>,
     /// Fields whose code no vocabulary row translates.
     pub untranslated: Vec<String>,
@@ -131,6 +158,13 @@ struct Translator<'a, 'o> {
     /// What some row read, when explaining: (segment number, field, repetition), the
     /// repetition [`EVERY_REPETITION`] for a row that read the whole field.
     consumed: Vec<(u32, u32, u32)>,
+    /// The values data type maps ran over, and the components rows read below, when
+    /// explaining: their valued parts no row read are reported.
+    looked_into: Vec<Part<'a>>,
+    /// The parts some row read, when explaining: `true` for a part read whole (by a primitive,
+    /// which reads all of it), `false` for a part a map looked at (its own parts are reported
+    /// unless a row read them).
+    parts_read: Vec<(PartKey, bool)>,
     untranslated: Vec<String>,
     /// Codes some row's vocabulary did translate, when explaining: a component read by two
     /// rows (XAD.7 gives both Address.use and Address.type) is untranslated only if neither
@@ -230,6 +264,8 @@ pub fn translate<'a>(
         // list its doublings.
         pending: Vec::with_capacity(4 * msg.segment_count()),
         consumed: Vec::new(),
+        looked_into: Vec::new(),
+        parts_read: Vec::new(),
         untranslated: Vec::new(),
         translated: Vec::new(),
         problems,
@@ -530,7 +566,12 @@ impl<'a> Translator<'a, '_> {
         for p in &row.key {
             let text = match self.resolve(p).and_then(|f| f.repetition(1)) {
                 Some(r) => match Part::Rep(r).descend_path(p) {
-                    Some(v) => self.texts.of(v.value())?,
+                    Some(v) => {
+                        if self.opts.explain && p.component.is_some() {
+                            self.note_part_read(v.value(), true);
+                        }
+                        self.texts.of(v.value())?
+                    }
                     None => None,
                 },
                 None => None,
@@ -937,6 +978,13 @@ impl<'a> Translator<'a, '_> {
         }
     }
 
+    /// Records that a row read the part `v` of a field, when explaining: `whole` for a value
+    /// read in full (by a primitive), else a part a map looked at.
+    #[inline(never)]
+    fn note_part_read(&mut self, v: &Value<'a>, whole: bool) {
+        self.parts_read.push((part_key(v), whole));
+    }
+
     #[inline(never)]
     fn consume(&mut self, p: &Path, rep: u32) {
         let seg = match self.current {
@@ -995,11 +1043,12 @@ impl<'a> Translator<'a, '_> {
     }
 
     /// A valued field no row read is named whole (`PID-10`); of a field some row read in part,
-    /// each valued repetition no row read (`OBX-5[2]`).
+    /// each valued repetition no row read (`OBX-5[2]`), and each valued part of a value a data
+    /// type map ran over that no row read (`PID-5.10`); all in message order.
     fn unmapped(&self) -> Vec<String> {
         let mut consumed = self.consumed.clone();
         consumed.sort_unstable();
-        let mut out = Vec::new();
+        let mut out: Vec<(PartKey, String)> = Vec::new();
         for seg in self.msg.segments() {
             let number = seg.number();
             for f in seg.fields() {
@@ -1013,7 +1062,8 @@ impl<'a> Translator<'a, '_> {
                 let read = &consumed[from..to];
                 match read.first() {
                     None => {
-                        out.push(self.occurrence_terser(&f.location()));
+                        let field = self.occurrence_terser(&f.location());
+                        out.push(((number, n, 0, 0, 0), field));
                         continue;
                     }
                     Some(&(_, _, EVERY_REPETITION)) => continue,
@@ -1026,11 +1076,47 @@ impl<'a> Translator<'a, '_> {
                         && read.binary_search(&(number, n, rep)).is_err()
                     {
                         let field = self.occurrence_terser(&f.location());
-                        out.push(format!("{field}[{rep}]"));
+                        out.push(((number, n, rep, 0, 0), format!("{field}[{rep}]")));
                     }
                 }
             }
         }
-        out
+        self.unread_parts(&mut out);
+        out.sort_unstable_by_key(|&(k, _)| k);
+        out.into_iter().map(|(_, path)| path).collect()
+    }
+
+    /// Adds to `out` each valued component (or subcomponent) of a value a data type map ran
+    /// over, or a row read below, that no row read: a map without a row for a component
+    /// (NDL.2, the start of an interpreter's role) or whose row's condition did not hold (XPN.10
+    /// beside XPN.12) leaves it unmapped, though the field was read.
+    fn unread_parts(&self, out: &mut Vec<(PartKey, String)>) {
+        let mut read = self.parts_read.clone();
+        read.sort_unstable();
+        read.dedup();
+        let has = |k: PartKey, whole: bool| read.binary_search(&(k, whole)).is_ok();
+        let mut looked: Vec<(PartKey, Part<'a>)> = self
+            .looked_into
+            .iter()
+            .map(|p| (part_key(p.value()), *p))
+            .collect();
+        looked.sort_unstable_by_key(|&(k, _)| k);
+        looked.dedup_by_key(|&mut (k, _)| k);
+        for (k, part) in looked {
+            // Read whole by a primitive, itself or the value holding it.
+            if matches!(part, Part::Sub(_)) || has(k, true) || has(parent_key(k), true) {
+                continue;
+            }
+            for child in part.children() {
+                let v = child.value();
+                if v.is_empty() || v.is_null() {
+                    continue;
+                }
+                let ck = part_key(v);
+                if !has(ck, false) && !has(ck, true) {
+                    out.push((ck, self.occurrence_terser(&v.location())));
+                }
+            }
+        }
     }
 }

@@ -16,18 +16,25 @@ use crate::mapping::target::Step;
 use crate::v2::{Charset, Formatting, Value};
 
 impl<'a> Translator<'a, '_> {
-    /// Evaluates a row's condition. The fields it reads count as mapped (for `--explain`) only
-    /// when it holds: a code that no row's condition accepts (a PRT-4 role the tables do not
-    /// map, a local PRB-13 status) is then reported instead of being dropped unseen.
+    /// Evaluates a row's condition. The fields and components it reads count as mapped (for
+    /// `--explain`) only when it holds: a code that no row's condition accepts (a PRT-4 role the
+    /// tables do not map, a local PRB-13 status) is then reported instead of being dropped
+    /// unseen.
     pub(super) fn applies(
         &mut self,
         c: &Condition,
         part: Option<&mut Scope<'a>>,
     ) -> Result<bool, Error> {
-        let read_before = self.consumed.len();
+        let read_before = (
+            self.consumed.len(),
+            self.looked_into.len(),
+            self.parts_read.len(),
+        );
         let holds = self.holds(c, part)?;
         if !holds {
-            self.consumed.truncate(read_before);
+            self.consumed.truncate(read_before.0);
+            self.looked_into.truncate(read_before.1);
+            self.parts_read.truncate(read_before.2);
         }
         Ok(holds)
     }
@@ -143,13 +150,20 @@ impl<'a> Translator<'a, '_> {
                     (rep, _) => self.consume_repetition(p, rep.unwrap_or(1)),
                 }
                 let f = self.resolve(p)?;
-                match (p.repetition, p.component) {
+                let value = match (p.repetition, p.component) {
                     (None, None) => Some(f.value()),
                     _ => f
                         .repetition(p.repetition.unwrap_or(1) as usize)
                         .and_then(|r| Part::Rep(r).descend_path(p))
                         .map(|p| *p.value()),
+                };
+                if self.opts.explain
+                    && p.component.is_some()
+                    && let Some(v) = &value
+                {
+                    self.note_part_read(v, false);
                 }
+                value
             }
         }
     }
@@ -162,6 +176,11 @@ impl<'a> Translator<'a, '_> {
         obj: NodeId,
     ) -> Result<(), Error> {
         let base = self.parts.len();
+        if self.opts.explain
+            && let Some(p) = part
+        {
+            self.looked_into.push(p);
+        }
         let mut scope = part.map(|p| Scope::new(p, base));
         let done = self.run_rows(map, scope.as_mut(), obj);
         // Also after an error: a bad value is tolerated outside strict mode and the enclosing
@@ -194,9 +213,39 @@ impl<'a> Translator<'a, '_> {
     /// The part `nums` names below the scope's value (the value itself for no numbers).
     #[inline]
     pub(super) fn descend(&mut self, scope: &mut Scope<'a>, nums: &[u32]) -> Option<Part<'a>> {
-        match nums.first() {
+        let found = match nums.first() {
             Some(&n) if scope.done && n as usize > scope.len => None,
             _ => self.split_to(scope, nums),
+        };
+        if self.opts.explain {
+            self.note_read_below(scope, nums, found);
+        }
+        found
+    }
+
+    /// Records, when explaining, that a row read the part `nums` names below the scope's value
+    /// (`found`, when the value has it). A subcomponent read (`1.1`) also reads its component
+    /// and looks into it, so that the component's other valued subcomponents are reported.
+    /// The value itself (no numbers) is recorded by the map or primitive it is handed to.
+    #[inline(never)]
+    fn note_read_below(&mut self, scope: &Scope<'a>, nums: &[u32], found: Option<Part<'a>>) {
+        if let [n, _] = nums {
+            let component = (*n as usize)
+                .checked_sub(1)
+                .filter(|&i| i < scope.len)
+                .and_then(|i| self.parts.get(scope.base + i))
+                .copied();
+            if let Some(c) = component {
+                self.note_part_read(c.value(), false);
+                if !matches!(c, Part::Sub(_)) {
+                    self.looked_into.push(c);
+                }
+            }
+        }
+        if !nums.is_empty()
+            && let Some(v) = found
+        {
+            self.note_part_read(v.value(), false);
         }
     }
 
@@ -328,6 +377,13 @@ impl<'a> Translator<'a, '_> {
         if value.is_empty() || value.is_null() {
             return Ok(());
         }
+        // A primitive reads the whole value, as does a constant written for it; a data type
+        // map reads the parts its rows name.
+        if self.opts.explain
+            && (row.constant.is_some() || !matches!(row.conversion, Conversion::Map(_)))
+        {
+            self.note_part_read(value, true);
+        }
         if let Some(c) = &row.constant {
             self.constant(obj, &row.target, c);
             return Ok(());
@@ -386,6 +442,12 @@ impl<'a> Translator<'a, '_> {
             self.resources[res].referred_to_only = true;
             let node = self.resources[res].node;
             self.run_map(m, part, node)?;
+        } else if self.opts.explain
+            && let Some(p) = part
+        {
+            // The same text made the resource before, and the map's run over it then reported
+            // what no row read.
+            self.note_part_read(p.value(), true);
         }
         self.doc.set(at, "reference", Val::Urn(id));
         Ok(())

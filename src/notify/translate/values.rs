@@ -47,6 +47,16 @@ impl<'a> Part<'a> {
         Some(at)
     }
 
+    /// The parts one level below, in order.
+    #[inline]
+    pub(super) fn children(&self) -> Children<'a> {
+        match self {
+            Part::Rep(r) => Children::Comps(r.components()),
+            Part::Comp(c) => Children::Subs(c.subcomponents()),
+            Part::Sub(s) => Children::Itself(Some(*s)),
+        }
+    }
+
     /// The first component (or subcomponent): the code of a coded value, the time of a TS.
     pub(super) fn first(&self) -> Part<'a> {
         self.child(1).unwrap_or(*self)
@@ -91,16 +101,11 @@ pub(super) struct Scope<'a> {
 
 impl<'a> Scope<'a> {
     pub(super) fn new(part: Part<'a>, base: usize) -> Scope<'a> {
-        let rest = match part {
-            Part::Rep(r) => Children::Comps(r.components()),
-            Part::Comp(c) => Children::Subs(c.subcomponents()),
-            Part::Sub(s) => Children::Itself(Some(s)),
-        };
         Scope {
             part,
             base,
             len: 0,
-            rest,
+            rest: part.children(),
             done: false,
         }
     }
