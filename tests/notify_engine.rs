@@ -923,6 +923,23 @@ OBX|1|ST|600-7^Culture^LN||negative||||||F\r";
 }
 
 #[test]
+fn a_practitioners_name_type_is_the_names_use() {
+    // XCN.10 (name type, table 0200) is the name's use, as XPN.7 is a patient's; the attending
+    // doctor's name type is then read, and not named by --explain.
+    let msg = b"MSH|^~\\&|ADT1|GHH|||20260101120000-0500||ADT^A01^ADT_A01|M1|P|2.5.1\rEVN|A01\r\
+PID|1||MRN1^^^GHH^MR||DOE^JANE||19700101|F\rPV1|1|I|||||1234^STONE^MIRIAM^^^^^^^L\r";
+    let (report, bundle) = notify_with_report(msg, true);
+    let practitioner = resource(&bundle, "Practitioner").unwrap();
+    assert_eq!(practitioner["name"][0]["use"], "official");
+    assert_eq!(practitioner["name"][0]["family"], "STONE");
+    assert!(
+        report.unmapped.iter().all(|u| !u.starts_with("PV1-7")),
+        "{:?}",
+        report.unmapped
+    );
+}
+
+#[test]
 fn the_explicit_null_is_not_valued() {
     // PID-24 (multiple birth) gives multipleBirthBoolean when PID-25 (birth order) is not valued:
     // `""` tells the receiver to clear PID-25, so it holds no birth order.
