@@ -2172,3 +2172,42 @@ fn the_name_a_person_is_called_by_is_a_nickname_of_its_own() {
         report.unmapped
     );
 }
+
+#[test]
+fn a_practitioners_name_period_assembly_order_and_professional_suffix_are_the_names() {
+    // XCN.19/.20 (else the withdrawn range XCN.17), XCN.18 and XCN.21 are read as XPN.12/.13,
+    // XPN.11 and XPN.14 are; an address's withdrawn range (XAD.12) is its period when XAD.13
+    // and XAD.14 are not sent.
+    let msg = b"MSH|^~\\&|ADT1|GHH|||20260101||ADT^A01^ADT_A01|M1|P|2.5.1\rEVN|A01\rPID|1||MRN1^^^GHH^MR||DOE^JANE||||||123 MAIN ST^^ANN ARBOR^MI^48104^USA^H^^^^^20200101&20251231\rPV1|1|I|||||004777^ATTEND^AARON^A^^DR^^^^L^^^^^^^^G^20200101^20301231^FACP|004888^REFER^RITA^^^DR^^^^^^^^^^^20190101&20291231\r";
+    let (report, bundle) = notify_with_report(msg, true);
+    let name_of = |family: &str| {
+        resources(&bundle, "Practitioner")
+            .into_iter()
+            .find(|p| p["name"][0]["family"] == family)
+            .unwrap()["name"][0]
+            .clone()
+    };
+    assert_eq!(
+        name_of("ATTEND"),
+        json!({"family": "ATTEND", "given": ["AARON", "A"], "prefix": ["DR"], "use": "official",
+            "period": {"start": "2020-01-01", "end": "2030-12-31"},
+            "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/humanname-assembly-order", "valueCode": "G"}],
+            "suffix": ["FACP"]})
+    );
+    assert_eq!(
+        name_of("REFER")["period"],
+        json!({"start": "2019-01-01", "end": "2029-12-31"})
+    );
+    let patient = resource(&bundle, "Patient").unwrap();
+    assert_eq!(
+        patient["address"][0]["period"],
+        json!({"start": "2020-01-01", "end": "2025-12-31"})
+    );
+    assert!(
+        report.unmapped.iter().all(|f| !f.starts_with("PV1-7")
+            && !f.starts_with("PV1-8")
+            && !f.starts_with("PID-11")),
+        "{:?}",
+        report.unmapped
+    );
+}
