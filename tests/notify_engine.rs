@@ -2211,3 +2211,117 @@ fn a_practitioners_name_period_assembly_order_and_professional_suffix_are_the_na
         report.unmapped
     );
 }
+
+/// An ADT^A01 with a next of kin and the IN1 segments given, each its fields from IN1-1 on.
+fn admit_with_insurance(in1s: &[&[(usize, &str)]]) -> Vec<u8> {
+    let mut msg = String::from(
+        "MSH|^~\\&|ADT1|GHH|||20260101120000-0500||ADT^A01^ADT_A01|M1|P|2.5.1\rEVN|A01\r\
+PID|1||MRN1^^^GHH^MR||DOE^JANE||19700101|F\rNK1|1|DOE^JOHN|BRO^Brother^HL70063\rPV1|1|I\r",
+    );
+    for (n, fields) in in1s.iter().enumerate() {
+        let mut in1 = vec![String::new(); 44];
+        in1[0] = "IN1".into();
+        in1[1] = (n + 1).to_string();
+        in1[2] = "PLAN1".into();
+        in1[3] = "INS1".into();
+        in1[4] = "Acme Insurance".into();
+        for &(i, v) in *fields {
+            in1[i] = v.into();
+        }
+        msg.push_str(in1.join("|").trim_end_matches('|'));
+        msg.push('\r');
+    }
+    msg.into_bytes()
+}
+
+#[test]
+fn an_insured_who_is_the_patient_is_the_coverages_subscriber() {
+    // As the IG's IN1[Coverage] map has it: IN1-17 SEL (table 0063, Self) makes the Patient the
+    // subscriber, and no RelatedPerson is made of the insured; the insured's name, the
+    // Patient's own, is not translated and is reported.
+    let msg = admit_with_insurance(&[&[(16, "DOE^JANE"), (17, "SEL^Self^HL70063")]]);
+    let (report, bundle) = notify_with_report(&msg, true);
+    let coverage = resource(&bundle, "Coverage").unwrap();
+    let patient = full_urls(&bundle, "Patient");
+    assert_eq!(
+        coverage["subscriber"]["reference"], patient[0],
+        "{coverage}"
+    );
+    assert_eq!(coverage["beneficiary"]["reference"], patient[0]);
+    // The one RelatedPerson is the next of kin's.
+    let related = resources(&bundle, "RelatedPerson");
+    assert_eq!(related.len(), 1, "{bundle}");
+    assert_eq!(related[0]["name"][0]["family"], "DOE");
+    assert_eq!(related[0]["name"][0]["given"], json!(["JOHN"]));
+    assert!(
+        report.unmapped.contains(&"IN1-16".to_string()),
+        "{:?}",
+        report.unmapped
+    );
+}
+
+#[test]
+fn an_insured_who_is_not_the_patient_is_a_related_person_the_subscriber() {
+    // Any other relationship makes the insured a RelatedPerson of the patient, filled from the
+    // insured's fields, and the Coverage's subscriber. Each IN1 names its own insured: the first
+    // Coverage's subscriber is the Patient, the second's the RelatedPerson of its own IN1,
+    // never the next of kin's.
+    let msg = admit_with_insurance(&[
+        &[(17, "SEL^Self^HL70063")],
+        &[
+            (16, "ROE^RICHARD^Q"),
+            (17, "SPO^Spouse^HL70063"),
+            (18, "19680412"),
+            (19, "12 ELM ST^^SPOKANE^WA^99201^USA^H"),
+            (43, "M"),
+        ],
+    ]);
+    let (report, bundle) = notify_with_report(&msg, true);
+    let coverages = resources(&bundle, "Coverage");
+    assert_eq!(coverages.len(), 2, "{bundle}");
+    let patient = full_urls(&bundle, "Patient");
+    assert_eq!(coverages[0]["subscriber"]["reference"], patient[0]);
+    let related = resources(&bundle, "RelatedPerson");
+    let related_urls = full_urls(&bundle, "RelatedPerson");
+    assert_eq!(related.len(), 2, "{bundle}");
+    let (k, insured) = related
+        .iter()
+        .enumerate()
+        .find(|(_, r)| r["name"][0]["family"] == "ROE")
+        .unwrap();
+    assert_eq!(coverages[1]["subscriber"]["reference"], related_urls[k]);
+    assert_eq!(coverages[1]["beneficiary"]["reference"], patient[0]);
+    assert_eq!(insured["patient"]["reference"], patient[0]);
+    assert_eq!(
+        insured["name"],
+        json!([{"family": "ROE", "given": ["RICHARD", "Q"]}])
+    );
+    assert_eq!(
+        insured["relationship"][0]["coding"][1],
+        json!({"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "SPS", "display": "spouse"})
+    );
+    assert_eq!(insured["birthDate"], "1968-04-12");
+    assert_eq!(insured["gender"], "male");
+    assert_eq!(
+        insured["address"],
+        json!([{"line": ["12 ELM ST"], "city": "SPOKANE", "state": "WA", "postalCode": "99201", "country": "USA", "use": "home"}])
+    );
+    // The Coverage keeps the relationship too, as the IG maps IN1-17 there.
+    assert_eq!(coverages[1]["relationship"]["coding"][1]["code"], "SPS");
+    for f in ["IN1-16", "IN1-17", "IN1-18", "IN1-19", "IN1-43"] {
+        assert!(
+            !report
+                .unmapped
+                .iter()
+                .any(|u| u == f || u.starts_with(&format!("{f}."))),
+            "{f}: {:?}",
+            report.unmapped
+        );
+    }
+    // An IN1 that says nothing of the insured has no subscriber.
+    let msg = admit_with_insurance(&[&[]]);
+    let (_, bundle) = notify_with_report(&msg, false);
+    let coverage = resource(&bundle, "Coverage").unwrap();
+    assert!(coverage.get("subscriber").is_none(), "{coverage}");
+    assert_eq!(resources(&bundle, "RelatedPerson").len(), 1, "{bundle}");
+}
