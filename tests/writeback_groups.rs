@@ -283,3 +283,75 @@ fn a_charged_orders_priority_is_its_timing_between_its_orc_and_obr() {
     let segments = written(&request, "P03", &[("ORC", 1), ("TQ1", 9), ("OBR", 4)]);
     assert_eq!(segments, ["ORC RE", "TQ1 S", "OBR 57698-3"]);
 }
+
+/// An A01 request whose Coverage's subscriber is `subscriber`, beside a next of kin and the
+/// spouse who holds the insurance.
+fn insured_request(subscriber: &str) -> Value {
+    let resource = |r: Value| json!({"fullUrl": format!("urn:uuid:{}", r["id"].as_str().unwrap()), "resource": r});
+    json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        resource(json!({"resourceType": "Patient", "id": "p1",
+            "identifier": [{"system": "urn:oid:2.16.840.1.113883.19.5", "value": "MRN-1"}],
+            "name": [{"family": "Doe", "given": ["Jane"]}]})),
+        resource(json!({"resourceType": "RelatedPerson", "id": "kin",
+            "patient": {"reference": "urn:uuid:p1"},
+            "name": [{"family": "Doe", "given": ["John"]}],
+            "relationship": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0063", "code": "BRO"}]}]})),
+        resource(json!({"resourceType": "Encounter", "id": "e1", "status": "in-progress",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+            "subject": {"reference": "urn:uuid:p1"}})),
+        resource(json!({"resourceType": "Organization", "id": "payor",
+            "identifier": [{"value": "INS1"}], "name": "Acme Insurance"})),
+        resource(json!({"resourceType": "Coverage", "id": "c1", "status": "active",
+            "beneficiary": {"reference": "urn:uuid:p1"},
+            "subscriber": {"reference": subscriber},
+            "relationship": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0063", "code": "SPO"}]},
+            "payor": [{"reference": "urn:uuid:payor"}],
+            "class": [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/coverage-class", "code": "plan"}]},
+                "value": "PLAN1"}]})),
+        resource(json!({"resourceType": "RelatedPerson", "id": "insured",
+            "patient": {"reference": "urn:uuid:p1"},
+            "name": [{"family": "Roe", "given": ["Richard"]}],
+            "relationship": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0063", "code": "SPO"}]}],
+            "gender": "male", "birthDate": "1968-04-12",
+            "address": [{"line": ["12 Elm St"], "city": "Spokane", "state": "WA", "postalCode": "99201"}]}))
+    ]})
+}
+
+#[test]
+fn a_coverages_subscriber_is_the_insured_of_its_in1_not_a_next_of_kin() {
+    // The insured RelatedPerson a Coverage names as its subscriber fills IN1's insured fields
+    // (IN1-16, IN1-18, IN1-19, IN1-43), as IN1[RelatedPerson] reads them; IN1-17 is the
+    // Coverage's relationship. The next of kin stays the one NK1, and the insured is no NK1
+    // of its own.
+    let request = insured_request("urn:uuid:insured");
+    let fields = [("NK1", 2), ("IN1", 16)];
+    assert_eq!(written(&request, "A01", &fields), ["NK1 Doe", "IN1 Roe"]);
+    for (n, expected) in [(17, "SPO"), (18, "19680412"), (19, "12 Elm St"), (43, "M")] {
+        assert_eq!(
+            written(&request, "A01", &[("IN1", n)]),
+            [format!("IN1 {expected}")]
+        );
+    }
+    // Only the insured's relationship is reported: IN1-17 holds the Coverage's, which may say
+    // otherwise.
+    let unmapped = unmapped(&request);
+    assert!(
+        unmapped.iter().all(|u| !u.contains("subscriber")
+            && (!u.contains("entry[5]") || u.contains("entry[5].resource.relationship"))),
+        "{unmapped:?}"
+    );
+    assert!(
+        unmapped
+            .iter()
+            .any(|u| u.contains("entry[5].resource.relationship")),
+        "{unmapped:?}"
+    );
+    // A subscriber that is the Patient leaves the insured's fields empty; the other
+    // RelatedPerson, named by no Coverage, is an NK1.
+    let request = insured_request("urn:uuid:p1");
+    assert_eq!(
+        written(&request, "A01", &[("NK1", 2), ("IN1", 2)]),
+        ["NK1 Doe", "NK1 Roe", "IN1 PLAN1"]
+    );
+    assert_eq!(written(&request, "A01", &[("IN1", 16)]), ["IN1 "]);
+}

@@ -179,6 +179,47 @@ struct Writer<'p, 'j> {
     /// Observation's Specimen, whose SPM follows the order's results), settled once the whole
     /// message is written (see [`Writer::settle_later_links`]).
     later_links: Vec<LaterLink<'p>>,
+    /// The structure's [`OwnLink`]s.
+    own_links: Vec<OwnLink<'p>>,
+}
+
+/// A reference through which the resource a segment is written for names another resource
+/// that a row of the same segment makes: on IN1, the `+Coverage` rows' `subscriber=RelatedPerson`
+/// names the insured `IN1[RelatedPerson]` makes. That resource is written there, from the one
+/// named (see [`own_links`]).
+struct OwnLink<'p> {
+    /// The segment node.
+    node: usize,
+    /// The type of the node's own resource, which holds the reference (Coverage).
+    owner: &'p str,
+    /// The type named, which another row of the node makes (RelatedPerson).
+    to: &'p str,
+    target: &'p Target,
+}
+
+/// The [`OwnLink`]s of a structure: on each segment node, the outgoing links of the rows for
+/// the node's own resource (its primary row's) to a type another row of the node makes.
+fn own_links(s: &Structure) -> Vec<OwnLink<'_>> {
+    let mut out = Vec::new();
+    for (node, n) in s.nodes.iter().enumerate() {
+        let Some((_, own)) = primary(n) else { continue };
+        for row in n.rows.iter().filter(|r| r.resource == own.resource) {
+            for link in &row.links {
+                if let Link::Outgoing { target, to, .. } = link
+                    && *to != own.resource
+                    && n.rows.iter().any(|r| !r.merge && r.resource == *to)
+                {
+                    out.push(OwnLink {
+                        node,
+                        owner: &own.resource,
+                        to,
+                        target,
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A reference at `target` of resource `owner`, written in group instance `group`, to the
@@ -309,6 +350,7 @@ pub(crate) fn write(
         },
         group_outer: FastMap::default(),
         later_links: Vec::new(),
+        own_links: own_links(s),
     };
     for v in carried {
         w.mark_all(v);
@@ -695,9 +737,44 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 self.ty(i) == row.resource
                     && !self.used[i]
                     && self.reserved[i].is_none_or(|x| x == (node, ri))
+                    && !self.named_for_another_segment(node, i)
                     && self.fits(i, row, ctx)
             })
             .collect()
+    }
+
+    /// The resource of type `ty` that resource `owner`, written on segment node `node`, names
+    /// through the node's own links (see [`OwnLink`]): `Some(None)` when such a link exists but
+    /// names nothing of the request, `None` when the node has none.
+    fn named_by_own_links(&self, node: usize, owner: usize, ty: &str) -> Option<Option<usize>> {
+        let mut linked = false;
+        for l in self
+            .own_links
+            .iter()
+            .filter(|l| l.node == node && l.to == ty)
+        {
+            linked = true;
+            let refs = self.references_at(owner, l.target);
+            if let Some(&x) = refs.resolved().iter().find(|&&x| self.ty(x) == ty) {
+                return Some(Some(x));
+            }
+        }
+        linked.then_some(None)
+    }
+
+    /// True when a resource of the request names resource `i` through the own links of a
+    /// segment node other than `node` (a Coverage its subscriber, the insured of its IN1): it
+    /// is written there, not as a segment of its own here (an NK1).
+    fn named_for_another_segment(&self, node: usize, i: usize) -> bool {
+        let r = &self.req.resources[i];
+        self.own_links
+            .iter()
+            .filter(|l| l.node != node && l.to == r.ty)
+            .any(|l| {
+                (0..self.req.resources.len())
+                    .filter(|&k| k != i && self.ty(k) == l.owner)
+                    .any(|k| self.references_at(k, l.target).names(r))
+            })
     }
 
     /// True when some row of the structure other than on `node` makes `ty` as its own
@@ -880,12 +957,23 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                         continue;
                     }
                     seen.push(&other.resource);
-                    let found = match self.get(&here, &other.resource) {
-                        Some(x) => Some(x),
-                        None if !other.merge && !self.made_elsewhere(node, &other.resource) => {
-                            self.candidates(node, rj, other, &here).into_iter().next()
-                        }
-                        None => None,
+                    // The resource this segment's own resource names (a Coverage's subscriber,
+                    // the insured of IN1), where it names one through the node's links: never
+                    // another of that type placed before (the next of kin's RelatedPerson).
+                    let named = if other.merge {
+                        None
+                    } else {
+                        self.named_by_own_links(node, i, &other.resource)
+                    };
+                    let found = match named {
+                        Some(named) => named,
+                        None => match self.get(&here, &other.resource) {
+                            Some(x) => Some(x),
+                            None if !other.merge && !self.made_elsewhere(node, &other.resource) => {
+                                self.candidates(node, rj, other, &here).into_iter().next()
+                            }
+                            None => None,
+                        },
                     };
                     if let Some(x) = found {
                         if !other.merge && !self.used[x] {
