@@ -2085,6 +2085,7 @@ fn a_maps_variant_repeats_its_bases_rows_unchanged() {
     for (base, variant) in [
         ("HD[Organization]", "HD[Organization-Sender]"),
         ("XON[Organization]", "XON[Organization-Payor]"),
+        ("XON[Organization]", "XON[Organization-Employer]"),
         ("PL[Location]", "PL[Location-Bed]"),
         ("PL[Location]", "PL[Location-AdministeredAt]"),
     ] {
@@ -2324,4 +2325,29 @@ fn an_insured_who_is_not_the_patient_is_a_related_person_the_subscriber() {
     let coverage = resource(&bundle, "Coverage").unwrap();
     assert!(coverage.get("subscriber").is_none(), "{coverage}");
     assert_eq!(resources(&bundle, "RelatedPerson").len(), 1, "{bundle}");
+}
+
+#[test]
+fn the_insured_group_employer_id_is_an_identifier_of_the_policy_holder() {
+    // IN1-10 is an identifier of the Organization IN1-11 makes, the Coverage's policy holder,
+    // as the guide's IN1[Coverage] map puts it.
+    let msg = b"MSH|^~\\&|ADT1|GHH|||20260101||ADT^A01^ADT_A01|M1|P|2.5.1\rEVN|A01\rPID|1||MRN1^^^GHH^MR||DOE^JANE\rPV1|1|I\rIN1|1|PLAN1|INS01|Blue Cross||||||EMP-4471^^^ACME&2.16.840.1.113883.19.77&ISO^EI|ACME WIDGETS\r";
+    let (report, bundle) = notify_with_report(msg, true);
+    assert!(
+        report.unmapped.iter().all(|f| !f.starts_with("IN1-10")),
+        "{:?}",
+        report.unmapped
+    );
+    let coverage = resource(&bundle, "Coverage").unwrap();
+    let holder = coverage["policyHolder"]["reference"].as_str().unwrap();
+    let employer = resources(&bundle, "Organization")
+        .into_iter()
+        .find(|o| holder.ends_with(o["id"].as_str().unwrap()))
+        .unwrap();
+    assert_eq!(employer["name"], "ACME WIDGETS");
+    assert_eq!(employer["identifier"][0]["value"], "EMP-4471");
+    assert_eq!(
+        employer["identifier"][0]["system"],
+        "urn:oid:2.16.840.1.113883.19.77"
+    );
 }
