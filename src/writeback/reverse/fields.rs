@@ -724,10 +724,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 continue;
             }
             let path = self.path_of(coding);
-            let of = match coding.get("system").and_then(Json::as_str) {
-                Some(system) => format!("a code of {system}"),
-                None => "a code without a system".to_string(),
-            };
+            let of = code_of_system(coding);
             self.problem_once(format!(
                 "{path}: an HL7 v2 coded value ({}) holds at most {room} codings; {of}, is left out",
                 map.v2
@@ -886,10 +883,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
         }
         let path = self.path_of(coding);
         let version = self.version.name();
-        let of = match coding.get("system").and_then(Json::as_str) {
-            Some(system) => format!("a code of {system}"),
-            None => "a code without a system".to_string(),
-        };
+        let of = code_of_system(coding);
         self.problem_once(format!(
             "{path}: an HL7 v{version} {} has no component {c} for this coding; {of}, is left out",
             slot.ty
@@ -1375,6 +1369,14 @@ fn holds_constants(v: &Json, pairs: &[(Target, String)], absent_ok: bool) -> boo
             None => absent_ok,
         }
     })
+}
+
+/// A coding left out, as a problem names it: by its system, never its code.
+fn code_of_system(coding: &Json) -> String {
+    match coding.get("system").and_then(Json::as_str) {
+        Some(system) => format!("a code of {system}"),
+        None => "a code without a system".to_string(),
+    }
 }
 
 /// The `system` of the coding whose `code` a row writes (`type.coding[1].code`), if any.
