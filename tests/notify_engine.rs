@@ -2351,3 +2351,21 @@ fn the_insured_group_employer_id_is_an_identifier_of_the_policy_holder() {
         "urn:oid:2.16.840.1.113883.19.77"
     );
 }
+
+#[test]
+fn the_addressee_is_the_last_line_of_the_address() {
+    // XAD.19 (addressee) is an address line, after the street lines, as the guide's XAD map
+    // has it.
+    let msg = b"MSH|^~\\&|ADT1|GHH|||20260101||ADT^A01^ADT_A01|M1|P|2.7\rEVN|A01\rPID|1||MRN1^^^GHH^MR||DOE^JANE||||||111 1st Street^Suite #1^Minneapolis^MN^55401^USA^H^^^^^^^^^^^^c/o John Roe\rPV1|1|I\r";
+    let (report, bundle) = notify_with_report(msg, true);
+    let patient = resource(&bundle, "Patient").unwrap();
+    assert_eq!(
+        patient["address"][0]["line"],
+        json!(["111 1st Street", "Suite #1", "c/o John Roe"])
+    );
+    assert!(
+        report.unmapped.iter().all(|f| !f.starts_with("PID-11")),
+        "{:?}",
+        report.unmapped
+    );
+}
