@@ -2369,3 +2369,29 @@ fn the_addressee_is_the_last_line_of_the_address() {
         report.unmapped
     );
 }
+
+#[test]
+fn a_health_plans_alternate_identifier_is_an_identifier_of_the_coverage() {
+    // IN1-2's alternate identifier (CWE.4) is a second Identifier, as the guide's
+    // CWE[Identifier] map has it; a plan sent without one adds nothing.
+    let coverage_identifiers = |in1_2: &str| {
+        let msg = format!(
+            "MSH|^~\\&|ADT1|GHH|||20260101||ADT^A01^ADT_A01|M1|P|2.5.1\rEVN|A01\rPID|1||MRN1^^^GHH^MR||DOE^JANE\rPV1|1|I\rIN1|1|{in1_2}|INS01|Blue Cross\r"
+        );
+        let (report, bundle) = notify_with_report(msg.as_bytes(), true);
+        let coverage = resource(&bundle, "Coverage").unwrap();
+        (report, coverage["identifier"].clone())
+    };
+    let (report, identifiers) = coverage_identifiers("GOLD^Gold Plan^L^HP-4471");
+    assert_eq!(
+        identifiers,
+        json!([{"value": "GOLD"}, {"value": "HP-4471"}])
+    );
+    assert!(
+        report.unmapped.iter().all(|f| !f.starts_with("IN1-2")),
+        "{:?}",
+        report.unmapped
+    );
+    let (_, identifiers) = coverage_identifiers("GOLD^Gold Plan^L");
+    assert_eq!(identifiers, json!([{"value": "GOLD"}]));
+}
