@@ -122,6 +122,18 @@ impl Location {
         }
     }
 
+    /// The numbers, outermost first: segment, field, repetition, component, subcomponent.
+    /// Compared as arrays they follow the message's order, a part before its own parts.
+    pub fn numbers(&self) -> [u32; 5] {
+        [
+            self.segment_index,
+            self.field,
+            self.repetition,
+            self.component,
+            self.subcomponent,
+        ]
+    }
+
     /// The segment id as text (`"PID"`); ids are checked to be ASCII when parsed.
     pub fn segment_id_str(&self) -> &str {
         if self.segment_id == [0; 3] {

@@ -173,14 +173,7 @@ fn split(bytes: &[u8], sep: Option<u8>) -> Vec<&[u8]> {
 }
 
 fn here(v: &Value<'_>) -> [u32; 5] {
-    let l = v.location();
-    [
-        l.segment_index,
-        l.field,
-        l.repetition,
-        l.component,
-        l.subcomponent,
-    ]
+    v.location().numbers()
 }
 
 proptest! {

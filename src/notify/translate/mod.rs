@@ -31,28 +31,21 @@ use crate::v2::{Field, Message, Path, Segment, Value};
 /// count from 1).
 const EVERY_REPETITION: u32 = 0;
 
-/// Where a part of a field lies, in HL7 numbering: (segment number, field, repetition,
-/// component, subcomponent), 0 for each level below the part's own. Sorted, keys follow the
-/// message's order, a part before its own parts.
-type PartKey = (u32, u32, u32, u32, u32);
+/// Where a part of a field lies, in HL7 numbering ([`crate::error::Location::numbers`]), 0 for
+/// each level below the part's own. Sorted, keys follow the message's order, a part before its
+/// own parts.
+type PartKey = [u32; 5];
 
 fn part_key(v: &Value<'_>) -> PartKey {
-    let l = v.location();
-    (
-        l.segment_index,
-        l.field,
-        l.repetition,
-        l.component,
-        l.subcomponent,
-    )
+    v.location().numbers()
 }
 
 /// The key of the part holding the part `k` names (a component's repetition).
 fn parent_key(k: PartKey) -> PartKey {
     match k {
-        (s, f, r, c, sub) if sub > 0 => (s, f, r, c, 0),
-        (s, f, r, c, _) if c > 0 => (s, f, r, 0, 0),
-        (s, f, _, _, _) => (s, f, 0, 0, 0),
+        [s, f, r, c, sub] if sub > 0 => [s, f, r, c, 0],
+        [s, f, r, c, _] if c > 0 => [s, f, r, 0, 0],
+        [s, f, _, _, _] => [s, f, 0, 0, 0],
     }
 }
 
@@ -1063,7 +1056,7 @@ impl<'a> Translator<'a, '_> {
                 match read.first() {
                     None => {
                         let field = self.occurrence_terser(&f.location());
-                        out.push(((number, n, 0, 0, 0), field));
+                        out.push(([number, n, 0, 0, 0], field));
                         continue;
                     }
                     Some(&(_, _, EVERY_REPETITION)) => continue,
@@ -1076,7 +1069,7 @@ impl<'a> Translator<'a, '_> {
                         && read.binary_search(&(number, n, rep)).is_err()
                     {
                         let field = self.occurrence_terser(&f.location());
-                        out.push(((number, n, rep, 0, 0), format!("{field}[{rep}]")));
+                        out.push(([number, n, rep, 0, 0], format!("{field}[{rep}]")));
                     }
                 }
             }
