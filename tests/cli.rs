@@ -341,3 +341,38 @@ fn a_timestamp_that_is_no_hl7_date_time_is_a_usage_error() {
         assert_eq!(msh.split('|').nth(6), Some(good));
     }
 }
+
+#[test]
+fn the_readmes_sample_admission_translates_with_nothing_left_out_by_mistake() {
+    // The README's main job: the sample message gives one detailed notification, each field
+    // where HL7 defines it (its ethnic group is PID-22, not the mother's identifier in PID-21).
+    let sample = format!("{}/fixtures/v2/adt_a01.hl7", env!("CARGO_MANIFEST_DIR"));
+    let r = run(&["notify", "--explain", &sample], b"");
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let bundle: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    let types: Vec<&str> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["resourceType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "MessageHeader",
+            "Organization",
+            "Patient",
+            "RelatedPerson",
+            "Encounter",
+            "Location",
+            "Practitioner",
+            "Observation",
+            "AllergyIntolerance",
+            "Condition"
+        ]
+    );
+    let report: serde_json::Value = serde_json::from_str(r.stderr.lines().next().unwrap()).unwrap();
+    assert_eq!(report["problems"], serde_json::json!([]));
+    let unmapped = report["unmapped"].as_array().unwrap();
+    assert!(unmapped.iter().all(|f| f != "PID-21"), "{unmapped:?}");
+}
