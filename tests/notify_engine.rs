@@ -1691,12 +1691,13 @@ fn a_not_equal_comparator_is_the_structured_numerics_text_and_units() {
     assert_eq!(obs["valueString"], "<> 5 mg/dL");
     assert!(obs.get("valueQuantity").is_none() && obs.get("valueRange").is_none());
     assert!(report.untranslated.is_empty(), "{:?}", report.untranslated);
-    assert!(
-        report
-            .unmapped
-            .iter()
-            .all(|u| !u.starts_with("OBX-5") && !u.starts_with("OBX-6"))
-    );
+    // The units' coding system (OBX-6.3, UCUM) has no place in a string: listed as no row's.
+    let obx: Vec<&String> = report
+        .unmapped
+        .iter()
+        .filter(|u| u.starts_with("OBX-5") || u.starts_with("OBX-6"))
+        .collect();
+    assert_eq!(obx, ["OBX-6.3"]);
     // Whatever its separator.
     let (_, obs) = structured_numeric("<>^1^:^2", "");
     assert_eq!(obs["valueString"], "<> 1 : 2");
@@ -2394,4 +2395,28 @@ fn a_health_plans_alternate_identifier_is_an_identifier_of_the_coverage() {
     );
     let (_, identifiers) = coverage_identifiers("GOLD^Gold Plan^L");
     assert_eq!(identifiers, json!([{"value": "GOLD"}]));
+}
+
+#[test]
+fn explain_names_the_components_beside_one_a_row_reads_by_its_path() {
+    // A row reading one component by its path (PID-6.1.1, the mother's maiden surname) looks
+    // into the field as a data type map does: the given name beside it is listed as no row's,
+    // while the message type, trigger and structure routing read are not.
+    let msg = b"MSH|^~\\&|ADT1|GHH|||20260101||ADT^A01^ADT_A01|M1|P|2.5.1\rEVN|A01\rPID|1||MRN1^^^GHH^MR||DOE^JANE||||||||||||||||||||\rPV1|1|I\r";
+    let (report, _) = notify_with_report(msg, true);
+    assert!(
+        report.unmapped.iter().all(|f| !f.starts_with("MSH-9")),
+        "{:?}",
+        report.unmapped
+    );
+    let msg = b"MSH|^~\\&|ADT1|GHH|||20260101||ADT^A01^ADT_A01|M1|P|2.5.1\rEVN|A01\rPID|1||MRN1^^^GHH^MR||DOE^JANE|SMITH^MARY\rPV1|1|I\r";
+    let (report, bundle) = notify_with_report(msg, true);
+    let patient = resource(&bundle, "Patient").unwrap();
+    assert_eq!(patient["extension"][0]["valueString"], "SMITH", "{patient}");
+    let pid6: Vec<&String> = report
+        .unmapped
+        .iter()
+        .filter(|f| f.starts_with("PID-6"))
+        .collect();
+    assert_eq!(pid6, ["PID-6.2"]);
 }

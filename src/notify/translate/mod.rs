@@ -269,6 +269,14 @@ pub fn translate<'a>(
         found: Vec::new(),
         texts: Texts::new(&msg),
     };
+    if opts.explain
+        && let Some(r) = msh9.repetition(1)
+    {
+        // Routing read the message type, trigger event and structure.
+        for c in Part::Rep(r).children().take(3) {
+            t.note_part_read(c.value(), true);
+        }
+    }
     t.run(structure)?;
     let control_id = msg
         .text_of("MSH", 10)

@@ -13,7 +13,7 @@ use crate::fhir::id::IdHasher;
 use crate::mapping::condition::{Condition, Operand};
 use crate::mapping::plan::{Concept, Conversion, MapRow, Primitive};
 use crate::mapping::target::Step;
-use crate::v2::{Charset, Formatting, Value};
+use crate::v2::{Charset, Formatting, Path, Value};
 
 impl<'a> Translator<'a, '_> {
     /// Evaluates a row's condition. The fields and components it reads count as mapped (for
@@ -348,21 +348,47 @@ impl<'a> Translator<'a, '_> {
                 match (p.repetition, row.each_repetition) {
                     (None, true) => {
                         for r in field.repetitions() {
+                            if self.opts.explain {
+                                self.look_into_path(Part::Rep(r), p);
+                            }
                             if let Some(v) = Part::Rep(r).descend_path(p) {
                                 self.run_value(row, &v, obj)?;
                             }
                         }
                         Ok(())
                     }
-                    (n, _) => match field
-                        .repetition(n.unwrap_or(1) as usize)
-                        .and_then(|r| Part::Rep(r).descend_path(p))
-                    {
-                        Some(v) => self.run_value(row, &v, obj),
+                    (n, _) => match field.repetition(n.unwrap_or(1) as usize) {
+                        Some(r) => {
+                            if self.opts.explain {
+                                self.look_into_path(Part::Rep(r), p);
+                            }
+                            match Part::Rep(r).descend_path(p) {
+                                Some(v) => self.run_value(row, &v, obj),
+                                None => Ok(()),
+                            }
+                        }
                         None => Ok(()),
                     },
                 }
             }
+        }
+    }
+
+    /// Records, when explaining, that a row reading a component by its path (`ORC-7.4`,
+    /// `PID-6.1.1`) looked into the repetition `rep` (and the component, for a subcomponent), so
+    /// that their valued parts no row read are reported as those of a value a data type map ran
+    /// over are.
+    #[inline(never)]
+    fn look_into_path(&mut self, rep: Part<'a>, p: &Path) {
+        let Some(c) = p.component else {
+            return;
+        };
+        self.looked_into.push(rep);
+        if p.subcomponent.is_some()
+            && let Some(component) = rep.child(c)
+        {
+            self.note_part_read(component.value(), false);
+            self.looked_into.push(component);
         }
     }
 
