@@ -48,6 +48,16 @@ fn resource<'v>(bundle: &'v Value, ty: &str) -> Option<&'v Value> {
     resources(bundle, ty).into_iter().next()
 }
 
+/// The resource of the Bundle a Reference (`{"reference": "urn:uuid:…"}`) points at.
+fn referenced<'v>(bundle: &'v Value, reference: &Value) -> Option<&'v Value> {
+    let at = reference["reference"].as_str()?;
+    bundle["entry"]
+        .as_array()?
+        .iter()
+        .find(|e| e["fullUrl"] == at)
+        .map(|e| &e["resource"])
+}
+
 /// The resources of type `ty` in a Bundle, in entry order (all of them for `"*"`).
 fn resources<'v>(bundle: &'v Value, ty: &str) -> Vec<&'v Value> {
     bundle["entry"]
@@ -1941,11 +1951,7 @@ fn a_receiving_facility_sent_without_a_receiving_application_is_the_destinations
     let destination = &header["destination"][0];
     assert_eq!(destination["endpoint"], "mllp://unknown");
     assert!(destination.get("name").is_none(), "{destination}");
-    let receiver = destination["receiver"]["reference"].as_str().unwrap();
-    let organization = resources(&bundle, "Organization")
-        .into_iter()
-        .find(|o| receiver.ends_with(o["id"].as_str().unwrap()))
-        .unwrap();
+    let organization = referenced(&bundle, &destination["receiver"]).unwrap();
     assert_eq!(organization["identifier"][0]["value"], "RCVFAC");
 
     // Without a receiving facility or organization there is no destination to speak of.
@@ -2017,12 +2023,7 @@ fn the_country_code_is_the_sending_organizations_address_country() {
         );
         let (report, bundle) = notify_with_report(msg.as_bytes(), true);
         let header = resource(&bundle, "MessageHeader").unwrap();
-        let sender = header["sender"]["reference"].as_str().unwrap().to_string();
-        let organization = resources(&bundle, "Organization")
-            .into_iter()
-            .find(|o| sender.ends_with(o["id"].as_str().unwrap()))
-            .unwrap()
-            .clone();
+        let organization = referenced(&bundle, &header["sender"]).unwrap().clone();
         (report, organization)
     };
     let (report, organization) = country("USA");
@@ -2054,11 +2055,7 @@ fn the_insurance_company_address_is_the_payors_address() {
         report.unmapped
     );
     let coverage = resource(&bundle, "Coverage").unwrap();
-    let payor = coverage["payor"][0]["reference"].as_str().unwrap();
-    let organization = resources(&bundle, "Organization")
-        .into_iter()
-        .find(|o| payor.ends_with(o["id"].as_str().unwrap()))
-        .unwrap();
+    let organization = referenced(&bundle, &coverage["payor"][0]).unwrap();
     assert_eq!(organization["name"], "Blue Cross");
     assert_eq!(
         organization["address"],
@@ -2108,13 +2105,7 @@ fn the_administered_at_address_is_the_address_of_the_immunizations_location() {
         );
         let (report, bundle) = notify_with_report(msg.as_bytes(), true);
         let immunization = resource(&bundle, "Immunization").unwrap();
-        let location = immunization["location"]["reference"].as_str().map(|at| {
-            resources(&bundle, "Location")
-                .into_iter()
-                .find(|l| at.ends_with(l["id"].as_str().unwrap()))
-                .unwrap()
-                .clone()
-        });
+        let location = referenced(&bundle, &immunization["location"]).cloned();
         (report, location)
     };
     let address = json!([{"line": ["123 Vaccine Lane"], "city": "Ann Arbor", "state": "MI", "postalCode": "99999", "country": "USA"}]);
@@ -2340,11 +2331,7 @@ fn the_insured_group_employer_id_is_an_identifier_of_the_policy_holder() {
         report.unmapped
     );
     let coverage = resource(&bundle, "Coverage").unwrap();
-    let holder = coverage["policyHolder"]["reference"].as_str().unwrap();
-    let employer = resources(&bundle, "Organization")
-        .into_iter()
-        .find(|o| holder.ends_with(o["id"].as_str().unwrap()))
-        .unwrap();
+    let employer = referenced(&bundle, &coverage["policyHolder"]).unwrap();
     assert_eq!(employer["name"], "ACME WIDGETS");
     assert_eq!(employer["identifier"][0]["value"], "EMP-4471");
     assert_eq!(
