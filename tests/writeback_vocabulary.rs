@@ -289,15 +289,10 @@ fn a_mobile_contact_point_without_a_system_is_no_cellular_phone() {
 fn a_coding_left_out_is_listed_with_its_system_and_without_its_code() {
     // An EHR's local code (a system HL7 cannot name) and a third coding a v2.5.1 CE has no
     // room for are left out: each is listed with its system, never with its code or display.
-    let observation = json!({"resourceType": "Observation", "id": "o1", "status": "final",
-        "subject": {"reference": "Patient/p1"}, "valueString": "x",
-        "code": {"coding": [
-            {"system": "http://loinc.org", "code": "2345-7", "display": "Glucose"},
-            {"system": "urn:oid:1.2.3.4", "code": "GLUQX", "display": "Glu local"},
-            {"system": "http://snomed.info/sct", "code": "33747003"}]}});
-    let request = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": patient(json!({})), "request": {"method": "PUT"}},
-        {"resource": observation, "request": {"method": "POST"}}]});
+    let request = observation_coded(json!([
+        {"system": "http://loinc.org", "code": "2345-7", "display": "Glucose"},
+        {"system": "urn:oid:1.2.3.4", "code": "GLUQX", "display": "Glu local"},
+        {"system": "http://snomed.info/sct", "code": "33747003"}]));
     let written = write(&request, "2.5.1").unwrap();
     assert_eq!(
         field(&written.message, "OBX", 3),
@@ -332,16 +327,11 @@ fn a_coding_left_out_is_listed_with_its_system_and_without_its_code() {
 fn a_fourth_coding_is_reported_with_its_system_and_without_its_code() {
     // A CWE holds three codings (from v2.7, with the second alternate): a fourth has no place
     // and is named as left out, with its system, never its code.
-    let observation = json!({"resourceType": "Observation", "id": "o1", "status": "final",
-        "subject": {"reference": "Patient/p1"}, "valueString": "x",
-        "code": {"coding": [
-            {"system": "http://loinc.org", "code": "2345-7", "display": "Glucose"},
-            {"system": "http://snomed.info/sct", "code": "33747003"},
-            {"system": "http://loinc.org", "code": "2339-0"},
-            {"system": "http://snomed.info/sct", "code": "22569008"}]}});
-    let request = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": patient(json!({})), "request": {"method": "PUT"}},
-        {"resource": observation, "request": {"method": "POST"}}]});
+    let request = observation_coded(json!([
+        {"system": "http://loinc.org", "code": "2345-7", "display": "Glucose"},
+        {"system": "http://snomed.info/sct", "code": "33747003"},
+        {"system": "http://loinc.org", "code": "2339-0"},
+        {"system": "http://snomed.info/sct", "code": "22569008"}]));
     let written = write(&request, "2.7").unwrap();
     assert_eq!(
         field(&written.message, "OBX", 3),
@@ -356,4 +346,14 @@ fn a_fourth_coding_is_reported_with_its_system_and_without_its_code() {
         written.problems
     );
     assert!(written.problems.iter().all(|p| !p.contains("22569008")));
+}
+
+/// A transaction of a Patient and an Observation coded with `codings`.
+fn observation_coded(codings: serde_json::Value) -> serde_json::Value {
+    let observation = json!({"resourceType": "Observation", "id": "o1", "status": "final",
+        "subject": {"reference": "Patient/p1"}, "valueString": "x",
+        "code": {"coding": codings}});
+    json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": patient(json!({})), "request": {"method": "PUT"}},
+        {"resource": observation, "request": {"method": "POST"}}]})
 }
