@@ -355,3 +355,57 @@ fn a_coverages_subscriber_is_the_insured_of_its_in1_not_a_next_of_kin() {
     );
     assert_eq!(written(&request, "A01", &[("IN1", 16)]), ["IN1 "]);
 }
+
+#[test]
+fn a_coverage_whose_subscriber_is_the_patient_says_self_in_in1_17() {
+    // Read forward, IN1-17 SEL (table 0063, Self) makes the Patient the Coverage's subscriber.
+    // Written back without a relationship, such a Coverage says SEL there, its subscriber counts
+    // as written, and the message read again names the Patient as the subscriber.
+    let mut request = insured_request("urn:uuid:p1");
+    let coverage = request["entry"][4]["resource"].as_object_mut().unwrap();
+    coverage.remove("relationship");
+    assert_eq!(written(&request, "A01", &[("IN1", 17)]), ["IN1 SEL"]);
+    let unmapped_fields = unmapped(&request);
+    assert!(
+        unmapped_fields.iter().all(|u| !u.contains("subscriber")),
+        "{unmapped_fields:?}"
+    );
+    let engine = Engine::with_defaults().unwrap();
+    let opts = WritebackOptions {
+        event: Some("A01".into()),
+        envelope: Envelope {
+            timestamp: Some("20260101120000+0000".into()),
+            ..Envelope::default()
+        },
+        explain: false,
+    };
+    let message = engine.writeback(&request, &opts, 1).unwrap().message;
+    let bundle = engine.notify(&message, &Default::default()).unwrap();
+    let entries = bundle["entry"].as_array().unwrap();
+    let url_of = |ty: &str| {
+        entries
+            .iter()
+            .find(|e| e["resource"]["resourceType"] == ty)
+            .map(|e| e["fullUrl"].clone())
+            .unwrap()
+    };
+    let coverage = entries
+        .iter()
+        .find(|e| e["resource"]["resourceType"] == "Coverage")
+        .unwrap();
+    assert_eq!(
+        coverage["resource"]["subscriber"]["reference"],
+        url_of("Patient")
+    );
+    // A relationship written there first stays; when it says otherwise (a spouse), the
+    // subscriber that is the Patient is reported, not written over it.
+    let request = insured_request("urn:uuid:p1");
+    assert_eq!(written(&request, "A01", &[("IN1", 17)]), ["IN1 SPO"]);
+    let unmapped_fields = unmapped(&request);
+    assert!(
+        unmapped_fields
+            .iter()
+            .any(|u| u.contains("entry[4].resource.subscriber")),
+        "{unmapped_fields:?}"
+    );
+}

@@ -274,7 +274,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
 
     /// True when the HL7 version written defines the field: a later version's field (NTE-5,
     /// entered by, came with 2.6) is left out, and what it would carry stays unmapped.
-    fn defined(&self, id: &[u8; 3], field: u32) -> bool {
+    pub(super) fn defined(&self, id: &[u8; 3], field: u32) -> bool {
         let f = self.version.field(id, field);
         !f.known || f.ty.is_some()
     }
@@ -1472,7 +1472,7 @@ fn set_in<'a>(rep: &mut Rep<'a>, nums: &[u32], text: Text<'a>) {
 
 /// The component path of a row's source within its field: `[]` for `OBX-5`, `[4, 1]` for
 /// `FT1-4.1.1`.
-fn base_of(p: &Path) -> Vec<u32> {
+pub(super) fn base_of(p: &Path) -> Vec<u32> {
     [p.component, p.subcomponent]
         .into_iter()
         .flatten()

@@ -40,7 +40,7 @@ use super::out::{Message as Out, Rep, Text};
 use super::request::{ReferenceList, Request};
 use super::version::{FastMap, FastSet, Version};
 use crate::error::{Error, ErrorKind};
-use crate::mapping::condition::Operand;
+use crate::mapping::condition::{Condition, Operand};
 use crate::mapping::plan::{
     Conversion, ElementMap, Link, MapRow, MessageRow, Plan, Structure, StructureNode,
 };
@@ -762,6 +762,74 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
         linked.then_some(None)
     }
 
+    /// Writes, into segment `seg` written for resource `i` on node `node`, the code a
+    /// `+Resource` row's condition requires of a field of the segment (`IN1-17.1 = 'SEL'`)
+    /// when `i` holds that row's link (a Coverage whose `subscriber` is the Patient): read
+    /// again, the condition holds and the link is made as it was. A field a row wrote already
+    /// keeps its value (the Coverage's `relationship` goes to IN1-17 first), and when that says
+    /// something else the reference stays unread, so `--explain` reports it.
+    fn write_link_conditions(
+        &mut self,
+        node: usize,
+        seg: usize,
+        id: &[u8; 3],
+        i: usize,
+        ctx: &Context,
+    ) {
+        let n = &self.structure.nodes[node];
+        let ty = self.ty(i);
+        for row in n.rows.iter().filter(|r| r.merge && r.resource == ty) {
+            let Some(Condition::Equals(Operand::Path(p), code)) = &row.when else {
+                continue;
+            };
+            if p.segment != *id || !self.defined(id, p.field) {
+                continue;
+            }
+            for link in &row.links {
+                let Link::Outgoing { target, to, .. } = link else {
+                    continue;
+                };
+                let Some(named) = self.get(ctx, to) else {
+                    continue;
+                };
+                if !self
+                    .references_at(i, target)
+                    .names(&self.req.resources[named])
+                {
+                    continue;
+                }
+                let (field, rep) = (p.field as usize, p.repetition.unwrap_or(1) as usize);
+                let nums = fields::base_of(p);
+                let written = self.b.segment(seg).rep(field, rep).and_then(|r| {
+                    if nums.is_empty() {
+                        Some(r.joined())
+                    } else {
+                        r.get(&nums).map(str::to_string)
+                    }
+                });
+                match written {
+                    Some(w) if !w.is_empty() && w != *code => continue,
+                    Some(w) if !w.is_empty() => {}
+                    _ => {
+                        let at: &[u32] = if nums.is_empty() { &[1] } else { &nums };
+                        self.b
+                            .segment_mut(seg)
+                            .set(field, rep, at, Cow::Borrowed(code.as_str()));
+                    }
+                }
+                let json = self.req.resources[i].json;
+                for v in select(json, &target.steps, Select::default()) {
+                    if v.key("reference")
+                        .and_then(Json::as_str)
+                        .is_some_and(|x| self.req.resources[named].is(x))
+                    {
+                        self.mark_all(v);
+                    }
+                }
+            }
+        }
+    }
+
     /// True when a resource of the request names resource `i` through the own links of a
     /// segment node other than `node` (a Coverage its subscriber, the insured of its IN1): it
     /// is written there, not as a segment of its own here (an NK1).
@@ -985,6 +1053,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                         self.fill(seg, &id, other.map, x, None)?;
                     }
                 }
+                self.write_link_conditions(node, seg, &id, i, &here);
                 if let Some(missing) = self.missing_required(seg, &id) {
                     let optional = n.min == 0
                         || (ctx.anchor == Some(node)
