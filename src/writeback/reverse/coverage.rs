@@ -109,14 +109,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                         });
                     }
                     if let Some(other) = self.get(ctx, to) {
-                        for v in select(json, &target.steps, Select::default()) {
-                            if v.key("reference")
-                                .and_then(Json::as_str)
-                                .is_some_and(|x| self.req.resources[other].is(x))
-                            {
-                                self.mark_all(v);
-                            }
-                        }
+                        self.mark_references_to(json, target, other);
                     }
                 }
                 Link::Incoming { from, target, .. } => {
@@ -222,7 +215,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
     }
 
     /// Marks the entries of `owner`'s `target` that point at resource `i`.
-    fn mark_references_to(&mut self, owner: &'j Json, target: &Target, i: usize) {
+    pub(super) fn mark_references_to(&mut self, owner: &'j Json, target: &Target, i: usize) {
         for v in select(owner, &target.steps, Select::default()) {
             if v.key("reference")
                 .and_then(Json::as_str)

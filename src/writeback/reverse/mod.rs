@@ -818,14 +818,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                     }
                 }
                 let json = self.req.resources[i].json;
-                for v in select(json, &target.steps, Select::default()) {
-                    if v.key("reference")
-                        .and_then(Json::as_str)
-                        .is_some_and(|x| self.req.resources[named].is(x))
-                    {
-                        self.mark_all(v);
-                    }
-                }
+                self.mark_references_to(json, target, named);
             }
         }
     }
