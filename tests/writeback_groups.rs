@@ -409,3 +409,34 @@ fn a_coverage_whose_subscriber_is_the_patient_says_self_in_in1_17() {
         "{unmapped_fields:?}"
     );
 }
+
+#[test]
+fn each_resource_names_its_own_contained_resources() {
+    // FHIR scopes `#id` to the resource containing it: two results may each contain a
+    // `#performer`, and each OBX-16 names its own.
+    let observation = |code: &str, performer: &str| {
+        json!({"resource": {"resourceType": "Observation", "status": "final",
+            "contained": [{"resourceType": "Practitioner", "id": "performer",
+                           "identifier": [{"value": performer}], "name": [{"family": performer}]}],
+            "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+            "subject": {"reference": "urn:uuid:00000000-0000-4000-8000-000000000001"},
+            "performer": [{"reference": "#performer"}],
+            "valueQuantity": {"value": 13.2}}})
+    };
+    let request = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000001",
+         "resource": {"resourceType": "Patient", "identifier": [{"value": "MRN-1"}],
+                      "name": [{"family": "Shaw"}]}},
+        observation("718-7", "TECH-1"),
+        observation("4544-3", "TECH-2")
+    ]});
+    assert_eq!(
+        written(&request, "R01", &[("OBX", 16)]),
+        ["OBX TECH-1", "OBX TECH-2"]
+    );
+    let unmapped_fields = unmapped(&request);
+    assert!(
+        unmapped_fields.iter().all(|u| !u.contains("performer")),
+        "{unmapped_fields:?}"
+    );
+}

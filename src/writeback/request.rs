@@ -34,18 +34,23 @@ pub struct Resource<'j> {
     /// Its `id`, when given (`None` for a contained resource: see `local_id`).
     pub id: Option<&'j str>,
     /// For a resource contained in another, its `id`: such a resource is named only as
-    /// `#id`, from within the request.
+    /// `#id`, from within its container.
     pub local_id: Option<&'j str>,
+    /// The resource whose references this one's resolve as: itself, or for a contained
+    /// resource its container. FHIR scopes `#id` to the container, so that two resources may
+    /// each contain their own `#performer`.
+    pub scope: usize,
     /// Create or update.
     pub method: Method,
 }
 
 impl Resource<'_> {
-    /// True when `reference` (a Reference.reference) points at this resource: its full URL, its
-    /// `Type/id`, or a full URL ending in `/Type/id`; for a contained resource, `#id`.
-    pub fn is(&self, reference: &str) -> bool {
+    /// True when `reference` (a Reference.reference), held by a resource of scope `from` (see
+    /// [`Resource::scope`]), points at this resource: its full URL, its `Type/id`, or a full URL
+    /// ending in `/Type/id`; for a contained resource, `#id` from within its container.
+    pub fn is(&self, reference: &str, from: usize) -> bool {
         if let Some(local) = self.local_id {
-            return reference.strip_prefix('#') == Some(local);
+            return self.scope == from && reference.strip_prefix('#') == Some(local);
         }
         if self.full_url == Some(reference) {
             return true;
@@ -92,8 +97,8 @@ struct References<'j> {
     id: HashMap<&'j str, usize>,
     /// `Type/id`, alone or at the end of a URL.
     type_id: HashMap<String, usize>,
-    /// `#id`, for a contained resource.
-    local: HashMap<&'j str, usize>,
+    /// The container and `#id`, for a contained resource.
+    local: HashMap<(usize, &'j str), usize>,
 }
 
 impl<'j> References<'j> {
@@ -106,7 +111,7 @@ impl<'j> References<'j> {
         };
         for (i, r) in resources.iter().enumerate() {
             if let Some(local) = r.local_id {
-                index.local.entry(local).or_insert(i);
+                index.local.entry((r.scope, local)).or_insert(i);
                 continue;
             }
             if let Some(url) = r.full_url {
@@ -120,10 +125,11 @@ impl<'j> References<'j> {
         index
     }
 
-    /// The first resource `reference` names, as [`Resource::is`] matches them.
-    fn resolve(&self, reference: &str) -> Option<usize> {
+    /// The first resource `reference`, held in scope `from`, names, as [`Resource::is`]
+    /// matches them.
+    fn resolve(&self, reference: &str, from: usize) -> Option<usize> {
         if let Some(local) = reference.strip_prefix('#') {
-            return self.local.get(local).copied();
+            return self.local.get(&(from, local)).copied();
         }
         let by_url = self.full_url.get(reference).copied();
         let by_uuid = reference
@@ -148,6 +154,8 @@ pub struct ReferenceList<'j> {
     /// How many Reference elements the list holds, with a `reference` or without.
     elements: usize,
     texts: Vec<&'j str>,
+    /// The scope of the resource holding the list (see [`Resource::scope`]).
+    from: usize,
     /// For a long list: the texts taken apart the ways [`Resource::is`] matches them.
     index: Option<ReferenceListIndex<'j>>,
     /// The resources of the request the texts resolve to (see [`Request::resolve`]), one per
@@ -166,13 +174,17 @@ struct ReferenceListIndex<'j> {
 }
 
 impl<'j> ReferenceList<'j> {
-    /// The list of Reference `elements`, whose texts resolve against `request`.
-    pub fn new(elements: &[&'j Json], request: &Request<'_>) -> ReferenceList<'j> {
+    /// The list of Reference `elements` a resource of scope `from` holds (see
+    /// [`Resource::scope`]), whose texts resolve against `request`.
+    pub fn new(elements: &[&'j Json], request: &Request<'_>, from: usize) -> ReferenceList<'j> {
         let texts: Vec<&str> = elements
             .iter()
             .filter_map(|v| v.get("reference").and_then(Json::as_str))
             .collect();
-        let resolved = texts.iter().filter_map(|x| request.resolve(x)).collect();
+        let resolved = texts
+            .iter()
+            .filter_map(|x| request.resolve(x, from))
+            .collect();
         let index = (texts.len() >= INDEXED_FROM).then(|| {
             let mut index = ReferenceListIndex {
                 whole: HashSet::with_capacity(texts.len()),
@@ -194,6 +206,7 @@ impl<'j> ReferenceList<'j> {
         ReferenceList {
             elements: elements.len(),
             texts,
+            from,
             index,
             resolved,
         }
@@ -206,8 +219,8 @@ impl<'j> ReferenceList<'j> {
 
     /// True when a text of the list names `r`, as [`Resource::is`] tells.
     pub fn names(&self, r: &Resource<'_>) -> bool {
-        let Some(index) = &self.index else {
-            return self.texts.iter().any(|x| r.is(x));
+        let Some(index) = self.index.as_ref().filter(|_| r.local_id.is_none()) else {
+            return self.texts.iter().any(|x| r.is(x, self.from));
         };
         if r.full_url.is_some_and(|url| index.whole.contains(url)) {
             return true;
@@ -218,7 +231,7 @@ impl<'j> ReferenceList<'j> {
         // Split at slashes, a text's last two steps are its type and id only when neither
         // holds a slash itself; FHIR allows none in either, but a request may still send one.
         if id.contains('/') || r.ty.contains('/') {
-            return self.texts.iter().any(|x| r.is(x));
+            return self.texts.iter().any(|x| r.is(x, self.from));
         }
         index.uuid.contains(id) || index.type_id.contains(&(r.ty, id))
     }
@@ -296,6 +309,7 @@ pub fn read(json: &Json) -> Result<Request<'_>, Error> {
                 full_url: None,
                 id: json.get("id").and_then(Json::as_str),
                 local_id: None,
+                scope: 0,
                 method: Method::Update,
             }],
             event: None,
@@ -362,6 +376,7 @@ pub fn read(json: &Json) -> Result<Request<'_>, Error> {
             }
         };
         let full_url = entry.get("fullUrl").and_then(Json::as_str);
+        let scope = request.resources.len();
         request.resources.push(Resource {
             ty,
             json: res,
@@ -369,6 +384,7 @@ pub fn read(json: &Json) -> Result<Request<'_>, Error> {
             full_url,
             id: res.get("id").and_then(Json::as_str),
             local_id: None,
+            scope,
             method,
         });
     }
@@ -387,14 +403,15 @@ pub fn read(json: &Json) -> Result<Request<'_>, Error> {
 
 /// Adds the resources contained in the request's resources, after all of them (so that none
 /// comes before the resources sent on their own: the first Encounter is the visit), each
-/// named by `#id` alone. FHIR scopes `#id` to the resource that contains it; a request in which
-/// two contained resources share an id is refused, since a reference to either would be
-/// ambiguous here. A contained resource of a type writeback does not translate is not
+/// named by `#id` alone, from within its container: FHIR scopes `#id` to the resource that
+/// contains it, so two Observations may each contain a `#performer` of their own. Two
+/// resources one container holds under the same id are refused, since a reference to either
+/// would be ambiguous. A contained resource of a type writeback does not translate is not
 /// refused: nothing refers to it that a field takes, and `--explain` names it.
 fn add_contained(request: &mut Request<'_>) -> Result<(), Error> {
     let mut seen = HashSet::new();
     let mut contained = Vec::new();
-    for owner in &request.resources {
+    for (scope, owner) in request.resources.iter().enumerate() {
         let Some(items) = owner.json.get("contained").and_then(Json::as_array) else {
             continue;
         };
@@ -407,10 +424,10 @@ fn add_contained(request: &mut Request<'_>) -> Result<(), Error> {
                     "a contained resource needs the id its container names it by",
                 ));
             };
-            if !seen.insert(local) {
+            if !seen.insert((scope, local)) {
                 return Err(bad(
                     &format!("{path}.id"),
-                    "another contained resource of the request has the same id: references to it would be ambiguous",
+                    "another resource its container holds has the same id: references to it would be ambiguous",
                 ));
             }
             contained.push(Resource {
@@ -420,6 +437,7 @@ fn add_contained(request: &mut Request<'_>) -> Result<(), Error> {
                 full_url: None,
                 id: None,
                 local_id: Some(local),
+                scope,
                 method: owner.method,
             });
         }
@@ -453,12 +471,12 @@ impl<'j> Request<'j> {
             .filter(move |(_, r)| r.ty == ty)
     }
 
-    /// The resource a reference points at: the first in the request, as
-    /// [`Resource::is`] matches them.
-    pub fn resolve(&self, reference: &str) -> Option<usize> {
+    /// The resource a reference held in scope `from` (see [`Resource::scope`]) points at: the
+    /// first in the request, as [`Resource::is`] matches them.
+    pub fn resolve(&self, reference: &str, from: usize) -> Option<usize> {
         match &self.references {
-            Some(index) => index.resolve(reference),
-            None => self.resources.iter().position(|r| r.is(reference)),
+            Some(index) => index.resolve(reference, from),
+            None => self.resources.iter().position(|r| r.is(reference, from)),
         }
     }
 }
@@ -496,8 +514,8 @@ mod tests {
         assert!(r.references.is_none());
         let index = References::new(&r.resources);
         for &(reference, want) in cases {
-            assert_eq!(r.resolve(reference), want, "{reference}");
-            assert_eq!(index.resolve(reference), want, "{reference}");
+            assert_eq!(r.resolve(reference, 0), want, "{reference}");
+            assert_eq!(index.resolve(reference, 0), want, "{reference}");
         }
     }
 
@@ -530,10 +548,10 @@ mod tests {
         for texts in [&texts[..7], &texts[..]] {
             let elements: Vec<Json> = texts.iter().map(|x| json!({"reference": x})).collect();
             let elements: Vec<&Json> = elements.iter().collect();
-            let list = ReferenceList::new(&elements, &r);
+            let list = ReferenceList::new(&elements, &r, 0);
             assert_eq!(list.index.is_some(), texts.len() >= INDEXED_FROM);
             for res in &r.resources {
-                let want = texts.iter().any(|x| res.is(x));
+                let want = texts.iter().any(|x| res.is(x, 0));
                 assert_eq!(list.names(res), want, "{:?} {:?}", res.ty, res.id);
             }
             let names: Vec<bool> = r.resources.iter().map(|res| list.names(res)).collect();
@@ -542,15 +560,15 @@ mod tests {
             assert!(!list.outside());
         }
         let elsewhere = [json!({"reference": "Patient/p1"}), json!({"display": "x"})];
-        let list = ReferenceList::new(&[&elsewhere[0], &elsewhere[1]], &r);
+        let list = ReferenceList::new(&[&elsewhere[0], &elsewhere[1]], &r, 0);
         assert!(!list.is_empty() && list.outside() && list.names_or_outside(&r.resources[4]));
-        let display_only = ReferenceList::new(&[&elsewhere[1]], &r);
+        let display_only = ReferenceList::new(&[&elsewhere[1]], &r, 0);
         assert!(!display_only.is_empty() && display_only.outside());
-        assert!(ReferenceList::new(&[], &r).is_empty());
+        assert!(ReferenceList::new(&[], &r, 0).is_empty());
     }
 
     #[test]
-    fn contained_resources_are_named_by_their_local_id_alone() {
+    fn contained_resources_are_named_by_their_local_id_from_their_container() {
         let observation = |id: &str| json!({"resourceType": "Observation", "id": id});
         let report = |contained: Vec<Json>| json!({"resourceType": "DiagnosticReport", "id": "r1", "contained": contained});
         let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
@@ -562,22 +580,42 @@ mod tests {
             if indexed {
                 r.references = Some(References::new(&r.resources));
             }
-            // After the resources sent on their own, at its place in its container.
+            // After the resources sent on their own, at its place in its container, and
+            // named from there (the container, or what it contains) alone.
             assert_eq!(r.resources[2].path, "Bundle.entry[0].resource.contained[0]");
-            assert_eq!(r.resolve("#o1"), Some(2));
-            assert_eq!(r.resolve("Observation/o1"), None);
-            assert_eq!(r.resolve("#o2"), None);
-            assert_eq!(r.resolve("Observation/o2"), Some(1));
+            assert_eq!(r.resources[2].scope, 0);
+            assert_eq!(r.resolve("#o1", 0), Some(2));
+            assert_eq!(r.resolve("#o1", 1), None);
+            assert_eq!(r.resolve("Observation/o1", 0), None);
+            assert_eq!(r.resolve("#o2", 0), None);
+            assert_eq!(r.resolve("Observation/o2", 0), Some(1));
         }
         let alone = report(vec![observation("o1")]);
-        assert_eq!(read(&alone).unwrap().resolve("#o1"), Some(1));
-        let clash = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        assert_eq!(read(&alone).unwrap().resolve("#o1", 0), Some(1));
+        // Each container has its own `#o1`, and a long list names the one of its own holder.
+        let two = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
             {"resource": report(vec![observation("o1")])},
             {"resource": report(vec![observation("o1")])}
         ]});
+        for indexed in [false, true] {
+            let mut r = read(&two).unwrap();
+            if indexed {
+                r.references = Some(References::new(&r.resources));
+            }
+            assert_eq!(r.resolve("#o1", 0), Some(2));
+            assert_eq!(r.resolve("#o1", 1), Some(3));
+            let texts: Vec<Json> = std::iter::once(json!({"reference": "#o1"}))
+                .chain((0..INDEXED_FROM).map(|n| json!({"reference": format!("Patient/p{n}")})))
+                .collect();
+            let texts: Vec<&Json> = texts.iter().collect();
+            let list = ReferenceList::new(&texts, &r, 1);
+            assert!(!list.names(&r.resources[2]) && list.names(&r.resources[3]));
+            assert_eq!(list.resolved(), [3]);
+        }
+        let clash = report(vec![observation("o1"), observation("o1")]);
         assert_eq!(
             read(&clash).unwrap_err().to_string(),
-            "Bundle.entry[1].resource.contained[0].id: another contained resource of the request has the same id: references to it would be ambiguous"
+            "DiagnosticReport.contained[1].id: another resource its container holds has the same id: references to it would be ambiguous"
         );
         assert_eq!(
             read(&report(vec![json!({"resourceType": "Observation"})]))
@@ -601,9 +639,9 @@ mod tests {
         ]});
         let r = read(&tx).unwrap();
         assert_eq!(r.resources[0].method, Method::Create);
-        assert!(r.resources[0].is("urn:uuid:1"));
-        assert!(r.resources[1].is("Encounter/e1"));
-        assert!(r.resources[1].is("https://fhir.example.org/r4/Encounter/e1"));
+        assert!(r.resources[0].is("urn:uuid:1", 0));
+        assert!(r.resources[1].is("Encounter/e1", 0));
+        assert!(r.resources[1].is("https://fhir.example.org/r4/Encounter/e1", 0));
         let msg = json!({"resourceType": "Bundle", "type": "message", "entry": [
             {"resource": {"resourceType": "MessageHeader", "eventCoding": {"code": "A08"}}},
             {"resource": {"resourceType": "Patient"}}

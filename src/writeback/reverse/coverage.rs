@@ -95,7 +95,6 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             return;
         }
         self.placed_in[i] = Some(ctx.group);
-        let json = self.req.resources[i].json;
         for link in &row.links {
             match link {
                 Link::Outgoing { target, to, sole } => {
@@ -109,12 +108,11 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                         });
                     }
                     if let Some(other) = self.get(ctx, to) {
-                        self.mark_references_to(json, target, other);
+                        self.mark_references_to(i, target, other);
                     }
                 }
                 Link::Incoming { from, target, .. } => {
                     if let Some(owner) = self.get(ctx, from) {
-                        let owner = self.req.resources[owner].json;
                         self.mark_references_to(owner, target, i);
                     }
                 }
@@ -123,14 +121,13 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
         let ty = self.ty(i);
         for b in ctx.bound.clone() {
             let bty = self.ty(b);
-            let owner = self.req.resources[b].json;
             for node in &self.structure.nodes {
                 for brow in node.rows.iter().filter(|x| x.resource == bty) {
                     for link in &brow.links {
                         if let Link::Outgoing { target, to, .. } = link
                             && to == ty
                         {
-                            self.mark_references_to(owner, target, i);
+                            self.mark_references_to(b, target, i);
                         }
                     }
                 }
@@ -172,9 +169,8 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                     .collect();
                 if !near.is_empty() {
                     if !link.sole || near.len() == 1 {
-                        let owner = self.req.resources[link.owner].json;
                         for x in near {
-                            self.mark_references_to(owner, link.target, x);
+                            self.mark_references_to(link.owner, link.target, x);
                         }
                     }
                     break;
@@ -214,12 +210,16 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
         self.group_outer.get(&instance).map(|&(_, node)| node)
     }
 
-    /// Marks the entries of `owner`'s `target` that point at resource `i`.
-    pub(super) fn mark_references_to(&mut self, owner: &'j Json, target: &Target, i: usize) {
-        for v in select(owner, &target.steps, Select::default()) {
+    /// Marks the entries of resource `owner`'s `target` that point at resource `i`.
+    pub(super) fn mark_references_to(&mut self, owner: usize, target: &Target, i: usize) {
+        let (json, from) = (
+            self.req.resources[owner].json,
+            self.req.resources[owner].scope,
+        );
+        for v in select(json, &target.steps, Select::default()) {
             if v.key("reference")
                 .and_then(Json::as_str)
-                .is_some_and(|x| self.req.resources[i].is(x))
+                .is_some_and(|x| self.req.resources[i].is(x, from))
             {
                 self.mark_all(v);
             }

@@ -34,7 +34,9 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
         let json = self.req.resources[i].json;
         self.mark(json);
         let saved = self.fresh_scope();
+        let from = std::mem::replace(&mut self.from, self.req.resources[i].scope);
         let result = self.fill_rows(seg, id, m, json, focus);
+        self.from = from;
         self.end_scope(saved);
         result
     }
@@ -322,7 +324,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 values.retain(|v| match v.key("reference").and_then(Json::as_str) {
                     Some(r) => self
                         .req
-                        .resolve(r)
+                        .resolve(r, self.from)
                         .is_some_and(|i| self.ty(i) == map.fhir_type),
                     None => named_only(map, v).is_some(),
                 });
@@ -439,6 +441,8 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             }
             Conversion::Map(m) => {
                 let map: &'p ElementMap = &self.plan.maps[m];
+                // A resource reached through a reference resolves its own references.
+                let mut from = self.from;
                 let element = if map.creates_resource {
                     let Some(reference) = v.key("reference").and_then(Json::as_str) else {
                         if let Some((component, name)) = named_only(map, v) {
@@ -456,8 +460,11 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                         }
                         return Ok(());
                     };
-                    match self.req.resolve(reference) {
-                        Some(i) => self.req.resources[i].json,
+                    match self.req.resolve(reference, self.from) {
+                        Some(i) => {
+                            from = self.req.resources[i].scope;
+                            self.req.resources[i].json
+                        }
                         None => return Ok(()),
                     }
                 } else {
@@ -482,9 +489,11 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                     (Some(_), Some(_)) => None,
                 };
                 let saved_slot = std::mem::replace(&mut self.slot, slot);
+                let saved_from = std::mem::replace(&mut self.from, from);
                 self.depth += 1;
                 let result = self.map_back(map, element, &mut inner);
                 self.depth -= 1;
+                self.from = saved_from;
                 self.slot = saved_slot;
                 if let Some(saved) = saved {
                     self.end_scope(saved);

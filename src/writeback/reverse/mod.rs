@@ -158,6 +158,10 @@ struct Writer<'p, 'j> {
     depth: usize,
     /// Where the data type map running now writes (see [`Slot`]).
     slot: Option<Slot>,
+    /// The scope references in the resource being read resolve from (see
+    /// [`Resource::scope`](super::request::Resource::scope)): a contained `#performer` is its
+    /// container's own.
+    from: usize,
     /// Set ID counters per (segment id, group instance).
     set_ids: FastMap<([u8; 3], usize), u32>,
     group_counter: usize,
@@ -336,6 +340,7 @@ pub(crate) fn write(
         direct: FastSet::default(),
         depth: 0,
         slot: None,
+        from: 0,
         spare_sets: Vec::new(),
         set_ids: FastMap::default(),
         group_counter: 0,
@@ -456,7 +461,7 @@ fn check_references(s: &Structure, req: &Request<'_>) -> Result<(), Error> {
                         else {
                             continue;
                         };
-                        let Some(i) = req.resolve(reference) else {
+                        let Some(i) = req.resolve(reference, r.scope) else {
                             continue;
                         };
                         let found = req.resources[i].ty;
@@ -643,7 +648,8 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             &target.steps,
             Select::default(),
         );
-        let list = Rc::new(ReferenceList::new(&elements, self.req));
+        let from = self.req.resources[owner].scope;
+        let list = Rc::new(ReferenceList::new(&elements, self.req, from));
         self.reference_lists
             .borrow_mut()
             .insert(key, Rc::clone(&list));
@@ -725,7 +731,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                     .any(|v| {
                         v.key("reference")
                             .and_then(Json::as_str)
-                            .is_some_and(|x| self.req.resources[i].is(x))
+                            .is_some_and(|x| self.req.resources[i].is(x, other.scope))
                     })
         })
     }
@@ -817,8 +823,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                             .set(field, rep, at, Cow::Borrowed(code.as_str()));
                     }
                 }
-                let json = self.req.resources[i].json;
-                self.mark_references_to(json, target, named);
+                self.mark_references_to(i, target, named);
             }
         }
     }
