@@ -180,6 +180,26 @@ const LOSSY: &[(&str, &str)] = &[
         "Encounter.status",
         "the event carries the status: A04 (register) reads back as planned, so arrived, triaged and planned all come back as planned",
     ),
+    (
+        "Patient.contact.organization.display",
+        "an organization a contact names by its display alone goes to NK1-13 (XON.1) and reads back as an Organization of that name, which the contact refers to",
+    ),
+    (
+        "Patient.contact.organization.type",
+        "an organization a contact names by its display alone goes to NK1-13 (XON.1) and reads back as an Organization of that name, which the contact refers to",
+    ),
+    (
+        "Patient.contact.telecom.value",
+        "NK1[Patient] reads the first repetition of NK1-5 (the IG's map): a contact's further telecoms, written as further repetitions, read back as the next of kin RelatedPerson's",
+    ),
+    (
+        "Patient.contact.telecom.system",
+        "NK1[Patient] reads the first repetition of NK1-5 (the IG's map): a contact's further telecoms, written as further repetitions, read back as the next of kin RelatedPerson's",
+    ),
+    (
+        "Patient.contact.telecom.use",
+        "NK1[Patient] reads the first repetition of NK1-5 (the IG's map): a contact's further telecoms, written as further repetitions, read back as the next of kin RelatedPerson's",
+    ),
 ];
 
 fn lossy(ty: &str, path: &str) -> bool {

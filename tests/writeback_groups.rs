@@ -440,3 +440,96 @@ fn each_resource_names_its_own_contained_resources() {
         "{unmapped_fields:?}"
     );
 }
+
+/// A Patient with the contacts given, written back as an A08.
+fn patient_with_contacts(contacts: Value, related: Option<Value>) -> Value {
+    let patient = json!({"resourceType": "Patient", "id": "p1",
+        "identifier": [{"system": "urn:oid:1.2.3", "value": "MRN-1"}],
+        "name": [{"family": "Doe", "given": ["Jane"]}], "contact": contacts});
+    let mut entries = vec![json!({"fullUrl": "urn:uuid:p1", "resource": patient})];
+    entries.extend(related.map(|r| json!({"resource": r})));
+    json!({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+}
+
+fn nk1_segments(request: &Value) -> Vec<String> {
+    let engine = Engine::with_defaults().unwrap();
+    let opts = WritebackOptions {
+        event: Some("A08".into()),
+        envelope: Envelope {
+            timestamp: Some("20260101120000+0000".into()),
+            ..Envelope::default()
+        },
+        explain: false,
+    };
+    let message = engine.writeback(request, &opts, 1).unwrap().message;
+    String::from_utf8(message)
+        .unwrap()
+        .split('\r')
+        .filter(|s| s.starts_with("NK1|"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_patients_contacts_are_its_next_of_kin_when_no_related_person_is() {
+    // Apps keep emergency contacts in Patient.contact: each is an NK1, its contact role (table
+    // 0131) in NK1-7, its relationship (table 0063) in NK1-3, a work phone in NK1-6 and the
+    // other telecoms in NK1-5, each with its use.
+    let contacts = json!([
+        {"relationship": [
+            {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0131", "code": "C"}]},
+            {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0063", "code": "SPO"}]}],
+         "name": {"family": "Doe", "given": ["John"]},
+         "telecom": [{"system": "phone", "value": "555-1234", "use": "home"},
+                     {"system": "phone", "value": "555-9999", "use": "work"}],
+         "address": {"line": ["1 Main St"], "city": "Springfield", "state": "IL"},
+         "gender": "male", "period": {"start": "2020-01-01"}},
+        {"relationship": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0131", "code": "N"}]}],
+         "name": {"family": "Roe", "given": ["Rita"]}}
+    ]);
+    let request = patient_with_contacts(contacts.clone(), None);
+    assert_eq!(
+        nk1_segments(&request),
+        [
+            "NK1|1|Doe^John|SPO^^HL70063|1 Main St^^Springfield^IL|555-1234^PRN^PH|555-9999^WPN^PH|C^^HL70131|20200101|||||||M",
+            "NK1|2|Roe^Rita|||||N^^HL70131"
+        ]
+    );
+    assert!(unmapped(&request).is_empty(), "{:?}", unmapped(&request));
+    // Read again, the contacts are the Patient's, as sent (the relationship with its
+    // Relationship concept map's coding beside it).
+    let engine = Engine::with_defaults().unwrap();
+    let opts = WritebackOptions {
+        event: Some("A08".into()),
+        envelope: Envelope::default(),
+        explain: false,
+    };
+    let message = engine.writeback(&request, &opts, 1).unwrap().message;
+    let bundle = engine.notify(&message, &Default::default()).unwrap();
+    let patient = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["resource"]["resourceType"] == "Patient")
+        .unwrap();
+    let read = &patient["resource"]["contact"];
+    assert_eq!(read.as_array().unwrap().len(), 2);
+    for k in 0..2 {
+        assert_eq!(read[k]["name"], contacts[k]["name"]);
+    }
+    assert_eq!(read[0]["telecom"], contacts[0]["telecom"]);
+    assert_eq!(read[0]["address"], contacts[0]["address"]);
+    assert_eq!(read[0]["gender"], "male");
+    assert_eq!(read[0]["relationship"][1], contacts[0]["relationship"][0]);
+    // A RelatedPerson of the patient is the next of kin, as a notification sends each NK1
+    // (also as a contact): one NK1, from the RelatedPerson alone, and the contacts reported.
+    let related = json!({"resourceType": "RelatedPerson", "patient": {"reference": "urn:uuid:p1"},
+        "name": [{"family": "Doe", "given": ["John"]}]});
+    let request = patient_with_contacts(contacts, Some(related));
+    assert_eq!(nk1_segments(&request), ["NK1|1|Doe^John"]);
+    assert!(
+        unmapped(&request)
+            .iter()
+            .any(|u| u.contains("contact[0].name"))
+    );
+}

@@ -110,12 +110,36 @@ struct Focus<'p, 'j> {
 
 impl Focus<'_, '_> {
     fn matches(&self, step: &Step) -> bool {
-        match (self.step, step) {
-            (Step::Member { name: a, .. }, Step::Member { name: b, .. }) => a == b,
-            (Step::Extension { url: a, .. }, Step::Extension { url: b, .. }) => a == b,
-            _ => false,
-        }
+        same_element(self.step, step)
     }
+}
+
+/// True when two steps name the same element (`contact[]` and `contact[$]`), whatever entry
+/// of it they take.
+fn same_element(a: &Step, b: &Step) -> bool {
+    match (a, b) {
+        (Step::Member { name: a, .. }, Step::Member { name: b, .. }) => a == b,
+        (Step::Extension { url: a, .. }, Step::Extension { url: b, .. }) => a == b,
+        _ => false,
+    }
+}
+
+/// True when every row map `m` runs backwards writes into an entry of one list (`contact[]
+/// .name`, `contact[$].telecom[]`): the map makes a segment of its own per entry (an NK1 per
+/// contact, see [`list_step`]), and adds nothing to a segment written for another resource.
+fn writes_entries_only(m: &ElementMap) -> bool {
+    let Some((depth, _)) = list_step(m) else {
+        return false;
+    };
+    let list = &list_row_steps(m)[..depth];
+    m.rows.iter().filter(|r| r.direction.reverse()).all(|r| {
+        r.target.steps.len() > depth
+            && r.target
+                .steps
+                .iter()
+                .zip(list)
+                .all(|(a, b)| same_element(a, b))
+    })
 }
 
 struct Writer<'p, 'j> {
@@ -1019,7 +1043,10 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 here.bound.push(i);
                 let mut seen: Vec<&str> = vec![row.resource.as_str()];
                 for (rj, other) in n.rows.iter().enumerate() {
-                    if rj == ri || seen.contains(&other.resource.as_str()) {
+                    if rj == ri
+                        || seen.contains(&other.resource.as_str())
+                        || (other.merge && writes_entries_only(&self.plan.maps[other.map]))
+                    {
                         continue;
                     }
                     seen.push(&other.resource);
