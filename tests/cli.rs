@@ -376,3 +376,36 @@ fn the_readmes_sample_admission_translates_with_nothing_left_out_by_mistake() {
     let unmapped = report["unmapped"].as_array().unwrap();
     assert!(unmapped.iter().all(|f| f != "PID-21"), "{unmapped:?}");
 }
+
+#[test]
+fn writeback_reads_entries_written_from_the_first_column_and_requests_after_one_cut_short() {
+    // A Bundle whose entries start at the first column is one request; an NDJSON line cut
+    // where a value could start is one error record, and the request after it translates.
+    let input = concat!(
+        "{\"resourceType\": \"Bundle\", \"type\": \"transaction\", \"entry\": [\n",
+        "{\"fullUrl\": \"urn:uuid:p1\", \"resource\": {\"resourceType\": \"Patient\", \"identifier\": [{\"value\": \"MRN-1\"}],\n",
+        "\"name\": [{\"family\": \"Rossi\"}]}}\n",
+        "]}\n",
+        "{\"resourceType\":\"Patient\",\"identifier\":[\n",
+        "{\"resourceType\":\"Patient\",\"identifier\":[{\"value\":\"MRN-2\"}],\"name\":[{\"family\":\"Moretti\"}]}\n",
+    );
+    let r = run(
+        &["writeback", "--timestamp", "20260101120000+0000"],
+        input.as_bytes(),
+    );
+    assert_eq!(r.status, 1, "{}", r.stderr);
+    let out = String::from_utf8(r.stdout).unwrap();
+    assert!(out.contains("\rPID|1||MRN-1||Rossi\r"), "{out}");
+    assert!(out.contains("\rPID|1||MRN-2||Moretti\r"), "{out}");
+    let errors: Vec<serde_json::Value> = r
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", r.stderr);
+    assert_eq!(errors[0]["index"], 2);
+    assert_eq!(
+        errors[0]["message"],
+        "JSON value ends before its closing bracket"
+    );
+}

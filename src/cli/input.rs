@@ -189,6 +189,23 @@ impl<R: Read + Send> Source for JsonSource<R> {
         }
         let (mut depth, mut in_string, mut escaped, mut at) = (0usize, false, false, 0usize);
         let (mut too_deep, mut line_start) = (false, false);
+        // The last byte outside strings that was not white space (`"` for a string's end):
+        // after `[`, `,` or `:` a value may start.
+        let mut last = b'{';
+        // Where the first line opening with `{` inside the open value starts, when a value
+        // could start there: see `cut_short`.
+        let mut next_request: Option<usize> = None;
+        let cut_short = |src: &mut Self, at: usize| {
+            src.skip(at);
+            Ok(Some(Item::Invalid {
+                offset,
+                error: Error::new(
+                    ErrorKind::BadFhir,
+                    "JSON value ends before its closing bracket",
+                )
+                .at_offset(offset),
+            }))
+        };
         loop {
             let bytes = &self.buf[self.start..];
             while at < bytes.len() {
@@ -196,29 +213,33 @@ impl<R: Read + Send> Source for JsonSource<R> {
                 at += 1;
                 if b == b'{' && line_start && depth > 0 && !too_deep {
                     // In NDJSON each request starts a line: a line opening with `{` while a
-                    // value is still open is the next request, and the open one was cut short
-                    // (a raw line break cannot be inside a JSON string, so this holds even
-                    // when a string was left open). Without this, one truncated line would
-                    // swallow every request after it.
-                    self.skip(at - 1);
-                    return Ok(Some(Item::Invalid {
-                        offset,
-                        error: Error::new(
-                            ErrorKind::BadFhir,
-                            "JSON value ends before its closing bracket",
-                        )
-                        .at_offset(offset),
-                    }));
+                    // value is still open is the next request when no value could start there
+                    // (after a complete value, or inside a string: a raw line break cannot be
+                    // in one), and the open one was cut short. Where a value could start (a
+                    // Bundle's entries written from the first column), it is taken as part of
+                    // the open value, and remembered: should that value never close, it was
+                    // cut short there, and the requests from that line on are read again.
+                    // Without this, one truncated line would swallow every request after it.
+                    if in_string || !matches!(last, b'[' | b',' | b':') {
+                        return cut_short(self, next_request.unwrap_or(at - 1));
+                    }
+                    next_request.get_or_insert(at - 1);
                 }
                 line_start = b == b'\n';
                 if in_string {
                     match (escaped, b) {
                         (true, _) => escaped = false,
                         (false, b'\\') => escaped = true,
-                        (false, b'"') => in_string = false,
+                        (false, b'"') => {
+                            in_string = false;
+                            last = b'"';
+                        }
                         _ => {}
                     }
                     continue;
+                }
+                if !b.is_ascii_whitespace() {
+                    last = b;
                 }
                 match b {
                     b'"' => in_string = true,
@@ -254,13 +275,22 @@ impl<R: Read + Send> Source for JsonSource<R> {
                     _ => {}
                 }
             }
+            if at > self.max_bytes
+                && let Some(cut) = next_request
+            {
+                return cut_short(self, cut);
+            }
             if at > self.max_bytes || too_deep {
                 // Discard what we have and keep scanning for the end with bounded memory.
                 self.skip(at);
                 at = 0;
+                next_request = None;
                 too_deep = true;
             }
             if !self.fill()? {
+                if let Some(cut) = next_request {
+                    return cut_short(self, cut);
+                }
                 let n = self.buf.len() - self.start;
                 self.skip(n);
                 let reason = if too_deep {
@@ -374,6 +404,55 @@ mod tests {
                 "I@91:JSON value ends before its closing bracket",
             ]
         );
+    }
+
+    #[test]
+    fn values_may_open_lines_inside_a_value_and_a_value_cut_short_loses_no_request() {
+        // Entries written from the first column are part of the open Bundle: after `[` or
+        // `,` a value may start there.
+        let bundle = b"{\"entry\": [\n{\"a\": 1},\n{\"b\": {\n\"c\": [\n{}]}}\n]}\n{\"d\":2}";
+        let got = items(&mut JsonSource::new(&bundle[..], 1 << 20, 8));
+        assert_eq!(
+            got,
+            [
+                "R@0:{\"entry\": [\n{\"a\": 1},\n{\"b\": {\n\"c\": [\n{}]}}\n]}",
+                "B:1",
+                "R@46:{\"d\":2}"
+            ]
+        );
+        // An NDJSON line cut where a value could start (after `[` or `,`): the lines after it
+        // never close it, so it was cut short at the first of them, and they are read again,
+        // each a request of its own. Likewise when a line after it shows the cut plainly.
+        let cut = b"{\"name\":[\n{\"id\":1}\n{\"id\":2}\n";
+        let got = items(&mut JsonSource::new(&cut[..], 1 << 20, 8));
+        assert_eq!(
+            got,
+            [
+                "I@0:JSON value ends before its closing bracket",
+                "R@10:{\"id\":1}",
+                "B:1",
+                "R@19:{\"id\":2}",
+                "B:1"
+            ]
+        );
+        let cut_then_plain = b"{\"a\":[1,\n{\"id\":1}\n\"x\"\n{\"id\":2}";
+        let got = items(&mut JsonSource::new(&cut_then_plain[..], 1 << 20, 8));
+        assert_eq!(
+            got,
+            [
+                "I@0:JSON value ends before its closing bracket",
+                "R@9:{\"id\":1}",
+                "B:1",
+                "I@18:input is not JSON: a FHIR resource starts with `{`",
+                "R@22:{\"id\":2}"
+            ]
+        );
+        // Past the size limit, the requests after the cut are read again as well.
+        let mut long = b"{\"a\":[\n".to_vec();
+        long.extend(std::iter::repeat_n(b"{\"id\":1}\n".as_slice(), 20).flatten());
+        let got = items(&mut JsonSource::new(&long[..], 64, 8));
+        assert_eq!(got[0], "I@0:JSON value ends before its closing bracket");
+        assert_eq!(got.iter().filter(|g| g.starts_with('R')).count(), 20);
     }
 
     #[test]
