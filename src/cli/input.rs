@@ -455,6 +455,41 @@ mod tests {
         assert_eq!(got.iter().filter(|g| g.starts_with('R')).count(), 20);
     }
 
+    proptest::proptest! {
+        /// Whatever the bytes, reading them ends, every request read is the input's own bytes
+        /// at its offset, and the items follow one another through the input.
+        #[test]
+        fn json_items_follow_the_input(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "{", "}", "[", "]", "\"", "\\", ",", ":", "\n", "a", " ", "1", "{\"a\":[",
+                ]),
+                0..60,
+            ),
+            max_bytes in 8usize..64,
+        ) {
+            let input = pieces.concat().into_bytes();
+            let mut src = JsonSource::new(&input[..], max_bytes, 4);
+            let mut at = 0u64;
+            while let Some(item) = src.next_item().unwrap() {
+                match item {
+                    Item::Record { offset, bytes, .. } => {
+                        proptest::prop_assert!(offset >= at);
+                        let start = offset as usize;
+                        proptest::prop_assert_eq!(&input[start..start + bytes.len()], &bytes[..]);
+                        at = offset + bytes.len() as u64;
+                    }
+                    Item::Invalid { offset, .. } => {
+                        proptest::prop_assert!(offset >= at);
+                        at = offset + 1;
+                    }
+                    Item::Between(b) => at += b.len() as u64,
+                }
+                proptest::prop_assert!(at <= input.len() as u64);
+            }
+        }
+    }
+
     #[test]
     fn lines() {
         let got = items(&mut LineSource::new(
