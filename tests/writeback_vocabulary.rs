@@ -357,3 +357,43 @@ fn observation_coded(codings: serde_json::Value) -> serde_json::Value {
         {"resource": patient(json!({})), "request": {"method": "PUT"}},
         {"resource": observation, "request": {"method": "POST"}}]})
 }
+
+#[test]
+fn an_encounters_priority_is_the_visit_priority_code() {
+    // PV2-25 through vocabulary EncounterPriority read backwards: emergency (v3 ActPriority EM)
+    // is table 0217's 1, and reads back as it was sent, beside the table's code.
+    let encounter = |priority: &str| {
+        json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"fullUrl": "urn:uuid:p1", "resource": patient(json!({}))},
+            {"resource": {"resourceType": "Encounter", "status": "in-progress",
+                "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "EMER"},
+                "subject": {"reference": "urn:uuid:p1"},
+                "priority": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActPriority", "code": priority}]}}}
+        ]})
+    };
+    let written = write(&encounter("EM"), "2.5.1").unwrap();
+    assert_eq!(field(&written.message, "PV2", 25), "1");
+    assert!(written.unmapped.iter().all(|u| !u.contains("priority")));
+    let bundle = Engine::with_defaults()
+        .unwrap()
+        .notify(&written.message, &Default::default())
+        .unwrap();
+    let back = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["resource"]["resourceType"] == "Encounter")
+        .unwrap();
+    let codings = back["resource"]["priority"]["coding"].as_array().unwrap();
+    assert!(codings.iter().any(|c| c["code"] == "EM"
+        && c["system"] == "http://terminology.hl7.org/CodeSystem/v3-ActPriority"));
+    // A priority the table has no code for (routine) is reported, not guessed.
+    let written = write(&encounter("R"), "2.5.1").unwrap();
+    let text = String::from_utf8(written.message.clone()).unwrap();
+    assert!(!text.contains("\rPV2|"), "{text}");
+    assert!(
+        written.unmapped.iter().any(|u| u.contains("priority")),
+        "{:?}",
+        written.unmapped
+    );
+}
