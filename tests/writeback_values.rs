@@ -1243,3 +1243,40 @@ fn a_local_number_that_is_no_number_is_not_written_to_a_numeric_component() {
     );
     assert!(digits.unmapped.is_empty(), "{:?}", digits.unmapped);
 }
+
+#[test]
+fn a_coded_reaction_without_text_goes_to_al1_5_as_its_display() {
+    // AL1-5 is text (ST): a reaction an app sends coded alone (SNOMED's Hives) goes as its
+    // first coding's display, and its code, which the field has no room for, is reported. A
+    // reaction with text of its own goes as that text, and a display saying otherwise is
+    // reported.
+    let engine = Engine::with_defaults().unwrap();
+    let explain = WritebackOptions {
+        explain: true,
+        event: Some("A31".into()),
+        ..options()
+    };
+    let allergy = |manifestation: Value| {
+        json!({"resourceType": "AllergyIntolerance", "category": ["medication"],
+            "patient": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "7980"}]},
+            "reaction": [{"manifestation": [manifestation]}]})
+    };
+    let hives = json!({"coding": [{"system": "http://snomed.info/sct", "code": "247472004", "display": "Hives"}]});
+    let written = engine
+        .writeback(&tx(vec![patient(), allergy(hives.clone())]), &explain, 1)
+        .unwrap();
+    assert_eq!(field(&written.message, "AL1", 5), "Hives");
+    let coding = "Bundle.entry[1].resource.reaction[0].manifestation[0].coding[0]";
+    assert_eq!(
+        written.unmapped,
+        [format!("{coding}.system"), format!("{coding}.code")]
+    );
+    let mut described = hives;
+    described["text"] = json!("Hives on both arms");
+    let written = engine
+        .writeback(&tx(vec![patient(), allergy(described)]), &explain, 1)
+        .unwrap();
+    assert_eq!(field(&written.message, "AL1", 5), "Hives on both arms");
+    assert!(written.unmapped.contains(&format!("{coding}.display")));
+}
