@@ -4,6 +4,9 @@
 //! the request; the two patients of an A17 each fill one of its two patient groups; results
 //! and practitioners contained in the resources that name them take their places too.
 
+mod common;
+
+use common::{entry_of, read_back};
 use hl7fhir::engine::Engine;
 use hl7fhir::writeback::{Envelope, WritebackOptions};
 use serde_json::{Value, json};
@@ -11,9 +14,8 @@ use serde_json::{Value, json};
 /// More results per report than the length from which lists are indexed.
 const RESULTS: usize = 70;
 
-/// Writes `request` back as `event`, and lists the segments with the ids `fields` names, each
-/// as its id and the first component of the field given beside the id (`"OBX 1234-5"`).
-fn written(request: &Value, event: &str, fields: &[(&str, usize)]) -> Vec<String> {
+/// The message `request` is written back as, as `event`.
+fn message(request: &Value, event: &str) -> Vec<u8> {
     let engine = Engine::with_defaults().unwrap();
     let opts = WritebackOptions {
         event: Some(event.into()),
@@ -23,8 +25,13 @@ fn written(request: &Value, event: &str, fields: &[(&str, usize)]) -> Vec<String
         },
         explain: false,
     };
-    let written = engine.writeback(request, &opts, 1).unwrap();
-    let text = String::from_utf8(written.message).unwrap();
+    engine.writeback(request, &opts, 1).unwrap().message
+}
+
+/// Writes `request` back as `event`, and lists the segments with the ids `fields` names, each
+/// as its id and the first component of the field given beside the id (`"OBX 1234-5"`).
+fn written(request: &Value, event: &str, fields: &[(&str, usize)]) -> Vec<String> {
+    let text = String::from_utf8(message(request, event)).unwrap();
     text.split('\r')
         .filter_map(|segment| {
             let parts: Vec<&str> = segment.split('|').collect();
@@ -370,32 +377,10 @@ fn a_coverage_whose_subscriber_is_the_patient_says_self_in_in1_17() {
         unmapped_fields.iter().all(|u| !u.contains("subscriber")),
         "{unmapped_fields:?}"
     );
-    let engine = Engine::with_defaults().unwrap();
-    let opts = WritebackOptions {
-        event: Some("A01".into()),
-        envelope: Envelope {
-            timestamp: Some("20260101120000+0000".into()),
-            ..Envelope::default()
-        },
-        explain: false,
-    };
-    let message = engine.writeback(&request, &opts, 1).unwrap().message;
-    let bundle = engine.notify(&message, &Default::default()).unwrap();
-    let entries = bundle["entry"].as_array().unwrap();
-    let url_of = |ty: &str| {
-        entries
-            .iter()
-            .find(|e| e["resource"]["resourceType"] == ty)
-            .map(|e| e["fullUrl"].clone())
-            .unwrap()
-    };
-    let coverage = entries
-        .iter()
-        .find(|e| e["resource"]["resourceType"] == "Coverage")
-        .unwrap();
+    let bundle = read_back(&message(&request, "A01"));
     assert_eq!(
-        coverage["resource"]["subscriber"]["reference"],
-        url_of("Patient")
+        entry_of(&bundle, "Coverage")["resource"]["subscriber"]["reference"],
+        entry_of(&bundle, "Patient")["fullUrl"]
     );
     // A relationship written there first stays; when it says otherwise (a spouse), the
     // subscriber that is the Patient is reported, not written over it.
@@ -452,17 +437,7 @@ fn patient_with_contacts(contacts: Value, related: Option<Value>) -> Value {
 }
 
 fn nk1_segments(request: &Value) -> Vec<String> {
-    let engine = Engine::with_defaults().unwrap();
-    let opts = WritebackOptions {
-        event: Some("A08".into()),
-        envelope: Envelope {
-            timestamp: Some("20260101120000+0000".into()),
-            ..Envelope::default()
-        },
-        explain: false,
-    };
-    let message = engine.writeback(request, &opts, 1).unwrap().message;
-    String::from_utf8(message)
+    String::from_utf8(message(request, "A08"))
         .unwrap()
         .split('\r')
         .filter(|s| s.starts_with("NK1|"))
@@ -498,21 +473,8 @@ fn a_patients_contacts_are_its_next_of_kin_when_no_related_person_is() {
     assert!(unmapped(&request).is_empty(), "{:?}", unmapped(&request));
     // Read again, the contacts are the Patient's, as sent (the relationship with its
     // Relationship concept map's coding beside it).
-    let engine = Engine::with_defaults().unwrap();
-    let opts = WritebackOptions {
-        event: Some("A08".into()),
-        envelope: Envelope::default(),
-        explain: false,
-    };
-    let message = engine.writeback(&request, &opts, 1).unwrap().message;
-    let bundle = engine.notify(&message, &Default::default()).unwrap();
-    let patient = bundle["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["resource"]["resourceType"] == "Patient")
-        .unwrap();
-    let read = &patient["resource"]["contact"];
+    let bundle = read_back(&message(&request, "A08"));
+    let read = &entry_of(&bundle, "Patient")["resource"]["contact"];
     assert_eq!(read.as_array().unwrap().len(), 2);
     for k in 0..2 {
         assert_eq!(read[k]["name"], contacts[k]["name"]);

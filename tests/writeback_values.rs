@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::field;
+use common::{entry_of, field, read_back};
 use hl7fhir::engine::Engine;
 use hl7fhir::v2::{Chunk, FrameReader, Parser};
 use hl7fhir::writeback::WritebackOptions;
@@ -1020,14 +1020,11 @@ fn a_reference_by_name_alone_is_written_only_where_a_field_holds_that_name_as_te
         .unwrap();
     assert_eq!(field(&out.message, "OBX", 23), "Acme Laboratory");
     assert!(out.unmapped.is_empty(), "{:?}", out.unmapped);
-    let back = engine.notify(&out.message, &Default::default()).unwrap();
-    let org = back["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["resource"]["resourceType"] == "Organization")
-        .unwrap();
-    assert_eq!(org["resource"]["name"], "Acme Laboratory");
+    let back = read_back(&out.message);
+    assert_eq!(
+        entry_of(&back, "Organization")["resource"]["name"],
+        "Acme Laboratory"
+    );
     // A person's name in a display does not say which part is the family name (XCN.2), and a
     // display without a type does not say whether it names a person or an organization: neither
     // is written, and both are reported.

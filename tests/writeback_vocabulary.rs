@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::field;
+use common::{entry_of, field, read_back};
 use hl7fhir::engine::Engine;
 use hl7fhir::writeback::{WritebackOptions, Written};
 use serde_json::{Value, json};
@@ -249,16 +249,8 @@ fn a_mobile_phone_is_a_cellular_phone_in_every_version() {
     assert!(written.unmapped.is_empty(), "{:?}", written.unmapped);
     for version in ["2.5.1", "2.8"] {
         let written = write(&request, version).unwrap();
-        let bundle = Engine::with_defaults()
-            .unwrap()
-            .notify(&written.message, &Default::default())
-            .unwrap();
-        let back = bundle["entry"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["resource"]["resourceType"] == "Patient")
-            .unwrap();
+        let bundle = read_back(&written.message);
+        let back = entry_of(&bundle, "Patient");
         assert_eq!(
             back["resource"]["telecom"][0],
             json!({"system": "phone", "value": "555 0100", "use": "mobile"}),
@@ -374,16 +366,8 @@ fn an_encounters_priority_is_the_visit_priority_code() {
     let written = write(&encounter("EM"), "2.5.1").unwrap();
     assert_eq!(field(&written.message, "PV2", 25), "1");
     assert!(written.unmapped.iter().all(|u| !u.contains("priority")));
-    let bundle = Engine::with_defaults()
-        .unwrap()
-        .notify(&written.message, &Default::default())
-        .unwrap();
-    let back = bundle["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["resource"]["resourceType"] == "Encounter")
-        .unwrap();
+    let bundle = read_back(&written.message);
+    let back = entry_of(&bundle, "Encounter");
     let codings = back["resource"]["priority"]["coding"].as_array().unwrap();
     assert!(codings.iter().any(|c| c["code"] == "EM"
         && c["system"] == "http://terminology.hl7.org/CodeSystem/v3-ActPriority"));

@@ -128,3 +128,20 @@ pub fn field(message: &[u8], id: &str, n: usize) -> String {
         .unwrap_or_else(|| panic!("no {id} in {text}"));
     seg.split('|').nth(n).unwrap_or("").to_string()
 }
+
+/// The notification the default engine makes of an HL7 v2 message (a message written back,
+/// read again).
+pub fn read_back(message: &[u8]) -> serde_json::Value {
+    hl7fhir::engine::Engine::with_defaults()
+        .unwrap()
+        .notify(message, &Default::default())
+        .unwrap()
+}
+
+/// The first entry of `bundle` whose resource is of type `ty`.
+pub fn entry_of<'a>(bundle: &'a serde_json::Value, ty: &str) -> &'a serde_json::Value {
+    bundle["entry"]
+        .as_array()
+        .and_then(|entries| entries.iter().find(|e| e["resource"]["resourceType"] == ty))
+        .unwrap_or_else(|| panic!("no {ty} in {bundle}"))
+}
