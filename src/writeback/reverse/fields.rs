@@ -17,7 +17,7 @@ use crate::mapping::plan::{Conversion, Direction, ElementMap, MapRow, Plan, Prim
 use crate::mapping::target::{Step, Target};
 use crate::v2::Path;
 use crate::v2::{Delimiters, spec};
-use crate::writeback::out::{Rep, Text, written_chars};
+use crate::writeback::out::{Rep, Segment as OutSegment, Text, written_chars};
 use crate::writeback::version::Version;
 
 impl<'p: 'j, 'j> Writer<'p, 'j> {
@@ -1302,17 +1302,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             if p.segment != segment.id {
                 return None;
             }
-            let here = segment
-                .rep(p.field as usize, p.repetition.unwrap_or(1) as usize)
-                .and_then(|r| {
-                    let nums = base_of(p);
-                    if nums.is_empty() {
-                        Some(r.joined())
-                    } else {
-                        get_in(r, &nums)
-                    }
-                });
-            here.or_else(|| {
+            written_at(segment, p).or_else(|| {
                 m.rows.iter().find_map(|row| {
                     let Some(Operand::Path(src)) = &row.source else {
                         return None;
@@ -1479,9 +1469,21 @@ fn set_in<'a>(rep: &mut Rep<'a>, nums: &[u32], text: Text<'a>) {
     rep.set(nums, text);
 }
 
+/// What the segment under construction holds at path `p`: its repetition of the field (all
+/// its components, joined as written), or the component or subcomponent `p` names.
+pub(super) fn written_at(segment: &OutSegment<'_>, p: &Path) -> Option<String> {
+    let rep = segment.rep(p.field as usize, p.repetition.unwrap_or(1) as usize)?;
+    let nums = base_of(p);
+    if nums.is_empty() {
+        Some(rep.joined())
+    } else {
+        get_in(rep, &nums)
+    }
+}
+
 /// The component path of a row's source within its field: `[]` for `OBX-5`, `[4, 1]` for
 /// `FT1-4.1.1`.
-pub(super) fn base_of(p: &Path) -> Vec<u32> {
+fn base_of(p: &Path) -> Vec<u32> {
     [p.component, p.subcomponent]
         .into_iter()
         .flatten()

@@ -828,23 +828,15 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 {
                     continue;
                 }
-                let (field, rep) = (p.field as usize, p.repetition.unwrap_or(1) as usize);
-                let nums = fields::base_of(p);
-                let written = self.b.segment(seg).rep(field, rep).and_then(|r| {
-                    if nums.is_empty() {
-                        Some(r.joined())
-                    } else {
-                        r.get(&nums).map(str::to_string)
-                    }
-                });
-                match written {
+                match fields::written_at(self.b.segment(seg), p) {
                     Some(w) if !w.is_empty() && w != *code => continue,
                     Some(w) if !w.is_empty() => {}
                     _ => {
-                        let at: &[u32] = if nums.is_empty() { &[1] } else { &nums };
+                        let (field, rep) = (p.field as usize, p.repetition.unwrap_or(1) as usize);
+                        let at = [p.component.unwrap_or(1), p.subcomponent.unwrap_or(1)];
                         self.b
                             .segment_mut(seg)
-                            .set(field, rep, at, Cow::Borrowed(code.as_str()));
+                            .set(field, rep, &at, Cow::Borrowed(code.as_str()));
                     }
                 }
                 self.mark_references_to(i, target, named);
