@@ -30,17 +30,19 @@ pub struct Span {
     end: u32,
 }
 
-/// A JSON value at a node.
-#[derive(Debug, Clone, PartialEq)]
+/// A JSON value at a node. It owns nothing: text is borrowed from the message or the plan, or
+/// made into the document's text buffer ([`Val::MadeStr`]), so the nodes need no dropping and
+/// a document is cleared or freed at once.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Val<'a> {
     /// An object; its members are the node's children.
     Object,
     /// An array; its items are the node's children.
     Array,
     /// A string.
-    Str(Cow<'a, str>),
+    Str(&'a str),
     /// A number, as JSON text already checked to be a valid JSON number.
-    Number(Cow<'a, str>),
+    Number(&'a str),
     /// A string made while translating, in the document's text buffer.
     MadeStr(Span),
     /// A number made while translating (checked JSON number text), in the text buffer.
@@ -104,6 +106,14 @@ impl<'a> Doc<'a> {
         Span {
             start: start as u32,
             end: self.made.len() as u32,
+        }
+    }
+
+    /// A string value for `text`: borrowed where it is, else made in the buffer.
+    pub fn text(&mut self, text: Cow<'a, str>) -> Val<'a> {
+        match text {
+            Cow::Borrowed(t) => Val::Str(t),
+            Cow::Owned(t) => Val::MadeStr(self.make(&t)),
         }
     }
 
@@ -212,7 +222,7 @@ impl<'a> Doc<'a> {
         n.first = NONE;
         n.last = NONE;
         if !matches!(n.val, Val::Object | Val::Array) {
-            n.val = Val::Str(Cow::Borrowed(""));
+            n.val = Val::Str("");
         }
     }
 
@@ -223,7 +233,7 @@ impl<'a> Doc<'a> {
             if let Val::Urn(id) = n.val
                 && gone(id)
             {
-                n.val = Val::Str(Cow::Borrowed(""));
+                n.val = Val::Str("");
             }
         }
     }
@@ -287,6 +297,12 @@ impl<'a> Doc<'a> {
         let c = self.alloc(key, val);
         self.attach(obj, c);
         c
+    }
+
+    /// Sets `obj.key` (see [`Doc::set`]) to a copy of `text`, made in the buffer.
+    pub fn set_made(&mut self, obj: NodeId, key: &'a str, text: &str) -> NodeId {
+        let span = self.make(text);
+        self.set(obj, key, Val::MadeStr(span))
     }
 
     /// Replaces the value of the primitive `node` (a string made longer by a later row).
@@ -367,7 +383,7 @@ impl<'a> Doc<'a> {
         match &n.val {
             Val::Object => self.write_object(n, out),
             Val::Array => self.write_array(n, out),
-            Val::Str(s) if s.is_empty() => false,
+            Val::Str("") => false,
             Val::Str(s) => {
                 push_str(s, out);
                 true
@@ -564,19 +580,19 @@ mod tests {
     fn build_prune_and_write() {
         let mut d = Doc::new();
         let root = d.object();
-        d.set(root, "resourceType", Val::Str("Patient".into()));
+        d.set(root, "resourceType", Val::Str("Patient"));
         let names = d.member(root, "name", Val::Array);
         let n1 = d.push(names, Val::Object);
-        d.set(n1, "family", Val::Str("O\"Brien\n".into()));
+        d.set(n1, "family", Val::Str("O\"Brien\n"));
         let empty = d.push(names, Val::Object);
-        d.set(empty, "family", Val::Str("".into()));
+        d.set(empty, "family", Val::Str(""));
         let ext = d.member(root, "extension", Val::Array);
         let e = d.push(ext, Val::Object);
         d.mark_extension(e);
-        d.set(e, "url", Val::Str("http://example.org/unused".into()));
+        d.set(e, "url", Val::Str("http://example.org/unused"));
         d.set(root, "active", Val::Bool(true));
         d.set(root, "active", Val::Bool(false));
-        d.set(root, "multipleBirthInteger", Val::Number("2".into()));
+        d.set(root, "multipleBirthInteger", Val::Number("2"));
         let made = d.make("+1 555 0100");
         let telecom = d.member(root, "telecom", Val::Array);
         let phone = d.push(telecom, Val::Object);
@@ -601,12 +617,12 @@ mod tests {
     fn members_given_by_extensions_alone_count_and_anything_can_be_emptied() {
         let mut d = Doc::new();
         let root = d.object();
-        d.set(root, "status", Val::Str("booked".into()));
+        d.set(root, "status", Val::Str("booked"));
         let shadow = d.member(root, "_start", Val::Object);
         let exts = d.member(shadow, "extension", Val::Array);
         let e = d.push(exts, Val::Object);
-        d.set(e, "url", Val::Str("http://example.org/x".into()));
-        d.set(e, "valueString", Val::Str("20260101".into()));
+        d.set(e, "url", Val::Str("http://example.org/x"));
+        d.set(e, "valueString", Val::Str("20260101"));
         assert!(d.has(root, "status") && d.has(root, "start") && !d.has(root, "end"));
         assert_eq!(d.get_shadow(root, "start"), Some(shadow));
         let status = d.get(root, "status").unwrap();

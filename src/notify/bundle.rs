@@ -3,8 +3,6 @@
 //! by a SubscriptionStatus `Parameters`). Lightweight events give lightweight messages and
 //! id-only notifications; detailed events give full messages and full-resource notifications.
 
-use std::borrow::Cow;
-
 use super::translate::Event;
 use super::{Flavor, Format, NotifyOptions};
 use crate::error::{Error, ErrorKind};
@@ -15,11 +13,7 @@ const NOTIFICATION_PROFILE: &str = "http://hl7.org/fhir/uv/subscriptions-backpor
 const STATUS_PROFILE: &str = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-status-r4";
 
 fn s<'a>(v: &'a str) -> Val<'a> {
-    Val::Str(Cow::Borrowed(v))
-}
-
-fn owned<'a>(v: String) -> Val<'a> {
-    Val::Str(Cow::Owned(v))
+    Val::Str(v)
 }
 
 /// Builds the Bundle for `event` in the document; returns its node.
@@ -54,14 +48,14 @@ fn message_bundle<'a>(event: &mut Event<'a>) -> NodeId {
     let doc = &mut event.doc;
     let b = doc.object();
     doc.set(b, "resourceType", s("Bundle"));
-    doc.set(b, "id", owned(event.bundle_id.clone()));
+    doc.set_made(b, "id", &event.bundle_id);
     if !event.control_id.is_empty() {
         let ident = doc.member(b, "identifier", Val::Object);
-        doc.set(ident, "value", owned(event.control_id.clone()));
+        doc.set_made(ident, "value", &event.control_id);
     }
     doc.set(b, "type", s("message"));
     if let Some(t) = &event.timestamp {
-        doc.set(b, "timestamp", owned(t.clone()));
+        doc.set_made(b, "timestamp", t);
     }
     let entries = doc.member(b, "entry", Val::Array);
     for r in &event.resources {
@@ -84,7 +78,7 @@ fn focus<'a>(event: &Event<'a>) -> Vec<Val<'a>> {
     };
     doc.children(list)
         .filter_map(|f| doc.get(f, "reference").filter(|&r| !doc.is_empty(r)))
-        .map(|r| doc.val(r).clone())
+        .map(|r| *doc.val(r))
         .collect()
 }
 
@@ -98,19 +92,19 @@ fn notification_bundle<'a>(event: &mut Event<'a>, opts: &'a NotifyOptions) -> No
     let doc = &mut event.doc;
     let b = doc.object();
     doc.set(b, "resourceType", s("Bundle"));
-    doc.set(b, "id", owned(event.bundle_id.clone()));
+    doc.set_made(b, "id", &event.bundle_id);
     let meta = doc.member(b, "meta", Val::Object);
     let profiles = doc.member(meta, "profile", Val::Array);
     doc.push(profiles, s(NOTIFICATION_PROFILE));
     doc.set(b, "type", s("history"));
     if let Some(t) = &event.timestamp {
-        doc.set(b, "timestamp", owned(t.clone()));
+        doc.set_made(b, "timestamp", t);
     }
     let entries = doc.member(b, "entry", Val::Array);
 
     let p = doc.object();
     doc.set(p, "resourceType", s("Parameters"));
-    doc.set(p, "id", owned(params_id.clone()));
+    doc.set_made(p, "id", &params_id);
     let pmeta = doc.member(p, "meta", Val::Object);
     let pprof = doc.member(pmeta, "profile", Val::Array);
     doc.push(pprof, s(STATUS_PROFILE));
@@ -139,19 +133,22 @@ fn notification_bundle<'a>(event: &mut Event<'a>, opts: &'a NotifyOptions) -> No
     param(doc, list, "topic", "valueCanonical", s(&opts.topic));
     param(doc, list, "status", "valueCode", s("active"));
     param(doc, list, "type", "valueCode", s("event-notification"));
+    let since_start = Val::MadeStr(doc.make(&number));
     param(
         doc,
         list,
         "events-since-subscription-start",
         "valueString",
-        owned(number.clone()),
+        since_start,
     );
     let ev = doc.push(list, Val::Object);
     doc.set(ev, "name", s("notification-event"));
     let parts = doc.member(ev, "part", Val::Array);
-    param(doc, parts, "event-number", "valueString", owned(number));
+    let event_number = Val::MadeStr(doc.make(&number));
+    param(doc, parts, "event-number", "valueString", event_number);
     if let Some(t) = &event.timestamp {
-        param(doc, parts, "timestamp", "valueInstant", owned(t.clone()));
+        let timestamp = Val::MadeStr(doc.make(t));
+        param(doc, parts, "timestamp", "valueInstant", timestamp);
     }
     for (i, f) in focus.iter().enumerate() {
         param(
@@ -163,15 +160,15 @@ fn notification_bundle<'a>(event: &mut Event<'a>, opts: &'a NotifyOptions) -> No
                 "additional-context"
             },
             "valueReference",
-            f.clone(),
+            *f,
         );
     }
     let e = doc.push(entries, Val::Object);
-    doc.set(e, "fullUrl", owned(format!("urn:uuid:{params_id}")));
+    doc.set_made(e, "fullUrl", &format!("urn:uuid:{params_id}"));
     doc.insert_node(e, "resource", p);
     let req = doc.member(e, "request", Val::Object);
     doc.set(req, "method", s("GET"));
-    doc.set(req, "url", owned(format!("{}/$status", opts.subscription)));
+    doc.set_made(req, "url", &format!("{}/$status", opts.subscription));
     let resp = doc.member(e, "response", Val::Object);
     doc.set(resp, "status", s("200"));
 
@@ -183,7 +180,7 @@ fn notification_bundle<'a>(event: &mut Event<'a>, opts: &'a NotifyOptions) -> No
         }
         let req = doc.member(e, "request", Val::Object);
         doc.set(req, "method", s("PUT"));
-        doc.set(req, "url", owned(format!("{}/{}", r.ty, r.id)));
+        doc.set_made(req, "url", &format!("{}/{}", r.ty, r.id));
         let resp = doc.member(e, "response", Val::Object);
         doc.set(resp, "status", s("200"));
     }

@@ -12,8 +12,6 @@
 //! the continuation query: the same parameters plus `_count`, `_querytag` (the echoed QPD-2,
 //! when there is one) and `_continuation` (DSC-1).
 
-use std::borrow::Cow;
-
 use crate::error::{Error, ErrorKind, Location};
 use crate::fhir::doc::{Doc, NodeId, Val};
 use crate::fhir::id::Id;
@@ -297,23 +295,23 @@ pub fn respond(
 
     let doc = &mut event.doc;
     let b = doc.object();
-    let s = |v: &'static str| Val::Str(Cow::Borrowed(v));
-    let owned = |v: String| Val::Str(Cow::Owned(v));
+    let s = |v: &'static str| Val::Str(v);
     doc.set(b, "resourceType", s("Bundle"));
-    doc.set(b, "id", owned(event.bundle_id.clone()));
+    doc.set_made(b, "id", &event.bundle_id);
     doc.set(b, "type", s("searchset"));
     if let Some(t) = &event.timestamp {
-        doc.set(b, "timestamp", owned(t.clone()));
+        doc.set_made(b, "timestamp", t);
     }
     if let Some(n) = total {
-        doc.set(b, "total", Val::Number(Cow::Owned(n.to_string())));
+        let total = doc.make(&n.to_string());
+        doc.set(b, "total", Val::MadeNumber(total));
     }
     let links = doc.member(b, "link", Val::Array);
     for (relation, url) in [("self", Some(self_link)), ("next", next_link)] {
         if let Some(url) = url {
             let l = doc.push(links, Val::Object);
             doc.set(l, "relation", s(relation));
-            doc.set(l, "url", owned(url));
+            doc.set_made(l, "url", &url);
         }
     }
     let entries = doc.member(b, "entry", Val::Array);

@@ -11,7 +11,6 @@ mod values;
 
 pub(crate) use self::primitives::hl7_table_system;
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 
 use chrono_tz::Tz;
@@ -612,8 +611,7 @@ impl<'a> Translator<'a, '_> {
             return i;
         }
         let node = self.doc.object();
-        self.doc
-            .set(node, "resourceType", Val::Str(Cow::Borrowed(ty)));
+        self.doc.set(node, "resourceType", Val::Str(ty));
         self.doc.set(node, "id", Val::Id(id));
         let index = self.resources.len();
         let position = self.current.map_or(0, |s| s.number() - 1);

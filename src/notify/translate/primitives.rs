@@ -24,11 +24,14 @@ impl<'a> Translator<'a, '_> {
     ) -> Result<(), Error> {
         let val = match p {
             Primitive::Text | Primitive::JoinedText => match self.texts.of(v.value())? {
-                Some(t) => Val::Str(t),
+                Some(t) => self.doc.text(t),
                 None => return Ok(()),
             },
             Primitive::TextAsBase64 => match self.texts.of(v.value())? {
-                Some(t) => Val::Str(Cow::Owned(crate::fhir::base64::encode(t.as_bytes()))),
+                Some(t) => {
+                    let encoded = crate::fhir::base64::encode(t.as_bytes());
+                    Val::MadeStr(self.doc.make(&encoded))
+                }
                 None => return Ok(()),
             },
             Primitive::Base64 => match self.texts.of(v.value())? {
@@ -37,13 +40,13 @@ impl<'a> Translator<'a, '_> {
                     if !crate::fhir::base64::is_valid(&data) {
                         return Err(self.bad_value(v.value(), "not base64 data"));
                     }
-                    Val::Str(Cow::Owned(data.into_owned()))
+                    Val::MadeStr(self.doc.make(&data))
                 }
                 None => return Ok(()),
             },
             Primitive::Code => match row.vocabulary {
                 Some(vocab) => match self.vocabulary_concept(vocab, v)? {
-                    Some(c) => Val::Str(Cow::Borrowed(&c.code)),
+                    Some(c) => Val::Str(&c.code),
                     None => return Ok(()),
                 },
                 None => {
@@ -57,7 +60,7 @@ impl<'a> Translator<'a, '_> {
                             "not a FHIR code (words separated by single spaces)",
                         ));
                     }
-                    Val::Str(code)
+                    self.doc.text(code)
                 }
             },
             Primitive::Boolean => {
@@ -173,7 +176,7 @@ impl<'a> Translator<'a, '_> {
                 return self.structured_numeric(row, p, v, obj);
             }
             Primitive::SnText => match self.structured_numeric_text(v)? {
-                Some(t) => Val::Str(t),
+                Some(t) => self.doc.text(t),
                 None => return Ok(()),
             },
             Primitive::AppendedText => {
@@ -230,7 +233,7 @@ impl<'a> Translator<'a, '_> {
                     .vocabulary
                     .and_then(|voc| self.plan.vocabularies[voc].forward.get(name));
                 match found {
-                    Some(c) => Val::Str(Cow::Borrowed(&c.code)),
+                    Some(c) => Val::Str(&c.code),
                     None => match self.made(|out| Ok(hl7_table_system(name, out)))? {
                         Some(url) => Val::MadeStr(url),
                         None => {
@@ -383,7 +386,7 @@ impl<'a> Translator<'a, '_> {
             Some("A") => "text/plain",
             _ => return Ok(()),
         };
-        self.write(obj, &row.target, Val::Str(Cow::Borrowed(fallback)));
+        self.write(obj, &row.target, Val::Str(fallback));
         Ok(())
     }
 
@@ -437,7 +440,8 @@ impl<'a> Translator<'a, '_> {
                     self.doc.set(at, "value", Val::MadeNumber(n));
                     // `=` is what a quantity without comparator already says.
                     if let Some(c) = cmp.filter(|c| c.as_ref() != "=") {
-                        self.doc.set(at, "comparator", Val::Str(c));
+                        let c = self.doc.text(c);
+                        self.doc.set(at, "comparator", c);
                     }
                 }
             }
@@ -450,7 +454,8 @@ impl<'a> Translator<'a, '_> {
                         if key == "numerator"
                             && let Some(c) = cmp.clone().filter(|c| c.as_ref() != "=")
                         {
-                            self.doc.set(q, "comparator", Val::Str(c));
+                            let c = self.doc.text(c);
+                            self.doc.set(q, "comparator", c);
                         }
                         self.doc.set(q, "value", Val::MadeNumber(n));
                     }
@@ -481,8 +486,7 @@ impl<'a> Translator<'a, '_> {
                 if let Some(text) = text {
                     let exts = self.doc.member(at, "extension", Val::Array);
                     let e = self.doc.push(exts, Val::Object);
-                    self.doc
-                        .set(e, "url", Val::Str(Cow::Borrowed(ORIGINAL_TEXT)));
+                    self.doc.set(e, "url", Val::Str(ORIGINAL_TEXT));
                     self.doc.set(e, "valueString", Val::MadeStr(text));
                 }
             }
@@ -543,10 +547,8 @@ impl<'a> Translator<'a, '_> {
     pub(super) fn constant(&mut self, obj: NodeId, target: &'a Target, value: &'a str) {
         let val = match target.ty {
             "boolean" => Val::Bool(value == "true"),
-            "decimal" | "integer" | "positiveInt" | "unsignedInt" => {
-                Val::Number(Cow::Borrowed(value))
-            }
-            _ => Val::Str(Cow::Borrowed(value)),
+            "decimal" | "integer" | "positiveInt" | "unsignedInt" => Val::Number(value),
+            _ => Val::Str(value),
         };
         self.write(obj, target, val);
     }
@@ -625,9 +627,9 @@ impl<'a> Translator<'a, '_> {
     pub(super) fn original_text(&mut self, owner: NodeId, text: Cow<'a, str>) {
         let exts = self.doc.member(owner, "extension", Val::Array);
         let e = self.doc.push(exts, Val::Object);
-        self.doc
-            .set(e, "url", Val::Str(Cow::Borrowed(ORIGINAL_TEXT)));
-        self.doc.set(e, "valueString", Val::Str(text));
+        self.doc.set(e, "url", Val::Str(ORIGINAL_TEXT));
+        let text = self.doc.text(text);
+        self.doc.set(e, "valueString", text);
     }
 }
 

@@ -341,7 +341,8 @@ impl<'a> Translator<'a, '_> {
                         } else {
                             joined
                         };
-                        self.write(obj, &row.target, Val::Str(Cow::Owned(value)));
+                        let value = Val::MadeStr(self.doc.make(&value));
+                        self.write(obj, &row.target, value);
                     }
                     return Ok(());
                 }
@@ -614,14 +615,11 @@ impl<'a> Translator<'a, '_> {
     /// Fills the Coding `at` with a vocabulary's concept; an empty system or display is left out.
     pub(super) fn coding(&mut self, at: NodeId, concept: &'a Concept) {
         if !concept.system.is_empty() {
-            self.doc
-                .set(at, "system", Val::Str(Cow::Borrowed(&concept.system)));
+            self.doc.set(at, "system", Val::Str(&concept.system));
         }
-        self.doc
-            .set(at, "code", Val::Str(Cow::Borrowed(&concept.code)));
+        self.doc.set(at, "code", Val::Str(&concept.code));
         if !concept.display.is_empty() {
-            self.doc
-                .set(at, "display", Val::Str(Cow::Borrowed(&concept.display)));
+            self.doc.set(at, "display", Val::Str(&concept.display));
         }
     }
 }

@@ -1,8 +1,6 @@
 //! Writing at a row's target: walking an element path (`contact[$].telecom[]`,
 //! `extension(url).valueString`) from a resource or data type, making what is missing.
 
-use std::borrow::Cow;
-
 use super::Translator;
 use crate::fhir::datetime::ends_before;
 use crate::fhir::doc::{NodeId, Span, Val};
@@ -30,7 +28,7 @@ impl<'a> Translator<'a, '_> {
                         // Counting stops at the index: a list may be long.
                         let have = self.doc.children(arr).take(*n as usize).count();
                         for _ in have..(*n as usize).saturating_sub(1) {
-                            self.doc.push(arr, Val::Str(Cow::Borrowed("")));
+                            self.doc.push(arr, Val::Str(""));
                         }
                         if have < *n as usize {
                             self.doc.push(arr, val);
@@ -145,7 +143,7 @@ impl<'a> Translator<'a, '_> {
                         None => {
                             let e = self.doc.push(arr, Val::Object);
                             self.doc.mark_extension(e);
-                            self.doc.set(e, "url", Val::Str(Cow::Borrowed(url)));
+                            self.doc.set(e, "url", Val::Str(url));
                             e
                         }
                     }
