@@ -181,6 +181,18 @@ const LOSSY: &[(&str, &str)] = &[
         "the event carries the status: A04 (register) reads back as planned, so arrived, triaged and planned all come back as planned",
     ),
     (
+        "Condition.category.coding.code",
+        "a diagnosis-role category goes to DG1-6, which reads back as the use of the Encounter's diagnosis entry: the IG maps DG1-6 to no element of the Condition",
+    ),
+    (
+        "Condition.category.coding.display",
+        "a diagnosis-role category goes to DG1-6, which reads back as the use of the Encounter's diagnosis entry: the IG maps DG1-6 to no element of the Condition",
+    ),
+    (
+        "Condition.category.coding.system",
+        "a diagnosis-role category goes to DG1-6, which reads back as the use of the Encounter's diagnosis entry: the IG maps DG1-6 to no element of the Condition",
+    ),
+    (
         "Patient.contact.organization.display",
         "an organization a contact names by its display alone goes to NK1-13 (XON.1) and reads back as an Organization of that name, which the contact refers to",
     ),
