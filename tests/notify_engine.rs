@@ -2401,3 +2401,16 @@ fn explain_names_the_components_beside_one_a_row_reads_by_its_path() {
         .collect();
     assert_eq!(pid6, ["PID-6.2"]);
 }
+
+#[test]
+fn a_snomed_ct_allergy_severity_gives_the_criticality_the_igs_map_gives_it() {
+    let msg = b"MSH|^~\\&|ADT1|GHH|||20260301||ADT^A01^ADT_A01|M1|P|2.5.1\rEVN|A01\rPID|1||MRN1^^^GHH^MR||DOE^JANE\rPV1|1|I\rAL1|1|DA|70618^Penicillin^RXNORM|24484000^Severe^SCT\rAL1|2|DA|2670^Codeine^RXNORM|6736007^Moderate^SCT\rAL1|3|DA|7980^Penicillin G^RXNORM|255604002^Mild^SCT\r";
+    let (report, bundle) = notify_with_report(msg, true);
+    let criticality: Vec<&Value> = resources(&bundle, "AllergyIntolerance")
+        .iter()
+        .map(|a| &a["criticality"])
+        .collect();
+    assert_eq!(criticality, [&json!("high"), &Value::Null, &json!("low")]);
+    // Moderate has no target in the map: reported, not guessed.
+    assert_eq!(report.untranslated, ["AL1[2]-4"]);
+}
