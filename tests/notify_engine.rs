@@ -2414,3 +2414,27 @@ fn a_snomed_ct_allergy_severity_gives_the_criticality_the_igs_map_gives_it() {
     // Moderate has no target in the map: reported, not guessed.
     assert_eq!(report.untranslated, ["AL1[2]-4"]);
 }
+
+#[test]
+fn a_responsible_observer_is_a_performer_in_that_role() {
+    let msg = b"MSH|^~\\&|LAB|GHH|||20260301||ORU^R01^ORU_R01|M1|P|2.5.1\rPID|1||MRN1^^^GHH^MR||DOE^JANE\rOBR|1||F1|24331-1^Lipid panel^LN|||20260301\rOBX|1|NM|2093-3^Cholesterol^LN||190|mg/dL^^UCUM|||||F|||20260301||1234^SMITH^ANNA^^^DR^^^NPI\rOBX|2|NM|2571-8^Triglyceride^LN||120|mg/dL^^UCUM|||||F|||20260301||1234^SMITH^ANNA^^^DR^^^NPI\r";
+    let (report, bundle) = notify_with_report(msg, true);
+    assert_read(&report, "OBX-16");
+    let observations = resources(&bundle, "Observation");
+    let performers: Vec<&Value> = observations.iter().map(|o| &o["performer"]).collect();
+    // One role for the one observer of both results.
+    assert_eq!(performers[0], performers[1]);
+    let role = referenced(&bundle, &performers[0][0]).unwrap();
+    assert_eq!(role["resourceType"], "PractitionerRole");
+    assert_eq!(
+        role["code"],
+        json!([{"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/v2-0912",
+            "code": "RO",
+            "display": "Responsible Observer"
+        }]}])
+    );
+    let practitioner = referenced(&bundle, &role["practitioner"]).unwrap();
+    assert_eq!(practitioner["name"][0]["family"], "SMITH");
+    assert_eq!(resources(&bundle, "PractitionerRole").len(), 1);
+}

@@ -151,6 +151,41 @@ fn results_and_practitioners_contained_in_the_request_are_written_where_they_bel
     );
 }
 
+#[test]
+fn a_result_performed_by_a_practitioner_in_a_role_names_the_practitioner_in_obx_16() {
+    // As a notification sends OBX-16: the responsible observer's role, which names the person.
+    let role = |code: &str| {
+        json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000001",
+             "resource": {"resourceType": "Patient", "identifier": [{"value": "MRN-1"}],
+                          "name": [{"family": "Shaw"}]}},
+            {"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000002",
+             "resource": {"resourceType": "Practitioner", "identifier": [{"value": "1234"}],
+                          "name": [{"family": "Smith", "given": ["Anna"]}]}},
+            {"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000003",
+             "resource": {"resourceType": "PractitionerRole",
+                          "practitioner": {"reference": "urn:uuid:00000000-0000-4000-8000-000000000002"},
+                          "code": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0912",
+                                                "code": code}]}]}},
+            {"resource": {"resourceType": "Observation", "status": "final",
+                          "code": {"coding": [{"system": "http://loinc.org", "code": "2093-3"}]},
+                          "subject": {"reference": "urn:uuid:00000000-0000-4000-8000-000000000001"},
+                          "performer": [{"reference": "urn:uuid:00000000-0000-4000-8000-000000000003"}],
+                          "valueQuantity": {"value": 190}}}
+        ]})
+    };
+    assert_eq!(written(&role("RO"), "R01", &[("OBX", 16)]), ["OBX 1234"]);
+    let text = String::from_utf8(message(&role("RO"), "R01")).unwrap();
+    assert!(text.contains("||1234^Smith^Anna\r"), "{text}");
+    assert!(
+        unmapped(&role("RO")).is_empty(),
+        "{:?}",
+        unmapped(&role("RO"))
+    );
+    // Another role still names the person, and its code, which OBX-16 cannot say, is reported.
+    assert!(unmapped(&role("VP")).iter().any(|u| u.contains("code")));
+}
+
 /// Writes `request` back with `--explain`, and gives the elements reported as not written.
 fn unmapped(request: &Value) -> Vec<String> {
     let engine = Engine::with_defaults().unwrap();
