@@ -2438,3 +2438,22 @@ fn a_responsible_observer_is_a_performer_in_that_role() {
     assert_eq!(practitioner["name"][0]["family"], "SMITH");
     assert_eq!(resources(&bundle, "PractitionerRole").len(), 1);
 }
+
+#[test]
+fn a_county_is_the_districts_text_never_its_components_run_together() {
+    let district = |xad9: &str| {
+        let msg = format!(
+            "MSH|^~\\&|ADT1|GHH|||20260301||ADT^A01^ADT_A01|M1|P|2.7\rEVN|A01\rPID|1||MRN1^^^GHH^MR||DOE^JANE||||||1 Main St^^Boston^MA^02118^USA^H^^{xad9}\rPV1|1|I\r"
+        );
+        let (_, bundle) = notify_with_report(msg.as_bytes(), false);
+        resource(&bundle, "Patient").unwrap()["address"][0]["district"].clone()
+    };
+    // v2.7 and later: a CWE, whose text names the county.
+    assert_eq!(district("25025&Suffolk County&FIPS6_4"), "Suffolk County");
+    assert_eq!(
+        district("25025&Suffolk&FIPS6_4&&&&&&Suffolk County, MA"),
+        "Suffolk County, MA"
+    );
+    // Before v2.7: an IS, the code alone.
+    assert_eq!(district("25025"), "25025");
+}
