@@ -2477,3 +2477,28 @@ fn a_component_sent_with_subcomponents_where_text_is_read_gives_its_first() {
         report.unmapped
     );
 }
+
+#[test]
+fn a_next_of_kins_phone_without_a_use_is_given_none() {
+    // NK1-5 is "phone number", not "home phone" (PID-13's): only XTN.2 says what it is.
+    let msg = b"MSH|^~\\&|ADT1|GHH|||20260301||ADT^A01^ADT_A01|M1|P|2.5.1\rEVN|A01\rPID|1||MRN1^^^GHH^MR||DOE^JANE\rNK1|1|DOE^JOHN|SPO^Spouse^HL70063||^^PH^^^617^5550100~^PRN^PH^^^617^5550101|^^PH^^^617^5550102\rPV1|1|I\r";
+    let (_, bundle) = notify_with_report(msg, false);
+    let uses = |telecom: &Value| -> Vec<Value> {
+        telecom
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["use"].clone())
+            .collect()
+    };
+    let person = resource(&bundle, "RelatedPerson").unwrap();
+    assert_eq!(
+        uses(&person["telecom"]),
+        [Value::Null, json!("home"), json!("work")]
+    );
+    let patient = resource(&bundle, "Patient").unwrap();
+    assert_eq!(
+        uses(&patient["contact"][0]["telecom"]),
+        [Value::Null, json!("work")]
+    );
+}
