@@ -1764,21 +1764,4 @@ mod tests {
         assert_eq!(f.component(1).unwrap().text().unwrap(), "a\\F\\b");
         assert_eq!(f.component(2).unwrap().subcomponents().count(), 1);
     }
-
-    #[test]
-    fn a_component_knows_whether_it_holds_subcomponents_near_and_far_from_its_fields_start() {
-        let mut p = Parser::default();
-        // Far past 64 bytes into the field, where the parse's separator words do not reach.
-        let far = "x".repeat(100);
-        let bytes = format!("MSH|^~\\&\rPV1|1|I|4E&1.2.3&ISO^401^\\T\\^{far}^B&&\r");
-        let m = p.parse(bytes.as_bytes()).unwrap();
-        let f = m.segment(2).unwrap().field(3).unwrap();
-        let r = f.repetition(1).unwrap();
-        let has = |n| r.component(n).unwrap().has_subcomponents();
-        // An escaped `&` is text, not a separator.
-        assert_eq!(
-            [has(1), has(2), has(3), has(4), has(5)],
-            [true, false, false, false, true]
-        );
-    }
 }
