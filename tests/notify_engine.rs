@@ -2459,26 +2459,6 @@ fn a_county_is_the_districts_text_never_its_components_run_together() {
 }
 
 #[test]
-fn a_component_sent_with_subcomponents_where_text_is_read_gives_its_first() {
-    // v2.7 made PL.1 to PL.3 HDs: the point of care is 4E, not `4E&1.2.3.4&ISO`.
-    let msg = b"MSH|^~\\&|ADT1|GHH|||20260301||ADT^A01^ADT_A01|M1|P|2.7\rEVN|A01\rPID|1||MRN1^^^GHH^MR||DOE^JANE||||||1 Main St^^Boston&XX^MA\rPV1|1|I|4E&1.2.3.4&ISO^401&2.3.4&ISO^B&&\r";
-    let (report, bundle) = notify_with_report(msg, true);
-    let location = resources(&bundle, "Location")
-        .into_iter()
-        .find(|l| l["name"] == "4E")
-        .unwrap_or_else(|| panic!("{bundle}"));
-    assert_eq!(location["alias"], json!(["401", "B"]));
-    let patient = resource(&bundle, "Patient").unwrap();
-    assert_eq!(patient["address"][0]["city"], "Boston");
-    // What the first leaves out is reported, not dropped unseen.
-    assert!(
-        report.unmapped.iter().any(|u| u == "PID-11.3.2"),
-        "{:?}",
-        report.unmapped
-    );
-}
-
-#[test]
 fn a_next_of_kins_phone_without_a_use_is_given_none() {
     // NK1-5 is "phone number", not "home phone" (PID-13's): only XTN.2 says what it is.
     let msg = b"MSH|^~\\&|ADT1|GHH|||20260301||ADT^A01^ADT_A01|M1|P|2.5.1\rEVN|A01\rPID|1||MRN1^^^GHH^MR||DOE^JANE\rNK1|1|DOE^JOHN|SPO^Spouse^HL70063||^^PH^^^617^5550100~^PRN^PH^^^617^5550101|^^PH^^^617^5550102\rPV1|1|I\r";

@@ -1396,22 +1396,6 @@ impl<'a> Component<'a> {
         Subcomponents::new(&self.0)
     }
 
-    /// True when the component holds a subcomponent separator: answered from the separators
-    /// the parse already found where they are known here, else by a scan.
-    #[inline]
-    pub fn has_subcomponents(&self) -> bool {
-        match self.0.words[SUB] {
-            0 => false,
-            u64::MAX => self
-                .0
-                .msg
-                .delimiters()
-                .subcomponent
-                .is_some_and(|s| self.raw().contains(&s)),
-            _ => true,
-        }
-    }
-
     /// Subcomponent `n`, counting from 1.
     pub fn subcomponent(&self, n: usize) -> Option<Subcomponent<'a>> {
         // As for `Repetition::component`: no separator known inside, so it is its own first.

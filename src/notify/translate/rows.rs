@@ -404,19 +404,6 @@ impl<'a> Translator<'a, '_> {
         if value.is_empty() || value.is_null() {
             return Ok(());
         }
-        let first;
-        let v = match v {
-            Part::Comp(c)
-                if matches!(row.conversion, Conversion::Primitive(Primitive::Text))
-                    && row.constant.is_none()
-                    && c.has_subcomponents() =>
-            {
-                first = self.first_subcomponent_as_text(v);
-                &first
-            }
-            _ => v,
-        };
-        let value = v.value();
         // A primitive reads the whole value, as does a constant written for it; a data type
         // map reads the parts its rows name.
         if self.opts.explain
@@ -448,20 +435,6 @@ impl<'a> Translator<'a, '_> {
             }
             other => other,
         }
-    }
-
-    /// The part a row reading text takes of the component `v` sent with subcomponents: v2.7
-    /// made some components of one value composite (PL.1 an HD, XAD.9 a CWE), and their parts
-    /// run together with the separator between them are no text the sender wrote. The first
-    /// part is the name or code the single value held before; the others are left unread, so
-    /// `--explain` reports them.
-    #[inline(never)]
-    fn first_subcomponent_as_text(&mut self, v: &Part<'a>) -> Part<'a> {
-        if self.opts.explain {
-            self.note_part_read(v.value(), false);
-            self.looked_into.push(*v);
-        }
-        v.first()
     }
 
     /// Makes (once per distinct source text) the resource map `m` builds from `source`, the
