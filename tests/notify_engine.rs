@@ -2482,3 +2482,22 @@ fn a_next_of_kins_phone_without_a_use_is_given_none() {
         [Value::Null, json!("work")]
     );
 }
+
+#[test]
+fn a_v2_7_location_is_named_by_its_point_of_cares_namespace_id() {
+    // v2.7 made PL.1 to PL.3 HDs: the point of care is 4E, not `4E&1.2.3.4&ISO`. Text outside
+    // them keeps an `&` its sender did not escape, as before (XON.1 is an ST).
+    let msg = b"MSH|^~\\&|ADT1|GHH|||20260301||ADT^A01^ADT_A01|M1|P|2.7\rEVN|A01\rPID|1||MRN1^^^GHH^MR||DOE^JANE\rPV1|1|I|4E&1.2.3.4&ISO^401&2.3.4&ISO^B&&\rIN1|1|PLAN1|INS1^^^GHH|Johnson & Johnson Health Plan\r";
+    let (_, bundle) = notify_with_report(msg, false);
+    let location = resources(&bundle, "Location")
+        .into_iter()
+        .find(|l| l["name"] == "4E")
+        .unwrap_or_else(|| panic!("{bundle}"));
+    assert_eq!(location["alias"], json!(["401", "B"]));
+    assert!(
+        resources(&bundle, "Organization")
+            .iter()
+            .any(|o| o["name"] == "Johnson & Johnson Health Plan"),
+        "{bundle}"
+    );
+}
