@@ -2501,3 +2501,29 @@ fn a_v2_7_location_is_named_by_its_point_of_cares_namespace_id() {
         "{bundle}"
     );
 }
+
+#[test]
+fn an_administration_method_gets_the_snomed_ct_coding_the_igs_map_gives() {
+    let order = |method: &str| {
+        let msg = format!(
+            "MSH|^~\\&|PHARMACY|RMC|EHR|RMC|20260512103010-0400||RDE^O11^RDE_O11|PH1|P|2.5.1\rPID|1||MRN1^^^RMC^MR||Okafor^Daniel\rORC|NW|RX-1^EHR|PH-1^PHARMACY\rRXO|FRM-1^Amlodipine 5 mg tablet^L|5||mg^milligram^UCUM\rRXE||55289-103-30^Norvasc 5 mg tablet^NDC|5||mg^milligram^UCUM\rRXR|PO^Oral^HL70162|||{method}\r"
+        );
+        let (report, bundle) = notify_with_report(msg.as_bytes(), true);
+        let request = resource(&bundle, "MedicationRequest").unwrap();
+        (report, request["dosageInstruction"][0]["method"].clone())
+    };
+    let (_, chew) = order("CH^Chew^HL70165");
+    assert_eq!(
+        chew["coding"][1],
+        json!({"system": "http://snomed.info/sct", "code": "419747000", "display": "Chew"})
+    );
+    assert_eq!(chew["coding"][0]["code"], "CH");
+    // A method the map gives no target is kept as sent, and reported.
+    let (report, push) = order("IVP^IV Push^HL70165");
+    assert_eq!(push["coding"].as_array().unwrap().len(), 1);
+    assert!(
+        report.untranslated.iter().any(|u| u == "RXR-4"),
+        "{:?}",
+        report.untranslated
+    );
+}
