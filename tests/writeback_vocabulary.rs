@@ -381,3 +381,60 @@ fn an_encounters_priority_is_the_visit_priority_code() {
         written.unmapped
     );
 }
+
+#[test]
+fn a_participant_goes_to_the_field_its_type_code_names_whatever_its_display() {
+    // The PV1 rows give each doctor's type its v3-ParticipationType display (`attender`); read
+    // backwards that display decides nothing: an app that says `Attending physician` or says
+    // nothing beside the code still has its attending doctor in PV1-7.
+    let doctor = |id: &str, family: &str| {
+        json!({"resource": {"resourceType": "Practitioner", "id": id,
+            "identifier": [{"system": "http://hl7.org/fhir/sid/us-npi", "value": format!("{id}-npi")}],
+            "name": [{"family": family}]},
+            "request": {"method": "PUT", "url": format!("Practitioner/{id}")}})
+    };
+    let typed = |code: &str, display: Option<&str>, who: &str| {
+        let mut coding = json!({"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+            "code": code});
+        if let Some(d) = display {
+            coding["display"] = json!(d);
+        }
+        json!({"type": [{"coding": [coding]}], "individual": {"reference": format!("Practitioner/{who}")}})
+    };
+    let encounter = json!({"resourceType": "Encounter", "id": "e1", "status": "in-progress",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+        "subject": {"reference": "Patient/p1"},
+        "participant": [
+            typed("ADM", None, "d2"),
+            typed("ATND", Some("Attending physician"), "d1"),
+            typed("REF", Some("referrer"), "d3")]});
+    let request = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": patient(json!({})), "request": {"method": "PUT", "url": "Patient/p1"}},
+        {"resource": encounter, "request": {"method": "PUT", "url": "Encounter/e1"}},
+        doctor("d1", "Haddad"), doctor("d2", "Okafor"), doctor("d3", "Brandt")]});
+    let written = write(&request, "2.5.1").unwrap();
+    assert!(field(&written.message, "PV1", 7).starts_with("d1-npi^Haddad"));
+    assert!(field(&written.message, "PV1", 8).starts_with("d3-npi^Brandt"));
+    assert!(field(&written.message, "PV1", 17).starts_with("d2-npi^Okafor"));
+    // Read again, each comes back with the code and the display the table gives.
+    let bundle = read_back(&written.message);
+    let types: Vec<(String, String)> = entry_of(&bundle, "Encounter")["resource"]["participant"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let c = &p["type"][0]["coding"][0];
+            (c["code"].to_string(), c["display"].to_string())
+        })
+        .collect();
+    for (code, display) in [
+        ("ATND", "attender"),
+        ("REF", "referrer"),
+        ("ADM", "admitter"),
+    ] {
+        assert!(
+            types.contains(&(format!("\"{code}\""), format!("\"{display}\""))),
+            "{types:?}"
+        );
+    }
+}

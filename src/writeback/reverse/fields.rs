@@ -1357,17 +1357,27 @@ fn unit_of(q: &Json) -> Option<(Option<&str>, &str)> {
 }
 
 /// True when every (element, constant) pair holds in `v`: the element's text is the constant,
-/// or (with `absent_ok`) the element is absent.
+/// or (with `absent_ok`) the element is absent. A coding's `display` is words for a reader, not
+/// what the coding means: a participant typed ATND is the attending doctor whether its display
+/// says `attender` or `Attending physician`, so a display never decides.
 fn holds_constants(v: &Json, pairs: &[(Target, String)], absent_ok: bool) -> bool {
-    pairs.iter().all(|(t, value)| {
-        match select(v, &t.steps, Select::default())
-            .first()
-            .and_then(|x| primitive_text(x))
-        {
-            Some(x) => &x == value,
-            None => absent_ok,
-        }
-    })
+    pairs
+        .iter()
+        .filter(|(t, _)| !is_display(t))
+        .all(|(t, value)| {
+            match select(v, &t.steps, Select::default())
+                .first()
+                .and_then(|x| primitive_text(x))
+            {
+                Some(x) => &x == value,
+                None => absent_ok,
+            }
+        })
+}
+
+/// True for a target naming a display (`type[1].coding[1].display`).
+fn is_display(t: &Target) -> bool {
+    matches!(t.steps.last(), Some(Step::Member { name, .. }) if name == "display")
 }
 
 /// A coding left out, as a problem names it: by its system, never its code.
