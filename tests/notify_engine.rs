@@ -2527,3 +2527,33 @@ fn an_administration_method_gets_the_snomed_ct_coding_the_igs_map_gives() {
         report.untranslated
     );
 }
+
+#[test]
+fn a_doctors_degree_is_a_qualification_coded_by_table_0360_and_an_interpreters_a_suffix() {
+    let qualification = |version: &str, xcn7: &str| {
+        let msg = format!(
+            "MSH|^~\\&|ADT1|GHH|||20260301||ADT^A01^ADT_A01|M1|P|{version}\rEVN|A01\rPID|1||MRN1^^^GHH^MR||DOE^JANE\rPV1|1|I|||||111^HADDAD^SAMIR^^^Dr^{xcn7}\r"
+        );
+        let (_, bundle) = notify_with_report(msg.as_bytes(), false);
+        resource(&bundle, "Practitioner").unwrap()["qualification"][0]["code"].clone()
+    };
+    let coded = |text: &str| {
+        json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0360",
+            "code": "MD", "display": "Doctor of Medicine"}], "text": text})
+    };
+    assert_eq!(qualification("2.5.1", "MD"), coded("MD"));
+    // A degree the table lacks is kept as sent, with no coding claiming it for the table.
+    assert_eq!(qualification("2.5.1", "M.D."), json!({"text": "M.D."}));
+    // From v2.7 a CWE: its text, never its components run together.
+    assert_eq!(
+        qualification("2.7", "MD&Doctor of Medicine&HL70360"),
+        coded("Doctor of Medicine")
+    );
+    // The principal result interpreter (OBR-32, an NDL): the IG's CNN map makes the degree a
+    // suffix of the name, after the name's own.
+    let msg = b"MSH|^~\\&|LAB|GHH|||20260301||ORU^R01^ORU_R01|M1|P|2.5.1\rPID|1||MRN1^^^GHH^MR||DOE^JANE\rOBR|1||F1|GLU^Glucose^L|||20260301|||||||||||||||||||||||||222&ODE&ANN&&JR&&PHD\rOBX|1|NM|GLU^Glucose^L||5.1|mmol/L|||||F\r";
+    let (_, bundle) = notify_with_report(msg, false);
+    let interpreter = resource(&bundle, "Practitioner").unwrap();
+    assert_eq!(interpreter["name"][0]["suffix"], json!(["JR", "PHD"]));
+    assert!(interpreter.get("qualification").is_none(), "{interpreter}");
+}
