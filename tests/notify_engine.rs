@@ -2557,3 +2557,35 @@ fn a_doctors_degree_is_a_qualification_coded_by_table_0360_and_an_interpreters_a
     assert_eq!(interpreter["name"][0]["suffix"], json!(["JR", "PHD"]));
     assert!(interpreter.get("qualification").is_none(), "{interpreter}");
 }
+
+#[test]
+fn an_allergys_severity_is_kept_as_sent_beside_the_criticality_it_gives() {
+    let allergy = |al1_4: &str| {
+        let msg = format!(
+            "MSH|^~\\&|ADT1|GHH|||20260301||ADT^A01^ADT_A01|M1|P|2.5.1\rEVN|A01\rPID|1||MRN1^^^GHH^MR||DOE^JANE\rPV1|1|I\rAL1|1|DA|70618^Penicillin^RXNORM|{al1_4}\r"
+        );
+        let (_, bundle) = notify_with_report(msg.as_bytes(), false);
+        resource(&bundle, "AllergyIntolerance").unwrap().clone()
+    };
+    let original = |a: &Value| {
+        let ext = &a["_criticality"]["extension"][0];
+        assert_eq!(
+            ext["url"],
+            "http://hl7.org/fhir/StructureDefinition/alternate-codes"
+        );
+        let coding = &ext["valueCodeableConcept"]["coding"][0];
+        assert_eq!(
+            coding["system"],
+            "http://terminology.hl7.org/CodeSystem/v2-0128"
+        );
+        coding["code"].clone()
+    };
+    let severe = allergy("SV");
+    assert_eq!(severe["criticality"], "high");
+    assert_eq!(original(&severe), "SV");
+    // Moderate says no criticality, and with no reaction listed it has nowhere else to go.
+    let moderate = allergy("MO");
+    assert!(moderate.get("criticality").is_none(), "{moderate}");
+    assert_eq!(original(&moderate), "MO");
+    assert_eq!(original(&allergy("U")), "U");
+}
