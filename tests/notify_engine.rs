@@ -2589,3 +2589,29 @@ fn an_allergys_severity_is_kept_as_sent_beside_the_criticality_it_gives() {
     assert_eq!(original(&moderate), "MO");
     assert_eq!(original(&allergy("U")), "U");
 }
+
+#[test]
+fn a_component_a_segment_row_hands_to_a_data_type_map_counts_as_read() {
+    // OBR-15.1 (SPS.1, a CWE) goes to the Specimen's type through CWE[CodeableConcept], which
+    // reads the CWE's parts; the component itself is read, and only a part no row reads is named.
+    let explain = |sps: &str| {
+        let msg = format!(
+            "MSH|^~\\&|LAB|GHH|||20260301||ORU^R01^ORU_R01|M1|P|2.5.1\rPID|1||MRN1^^^GHH^MR||DOE^JANE\rOBR|1||F1|GLU^Glucose^L|||20260301||||||||{sps}\rOBX|1|NM|GLU^Glucose^L||5.1|mmol/L|||||F\r"
+        );
+        let (report, bundle) = notify_with_report(msg.as_bytes(), true);
+        assert_eq!(resources(&bundle, "Specimen").len(), 1, "{sps}");
+        report.unmapped
+    };
+    for sps in ["BLD", "BLD&Blood&HL70070", "^^^ACM&Arm"] {
+        let unmapped = explain(sps);
+        assert!(
+            !unmapped.iter().any(|u| u.starts_with("OBR-15")),
+            "{sps}: {unmapped:?}"
+        );
+    }
+    let unmapped = explain("BLD&Blood&HL70070&&&&&&&&&&&&&&&&&&&&&&&&&&X");
+    assert!(
+        unmapped.contains(&"OBR-15.1.29".to_string()),
+        "{unmapped:?}"
+    );
+}

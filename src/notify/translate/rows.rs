@@ -376,20 +376,22 @@ impl<'a> Translator<'a, '_> {
     }
 
     /// Records, when explaining, that a row reading a component by its path (`ORC-7.4`,
-    /// `PID-6.1.1`) looked into the repetition `rep` (and the component, for a subcomponent), so
-    /// that their valued parts no row read are reported as those of a value a data type map ran
-    /// over are.
+    /// `PID-6.1.1`) read that component and looked into the repetition `rep` (and into the
+    /// component, for a subcomponent), so that their valued parts no row read are reported as
+    /// those of a value a data type map ran over are. The component counts as read whatever
+    /// reads it: a data type map handed it (`OBR-15.1`, a CWE inside an SPS) reads its
+    /// subcomponents, not the component itself.
     #[inline(never)]
     fn look_into_path(&mut self, rep: Part<'a>, p: &Path) {
         let Some(c) = p.component else {
             return;
         };
         self.looked_into.push(rep);
-        if p.subcomponent.is_some()
-            && let Some(component) = rep.child(c)
-        {
+        if let Some(component) = rep.child(c) {
             self.note_part_read(component.value(), false);
-            self.looked_into.push(component);
+            if p.subcomponent.is_some() {
+                self.looked_into.push(component);
+            }
         }
     }
 
