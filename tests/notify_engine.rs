@@ -2615,3 +2615,29 @@ fn a_component_a_segment_row_hands_to_a_data_type_map_counts_as_read() {
         "{unmapped:?}"
     );
 }
+
+#[test]
+fn a_specimen_source_gives_its_additive_note_and_condition() {
+    let specimen = |version: &str, additive: &str| {
+        let msg = format!(
+            "MSH|^~\\&|LAB|GHH|||20260301||ORU^R01^ORU_R01|M1|P|{version}\rPID|1||MRN1^^^GHH^MR||DOE^JANE\rOBR|1||F1|GLU^Glucose^L|||20260301||||||||BLD&Blood&HL70070^{additive}^keep cold^ACM&Arm^^F\rOBX|1|NM|GLU^Glucose^L||5.1|mmol/L|||||F\r"
+        );
+        let (report, bundle) = notify_with_report(msg.as_bytes(), true);
+        assert_read(&report, "OBR-15");
+        resource(&bundle, "Specimen").unwrap().clone()
+    };
+    let v251 = specimen("2.5.1", "HEPL&Lithium Heparin&HL70371");
+    assert_eq!(
+        v251["container"][0]["additiveCodeableConcept"]["coding"][0],
+        json!({"code": "HEPL", "display": "Lithium Heparin",
+            "system": "http://terminology.hl7.org/CodeSystem/v2-0371"})
+    );
+    assert_eq!(v251["note"], json!([{"text": "keep cold"}]));
+    assert_eq!(v251["condition"], json!([{"coding": [{"code": "F"}]}]));
+    // Before v2.5 the additive is free text (the CM's second component is a TX).
+    let v24 = specimen("2.4", "lithium heparin");
+    assert_eq!(
+        v24["container"][0]["additiveCodeableConcept"],
+        json!({"text": "lithium heparin"})
+    );
+}
