@@ -2641,3 +2641,96 @@ fn a_specimen_source_gives_its_additive_note_and_condition() {
         json!({"text": "lithium heparin"})
     );
 }
+
+#[test]
+fn race_and_ethnic_group_are_the_us_core_extensions() {
+    let race = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race";
+    let ethnicity = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity";
+    let cdc = "urn:oid:2.16.840.1.113883.6.238";
+    let patient = |pid10: &str, pid22: &str| {
+        let msg = format!(
+            "MSH|^~\\&|ADT1|GHH|||20260301||ADT^A01^ADT_A01|M1|P|2.5.1\rEVN|A01\rPID|1||MRN1^^^GHH^MR||DOE^JANE|||F||{pid10}||||||||||||{pid22}\rPV1|1|I\r"
+        );
+        let (report, bundle) = notify_with_report(msg.as_bytes(), true);
+        (report, resource(&bundle, "Patient").unwrap().clone())
+    };
+    // The parts of one extension: (url, code or text).
+    let parts = |p: &Value, url: &str| -> Vec<(String, String)> {
+        let Some(ext) = p["extension"]
+            .as_array()
+            .and_then(|e| e.iter().find(|x| x["url"] == url))
+        else {
+            return Vec::new();
+        };
+        ext["extension"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                let value = match x.get("valueCoding") {
+                    Some(c) => {
+                        assert_eq!(c["system"], cdc);
+                        c["code"].as_str().unwrap().to_string()
+                    }
+                    None => x["valueString"].as_str().unwrap().to_string(),
+                };
+                (x["url"].as_str().unwrap().to_string(), value)
+            })
+            .collect()
+    };
+    let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        list.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    // Two OMB categories, each an ombCategory; the text every race sent.
+    let (report, p) = patient(
+        "1002-5^American Indian or Alaska Native^HL70005~2106-3^White^CDCREC",
+        "H^Hispanic or Latino^HL70189",
+    );
+    assert_read(&report, "PID-10");
+    assert_read(&report, "PID-22");
+    assert!(report.untranslated.is_empty(), "{:?}", report.untranslated);
+    assert_eq!(
+        parts(&p, race),
+        pairs(&[
+            ("ombCategory", "1002-5"),
+            ("ombCategory", "2106-3"),
+            ("text", "American Indian or Alaska Native\nWhite")
+        ])
+    );
+    assert_eq!(
+        parts(&p, ethnicity),
+        pairs(&[("ombCategory", "2135-2"), ("text", "Hispanic or Latino")])
+    );
+    // A code alone gets the category's display as its text (US Core requires one).
+    let (_, p) = patient("2106-3", "2186-5^^CDCREC");
+    assert_eq!(
+        parts(&p, race),
+        pairs(&[("ombCategory", "2106-3"), ("text", "White")])
+    );
+    assert_eq!(
+        parts(&p, ethnicity),
+        pairs(&[
+            ("ombCategory", "2186-5"),
+            ("text", "Not Hispanic or Latino")
+        ])
+    );
+    // A site's own code is no category: reported, its words kept as the text.
+    let (report, p) = patient("W^White^L", "");
+    assert_eq!(parts(&p, race), pairs(&[("text", "White")]));
+    assert!(
+        report.untranslated.contains(&"PID-10".to_string()),
+        "{:?}",
+        report.untranslated
+    );
+    let (_, p) = patient("C", "");
+    assert!(parts(&p, race).is_empty(), "{p}");
+    // An ethnic group without its coding system may be a national table's letter (NHS N:
+    // Black African): not translated, its words kept.
+    let (_, p) = patient("", "N^Black or Black British - African");
+    assert_eq!(
+        parts(&p, ethnicity),
+        pairs(&[("text", "Black or Black British - African")])
+    );
+}

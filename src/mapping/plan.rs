@@ -82,6 +82,9 @@ pub enum Primitive {
         /// True for a CodeableConcept, which also keeps the HL7 coding.
         concept: bool,
     },
+    /// The display of the concept a vocabulary translates a code into, as text: a race's words
+    /// where the sender gave the code alone. Forward only.
+    Display,
     /// A coding system name (HL7 table 0396) as a code system URL.
     CodeSystem,
     /// Text, every repetition joined with line feeds, as base64 of its UTF-8 (attachment data).
@@ -256,7 +259,7 @@ pub struct Structure {
 }
 
 /// One vocabulary entry, in FHIR terms.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Concept {
     /// The FHIR code.
     pub code: String,
@@ -301,9 +304,10 @@ pub struct Vocabulary {
     /// HL7 code → FHIR concept. A sender's code means the concept only in the coding system
     /// its row names: read codes through [`Vocabulary::translate`], which checks it.
     pub forward: CodeMap<Concept>,
-    /// HL7 code → the coding system its row names (`system`: `HL70078`, a table 0396 name, or
-    /// a URL).
-    pub forward_systems: CodeMap<String>,
+    /// HL7 code → the coding systems its rows name (`system`: `HL70078`, a table 0396 name,
+    /// or a URL): several where a code has one meaning under each name (a race code of table
+    /// 0005 and of CDCREC).
+    pub forward_systems: CodeMap<Vec<String>>,
     /// FHIR system → FHIR code → HL7 concept (code, display, HL7 table), from the one row of
     /// each FHIR code that runs both ways (rows marked `forward` translate only HL7 to FHIR).
     pub reverse: HashMap<String, HashMap<String, Concept>>,
@@ -324,7 +328,7 @@ impl Vocabulary {
             Some(sent) => self
                 .forward_systems
                 .get(code)
-                .is_some_and(|row| names_same_system(sent, row))
+                .is_some_and(|rows| rows.iter().any(|row| names_same_system(sent, row)))
                 .then_some(concept),
         }
     }
@@ -464,6 +468,7 @@ fn primitive(name: &str) -> Option<(Primitive, &'static [&'static str])> {
         "ID[Coding]" => (Primitive::CodedAs { concept: false }, &["Coding"]),
         "ID[CodeableConcept]" => (Primitive::CodedAs { concept: true }, &["CodeableConcept"]),
         "ID[codesystem]" => (Primitive::CodeSystem, &["uri"]),
+        "ID[display]" => (Primitive::Display, &["string"]),
         "TX[base64Binary]" | "FT[base64Binary]" => (Primitive::TextAsBase64, &["base64Binary"]),
         "ST[base64Binary]" => (Primitive::Base64, &["base64Binary"]),
         "ED[mime]" => (Primitive::MediaType { pointer: false }, &["code"]),
@@ -1145,7 +1150,10 @@ impl Compiler<'_> {
             }
             if matches!(
                 p,
-                Primitive::MediaType { .. } | Primitive::SnText | Primitive::AppendedText
+                Primitive::MediaType { .. }
+                    | Primitive::SnText
+                    | Primitive::AppendedText
+                    | Primitive::Display
             ) && direction != Direction::Forward
             {
                 return Err(e(format!(
@@ -1183,7 +1191,9 @@ impl Compiler<'_> {
         };
         let needs_vocabulary = matches!(
             conversion,
-            Conversion::Primitive(Primitive::CodedAs { .. } | Primitive::MediaType { .. })
+            Conversion::Primitive(
+                Primitive::CodedAs { .. } | Primitive::MediaType { .. } | Primitive::Display
+            )
         );
         if needs_vocabulary && vocabulary.is_none() {
             return Err(e(format!(
@@ -1215,6 +1225,7 @@ impl Compiler<'_> {
                 Conversion::Map(_)
                     | Conversion::Primitive(
                         Primitive::CodedAs { .. }
+                            | Primitive::Display
                             | Primitive::CodeSystem
                             | Primitive::MediaType { .. }
                     )
@@ -1398,11 +1409,24 @@ impl Compiler<'_> {
                     display: row.cell(4).to_string(),
                     system: fhir_system.to_string(),
                 };
-                if v.forward.insert(code.to_string(), concept).is_some() {
-                    return Err(err(file, row.line, format!("code `{code}` appears twice")));
+                // The same code again is another system's name for it, and must mean the same.
+                let systems = v.forward_systems.entry(code.to_string()).or_default();
+                match v.forward.get(code) {
+                    Some(before) if before != &concept || systems.iter().any(|s| s == system) => {
+                        return Err(err(
+                            file,
+                            row.line,
+                            format!(
+                                "code `{code}` appears twice: a code's rows differ only in their `system`"
+                            ),
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        v.forward.insert(code.to_string(), concept);
+                    }
                 }
-                v.forward_systems
-                    .insert(code.to_string(), system.to_string());
+                systems.push(system.to_string());
             }
             if !backwards {
                 continue;
@@ -1662,6 +1686,37 @@ mod tests {
             "http://terminology.hl7.org/CodeSystem/v2-0080",
         ] {
             assert!(flags.translate("H", Some(system)).is_none(), "{system}");
+        }
+    }
+
+    #[test]
+    fn a_code_may_have_a_row_per_name_of_its_coding_system_if_they_mean_the_same() {
+        let head = "code,display,system,fhir_code,fhir_display,fhir_system,direction\n";
+        let cdc = "urn:oid:2.16.840.1.113883.6.238";
+        let plan = Plan::compile(&TableSet::embedded()).unwrap();
+        let race = &plan.vocabularies[plan.vocabulary_index["RaceCategory"]];
+        for system in [None, Some("HL70005"), Some("CDCREC")] {
+            assert_eq!(
+                race.translate("2106-3", system)
+                    .map(|c| (c.code.as_str(), c.system.as_str())),
+                Some(("2106-3", cdc)),
+                "{system:?}"
+            );
+        }
+        assert!(race.translate("2106-3", Some("L")).is_none());
+        // The same code meaning another concept under another name is an error, as is the
+        // same code twice in one system.
+        for second in [
+            format!("2106-3,White,CDCREC,2054-5,Black or African American,{cdc},forward"),
+            format!("2106-3,White,HL70005,2106-3,White,{cdc},forward"),
+        ] {
+            let text = format!("{head}2106-3,White,HL70005,2106-3,White,{cdc},\n{second}\n");
+            let e = compile_with("vocabulary/RaceCategory.csv", &text).unwrap_err();
+            assert!(
+                e.to_string()
+                    .starts_with("vocabulary/RaceCategory.csv:3: code `2106-3` appears twice"),
+                "{e}"
+            );
         }
     }
 

@@ -264,6 +264,16 @@ impl<'a> Translator<'a, '_> {
                 }
                 return Ok(());
             }
+            Primitive::Display => {
+                // Every ID[display] row names a vocabulary (checked at load).
+                let Some(vocab) = row.vocabulary else {
+                    return Ok(());
+                };
+                match self.vocabulary_concept(vocab, v)? {
+                    Some(c) if !c.display.is_empty() => Val::Str(&c.display),
+                    _ => return Ok(()),
+                }
+            }
             Primitive::Endpoint => match self.opts.source_endpoint.as_deref() {
                 Some(e) => Val::MadeStr(self.doc.make(e)),
                 None => match self.texts.of(v.first().value())? {

@@ -1100,7 +1100,10 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 Some(Piece::Text(Cow::Owned(format!("{low}-{high}"))))
             }
             // Refused at load for any row that runs backwards.
-            Primitive::MediaType { .. } | Primitive::SnText | Primitive::AppendedText => None,
+            Primitive::MediaType { .. }
+            | Primitive::SnText
+            | Primitive::AppendedText
+            | Primitive::Display => None,
             Primitive::HdUri | Primitive::EiUri => {
                 let uri = v.as_str()?;
                 let shift = u32::from(p == Primitive::EiUri);
