@@ -2716,6 +2716,16 @@ fn race_and_ethnic_group_are_the_us_core_extensions() {
             ("text", "Not Hispanic or Latino")
         ])
     );
+    // Codes alone, several: the text names each category, one line each.
+    let (_, p) = patient("2106-3~2028-9", "");
+    assert_eq!(
+        parts(&p, race),
+        pairs(&[
+            ("ombCategory", "2106-3"),
+            ("ombCategory", "2028-9"),
+            ("text", "White\nAsian")
+        ])
+    );
     // A site's own code is no category: reported, its words kept as the text.
     let (report, p) = patient("W^White^L", "");
     assert_eq!(parts(&p, race), pairs(&[("text", "White")]));

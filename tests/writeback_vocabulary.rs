@@ -438,3 +438,46 @@ fn a_participant_goes_to_the_field_its_type_code_names_whatever_its_display() {
         );
     }
 }
+
+#[test]
+fn us_core_race_and_ethnicity_go_to_pid_10_and_pid_22_naming_their_tables() {
+    let cdc = "urn:oid:2.16.840.1.113883.6.238";
+    let category =
+        |code: &str| json!({"url": "ombCategory", "valueCoding": {"system": cdc, "code": code}});
+    let request = patient(json!({"extension": [
+        {"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race", "extension": [
+            category("2106-3"), category("2028-9"),
+            {"url": "detailed", "valueCoding": {"system": cdc, "code": "2039-6"}},
+            {"url": "text", "valueString": "White, Japanese"}]},
+        {"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity", "extension": [
+            category("2186-5"), {"url": "text", "valueString": "Not Hispanic or Latino"}]}]}));
+    let written = write(&request, "2.5.1").unwrap();
+    assert_eq!(
+        field(&written.message, "PID", 10),
+        "2106-3^White^HL70005~2028-9^Asian^HL70005"
+    );
+    // Table 0189's letter, with its table named: a bare N is also the NHS's Black African.
+    assert_eq!(
+        field(&written.message, "PID", 22),
+        "N^Not Hispanic or Latino^HL70189"
+    );
+    // What PID-10 has no room for is reported: the detailed race and the texts.
+    for path in [
+        "Patient.extension[0].extension[2].valueCoding.code",
+        "Patient.extension[0].extension[3].valueString",
+    ] {
+        assert!(unmapped(&written, path), "{path}: {:?}", written.unmapped);
+    }
+    // Read again, the categories come back.
+    let bundle = read_back(&written.message);
+    let p = &entry_of(&bundle, "Patient")["resource"];
+    let codes: Vec<&str> = p["extension"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| e["extension"].as_array().unwrap())
+        .filter(|x| x["url"] == "ombCategory")
+        .map(|x| x["valueCoding"]["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["2106-3", "2028-9", "2186-5"]);
+}

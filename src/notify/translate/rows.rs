@@ -13,7 +13,7 @@ use crate::fhir::id::IdHasher;
 use crate::mapping::condition::{Condition, Operand};
 use crate::mapping::plan::{Concept, Conversion, MapRow, Primitive};
 use crate::mapping::target::Step;
-use crate::v2::{Charset, Formatting, Path, Value};
+use crate::v2::{Charset, Field, Formatting, Path, Value};
 
 impl<'a> Translator<'a, '_> {
     /// Evaluates a row's condition. The fields and components it reads count as mapped (for
@@ -346,6 +346,15 @@ impl<'a> Translator<'a, '_> {
                     }
                     return Ok(());
                 }
+                if row.conversion == Conversion::Primitive(Primitive::Display)
+                    && p.repetition.is_none()
+                    && !row.each_repetition
+                {
+                    if self.opts.explain {
+                        self.consume_path(p);
+                    }
+                    return self.joined_displays(row, p, field, obj);
+                }
                 match (p.repetition, row.each_repetition) {
                     (None, true) => {
                         for r in field.repetitions() {
@@ -373,6 +382,44 @@ impl<'a> Translator<'a, '_> {
                 }
             }
         }
+    }
+
+    /// Writes the displays of the concepts every repetition of `field` translates to through
+    /// the row's vocabulary, one line each, as text: the words for a list of codes sent alone
+    /// (two races, `2106-3~2028-9`, are `White` and `Asian`), as TX text joins its lines.
+    fn joined_displays(
+        &mut self,
+        row: &'a MapRow,
+        p: &Path,
+        field: Field<'a>,
+        obj: NodeId,
+    ) -> Result<(), Error> {
+        // Every ID[display] row names a vocabulary (checked at load).
+        let Some(vocab) = row.vocabulary else {
+            return Ok(());
+        };
+        let mut joined = String::new();
+        for r in field.repetitions() {
+            let Some(v) = Part::Rep(r).descend_path(p) else {
+                continue;
+            };
+            if self.opts.explain {
+                self.note_part_read(v.value(), true);
+            }
+            if let Some(c) = self.vocabulary_concept(vocab, &v)?
+                && !c.display.is_empty()
+            {
+                if !joined.is_empty() {
+                    joined.push('\n');
+                }
+                joined.push_str(&c.display);
+            }
+        }
+        if !joined.is_empty() {
+            let value = Val::MadeStr(self.doc.make(&joined));
+            self.write(obj, &row.target, value);
+        }
+        Ok(())
     }
 
     /// Records, when explaining, that a row reading a component by its path (`ORC-7.4`,

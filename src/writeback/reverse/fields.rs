@@ -1142,7 +1142,19 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                     coding.get("system").and_then(Json::as_str),
                     coding.get("code").and_then(Json::as_str)?,
                 );
-                self.in_version(vocab?.back(system, code)).map(code_of)
+                let concept = self.in_version(vocab?.back(system, code))?;
+                // A coded field (CWE, CE) names the table its code is of, as a reader needs
+                // where the code's letters are also another table's (table 0189's N, the NHS's
+                // Black African); a field of a simple type holds the code alone.
+                if self.slot.is_some_and(|s| self.version.composite(s.ty)) {
+                    let mut parts = vec![(vec![1], Cow::Borrowed(concept.code.as_str()))];
+                    if !concept.display.is_empty() {
+                        parts.push((vec![2], Cow::Borrowed(concept.display.as_str())));
+                    }
+                    parts.push((vec![3], Cow::Borrowed(concept.system.as_str())));
+                    return Some(Piece::Parts(parts));
+                }
+                Some(code_of(concept))
             }
             Primitive::CodeSystem => {
                 let url = v.as_str()?;
