@@ -2744,3 +2744,35 @@ fn race_and_ethnic_group_are_the_us_core_extensions() {
         pairs(&[("text", "Black or Black British - African")])
     );
 }
+
+#[test]
+fn encapsulated_data_in_a_result_is_the_attachment_of_r5s_observation_value() {
+    let value = |obx2: &str, obx5: &str| {
+        let msg = format!(
+            "MSH|^~\\&|RAD|H|||20260512091542-0500||ORU^R01^ORU_R01|M1|P|2.5.1\rPID|1||MRN1^^^H^MR||DOE^JANE\rOBR|1||F1|71250^CT chest^CPT4\rOBX|1|{obx2}|18748-4^Diagnostic imaging study^LN||{obx5}||||||F\r"
+        );
+        let (report, bundle) = notify_with_report(msg.as_bytes(), true);
+        let obs = resource(&bundle, "Observation").unwrap().clone();
+        (report, obs)
+    };
+    let url = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.value";
+    let (report, obs) = value("ED", "RAD^AP^PDF^Base64^JVBERi0xLjQK");
+    assert_eq!(
+        obs["extension"],
+        json!([{"url": url, "valueAttachment": {"contentType": "application/pdf", "data": "JVBERi0xLjQK"}}])
+    );
+    assert_read(&report, "OBX-5");
+    let (_, obs) = value("RP", "https://pacs.example/wado/1^PACS^IM^JPEG");
+    assert_eq!(
+        obs["extension"][0]["valueAttachment"],
+        json!({"url": "https://pacs.example/wado/1", "contentType": "image/jpeg"})
+    );
+    // Hexadecimal data has no conversion to base64: the value is reported, no attachment made.
+    let (report, obs) = value("ED", "RAD^AP^PDF^Hex^255044462D");
+    assert!(obs.get("extension").is_none(), "{obs}");
+    assert!(
+        report.unmapped.iter().any(|f| f == "OBX-5"),
+        "{:?}",
+        report.unmapped
+    );
+}
