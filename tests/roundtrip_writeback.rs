@@ -100,6 +100,11 @@ const NOT_WRITTEN: &[(&str, &str, &str)] = &[
         "A08 does not carry the state of a visit",
     ),
     (
+        "result_attachments_r01",
+        "Observation.extension.valueAttachment.title",
+        "ED has no component for an attachment's title",
+    ),
+    (
         "result_report_r01",
         "Encounter.status",
         "an ORU does not carry the state of a visit",

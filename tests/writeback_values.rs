@@ -1277,3 +1277,65 @@ fn a_coded_reaction_without_text_goes_to_al1_5_as_its_display() {
     assert_eq!(field(&written.message, "AL1", 5), "Hives on both arms");
     assert!(written.unmapped.contains(&format!("{coding}.display")));
 }
+
+/// OBX-2 and OBX-5 as written for an Observation holding `attachment` in R5's value extension,
+/// and the problems and unwritten elements reported.
+fn attachment_obx(attachment: Value) -> (String, String, Vec<String>) {
+    let ext = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.value";
+    let obs = json!({"resourceType": "Observation", "id": "o1", "status": "final",
+                     "code": {"coding": [{"system": "http://loinc.org", "code": "18748-4"}]},
+                     "subject": {"reference": "Patient/p1"},
+                     "extension": [{"url": ext, "valueAttachment": attachment}]});
+    let engine = Engine::with_defaults().unwrap();
+    let out = engine
+        .writeback(&tx(vec![patient(), obs]), &explaining(), 1)
+        .unwrap();
+    let m = &out.message;
+    (field(m, "OBX", 2), field(m, "OBX", 5), out.unmapped)
+}
+
+#[test]
+fn an_attachment_is_an_ed_holding_its_data_or_an_rp_pointing_at_it_and_reads_back() {
+    let pdf = "JVBERi0xLjQK";
+    // Data wrapped as MIME wraps base64 goes without its line breaks.
+    let (obx2, obx5, unmapped) =
+        attachment_obx(json!({"contentType": "application/pdf", "data": "JVBERi0x\r\nLjQK"}));
+    assert_eq!(
+        (obx2.as_str(), obx5.as_str()),
+        ("ED", "^AP^PDF^Base64^JVBERi0xLjQK")
+    );
+    assert!(unmapped.is_empty(), "{unmapped:?}");
+    // Table 0291's spelling where it has the subtype; a charset parameter has no component.
+    let (_, obx5, _) = attachment_obx(json!({"contentType": "image/jpeg", "data": pdf}));
+    assert_eq!(obx5, format!("^IM^JPEG^Base64^{pdf}"));
+    let (_, obx5, _) =
+        attachment_obx(json!({"contentType": "text/plain; charset=utf-8", "data": "SGk="}));
+    assert_eq!(obx5, "^TEXT^PLAIN^Base64^SGk=");
+    let (obx2, obx5, _) = attachment_obx(
+        json!({"contentType": "application/octet-stream", "url": "https://pacs.example/1"}),
+    );
+    assert_eq!(
+        (obx2.as_str(), obx5.as_str()),
+        ("RP", "https://pacs.example/1^^AP^Octet-stream")
+    );
+    // A top-level type no table has a code for is reported, the data written all the same.
+    let (_, obx5, unmapped) = attachment_obx(json!({"contentType": "font/woff2", "data": pdf}));
+    assert_eq!(obx5, format!("^^^Base64^{pdf}"));
+    assert!(
+        unmapped
+            .iter()
+            .any(|u| u.ends_with("valueAttachment.contentType")),
+        "{unmapped:?}"
+    );
+    // Read back, the message gives the attachment it was written from.
+    let obs = json!({"resourceType": "Observation", "id": "o1", "status": "final",
+                     "code": {"coding": [{"system": "http://loinc.org", "code": "18748-4"}]},
+                     "subject": {"reference": "Patient/p1"},
+                     "extension": [{"url": "http://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.value",
+                                    "valueAttachment": {"contentType": "application/pdf", "data": pdf}}]});
+    let back = read_back(&write(&tx(vec![patient(), obs.clone()])));
+    assert_eq!(
+        entry_of(&back, "Observation")["resource"]["extension"],
+        obs["extension"]
+    );
+}

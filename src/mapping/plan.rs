@@ -1150,10 +1150,7 @@ impl Compiler<'_> {
             }
             if matches!(
                 p,
-                Primitive::MediaType { .. }
-                    | Primitive::SnText
-                    | Primitive::AppendedText
-                    | Primitive::Display
+                Primitive::SnText | Primitive::AppendedText | Primitive::Display
             ) && direction != Direction::Forward
             {
                 return Err(e(format!(
@@ -1760,11 +1757,6 @@ mod tests {
                 "segments/PID[Patient].csv",
                 "field,target\nPID-5,name[]\n".to_string(),
                 "segments/PID[Patient].csv:1: missing column `when` (columns: field,when,target,type,vocabulary,value,direction)",
-            ),
-            (
-                "datatypes/ED[Attachment].csv",
-                "component,when,target,type,vocabulary,value,direction\n0,,contentType,ED[mime],MediaType,,\n".to_string(),
-                "datatypes/ED[Attachment].csv:2: type ED[mime] runs forward only: the row's direction must be forward",
             ),
             (
                 "segments/OBX[Observation].csv",

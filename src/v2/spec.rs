@@ -314,6 +314,16 @@ pub fn table_has(table: &str, code: &str, version: &str) -> Option<bool> {
     )
 }
 
+/// How HL7 table `table` spells `code` in some version, matched without regard to case (table
+/// 0291's `JPEG` and `Octet-stream` for MIME's `jpeg` and `octet-stream`).
+pub fn table_spelling(table: &str, code: &str) -> Option<&'static str> {
+    codes()
+        .codes
+        .keys()
+        .find(|(t, c)| *t == table && c.eq_ignore_ascii_case(code))
+        .map(|(_, c)| *c)
+}
+
 /// True for Z-segments (site-defined, never in the standard).
 pub fn is_local(segment: &str) -> bool {
     segment.starts_with('Z')
@@ -322,6 +332,16 @@ pub fn is_local(segment: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn table_spellings_are_found_whatever_the_case() {
+        assert_eq!(table_spelling("HL70291", "jpeg"), Some("JPEG"));
+        assert_eq!(
+            table_spelling("HL70291", "octet-stream"),
+            Some("Octet-stream")
+        );
+        assert_eq!(table_spelling("HL70291", "pdf"), None);
+    }
 
     #[test]
     fn lookups() {

@@ -396,8 +396,12 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                         .at_fhir_path(self.path_of(v)));
                     }
                     // A code no vocabulary row translates back is lost unless another row
-                    // takes it (a coding system's URL is not: the concept's row reads it).
-                    if self.explain && matches!(p, Primitive::Code) && row.vocabulary.is_some() {
+                    // takes it (a coding system's URL is not: the concept's row reads it), as is
+                    // a MIME type whose top-level type none does.
+                    if self.explain
+                        && matches!(p, Primitive::Code | Primitive::MediaType { .. })
+                        && row.vocabulary.is_some()
+                    {
                         let key = v as NodeKey;
                         match piece {
                             Some(_) => self.converted.insert(key),
@@ -1099,11 +1103,31 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 }
                 Some(Piece::Text(Cow::Owned(format!("{low}-{high}"))))
             }
+            // A MIME type (`application/pdf`) is the type of data its top-level type translates
+            // to and a subtype (ED.2 and ED.3; RP.3 and RP.4): `AP^PDF`. The subtype is spelled
+            // as table 0291 spells it, else in capitals, as that table spells all but two of its
+            // codes and as feeds send those it lacks (`PDF`); MIME types are case-insensitive
+            // (RFC 2045), so a reader of the IANA names later versions use reads it too.
+            // Parameters (`; charset=…`) have no component and are left out.
+            Primitive::MediaType { pointer } => {
+                let (top, subtype) = v.as_str()?.split_once('/')?;
+                let subtype = subtype.split(';').next()?.trim();
+                let top = self.in_version(vocab?.back(None, &top.trim().to_ascii_lowercase()))?;
+                if subtype.is_empty() {
+                    return None;
+                }
+                let subtype = match spec::table_spelling("HL70291", subtype) {
+                    Some(s) => Cow::Borrowed(s),
+                    None => Cow::Owned(subtype.to_ascii_uppercase()),
+                };
+                let shift = u32::from(pointer);
+                Some(Piece::Parts(vec![
+                    (vec![2 + shift], Cow::Borrowed(top.code.as_str())),
+                    (vec![3 + shift], subtype),
+                ]))
+            }
             // Refused at load for any row that runs backwards.
-            Primitive::MediaType { .. }
-            | Primitive::SnText
-            | Primitive::AppendedText
-            | Primitive::Display => None,
+            Primitive::SnText | Primitive::AppendedText | Primitive::Display => None,
             Primitive::HdUri | Primitive::EiUri => {
                 let uri = v.as_str()?;
                 let shift = u32::from(p == Primitive::EiUri);
