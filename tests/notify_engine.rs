@@ -2776,3 +2776,29 @@ fn encapsulated_data_in_a_result_is_the_attachment_of_r5s_observation_value() {
         report.unmapped
     );
 }
+
+#[test]
+fn a_results_sub_id_is_kept_in_the_observation_v2_subid_extension() {
+    let sub_id = |version: &str, obx4: &str| {
+        let msg = format!(
+            "MSH|^~\\&|LAB|H|||20260512091542-0500||ORU^R01^ORU_R01|M1|P|{version}\rPID|1||MRN1^^^H^MR||DOE^JANE\rOBR|1||F1|600-7^Blood culture^LN\rOBX|1|ST|18993-6^Ampicillin^LN|{obx4}|R||||||F\r"
+        );
+        let (report, bundle) = notify_with_report(msg.as_bytes(), true);
+        assert_read(&report, "OBX-4");
+        resource(&bundle, "Observation").unwrap()["extension"].clone()
+    };
+    let url = "http://hl7.org/fhir/StructureDefinition/observation-v2-subid";
+    assert_eq!(
+        sub_id("2.5.1", "1.1"),
+        json!([{"url": url, "extension": [{"url": "original-sub-identifier", "valueString": "1.1"}]}])
+    );
+    // From v2.8 an OG: its group and sequence are numbers, its identifier text.
+    assert_eq!(
+        sub_id("2.8", "1^1^2^ISO1"),
+        json!([{"url": url, "extension": [
+            {"url": "original-sub-identifier", "valueString": "1"},
+            {"url": "group", "valueDecimal": 1},
+            {"url": "sequence", "valueDecimal": 2},
+            {"url": "identifier", "valueString": "ISO1"}]}])
+    );
+}

@@ -1339,3 +1339,50 @@ fn an_attachment_is_an_ed_holding_its_data_or_an_rp_pointing_at_it_and_reads_bac
         obs["extension"]
     );
 }
+
+#[test]
+fn a_sub_id_sent_with_a_result_goes_back_to_obx_4_and_its_components_share_it() {
+    let sub_id = |original: &str| {
+        json!([{"url": "http://hl7.org/fhir/StructureDefinition/observation-v2-subid",
+                "extension": [{"url": "original-sub-identifier", "valueString": original},
+                              {"url": "group", "valueDecimal": 1}]}])
+    };
+    let mut plain = json!({"resourceType": "Observation", "id": "amp", "status": "final",
+                           "code": {"coding": [{"system": "http://loinc.org", "code": "18864-9"}]},
+                           "subject": {"reference": "Patient/p1"}, "valueString": "S"});
+    plain["extension"] = sub_id("1.1");
+    let mut request = panel(
+        vec![component(
+            "8480-6",
+            json!({"valueQuantity": {"value": 128}}),
+        )],
+        json!({"extension": sub_id("7")}),
+    );
+    request["entry"]
+        .as_array_mut()
+        .unwrap()
+        .insert(1, json!({"resource": plain, "request": {"method": "POST"}}));
+    let engine = Engine::with_defaults().unwrap();
+    let out = engine.writeback(&request, &explaining(), 1).unwrap();
+    let obx = obx_segments(&out.message);
+    let ids: Vec<(&str, &str)> = obx.iter().map(|s| (s[1].as_str(), s[4].as_str())).collect();
+    assert_eq!(ids, [("1", "1.1"), ("2", "7"), ("3", "7")]);
+    // An OG's group has no place in v2.5.1's OBX-4, a string: reported.
+    assert!(
+        out.unmapped
+            .iter()
+            .any(|u| u.ends_with("extension[0].extension[1].valueDecimal")),
+        "{:?}",
+        out.unmapped
+    );
+    // Read back, each result keeps the sub-ID it was sent with.
+    let back = read_back(&out.message);
+    let subs: Vec<&Value> = back["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["resource"]["resourceType"] == "Observation")
+        .map(|e| &e["resource"]["extension"][0]["extension"][0]["valueString"])
+        .collect();
+    assert_eq!(subs, [&json!("1.1"), &json!("7"), &json!("7")]);
+}

@@ -1230,13 +1230,20 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
         if written.is_empty() {
             return Ok(());
         }
-        // The sub-ID of the group: the set ID of its first segment, the resource's own or,
-        // when that was left out, its first entry's.
+        // The sub-ID of the group: the one the resource's own segment was given (the sub-ID
+        // it was sent with, kept in its observation-v2-subid extension), else the set ID of
+        // its first segment, the resource's own or, when that was left out, its first entry's.
         let field = sub_id_field(&id).filter(|&f| self.version.field(&id, f).ty.is_some());
-        let set_id = |w: &Self, seg: usize| -> Option<String> {
-            Some(w.b.segment(seg).rep(1, 1)?.get(&[1])?.to_string())
+        let first_component = |w: &Self, seg: usize, f: u32| -> Option<String> {
+            Some(w.b.segment(seg).rep(f as usize, 1)?.get(&[1])?.to_string())
         };
-        let mut sub_id = head.and_then(|h| set_id(self, h));
+        let set_id = |w: &Self, seg: usize| first_component(w, seg, 1);
+        let mut sub_id = match (field, head) {
+            (Some(f), Some(h)) if self.b.segment(h).valued(f as usize) => {
+                first_component(self, h, f)
+            }
+            _ => head.and_then(|h| set_id(self, h)),
+        };
         if let (Some(f), Some(h), Some(v)) = (field, head, &sub_id)
             && !self.b.segment(h).valued(f as usize)
         {
