@@ -2802,3 +2802,25 @@ fn a_results_sub_id_is_kept_in_the_observation_v2_subid_extension() {
             {"url": "identifier", "valueString": "ISO1"}]}])
     );
 }
+
+#[test]
+fn a_results_reference_population_and_analysis_time_are_its_extensions_pack_extensions() {
+    let msg = "MSH|^~\\&|LAB|H|||20260512091542-0500||ORU^R01^ORU_R01|M1|P|2.5.1\rPID|1||MRN1^^^H^MR||DOE^JANE\rOBR|1||F1|24331-1^Lipid panel^LN\rOBX|1|NM|2093-3^Cholesterol^LN||212|mg/dL|<200|H||A~S|F|||20260512080000-0500|||||20260512084500-0500\r";
+    let (report, bundle) = notify_with_report(msg.as_bytes(), true);
+    assert_read(&report, "OBX-10");
+    assert_read(&report, "OBX-19");
+    let nature = |code: &str, display: &str| {
+        json!({"url": "http://hl7.org/fhir/StructureDefinition/observation-nature-of-abnormal-test",
+               "valueCodeableConcept": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0080",
+                                                     "code": code, "display": display}]}})
+    };
+    assert_eq!(
+        resource(&bundle, "Observation").unwrap()["extension"],
+        json!([
+            nature("A", "An age-based population"),
+            nature("S", "A sex-based population"),
+            {"url": "http://hl7.org/fhir/StructureDefinition/observation-analysis-date-time",
+             "valueDateTime": "2026-05-12T08:45:00-05:00"}
+        ])
+    );
+}

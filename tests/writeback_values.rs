@@ -1386,3 +1386,20 @@ fn a_sub_id_sent_with_a_result_goes_back_to_obx_4_and_its_components_share_it() 
         .collect();
     assert_eq!(subs, [&json!("1.1"), &json!("7"), &json!("7")]);
 }
+
+#[test]
+fn a_reference_population_and_an_analysis_time_go_back_to_obx_10_and_obx_19() {
+    let obs = json!({"resourceType": "Observation", "id": "o1", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2093-3"}]},
+        "subject": {"reference": "Patient/p1"}, "valueQuantity": {"value": 212},
+        "extension": [
+            {"url": "http://hl7.org/fhir/StructureDefinition/observation-nature-of-abnormal-test",
+             "valueCodeableConcept": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0080", "code": "A"}]}},
+            {"url": "http://hl7.org/fhir/StructureDefinition/observation-nature-of-abnormal-test",
+             "valueCodeableConcept": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0080", "code": "S"}]}},
+            {"url": "http://hl7.org/fhir/StructureDefinition/observation-analysis-date-time",
+             "valueDateTime": "2026-05-12T08:45:00-05:00"}]});
+    let message = write(&tx(vec![patient(), obs]));
+    assert_eq!(field(&message, "OBX", 10), "A~S");
+    assert_eq!(field(&message, "OBX", 19), "20260512084500-0500");
+}
