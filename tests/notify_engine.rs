@@ -2761,7 +2761,14 @@ fn encapsulated_data_in_a_result_is_the_attachment_of_r5s_observation_value() {
         obs["extension"],
         json!([{"url": url, "valueAttachment": {"contentType": "application/pdf", "data": "JVBERi0xLjQK"}}])
     );
-    assert_read(&report, "OBX-5");
+    assert_read(&report, "OBX-5.2");
+    assert_read(&report, "OBX-5.5");
+    // The source application has no element in an Attachment: reported, as the rest is read.
+    assert!(
+        report.unmapped.iter().any(|f| f == "OBX-5.1"),
+        "{:?}",
+        report.unmapped
+    );
     let (_, obs) = value("RP", "https://pacs.example/wado/1^PACS^IM^JPEG");
     assert_eq!(
         obs["extension"][0]["valueAttachment"],

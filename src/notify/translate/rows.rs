@@ -458,7 +458,22 @@ impl<'a> Translator<'a, '_> {
         if self.opts.explain
             && (row.constant.is_some() || !matches!(row.conversion, Conversion::Map(_)))
         {
-            self.note_part_read(value, true);
+            match row.conversion {
+                // A MIME type is made of the type of data and the subtype alone: the rest of
+                // an ED or RP (the source application ED.1, the application ID RP.2) is read
+                // by other rows or reported.
+                Conversion::Primitive(Primitive::MediaType { pointer })
+                    if row.constant.is_none() =>
+                {
+                    let shift = u32::from(pointer);
+                    for n in [2 + shift, 3 + shift] {
+                        if let Some(c) = v.child(n) {
+                            self.note_part_read(c.value(), true);
+                        }
+                    }
+                }
+                _ => self.note_part_read(value, true),
+            }
         }
         if let Some(c) = &row.constant {
             self.constant(obj, &row.target, c);
