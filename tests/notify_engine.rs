@@ -2831,3 +2831,23 @@ fn a_results_reference_population_and_analysis_time_are_its_extensions_pack_exte
         ])
     );
 }
+
+#[test]
+fn an_orders_confidentiality_labels_its_report_and_its_vaccination() {
+    let label = json!([{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality",
+                        "code": "R", "display": "restricted"}]);
+    let oru = "MSH|^~\\&|LAB|H|||20260512091542-0500||ORU^R01^ORU_R01|M1|P|2.5.1\rPID|1||MRN1^^^H^MR||DOE^JANE\rORC|RE|P1|F1||CM|||||||||||||||||||||||R\rOBR|1|P1|F1|24331-1^Lipid panel^LN\rOBX|1|NM|2093-3^Cholesterol^LN||212|mg/dL|||||F\r";
+    let (report, bundle) = notify_with_report(oru.as_bytes(), true);
+    assert_read(&report, "ORC-28");
+    assert_eq!(
+        resource(&bundle, "DiagnosticReport").unwrap()["meta"]["security"],
+        label
+    );
+    let vxu = "MSH|^~\\&|EHR|H|||20260512091542-0500||VXU^V04^VXU_V04|M2|P|2.5.1\rPID|1||MRN1^^^H^MR||DOE^JANE\rORC|RE||IZ-1|||||||||||||||||||||||||R\rRXA|0|1|20260510||08^HepB^CVX|0.5|mL^^UCUM||||||||||||CP\r";
+    let (report, bundle) = notify_with_report(vxu.as_bytes(), true);
+    assert_read(&report, "ORC-28");
+    assert_eq!(
+        resource(&bundle, "Immunization").unwrap()["meta"]["security"],
+        label
+    );
+}
