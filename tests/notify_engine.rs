@@ -2851,3 +2851,16 @@ fn an_orders_confidentiality_labels_its_report_and_its_vaccination() {
         label
     );
 }
+
+#[test]
+fn a_route_table_0162_gives_a_v3_code_for_gains_that_coding() {
+    let msg = "MSH|^~\\&|EHR|H|||20260512091542-0500||VXU^V04^VXU_V04|M2|P|2.5.1\rPID|1||MRN1^^^H^MR||DOE^JANE\rORC|RE||IZ-1\rRXA|0|1|20260510||08^HepB^CVX|0.5|mL^^UCUM||||||||||||CP\rRXR|IM^Intramuscular^HL70162\r";
+    let (_, bundle) = notify_with_report(msg.as_bytes(), false);
+    assert_eq!(
+        resource(&bundle, "Immunization").unwrap()["route"],
+        json!({"coding": [
+            {"code": "IM", "display": "Intramuscular", "system": "http://terminology.hl7.org/CodeSystem/v2-0162"},
+            {"system": "http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration", "code": "IM",
+             "display": "Injection, intramuscular"}]})
+    );
+}
