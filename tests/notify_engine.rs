@@ -2853,6 +2853,38 @@ fn an_orders_confidentiality_labels_its_report_and_its_vaccination() {
 }
 
 #[test]
+fn an_animal_patients_species_and_breed_are_the_patient_animal_extension() {
+    let animal = |pid35: &str, pid36: &str| {
+        let mut pid = vec![""; 37];
+        pid[0] = "PID";
+        pid[3] = "VET-1^^^CLINIC^MR";
+        pid[5] = "Rex";
+        pid[35] = pid35;
+        pid[36] = pid36;
+        let msg = format!(
+            "MSH|^~\\&|VET|CLINIC|||20260512091542-0500||ADT^A04^ADT_A01|M1|P|2.5.1\rEVN|A04\r{}\rPV1|1|O\r",
+            pid.join("|")
+        );
+        let (report, bundle) = notify_with_report(msg.as_bytes(), true);
+        assert_read(&report, "PID-35");
+        resource(&bundle, "Patient").unwrap()["extension"].clone()
+    };
+    let dog = json!({"coding": [{"code": "448771007", "display": "Canis lupus familiaris", "system": "http://snomed.info/sct"}]});
+    let beagle = json!({"coding": [{"code": "132624002", "display": "Beagle", "system": "http://snomed.info/sct"}]});
+    assert_eq!(
+        animal(
+            "448771007^Canis lupus familiaris^SCT",
+            "132624002^Beagle^SCT"
+        ),
+        json!([{"url": "http://hl7.org/fhir/StructureDefinition/patient-animal",
+                "extension": [{"url": "species", "valueCodeableConcept": dog},
+                              {"url": "breed", "valueCodeableConcept": beagle}]}])
+    );
+    // The extension requires a species: a breed alone is not kept.
+    assert_eq!(animal("", "132624002^Beagle^SCT"), Value::Null);
+}
+
+#[test]
 fn a_route_table_0162_gives_a_v3_code_for_gains_that_coding() {
     let msg = "MSH|^~\\&|EHR|H|||20260512091542-0500||VXU^V04^VXU_V04|M2|P|2.5.1\rPID|1||MRN1^^^H^MR||DOE^JANE\rORC|RE||IZ-1\rRXA|0|1|20260510||08^HepB^CVX|0.5|mL^^UCUM||||||||||||CP\rRXR|IM^Intramuscular^HL70162\r";
     let (_, bundle) = notify_with_report(msg.as_bytes(), false);

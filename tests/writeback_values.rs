@@ -1403,3 +1403,16 @@ fn a_reference_population_and_an_analysis_time_go_back_to_obx_10_and_obx_19() {
     assert_eq!(field(&message, "OBX", 10), "A~S");
     assert_eq!(field(&message, "OBX", 19), "20260512084500-0500");
 }
+
+#[test]
+fn an_animal_patients_species_and_breed_go_back_to_pid_35_and_pid_36() {
+    let code = |c: &str| json!({"coding": [{"system": "http://snomed.info/sct", "code": c}]});
+    let request = json!({"resourceType": "Patient", "identifier": [{"value": "VET-1"}],
+        "name": [{"family": "Rex"}],
+        "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/patient-animal",
+                       "extension": [{"url": "species", "valueCodeableConcept": code("448771007")},
+                                     {"url": "breed", "valueCodeableConcept": code("132624002")}]}]});
+    let message = write(&request);
+    assert_eq!(field(&message, "PID", 35), "448771007^^SCT");
+    assert_eq!(field(&message, "PID", 36), "132624002^^SCT");
+}
