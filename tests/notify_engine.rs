@@ -2896,3 +2896,20 @@ fn a_route_table_0162_gives_a_v3_code_for_gains_that_coding() {
              "display": "Injection, intramuscular"}]})
     );
 }
+
+#[test]
+fn a_medication_orders_total_occurrences_are_its_dosage_timings_count() {
+    let msg = std::fs::read_to_string("fixtures/v2-to-fhir/omp_o09_two_medication_orders.hl7")
+        .unwrap()
+        .replacen(
+            "|Take in the morning with water.",
+            "|Take in the morning with water.|||30",
+            1,
+        );
+    let (_, bundle) = notify_with_report(msg.as_bytes(), false);
+    let order = resource(&bundle, "MedicationRequest").unwrap();
+    assert_eq!(
+        order["dosageInstruction"][0]["timing"]["repeat"]["count"],
+        json!(30)
+    );
+}
