@@ -2913,3 +2913,20 @@ fn a_medication_orders_total_occurrences_are_its_dosage_timings_count() {
         json!(30)
     );
 }
+
+#[test]
+fn a_diagnosis_attestation_time_is_its_recorded_and_asserted_date() {
+    let msg = "MSH|^~\\&|ADT1|GHH|||20260405150000-0400||ADT^A03^ADT_A03|M1|P|2.5.1\rEVN|A03\rPID|1||MRN1^^^GHH^MR||DOE^JANE\rPV1|1|I\rDG1|1||I10^Essential hypertension^I10C||||||||||||||||20260405150000-0400\r";
+    let (report, bundle) = notify_with_report(msg.as_bytes(), true);
+    assert_read(&report, "DG1-19");
+    let condition = resource(&bundle, "Condition").unwrap();
+    assert_eq!(
+        condition["recordedDate"],
+        json!("2026-04-05T15:00:00-04:00")
+    );
+    assert_eq!(
+        condition["extension"],
+        json!([{"url": "http://hl7.org/fhir/StructureDefinition/condition-assertedDate",
+                "valueDateTime": "2026-04-05T15:00:00-04:00"}])
+    );
+}
