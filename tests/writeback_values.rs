@@ -1327,6 +1327,26 @@ fn an_attachment_is_an_ed_holding_its_data_or_an_rp_pointing_at_it_and_reads_bac
             .any(|u| u.ends_with("valueAttachment.contentType")),
         "{unmapped:?}"
     );
+    // Beside a value of R4's own, which comes first, the extension standing for the same element
+    // is reported, not run into the OBX-5 the value wrote.
+    let ext = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.value";
+    let both = json!({"resourceType": "Observation", "id": "o1", "status": "final",
+                      "code": {"coding": [{"system": "http://loinc.org", "code": "18748-4"}]},
+                      "subject": {"reference": "Patient/p1"}, "valueString": "See attached",
+                      "extension": [{"url": ext, "valueAttachment": {"contentType": "application/pdf", "data": pdf}}]});
+    let out = Engine::with_defaults()
+        .unwrap()
+        .writeback(&tx(vec![patient(), both]), &explaining(), 1)
+        .unwrap();
+    assert_eq!(field(&out.message, "OBX", 2), "ST");
+    assert_eq!(field(&out.message, "OBX", 5), "See attached");
+    assert!(
+        out.unmapped
+            .iter()
+            .any(|u| u.ends_with("valueAttachment.data")),
+        "{:?}",
+        out.unmapped
+    );
     // Read back, the message gives the attachment it was written from.
     let obs = json!({"resourceType": "Observation", "id": "o1", "status": "final",
                      "code": {"coding": [{"system": "http://loinc.org", "code": "18748-4"}]},
