@@ -530,3 +530,113 @@ fn a_patients_contacts_are_its_next_of_kin_when_no_related_person_is() {
             .any(|u| u.contains("contact[0].name"))
     );
 }
+
+/// A report of `status` listing the results `a0` and `a1`, presented as a PDF and as an image
+/// at a URL.
+fn presented_report(status: &str) -> Value {
+    let mut report = report(
+        "rp",
+        "11502-2",
+        vec![
+            json!({"reference": "Observation/a-0"}),
+            json!({"reference": "Observation/a-1"}),
+        ],
+    );
+    report["status"] = json!(status);
+    report["effectiveDateTime"] = json!("2026-04-02T07:15:00-05:00");
+    report["presentedForm"] = json!([
+        {"contentType": "application/pdf", "data": "JVBERi0xLjQKJSVFT0YK", "title": "Report"},
+        {"contentType": "image/jpeg", "url": "https://images.example.org/r/1.jpg"}
+    ]);
+    json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p1",
+            "identifier": [{"system": "urn:oid:2.16.840.1.113883.19.5", "value": "MRN-1"}],
+            "name": [{"family": "Doe", "given": ["Ann"]}]}},
+        {"resource": report},
+        {"resource": observation("a", 0)},
+        {"resource": observation("a", 1)}
+    ]})
+}
+
+#[test]
+fn a_reports_presented_forms_are_obx_after_its_results_read_back_as_results() {
+    let request = presented_report("final");
+    let text = String::from_utf8(message(&request, "R01")).unwrap();
+    let obx: Vec<&str> = text.split('\r').filter(|s| s.starts_with("OBX|")).collect();
+    assert_eq!(
+        obx[2..],
+        [
+            "OBX|3|ED|11502-2^^LN||^AP^PDF^Base64^JVBERi0xLjQKJSVFT0YK||||||F|||20260402071500-0500",
+            "OBX|4|RP|11502-2^^LN||https://images.example.org/r/1.jpg^^IM^JPEG||||||F|||20260402071500-0500",
+        ],
+        "{text}"
+    );
+    assert!(obx[..2].iter().all(|s| s.contains("|ST|")), "{text}");
+    // Read again, each is a result of the report holding the attachment.
+    let bundle = read_back(text.as_bytes());
+    let report = entry_of(&bundle, "DiagnosticReport");
+    assert_eq!(report["resource"]["result"].as_array().unwrap().len(), 4);
+    let attachments: Vec<&Value> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| {
+            e["resource"]["extension"].as_array()?.iter().find(|x| {
+                x["url"]
+                    == "http://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.value"
+            })
+        })
+        .map(|x| &x["valueAttachment"])
+        .collect();
+    assert_eq!(
+        attachments,
+        [
+            &json!({"contentType": "application/pdf", "data": "JVBERi0xLjQKJSVFT0YK"}),
+            &json!({"contentType": "image/jpeg", "url": "https://images.example.org/r/1.jpg"}),
+        ]
+    );
+    // The title, which ED has no place for, is reported; the attachments are not.
+    let reported = unmapped(&request);
+    assert!(
+        reported
+            .iter()
+            .any(|p| p.ends_with("presentedForm[0].title")),
+        "{reported:?}"
+    );
+    assert!(
+        !reported.iter().any(|p| p.contains("presentedForm[0].data")),
+        "{reported:?}"
+    );
+    assert!(
+        !reported.iter().any(|p| p.contains("presentedForm[1]")),
+        "{reported:?}"
+    );
+}
+
+#[test]
+fn a_report_presented_alone_is_an_obr_and_its_obx() {
+    let mut request = presented_report("preliminary");
+    request["entry"].as_array_mut().unwrap().truncate(2);
+    request["entry"][1]["resource"]
+        .as_object_mut()
+        .unwrap()
+        .remove("result");
+    let codes = written(&request, "R01", &[("OBR", 4), ("OBX", 2)]);
+    assert_eq!(codes, ["OBR 11502-2", "OBX ED", "OBX RP"]);
+    assert_eq!(common::field(&message(&request, "R01"), "OBX", 11), "P");
+}
+
+#[test]
+fn a_report_whose_status_has_no_result_status_is_refused_at_its_presented_form() {
+    let request = presented_report("partial");
+    let engine = Engine::with_defaults().unwrap();
+    let opts = WritebackOptions {
+        event: Some("R01".into()),
+        envelope: common::fixed_envelope(),
+        explain: false,
+    };
+    let err = engine.writeback(&request, &opts, 1).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("OBX-11"), "{text}");
+    assert!(text.contains("presentedForm"), "{text}");
+}

@@ -224,6 +224,9 @@ pub struct MessageRow {
     pub links: Vec<Link>,
     /// Paths whose values identify the resource.
     pub key: Vec<Path>,
+    /// False for a `+Resource` row with no links whose map runs backwards only (a list's
+    /// entries written as segments of their own): forward it reads nothing, and makes nothing.
+    pub forward: bool,
 }
 
 /// A node of a message structure.
@@ -792,6 +795,12 @@ impl Compiler<'_> {
             check_path(&p).map_err(|m| e(format!("key `{k}`: {m}")))?;
             key.push(p);
         }
+        let forward = !merge
+            || !links.is_empty()
+            || self.plan.maps[map]
+                .rows
+                .iter()
+                .any(|r| r.direction.forward());
         s.nodes[index].rows.push(MessageRow {
             line: row.line,
             resource: resource.to_string(),
@@ -801,6 +810,7 @@ impl Compiler<'_> {
             when,
             links,
             key,
+            forward,
         });
         Ok(())
     }
@@ -1069,15 +1079,20 @@ impl Compiler<'_> {
         let conversion = if whole_segment {
             if direction == Direction::Reverse {
                 // Backwards, each entry of a list of the resource is a segment of its own,
-                // filled through a map of the same segment and resource as the resource itself
-                // would be (an Observation's component has the code, value, interpretation and
-                // reference range an Observation has).
+                // filled through a map of the same segment and either the resource's type, as
+                // the resource itself would be (an Observation's component has the code, value,
+                // interpretation and reference range an Observation has), or the entry's own
+                // (a report's presentedForm, an Attachment, through OBX[Attachment]).
+                // A backbone element (Encounter_Participant) is no type a map can be made for.
+                let entry_type = Some(target.ty).filter(|ty| !ty.contains('_'));
                 let same = split_map_name(type_name).is_some_and(|(seg, fhir)| {
-                    seg == v2 && fhir.split('-').next().unwrap_or(fhir) == fhir_type
+                    let fhir = fhir.split('-').next().unwrap_or(fhir);
+                    seg == v2 && (fhir == fhir_type || Some(fhir) == entry_type)
                 });
                 if !same {
+                    let or_entry = entry_type.map_or(String::new(), |ty| format!(" or {v2}[{ty}]"));
                     return Err(e(format!(
-                        "source `{v2}` (the whole segment) run backwards needs a map {v2}[{fhir_type}] in the type column"
+                        "source `{v2}` (the whole segment) run backwards needs a map {v2}[{fhir_type}]{or_entry} in the type column"
                     )));
                 }
                 if !target.steps.last().is_some_and(Step::appends) {
@@ -1792,6 +1807,11 @@ mod tests {
                 "segments/ROL[Encounter-PractitionerRole].csv",
                 format!("{seg}ROL,,participant[],ROL[PractitionerRole],,,reverse\n"),
                 "segments/ROL[Encounter-PractitionerRole].csv:2: source `ROL` (the whole segment) run backwards needs a map ROL[Encounter] in the type column",
+            ),
+            (
+                "segments/OBX[DiagnosticReport-PresentedForm].csv",
+                format!("{seg}OBX,,presentedForm[],OBX[Observation],,,reverse\n"),
+                "segments/OBX[DiagnosticReport-PresentedForm].csv:2: source `OBX` (the whole segment) run backwards needs a map OBX[DiagnosticReport] or OBX[Attachment] in the type column",
             ),
             (
                 "segments/OBX[Observation].csv",

@@ -495,6 +495,9 @@ impl<'a> Translator<'a, '_> {
             self.map_segment(Some(*seg));
             let rows = &structure.nodes[node].rows;
             for (r, row) in rows.iter().enumerate() {
+                if !row.forward {
+                    continue;
+                }
                 if let Some(c) = &row.when
                     && !self.applies(c, None)?
                 {

@@ -918,6 +918,12 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             if !c.repeats {
                 instances.truncate(1);
             }
+            if instances.is_empty() && self.has_foreign_entries(anchor, &ctx) {
+                // The group's instances are the entries of a resource placed outside it (a
+                // report with no results of its own but its presentedForm).
+                self.foreign_entry_instances(anchor, &ctx)?;
+                continue;
+            }
             if instances.is_empty() {
                 // A required group is written for what the version requires of it; a group
                 // whose anchor only adds to a resource already placed (OBR's `+ServiceRequest`
@@ -971,6 +977,9 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                     ctx.bound.push(i);
                     ctx.bound.extend(placed);
                 }
+            }
+            if c.repeats {
+                self.foreign_entry_instances(anchor, &ctx)?;
             }
         }
         Ok(ctx.bound.split_off(start))
@@ -1035,9 +1044,11 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 here.bound.push(i);
                 let mut seen: Vec<&str> = vec![row.resource.as_str()];
                 for (rj, other) in n.rows.iter().enumerate() {
+                    let other_map = &self.plan.maps[other.map];
                     if rj == ri
                         || seen.contains(&other.resource.as_str())
-                        || (other.merge && writes_entries_only(&self.plan.maps[other.map]))
+                        || (other.merge
+                            && (writes_entries_only(other_map) || entry_list(other_map).is_some()))
                     {
                         continue;
                     }
@@ -1267,6 +1278,60 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                         .segment_mut(seg)
                         .set(f as usize, 1, &[1], Cow::Owned(v.clone()));
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// The `+Resource` rows on the anchor of a group that write the entries of a list of
+    /// another resource than the anchor's own as segments of their own, with that resource as
+    /// placed in `ctx` and the list: `+DiagnosticReport` on an OBSERVATION's OBX, through
+    /// `OBX[DiagnosticReport-PresentedForm]`, writes each of the report's presentedForm.
+    fn foreign_lists(&self, anchor: Option<usize>, ctx: &Context) -> Vec<(usize, usize)> {
+        let Some(a) = anchor else { return Vec::new() };
+        let n = &self.structure.nodes[a];
+        let own = primary(n).map(|(_, r)| r.resource.as_str());
+        n.rows
+            .iter()
+            .filter(|r| r.merge && Some(r.resource.as_str()) != own)
+            .filter(|r| entry_list(&self.plan.maps[r.map]).is_some())
+            .filter_map(|r| self.get(ctx, &r.resource).map(|i| (r.map, i)))
+            .collect()
+    }
+
+    fn has_foreign_entries(&self, anchor: Option<usize>, ctx: &Context) -> bool {
+        self.foreign_lists(anchor, ctx).into_iter().any(|(map, i)| {
+            entry_list(&self.plan.maps[map])
+                .is_some_and(|prefix| !steps_list(self.req.resources[i].json, prefix).is_empty())
+        })
+    }
+
+    /// Writes the entries [`Writer::foreign_lists`] names as further instances of the group
+    /// anchored on `anchor`, each holding the anchor segment alone, after the group's own
+    /// instances and numbered with them: a report's PDF follows its results as an OBX of its own.
+    fn foreign_entry_instances(
+        &mut self,
+        anchor: Option<usize>,
+        ctx: &Context,
+    ) -> Result<(), Error> {
+        let Some(a) = anchor else { return Ok(()) };
+        let Some(id) = self.structure.nodes[a].segment else {
+            return Ok(());
+        };
+        for (map, i) in self.foreign_lists(anchor, ctx) {
+            let Some(prefix) = entry_list(&self.plan.maps[map]) else {
+                continue;
+            };
+            let (depth, step) = (prefix.len(), &prefix[prefix.len() - 1]);
+            let entries = steps_list(self.req.resources[i].json, prefix);
+            for (k, entry) in entries.into_iter().enumerate() {
+                let focus = Focus { step, depth, entry };
+                let seg = self.b.add(id);
+                self.fill(seg, &id, map, i, Some(&focus))?;
+                if let Some(missing) = self.missing_required(seg, &id) {
+                    return Err(self.entry_missing_error(i, prefix, k, &id, missing));
+                }
+                self.set_id(seg, &id, ctx.group);
             }
         }
         Ok(())
