@@ -640,3 +640,61 @@ fn a_report_whose_status_has_no_result_status_is_refused_at_its_presented_form()
     assert!(text.contains("OBX-11"), "{text}");
     assert!(text.contains("presentedForm"), "{text}");
 }
+
+#[test]
+fn a_living_will_observation_is_pd1_7_and_any_other_observation_an_obx() {
+    let living_will = json!({
+        "resourceType": "Observation", "id": "lw", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "75320-2"}]},
+        "subject": {"reference": "Patient/p1"},
+        "valueCodeableConcept": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/v2-0315", "code": "Y"}]}
+    });
+    let request = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p1",
+            "identifier": [{"system": "urn:oid:2.16.840.1.113883.19.5", "value": "MRN-1"}],
+            "name": [{"family": "Doe", "given": ["Ann"]}]}},
+        {"resource": observation("a", 0)},
+        {"resource": living_will}
+    ]});
+    let written = message(&request, "A08");
+    // An IS in v2.5.1: the code alone.
+    assert_eq!(common::field(&written, "PD1", 7), "Y");
+    let codes = written_codes(&written);
+    assert_eq!(codes, ["OBX a0"], "{}", String::from_utf8_lossy(&written));
+    // Read again, the PD1 makes the living will's Observation.
+    let bundle = read_back(&written);
+    let observations: Vec<&Value> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .filter(|r| r["resourceType"] == "Observation")
+        .collect();
+    assert_eq!(observations.len(), 2);
+    assert!(
+        observations
+            .iter()
+            .any(|o| o["code"]["coding"][0]["code"] == "75320-2"
+                && o["valueCodeableConcept"]["coding"][0]["code"] == "Y")
+    );
+}
+
+/// Each OBX of a written message, as `OBX` and its code (OBX-3.1).
+fn written_codes(message: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(message)
+        .split('\r')
+        .filter(|s| s.starts_with("OBX|"))
+        .map(|s| {
+            format!(
+                "OBX {}",
+                s.split('|')
+                    .nth(3)
+                    .unwrap_or("")
+                    .split('^')
+                    .next()
+                    .unwrap_or("")
+            )
+        })
+        .collect()
+}

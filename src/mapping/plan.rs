@@ -227,6 +227,10 @@ pub struct MessageRow {
     /// False for a `+Resource` row with no links whose map runs backwards only (a list's
     /// entries written as segments of their own): forward it reads nothing, and makes nothing.
     pub forward: bool,
+    /// False when the row's map runs forward only: backwards it writes nothing, so no resource
+    /// is written as its segment (the living will's Observation, made from PD1-7, is written
+    /// where any Observation is).
+    pub reverse: bool,
 }
 
 /// A node of a message structure.
@@ -795,6 +799,10 @@ impl Compiler<'_> {
             check_path(&p).map_err(|m| e(format!("key `{k}`: {m}")))?;
             key.push(p);
         }
+        let reverse = self.plan.maps[map]
+            .rows
+            .iter()
+            .any(|r| r.direction.reverse());
         let forward = !merge
             || !links.is_empty()
             || self.plan.maps[map]
@@ -811,6 +819,7 @@ impl Compiler<'_> {
             links,
             key,
             forward,
+            reverse,
         });
         Ok(())
     }

@@ -152,6 +152,12 @@ struct Writer<'p, 'j> {
     /// Resources reserved for the row whose map's constants they match (the merged Patient
     /// of an A40 for MRG).
     reserved: Vec<Option<(usize, usize)>>,
+    /// The rows (segment node, row) that take only the resources reserved for them: those whose
+    /// map fixes the resource's `code` (PD1's living will, LOINC 75320-2), where another row
+    /// makes the same type. A resource with another code is no such resource.
+    constrained: Vec<(usize, usize)>,
+    /// The row (segment node, row) each resource was written for, once written.
+    placed_by: Vec<Option<(usize, usize)>>,
     /// JSON nodes some row read (for `unmapped`).
     consumed: FastSet<NodeKey>,
     /// `consumed` in the order nodes were added, to take back a segment left out.
@@ -352,6 +358,8 @@ pub(crate) fn write(
         b,
         used: vec![false; req.resources.len()],
         reserved: vec![None; req.resources.len()],
+        constrained: Vec::new(),
+        placed_by: vec![None; req.resources.len()],
         consumed: FastSet::with_capacity_and_hasher(256, Default::default()),
         consumed_log: Vec::with_capacity(256),
         unconverted: FastSet::default(),
@@ -567,7 +575,10 @@ fn sub_id_field(id: &[u8; 3]) -> Option<u32> {
 
 /// The primary row of a segment node (the first that makes a resource), if any.
 fn primary(node: &StructureNode) -> Option<(usize, &MessageRow)> {
-    node.rows.iter().enumerate().find(|(_, r)| !r.merge)
+    node.rows
+        .iter()
+        .enumerate()
+        .find(|(_, r)| !r.merge && r.reverse)
 }
 
 /// The node whose resource a group is written for: the first segment the group requires
@@ -621,7 +632,11 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 rows.clear();
                 for (ni, node) in s.nodes.iter().enumerate() {
                     for (ri, row) in node.rows.iter().enumerate() {
-                        if !row.merge && node.segment != Some(*b"MSH") && row.resource == r.ty {
+                        if !row.merge
+                            && row.reverse
+                            && node.segment != Some(*b"MSH")
+                            && row.resource == r.ty
+                        {
                             rows.push((ni, ri));
                         }
                     }
@@ -632,6 +647,15 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             }
             for &(ni, ri) in &rows {
                 let map = &self.plan.maps[s.nodes[ni].rows[ri].map];
+                if map.rows.iter().any(|row| {
+                    row.constant.is_some()
+                        && row.source.is_some()
+                        && row.direction.forward()
+                        && first_name(&row.target) == "code"
+                }) && !self.constrained.contains(&(ni, ri))
+                {
+                    self.constrained.push((ni, ri));
+                }
                 let constants: Vec<&MapRow> = map
                     .rows
                     .iter()
@@ -712,11 +736,18 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 }
             }
         }
-        // The resources placed so far that name this type (a report's `basedOn` its order).
+        // The resources placed so far that name this type (a report's `basedOn` its order),
+        // through the links of the row each was written for (a living will's Observation,
+        // PD1's, names no visit where an OBX's would).
         for &b in &ctx.bound {
             let bty = self.ty(b);
-            for node in &self.structure.nodes {
-                for brow in node.rows.iter().filter(|x| x.resource == bty) {
+            for (ni, node) in self.structure.nodes.iter().enumerate() {
+                for (ri, brow) in node.rows.iter().enumerate() {
+                    if brow.resource != bty
+                        || self.placed_by[b].is_some_and(|(bn, br)| (bn, br) != (ni, ri))
+                    {
+                        continue;
+                    }
                     for link in &brow.links {
                         if let Link::Outgoing { target, to, .. } = link
                             && to == r.ty
@@ -766,7 +797,10 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             .filter(|&i| {
                 self.ty(i) == row.resource
                     && !self.used[i]
-                    && self.reserved[i].is_none_or(|x| x == (node, ri))
+                    && match self.reserved[i] {
+                        Some(x) => x == (node, ri),
+                        None => !self.constrained.contains(&(node, ri)),
+                    }
                     && !self.named_for_another_segment(node, i)
                     && self.fits(i, row, ctx)
             })
@@ -1033,6 +1067,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             };
             for i in instances {
                 self.used[i] = true;
+                self.placed_by[i] = Some((node, ri));
                 let checkpoint = (self.consumed_log.len(), placed.len(), self.problems.len());
                 placed.push(i);
                 let seg = self.b.add(id);
@@ -1046,6 +1081,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 for (rj, other) in n.rows.iter().enumerate() {
                     let other_map = &self.plan.maps[other.map];
                     if rj == ri
+                        || (!other.merge && !other.reverse)
                         || seen.contains(&other.resource.as_str())
                         || (other.merge
                             && (writes_entries_only(other_map) || entry_list(other_map).is_some()))
@@ -1074,6 +1110,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                     if let Some(x) = found {
                         if !other.merge && !self.used[x] {
                             self.used[x] = true;
+                            self.placed_by[x] = Some((node, rj));
                             placed.push(x);
                             self.mark_links(x, other, &here);
                             here.bound.push(x);
