@@ -183,7 +183,7 @@ fn writeback_errors_name_the_fhir_path_and_the_stream_goes_on() {
             (
                 5,
                 "unsupported",
-                "Medication: Medication is not a resource writeback translates (Patient, Encounter, Observation, DiagnosticReport, ChargeItem, Account, Practitioner, PractitionerRole, Organization, Location, RelatedPerson, Coverage, AllergyIntolerance, Condition, Procedure, ServiceRequest, Specimen, Device)"
+                "Medication: Medication is not a resource writeback translates (Patient, Encounter, Observation, DiagnosticReport, ChargeItem, Account, Practitioner, PractitionerRole, Organization, Location, RelatedPerson, Coverage, AllergyIntolerance, Condition, Procedure, ServiceRequest, Specimen, Device, Provenance)"
             ),
             (
                 6,
@@ -361,6 +361,7 @@ fn the_readmes_sample_admission_translates_with_nothing_left_out_by_mistake() {
         [
             "MessageHeader",
             "Organization",
+            "Provenance",
             "Patient",
             "RelatedPerson",
             "Encounter",

@@ -2930,3 +2930,96 @@ fn a_diagnosis_attestation_time_is_its_recorded_and_asserted_date() {
                 "valueDateTime": "2026-04-05T15:00:00-04:00"}])
     );
 }
+
+/// An A02 whose EVN carries `evn`, sent by facility GHH.
+fn transfer(evn: &str) -> Vec<u8> {
+    format!("MSH|^~\\&|ADT1|GHH|||20260315101500-0500||ADT^A02^ADT_A02|M2|P|2.5.1\rEVN|{evn}\rPID|1||MRN1^^^GHH^MR||DOE^JANE||19800101|F\rPV1|1|I|4E^401^B||||||||||||||||VN1\r").into_bytes()
+}
+
+#[test]
+fn an_events_operator_reason_and_time_are_its_provenance() {
+    let (report, bundle) = notify_with_report(
+        &transfer("A02|20260315101500-0500||02|4471^Okonkwo^Adaeze|20260315094500-0500"),
+        true,
+    );
+    let provenance = resource(&bundle, "Provenance").expect("a Provenance");
+    assert_eq!(provenance["recorded"], "2026-03-15T10:15:00-05:00");
+    assert_eq!(provenance["occurredDateTime"], "2026-03-15T09:45:00-05:00");
+    assert_eq!(
+        provenance["reason"][0]["coding"],
+        json!([
+            {"code": "02"},
+            {"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT", "display": "treatment"}
+        ])
+    );
+    let operator = referenced(&bundle, &provenance["agent"][0]["who"]).unwrap();
+    assert_eq!(operator["resourceType"], "Practitioner");
+    assert_eq!(operator["name"][0]["family"], "Okonkwo");
+    let header = resource(&bundle, "MessageHeader").unwrap();
+    let target = referenced(&bundle, &provenance["target"][0]).unwrap();
+    assert_eq!(target, header);
+    for field in ["EVN-2", "EVN-4", "EVN-5", "EVN-6"] {
+        assert_read(&report, field);
+    }
+}
+
+#[test]
+fn without_an_operator_the_provenances_agent_is_the_sending_facility() {
+    let (_, bundle) = notify_with_report(&transfer("A02|20260315101500-0500"), false);
+    let provenance = resource(&bundle, "Provenance").expect("a Provenance");
+    let agent = referenced(&bundle, &provenance["agent"][0]["who"]).unwrap();
+    let sender = referenced(
+        &bundle,
+        &resource(&bundle, "MessageHeader").unwrap()["sender"],
+    );
+    assert_eq!(Some(agent), sender);
+    assert_eq!(agent["resourceType"], "Organization");
+}
+
+#[test]
+fn an_event_recorded_without_an_offset_has_a_provenance_only_with_a_time_zone() {
+    let msg = transfer("A02|20260315101500||02");
+    let (report, bundle) = notify_with_report(&msg, true);
+    assert!(resource(&bundle, "Provenance").is_none());
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert!(
+        report.unmapped.iter().any(|f| f == "EVN-4"),
+        "{:?}",
+        report.unmapped
+    );
+    // Strict mode has nothing to refuse: no Provenance is begun.
+    assert!(
+        engine(true, None)
+            .notify(&msg, &NotifyOptions::default())
+            .is_ok()
+    );
+    let zoned = engine(false, Some("America/Chicago"))
+        .notify(&msg, &NotifyOptions::default())
+        .unwrap();
+    let provenance = resource(&zoned, "Provenance").expect("a Provenance");
+    assert_eq!(provenance["recorded"], "2026-03-15T10:15:00-05:00");
+}
+
+#[test]
+fn without_a_message_header_the_provenance_is_about_the_notifications_focus() {
+    let opts = NotifyOptions {
+        format: hl7fhir::notify::Format::Subscription,
+        ..NotifyOptions::default()
+    };
+    let bundle = engine(false, None)
+        .notify(&transfer("A02|20260315101500-0500"), &opts)
+        .unwrap();
+    assert!(resource(&bundle, "MessageHeader").is_none());
+    let provenance = resource(&bundle, "Provenance").expect("a Provenance");
+    let targets: Vec<&str> = provenance["target"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            referenced(&bundle, t).unwrap()["resourceType"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(targets, ["Patient", "Encounter"]);
+}

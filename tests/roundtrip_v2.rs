@@ -327,6 +327,11 @@ fn eval(c: &Condition, text: &dyn Fn(&Operand) -> Option<String>) -> bool {
             [4, 6, 8, 10, 12, 14].contains(&digits.len())
                 && digits.bytes().all(|b| b.is_ascii_digit())
         }),
+        // A time of day with its offset: the round trip runs without a time zone.
+        Condition::IsInstant(o) => text(o).is_some_and(|t| {
+            let (digits, zone) = moment(t.split('^').next().unwrap_or(""));
+            digits.len() >= 10 && digits.bytes().all(|b| b.is_ascii_digit()) && zone.len() == 5
+        }),
         // The embedded tables use it only on a reverse row (OBX-2 TX); here it reads the one
         // repetition the path names.
         Condition::IsMultiline(o) => text(o).is_some_and(|t| t.contains(['\n', '\r'])),

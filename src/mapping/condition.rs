@@ -37,6 +37,9 @@ pub enum Condition {
     LongerThan(Operand, usize),
     /// The operand's decoded text is a well-formed HL7 date/time (DTM).
     IsDate(Operand),
+    /// The operand's decoded text is an HL7 date/time that makes a FHIR instant: a time of day
+    /// with its offset, or without one where `--timezone` names the sender's zone.
+    IsInstant(Operand),
     /// The operand's text has more than one line: the field holds several repetitions (the
     /// lines of TX and FT text), or its text a line break (`\.br\`, an escaped CR or LF).
     IsMultiline(Operand),
@@ -59,6 +62,7 @@ impl Condition {
             | Condition::In(o, _)
             | Condition::LongerThan(o, _)
             | Condition::IsDate(o)
+            | Condition::IsInstant(o)
             | Condition::IsMultiline(o)
             | Condition::Below(o, _) => vec![o],
             Condition::Not(c) => c.operands(),
@@ -165,6 +169,14 @@ fn test(i: &str) -> IResult<&str, Condition> {
         map((keyword("IS"), keyword("DATE")), {
             let o = o.clone();
             move |_| Condition::IsDate(o.clone())
+        }),
+        map((keyword("IS"), keyword("NOT"), keyword("INSTANT")), {
+            let o = o.clone();
+            move |_| Condition::Not(Box::new(Condition::IsInstant(o.clone())))
+        }),
+        map((keyword("IS"), keyword("INSTANT")), {
+            let o = o.clone();
+            move |_| Condition::IsInstant(o.clone())
         }),
         map((keyword("IS"), keyword("NOT"), keyword("MULTILINE")), {
             let o = o.clone();
@@ -282,6 +294,8 @@ mod tests {
             ("FT1-10 < 0", Below(p("FT1-10"), "0".into())),
             ("FT1-11.1.1 < -1.5", Below(p("FT1-11.1.1"), "-1.5".into())),
             ("RXA-3 IS NOT DATE", Not(Box::new(IsDate(p("RXA-3"))))),
+            ("EVN-2 IS INSTANT", IsInstant(p("EVN-2"))),
+            ("EVN-2 IS NOT INSTANT", Not(Box::new(IsInstant(p("EVN-2"))))),
             ("OBX-5 IS MULTILINE", IsMultiline(p("OBX-5"))),
             (
                 "OBX-5 is not multiline",

@@ -82,8 +82,36 @@ fn focus<'a>(event: &Event<'a>) -> Vec<Val<'a>> {
         .collect()
 }
 
+/// A notification without its MessageHeader: a resource whose `target` named the message (the
+/// Provenance of its event, EVN) names the notification's focus instead, as the IG advises where
+/// a translation yields no FHIR message (the resources the event concerns).
+fn retarget_to_focus<'a>(event: &mut Event<'a>, focus: &[Val<'a>]) {
+    let Some(header) = event.resources.first().map(|r| Val::Urn(r.id)) else {
+        return;
+    };
+    if focus.is_empty() {
+        return;
+    }
+    let doc = &mut event.doc;
+    for r in event.resources.iter().skip(1) {
+        let Some(list) = doc.get(r.node, "target") else {
+            continue;
+        };
+        let named = doc
+            .children(list)
+            .find_map(|t| doc.get(t, "reference").filter(|&x| *doc.val(x) == header));
+        let Some(reference) = named else { continue };
+        doc.replace(reference, focus[0]);
+        for &f in &focus[1..] {
+            let e = doc.push(list, Val::Object);
+            doc.set(e, "reference", f);
+        }
+    }
+}
+
 fn notification_bundle<'a>(event: &mut Event<'a>, opts: &'a NotifyOptions) -> NodeId {
     let focus = focus(event);
+    retarget_to_focus(event, &focus);
     let full = opts.flavor == Flavor::Detailed;
     let mut h = IdHasher::new("Parameters");
     h.add(&event.bundle_id);

@@ -273,6 +273,9 @@ pub const SUPPORTED: &[&str] = &[
     "ServiceRequest",
     "Specimen",
     "Device",
+    // A notification's record of its event (EVN): writeback writes EVN from the event and its
+    // time, and reports what the Provenance holds.
+    "Provenance",
 ];
 
 fn bad(path: &str, reason: impl Into<String>) -> Error {
@@ -662,7 +665,7 @@ mod tests {
             ),
             (
                 json!({"resourceType": "Medication"}),
-                "Medication: Medication is not a resource writeback translates (Patient, Encounter, Observation, DiagnosticReport, ChargeItem, Account, Practitioner, PractitionerRole, Organization, Location, RelatedPerson, Coverage, AllergyIntolerance, Condition, Procedure, ServiceRequest, Specimen, Device)",
+                "Medication: Medication is not a resource writeback translates (Patient, Encounter, Observation, DiagnosticReport, ChargeItem, Account, Practitioner, PractitionerRole, Organization, Location, RelatedPerson, Coverage, AllergyIntolerance, Condition, Procedure, ServiceRequest, Specimen, Device, Provenance)",
             ),
             (
                 json!({"resourceType": "Bundle", "type": "searchset", "entry": []}),
