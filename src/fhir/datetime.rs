@@ -176,6 +176,14 @@ impl<'a> Dtm<'a> {
         true
     }
 
+    /// True when this makes a FHIR instant ([`DateKind::Instant`]): a time of day with its
+    /// offset, or one `zone` gives the local time. Builds nothing.
+    pub fn makes_instant(&self, zone: Option<Tz>) -> bool {
+        self.day.is_some()
+            && self.hour.is_some()
+            && (self.offset.is_some() || self.zone_offset(zone).is_some())
+    }
+
     /// Seconds east of UTC of this local time in `zone`.
     fn zone_offset(&self, zone: Option<Tz>) -> Option<i32> {
         let zone = zone?;

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use super::Translator;
 use super::values::{Part, Scope};
 use crate::error::{Error, ErrorKind};
-use crate::fhir::datetime::{DateKind, Dtm};
+use crate::fhir::datetime::Dtm;
 use crate::fhir::doc::{NodeId, Val};
 use crate::fhir::id::IdHasher;
 use crate::mapping::condition::{Condition, Operand};
@@ -83,11 +83,7 @@ impl<'a> Translator<'a, '_> {
             }),
             Condition::IsInstant(o) => self.operand(o, part.as_deref_mut())?.is_some_and(|t| {
                 let first = t.split('^').next().unwrap_or("").trim();
-                Dtm::parse(first).is_ok_and(|d| {
-                    d.to_fhir(DateKind::Instant, self.opts.timezone)
-                        .value
-                        .is_some()
-                })
+                Dtm::parse(first).is_ok_and(|d| d.makes_instant(self.opts.timezone))
             }),
             Condition::Below(o, n) => self
                 .operand(o, part.as_deref_mut())?

@@ -10,7 +10,7 @@ use super::select::{Member, Nodes, Select, select};
 use super::{Focus, NodeKey, Piece, Slot, Writer};
 use crate::error::{Error, ErrorKind};
 use crate::fhir::base64;
-use crate::fhir::datetime::{DTM_FRACTION_DIGITS, DateKind, Dtm, cut_fraction, fhir_to_dtm};
+use crate::fhir::datetime::{DTM_FRACTION_DIGITS, Dtm, cut_fraction, fhir_to_dtm};
 use crate::fhir::decimal;
 use crate::mapping::condition::{Condition, Operand};
 use crate::mapping::plan::{Conversion, Direction, ElementMap, MapRow, Plan, Primitive};
@@ -1748,9 +1748,9 @@ fn eval(
         Condition::LongerThan(o, n) => shape(o).is_some_and(|s| s.chars > *n),
         Condition::IsDate(o) => text(o).is_some_and(|t| Dtm::parse(t.trim()).is_ok()),
         // What is written carries its own offset or none: no zone is assumed for it.
-        Condition::IsInstant(o) => text(o).is_some_and(|t| {
-            Dtm::parse(t.trim()).is_ok_and(|d| d.to_fhir(DateKind::Instant, None).value.is_some())
-        }),
+        Condition::IsInstant(o) => {
+            text(o).is_some_and(|t| Dtm::parse(t.trim()).is_ok_and(|d| d.makes_instant(None)))
+        }
         Condition::IsMultiline(o) => shape(o).is_some_and(|s| s.multiline),
         Condition::Below(o, n) => text(o).is_some_and(|t| Condition::number_below(&t, n)),
         Condition::Not(c) => !eval(c, text, shape),
