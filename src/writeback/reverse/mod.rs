@@ -1260,20 +1260,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             .iter()
             .filter(|r| r.merge && r.resource == own_row.resource)
         {
-            let Some(prefix) = entry_list(&self.plan.maps[row.map]) else {
-                continue;
-            };
-            let (depth, step) = (prefix.len(), &prefix[prefix.len() - 1]);
-            let entries = steps_list(self.req.resources[i].json, prefix);
-            for (k, entry) in entries.into_iter().enumerate() {
-                let focus = Focus { step, depth, entry };
-                let seg = self.b.add(id);
-                self.fill(seg, &id, row.map, i, Some(&focus))?;
-                if let Some(missing) = self.missing_required(seg, &id) {
-                    return Err(self.entry_missing_error(i, prefix, k, &id, missing));
-                }
-                written.push(seg);
-            }
+            written.extend(self.entry_segments_of(id, row.map, i)?);
         }
         if written.is_empty() {
             return Ok(());
@@ -1356,22 +1343,38 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             return Ok(());
         };
         for (map, i) in self.foreign_lists(anchor, ctx) {
-            let Some(prefix) = entry_list(&self.plan.maps[map]) else {
-                continue;
-            };
-            let (depth, step) = (prefix.len(), &prefix[prefix.len() - 1]);
-            let entries = steps_list(self.req.resources[i].json, prefix);
-            for (k, entry) in entries.into_iter().enumerate() {
-                let focus = Focus { step, depth, entry };
-                let seg = self.b.add(id);
-                self.fill(seg, &id, map, i, Some(&focus))?;
-                if let Some(missing) = self.missing_required(seg, &id) {
-                    return Err(self.entry_missing_error(i, prefix, k, &id, missing));
-                }
+            for seg in self.entry_segments_of(id, map, i)? {
                 self.set_id(seg, &id, ctx.group);
             }
         }
         Ok(())
+    }
+
+    /// Writes each entry of the list map `map` writes whole segments from (see [`entry_list`])
+    /// of resource `i` as a segment `id` of its own, filled through `map`; gives the segments.
+    /// An entry that leaves a field the version requires empty fails the request there.
+    fn entry_segments_of(
+        &mut self,
+        id: [u8; 3],
+        map: usize,
+        i: usize,
+    ) -> Result<Vec<usize>, Error> {
+        let Some(prefix) = entry_list(&self.plan.maps[map]) else {
+            return Ok(Vec::new());
+        };
+        let (depth, step) = (prefix.len(), &prefix[prefix.len() - 1]);
+        let entries = steps_list(self.req.resources[i].json, prefix);
+        let mut written = Vec::with_capacity(entries.len());
+        for (k, entry) in entries.into_iter().enumerate() {
+            let focus = Focus { step, depth, entry };
+            let seg = self.b.add(id);
+            self.fill(seg, &id, map, i, Some(&focus))?;
+            if let Some(missing) = self.missing_required(seg, &id) {
+                return Err(self.entry_missing_error(i, prefix, k, &id, missing));
+            }
+            written.push(seg);
+        }
+        Ok(written)
     }
 
     /// True when a `+Resource` row on segment node `node` writes entries of resource `i` as
