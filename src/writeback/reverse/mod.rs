@@ -952,7 +952,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
             if !c.repeats {
                 instances.truncate(1);
             }
-            if instances.is_empty() && self.has_foreign_entries(anchor, &ctx) {
+            if instances.is_empty() && c.repeats && self.has_foreign_entries(anchor, &ctx) {
                 // The group's instances are the entries of a resource placed outside it (a
                 // report with no results of its own but its presentedForm).
                 self.foreign_entry_instances(anchor, &ctx)?;
