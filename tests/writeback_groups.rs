@@ -698,3 +698,41 @@ fn written_codes(message: &[u8]) -> Vec<String> {
         })
         .collect()
 }
+
+#[test]
+fn an_events_provenance_is_its_evn_recorded_time_reason_operator_and_occurrence() {
+    let patient = json!({"resourceType": "Patient", "id": "p1",
+        "identifier": [{"system": "urn:oid:2.16.840.1.113883.19.5", "value": "MRN-1"}],
+        "name": [{"family": "Doe", "given": ["Ann"]}]});
+    let provenance = json!({"resourceType": "Provenance",
+        "target": [{"reference": "Patient/p1"}],
+        "recorded": "2026-03-15T10:15:00-05:00",
+        "occurredDateTime": "2026-03-15T09:45:00-05:00",
+        "reason": [{"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "PATRQT"}]}],
+        "agent": [{"who": {"reference": "Practitioner/op"}}]});
+    let operator = json!({"resourceType": "Practitioner", "id": "op",
+        "identifier": [{"value": "4471"}], "name": [{"family": "Okonkwo", "given": ["Adaeze"]}]});
+    let request = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": patient}, {"resource": operator}, {"resource": provenance}
+    ]});
+    let written = message(&request, "A08");
+    let evn = |n| common::field(&written, "EVN", n);
+    assert_eq!(evn(2), "20260315101500-0500");
+    assert_eq!(evn(4), "01");
+    assert_eq!(evn(5), "4471^Okonkwo^Adaeze");
+    assert_eq!(evn(6), "20260315094500-0500");
+    // Read again, the EVN is the event's Provenance once more, its operator the agent.
+    let bundle = read_back(&written);
+    let back = &entry_of(&bundle, "Provenance")["resource"];
+    assert_eq!(back["recorded"], "2026-03-15T10:15:00-05:00");
+    assert_eq!(back["occurredDateTime"], "2026-03-15T09:45:00-05:00");
+    assert_eq!(back["reason"][0]["coding"][1]["code"], "PATRQT");
+    // Without a Provenance, EVN-2 is the message's time.
+    let plain = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": request["entry"][0]["resource"].clone()}]});
+    assert_eq!(
+        common::field(&message(&plain, "A08"), "EVN", 2),
+        "20260101120000+0000"
+    );
+}

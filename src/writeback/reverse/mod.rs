@@ -454,6 +454,9 @@ fn check_references(s: &Structure, req: &Request<'_>) -> Result<(), Error> {
         for row in &node.rows {
             for link in &row.links {
                 let (owner, target, expected): (&str, &Target, &str) = match link {
+                    // The message itself is the envelope, not a resource written: what a
+                    // Provenance's target names is the request's business.
+                    Link::Outgoing { to, .. } if to == "MessageHeader" => continue,
                     Link::Outgoing { target, to, .. } => (row.resource.as_str(), target, to),
                     Link::Incoming { from, target, .. } if from != "MessageHeader" => {
                         (from.as_str(), target, row.resource.as_str())
@@ -1042,9 +1045,22 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                     .segment_mut(seg)
                     .set(1, 1, &[1], Cow::Owned(event.to_string()));
             }
-            self.b
-                .segment_mut(seg)
-                .set(2, 1, &[1], Cow::Owned(time.to_string()));
+            // The event's Provenance, where the request has one, gives its recorded time,
+            // reason, operator and time of occurrence (EVN[Provenance]).
+            if let Some((ri, row)) = primary(n)
+                && let Some(&i) = self.candidates(node, ri, row, ctx).first()
+            {
+                self.used[i] = true;
+                self.placed_by[i] = Some((node, ri));
+                placed.push(i);
+                self.fill(seg, &id, row.map, i, None)?;
+            }
+            // Recorded when the message is made, without one.
+            if !self.b.segment(seg).valued(2) {
+                self.b
+                    .segment_mut(seg)
+                    .set(2, 1, &[1], Cow::Owned(time.to_string()));
+            }
             return Ok(placed);
         }
         let scope = if ctx.anchor == Some(node) {
