@@ -365,6 +365,9 @@ fn the_readmes_sample_admission_translates_with_nothing_left_out_by_mistake() {
             "Patient",
             "RelatedPerson",
             "Encounter",
+            // The bed, its room and the room's point of care (PV1-3).
+            "Location",
+            "Location",
             "Location",
             "Practitioner",
             "Observation",

@@ -2008,6 +2008,49 @@ fn the_bed_status_is_the_operational_status_of_the_assigned_beds_location() {
 }
 
 #[test]
+fn rows_naming_fhir_elements_in_conditions_or_the_id_are_checked_at_load() {
+    // A FHIR element in a condition is read backwards only; a row targeting `id` names a key
+    // component and nothing else; either, misspelt or misplaced, names its file and line.
+    let file = "datatypes/PL[Location-Room].csv";
+    let fails_with = |from: &str, to: &str, why: &str| {
+        let mut tables = TableSet::embedded();
+        let map = tables.get(file).unwrap().replace(from, to);
+        let line = map.lines().position(|l| l.starts_with(to)).unwrap() + 1;
+        tables.insert(file, &map);
+        let e = Engine::new(&tables, EngineOptions::default()).unwrap_err();
+        assert_eq!(e.to_string(), format!("{file}:{line}: {why}"), "{to}");
+    };
+    fails_with(
+        "2,physicalType.coding[1].code = 'ro',name,,,,reverse",
+        "2,physicalType.coding[1].code = 'ro',name,,,,both",
+        "a condition on a FHIR element is read backwards only: mark the row reverse",
+    );
+    fails_with(
+        "2,physicalType.coding[1].code = 'ro',name,,,,reverse",
+        "2,physicalTyp.coding[1].code = 'ro',name,,,,reverse",
+        "`physicalTyp.coding[1].code`: Location has no element `physicalTyp`",
+    );
+    fails_with(
+        "2,,id,,,,forward",
+        "2,.2 VALUED,id,,,,forward",
+        "a row targeting `id` names a component that identifies the resource: a component alone, forward, with no condition, type or value",
+    );
+    let mut tables = TableSet::embedded();
+    let map = tables.get("segments/PV1[Encounter].csv").unwrap().replace(
+        "PV1-3,,location[1].location",
+        "PV1-3,status = 'x',location[1].location",
+    );
+    tables.insert("segments/PV1[Encounter].csv", &map);
+    let e = Engine::new(&tables, EngineOptions::default()).unwrap_err();
+    assert!(
+        e.to_string().ends_with(
+            "`status`: a FHIR element in a condition is for data type maps' reverse rows"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
 fn a_segments_field_in_a_data_type_map_must_run_forward_only() {
     // Writeback fills a data type from the element alone, so a row reading another field of
     // the segment has no way back.
@@ -2483,17 +2526,74 @@ fn a_next_of_kins_phone_without_a_use_is_given_none() {
     );
 }
 
+/// The names (and physical types) of the Location a reference names and the Locations it is
+/// part of, most granular first.
+fn location_chain(bundle: &Value, reference: &Value) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut at = referenced(bundle, reference);
+    while let Some(l) = at {
+        let name = l["name"].as_str().unwrap_or_default();
+        names.push(match l["physicalType"]["coding"][0]["code"].as_str() {
+            Some(t) => format!("{name} ({t})"),
+            None => name.to_string(),
+        });
+        assert!(names.len() < 5, "{bundle}");
+        at = referenced(bundle, &l["partOf"]);
+    }
+    names
+}
+
+#[test]
+fn a_location_is_its_most_granular_level_part_of_the_levels_above() {
+    // As the guide's PL map has it: the Encounter names the bed, the bed is part of its room
+    // and the room of its point of care; without a room, the bed is part of the point of care.
+    // Each level's id comes from the components that place it, so a room is one Location
+    // whichever of its beds is named, and a point of care sent alone is the one above them.
+    let ids = |pv1_3: &str, pv1_6: &str| {
+        let msg = format!(
+            "MSH|^~\\&|ADT1|GHH|||20260301||ADT^A02^ADT_A02|M1|P|2.5.1\rEVN|A02\rPID|1||MRN1^^^GHH^MR||DOE^JANE\rPV1|1|I|{pv1_3}|||{pv1_6}||||||||||||V1^^^GHH^VN\r"
+        );
+        let (_, bundle) = notify_with_report(msg.as_bytes(), false);
+        let encounter = resource(&bundle, "Encounter").unwrap().clone();
+        let chain = |n: usize| {
+            let mut ids = Vec::new();
+            let mut at = referenced(&bundle, &encounter["location"][n]["location"]);
+            while let Some(l) = at {
+                ids.push(l["id"].as_str().unwrap().to_string());
+                at = referenced(&bundle, &l["partOf"]);
+            }
+            ids
+        };
+        let names = location_chain(&bundle, &encounter["location"][0]["location"]);
+        (names, chain(0), chain(1))
+    };
+    let (names, now, before) = ids("4W^412^B^GHH", "4W^412^A^GHH");
+    assert_eq!(names, ["B (bd)", "412 (ro)", "4W"]);
+    assert_ne!(now[0], before[0], "two beds");
+    assert_eq!(now[1..], before[1..], "one room, one point of care");
+    let (names, now, before) = ids("4W^^C^GHH", "4W^^^GHH");
+    assert_eq!(names, ["C (bd)", "4W"]);
+    assert_eq!(
+        now[1..],
+        before[..],
+        "the point of care sent alone is the one above"
+    );
+    let (names, now, before) = ids("4W^412^^GHH", "4W^412^^OTHER");
+    assert_eq!(names, ["412 (ro)", "4W"]);
+    assert_ne!(now, before, "another facility's room and point of care");
+}
+
 #[test]
 fn a_v2_7_location_is_named_by_its_point_of_cares_namespace_id() {
     // v2.7 made PL.1 to PL.3 HDs: the point of care is 4E, not `4E&1.2.3.4&ISO`. Text outside
     // them keeps an `&` its sender did not escape, as before (XON.1 is an ST).
     let msg = b"MSH|^~\\&|ADT1|GHH|||20260301||ADT^A01^ADT_A01|M1|P|2.7\rEVN|A01\rPID|1||MRN1^^^GHH^MR||DOE^JANE\rPV1|1|I|4E&1.2.3.4&ISO^401&2.3.4&ISO^B&&\rIN1|1|PLAN1|INS1^^^GHH|Johnson & Johnson Health Plan\r";
     let (_, bundle) = notify_with_report(msg, false);
-    let location = resources(&bundle, "Location")
-        .into_iter()
-        .find(|l| l["name"] == "4E")
-        .unwrap_or_else(|| panic!("{bundle}"));
-    assert_eq!(location["alias"], json!(["401", "B"]));
+    let encounter = resource(&bundle, "Encounter").unwrap();
+    assert_eq!(
+        location_chain(&bundle, &encounter["location"][0]["location"]),
+        ["B (bd)", "401 (ro)", "4E"]
+    );
     assert!(
         resources(&bundle, "Organization")
             .iter()

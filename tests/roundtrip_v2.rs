@@ -310,7 +310,7 @@ impl Reader<'_> {
     fn holds(&self, c: &Condition) -> bool {
         eval(c, &|o: &Operand| match o {
             Operand::Path(p) => self.path_text(p),
-            Operand::Relative(_) => None,
+            Operand::Relative(_) | Operand::Element { .. } => None,
         })
     }
 }

@@ -819,8 +819,8 @@ fn a_location_name_too_long_for_the_point_of_care_goes_whole_to_the_description(
         (format!("^^^^^^^^{long}"), vec![])
     );
     assert_eq!(
-        pv1_3(location(json!({"name": "4W", "alias": ["412"]}))),
-        ("4W^412".to_string(), vec![])
+        pv1_3(location(json!({"name": "4W"}))),
+        ("4W".to_string(), vec![])
     );
     assert_eq!(
         pv1_3(location(json!({"description": "Main campus"}))),
@@ -828,6 +828,67 @@ fn a_location_name_too_long_for_the_point_of_care_goes_whole_to_the_description(
             "^^^^^^^^Main campus".to_string(),
             vec!["Bundle.entry[2].resource.name".to_string()]
         )
+    );
+}
+
+#[test]
+fn a_location_and_the_locations_it_is_part_of_are_one_pl() {
+    // A Location's physical type says which PL component its name is (bd PL.3, ro PL.2, any
+    // other PL.1), and the Locations it is part of give the components above it: a bed in a
+    // room of a ward, a bed in a point of care without a room, a room.
+    let engine = Engine::with_defaults().unwrap();
+    let explain = WritebackOptions {
+        explain: true,
+        event: Some("A01".into()),
+        ..options()
+    };
+    let typed = |id: &str, name: &str, ty: Option<&str>, part_of: Option<&str>| {
+        let mut l = json!({"resourceType": "Location", "id": id, "name": name});
+        if let Some(ty) = ty {
+            l["physicalType"] = json!({"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/location-physical-type",
+                "code": ty}]});
+        }
+        if let Some(p) = part_of {
+            l["partOf"] = json!({"reference": format!("Location/{p}")});
+        }
+        l
+    };
+    let pv1_3 = |locations: Vec<Value>| {
+        let encounter = json!({"resourceType": "Encounter", "status": "in-progress",
+            "class": {"code": "IMP"}, "subject": {"reference": "Patient/p1"},
+            "location": [{"location": {"reference": "Location/l1"}}]});
+        let mut resources = vec![patient(), encounter];
+        resources.extend(locations);
+        let written = engine.writeback(&tx(resources), &explain, 1).unwrap();
+        (field(&written.message, "PV1", 3), written.unmapped)
+    };
+    let none: Vec<String> = Vec::new();
+    assert_eq!(
+        pv1_3(vec![
+            typed("l1", "B", Some("bd"), Some("l2")),
+            typed("l2", "412", Some("ro"), Some("l3")),
+            typed("l3", "4W", Some("wa"), None),
+        ]),
+        (
+            "4W^412^B".to_string(),
+            // A ward is a point of care, but no PL component says it is a ward.
+            vec![
+                "Bundle.entry[4].resource.physicalType.coding[0].system".to_string(),
+                "Bundle.entry[4].resource.physicalType.coding[0].code".to_string()
+            ]
+        )
+    );
+    assert_eq!(
+        pv1_3(vec![
+            typed("l1", "C", Some("bd"), Some("l3")),
+            typed("l3", "4W", None, None),
+        ]),
+        ("4W^^C".to_string(), none.clone())
+    );
+    assert_eq!(
+        pv1_3(vec![typed("l1", "412", Some("ro"), None)]),
+        ("^412".to_string(), none)
     );
 }
 

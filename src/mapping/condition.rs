@@ -4,13 +4,14 @@
 use nom::{
     IResult, Parser,
     branch::alt,
-    bytes::complete::{tag, tag_no_case, take_till, take_while1},
+    bytes::complete::{tag, tag_no_case, take_till, take_while, take_while1},
     character::complete::{char, digit1, multispace0, multispace1},
     combinator::{all_consuming, map, map_res, opt, recognize},
     multi::separated_list1,
     sequence::{delimited, preceded, terminated},
 };
 
+use crate::mapping::target::Step;
 use crate::v2::Path;
 
 /// What a condition reads: a terser path, or a component of the value being mapped (`.2`,
@@ -21,6 +22,15 @@ pub enum Operand {
     Path(Path),
     /// Component (and subcomponent) numbers relative to the current value, 1-based.
     Relative(Vec<u32>),
+    /// A FHIR element of what a data type map reads backwards (`physicalType.coding[1].code`):
+    /// written in lower camel case, as FHIR names elements, so never taken for a segment id.
+    /// Its steps are filled in when the map's rows are compiled against its FHIR type.
+    Element {
+        /// The path as written.
+        text: String,
+        /// Its steps, relative to the element the map reads.
+        steps: Vec<Step>,
+    },
 }
 
 /// A compiled condition.
@@ -72,6 +82,24 @@ impl Condition {
         }
     }
 
+    /// Every operand the condition reads, to compile in place.
+    pub fn operands_mut(&mut self) -> Vec<&mut Operand> {
+        match self {
+            Condition::Valued(o)
+            | Condition::Equals(o, _)
+            | Condition::In(o, _)
+            | Condition::LongerThan(o, _)
+            | Condition::IsDate(o)
+            | Condition::IsInstant(o)
+            | Condition::IsMultiline(o)
+            | Condition::Below(o, _) => vec![o],
+            Condition::Not(c) => c.operands_mut(),
+            Condition::And(cs) | Condition::Or(cs) => {
+                cs.iter_mut().flat_map(|c| c.operands_mut()).collect()
+            }
+        }
+    }
+
     /// True when `text` is a number below `limit` (both decimal text); false for anything that
     /// is not a number.
     pub fn number_below(text: &str, limit: &str) -> bool {
@@ -93,11 +121,21 @@ fn operand(i: &str) -> IResult<&str, Operand> {
         recognize((char('.'), digit1, opt((char('.'), digit1)))),
         |s: &str| Operand::Relative(s[1..].split('.').filter_map(|n| n.parse().ok()).collect()),
     );
+    let element = map(
+        recognize((
+            take_while1(|c: char| c.is_ascii_lowercase()),
+            take_while(|c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '[' | ']')),
+        )),
+        |s: &str| Operand::Element {
+            text: s.to_string(),
+            steps: Vec::new(),
+        },
+    );
     let path = map_res(
         take_while1(|c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '[' | ']')),
         |s: &str| s.parse::<Path>().map(Operand::Path),
     );
-    ws(alt((relative, path))).parse(i)
+    ws(alt((relative, element, path))).parse(i)
 }
 
 /// A number literal, unquoted: `0`, `-1.5`.
@@ -328,6 +366,19 @@ mod tests {
                 Or(vec![
                     Valued(p("AAA-1")),
                     And(vec![Valued(p("BBB-1")), Valued(p("CCC-1"))]),
+                ]),
+            ),
+            (
+                "physicalType.coding[1].code IN ('bd', 'ro') AND .1 VALUED",
+                And(vec![
+                    In(
+                        Operand::Element {
+                            text: "physicalType.coding[1].code".into(),
+                            steps: Vec::new(),
+                        },
+                        vec!["bd".into(), "ro".into()],
+                    ),
+                    Valued(Operand::Relative(vec![1])),
                 ]),
             ),
         ];

@@ -163,6 +163,10 @@ pub struct ElementMap {
     pub creates_resource: bool,
     /// What FHIR requires of the type it builds.
     pub requirements: &'static Requirements,
+    /// For a data type map building a resource: the components whose text identifies it
+    /// (rows targeting `id`), so that its id is a hash of those alone; empty when the whole
+    /// value does. A room's Location is the same whichever of its beds a PL names.
+    pub key: Vec<Vec<u32>>,
     /// The rows, in file order.
     pub rows: Vec<MapRow>,
 }
@@ -427,6 +431,40 @@ fn incoming_target(lhs: &str) -> Result<(&str, Target), String> {
         ));
     }
     Ok((from, target))
+}
+
+/// Takes the rows of a resource-building data type map that target `id` out of its rows: each
+/// names a component whose text identifies the resource (see [`ElementMap::key`]). They write
+/// nothing, so they take no condition, type, vocabulary or value, and run forward only.
+fn take_key_rows(rows: &mut Vec<MapRow>, file: &str) -> Result<Vec<Vec<u32>>, Error> {
+    let mut key = Vec::new();
+    let mut kept = Vec::with_capacity(rows.len());
+    for row in rows.drain(..) {
+        if row.target.text != "id" {
+            kept.push(row);
+            continue;
+        }
+        let plain = row.when.is_none()
+            && row.vocabulary.is_none()
+            && row.constant.is_none()
+            && row.defaults.is_empty()
+            && row.conversion == Conversion::Primitive(Primitive::Text)
+            && row.direction == Direction::Forward;
+        match &row.source {
+            Some(Operand::Relative(nums)) if !nums.is_empty() && plain => key.push(nums.clone()),
+            _ => {
+                return Err(err(
+                    file,
+                    row.line,
+                    "a row targeting `id` names a component that identifies the resource: \
+                     a component alone, forward, with no condition, type or value"
+                        .to_string(),
+                ));
+            }
+        }
+    }
+    *rows = kept;
+    Ok(key)
 }
 
 /// Splits `PID[Patient]` into (`PID`, `Patient`).
@@ -777,7 +815,7 @@ impl Compiler<'_> {
             .map_err(|er| at_row(er, &file, row.line))?;
         let when = match row.cell(5) {
             "" => None,
-            w => Some(self.condition(w, Some(name)).map_err(e)?),
+            w => Some(self.condition(w, Some(name), "").map_err(e)?),
         };
         let mut links = Vec::new();
         for link in row
@@ -911,15 +949,33 @@ impl Compiler<'_> {
         })
     }
 
-    fn condition(&self, text: &str, segment: Option<&str>) -> Result<Condition, String> {
-        let c = condition::parse(text)?;
-        for o in c.operands() {
+    /// Parses and checks a condition: of a message or segment map row (`segment` names the
+    /// segment), or of a data type map row building `fhir_type`, whose FHIR element operands
+    /// are compiled against that type.
+    fn condition(
+        &self,
+        text: &str,
+        segment: Option<&str>,
+        fhir_type: &str,
+    ) -> Result<Condition, String> {
+        let mut c = condition::parse(text)?;
+        for o in c.operands_mut() {
             match o {
                 Operand::Path(p) => check_path(p)?,
                 Operand::Relative(_) if segment.is_some() => {
                     return Err("`.N` components are for data type maps; name the field".into());
                 }
                 Operand::Relative(_) => {}
+                Operand::Element { text, .. } if segment.is_some() => {
+                    return Err(format!(
+                        "`{text}`: a FHIR element in a condition is for data type maps' reverse rows"
+                    ));
+                }
+                Operand::Element { text, steps } => {
+                    *steps = target::parse(fhir_type, text)
+                        .map_err(|m| format!("`{text}`: {m}"))?
+                        .steps;
+                }
             }
         }
         Ok(c)
@@ -978,6 +1034,11 @@ impl Compiler<'_> {
             compiled.push(r);
         }
         self.in_progress.pop();
+        let key = if creates_resource && !is_segment_map {
+            take_key_rows(&mut compiled, file)?
+        } else {
+            Vec::new()
+        };
         self.entry_requirements(&mut compiled);
         // A resource of its own with no identifier (a Location named only by its room) would be
         // empty in a lightweight notification; keep all it has there instead.
@@ -992,6 +1053,7 @@ impl Compiler<'_> {
             requirements: elements::requirements(&fhir_type),
             fhir_type,
             creates_resource,
+            key,
             rows: compiled,
         });
         let index = self.plan.maps.len() - 1;
@@ -1053,7 +1115,10 @@ impl Compiler<'_> {
         };
         let when = match row.cell(1) {
             "" => None,
-            w => Some(self.condition(w, is_segment_map.then_some(v2)).map_err(e)?),
+            w => Some(
+                self.condition(w, is_segment_map.then_some(v2), fhir_type)
+                    .map_err(e)?,
+            ),
         };
         let target = target::parse(fhir_type, row.cell(2))
             .map_err(|m| e(format!("target `{}`: {m}", row.cell(2))))?;
@@ -1068,6 +1133,18 @@ impl Compiler<'_> {
                 )));
             }
         };
+        // A FHIR element is read only where there is one: backwards.
+        if direction != Direction::Reverse
+            && when.as_ref().is_some_and(|c| {
+                c.operands()
+                    .iter()
+                    .any(|o| matches!(o, Operand::Element { .. }))
+            })
+        {
+            return Err(e(
+                "a condition on a FHIR element is read backwards only: mark the row reverse".into(),
+            ));
+        }
         let vocabulary = match row.cell(4) {
             "" => None,
             v => Some(

@@ -148,6 +148,8 @@ impl<'a> Translator<'a, '_> {
     ) -> Option<Value<'a>> {
         match o {
             Operand::Relative(nums) => self.descend(part?, nums).map(|p| *p.value()),
+            // Read backwards only: a row whose condition names one never runs forward.
+            Operand::Element { .. } => None,
             Operand::Path(p) => {
                 match (p.repetition, p.component) {
                     (None, None) => self.consume_path(p),
@@ -302,6 +304,8 @@ impl<'a> Translator<'a, '_> {
                 Some(v) => self.run_value(row, &v, obj),
                 None => Ok(()),
             },
+            // A source is a field or a component, never a FHIR element (see `Compiler::map_row`).
+            Some(Operand::Element { .. }) => Ok(()),
             Some(Operand::Path(p)) => {
                 let joined_kind = match row.conversion {
                     Conversion::Primitive(Primitive::JoinedText) => Some(false),
@@ -506,8 +510,9 @@ impl<'a> Translator<'a, '_> {
     }
 
     /// Makes (once per distinct source text) the resource map `m` builds from `source`, the
-    /// raw text its id is a hash of, by running the map over `part` (`None`: the current
-    /// segment), and points the row's target at it. A target an earlier row already points
+    /// raw text its id is a hash of (or, for a map with a key, `part`'s key components), by
+    /// running the map over `part` (`None`: the current segment), and points the row's target
+    /// at it. A target an earlier row already points
     /// somewhere keeps that reference (the first row to fill an element wins), and then no
     /// resource is made: nothing would refer to it.
     pub(super) fn refer_to_built(
@@ -528,7 +533,21 @@ impl<'a> Translator<'a, '_> {
         }
         let ty: &'a str = &self.plan.maps[m].fhir_type;
         let mut h = IdHasher::new(ty);
-        h.add_bytes(source);
+        match part {
+            Some(p) if !self.plan.maps[m].key.is_empty() => {
+                // Each valued key component with its place, so that a point of care sent alone
+                // (`ER`) and the same one above a room (`ER^12`) hash alike.
+                for nums in &self.plan.maps[m].key {
+                    if let Some(c) = p.descend(nums).filter(|c| !c.value().raw().is_empty()) {
+                        for &n in nums {
+                            h.add_number(u64::from(n));
+                        }
+                        h.add_bytes(c.value().raw());
+                    }
+                }
+            }
+            _ => h.add_bytes(source),
+        }
         let id = h.id();
         let existed = self.by_id.contains_key(&id);
         let needs = self.plan.maps[m].requirements;

@@ -1291,8 +1291,16 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
         element: &'j Json,
     ) -> bool {
         let text = |o: &Operand| -> Option<String> {
-            let Operand::Relative(nums) = o else {
-                return None;
+            let nums = match o {
+                Operand::Relative(nums) => nums,
+                // The element the map reads back (a Location's physical type): its text.
+                Operand::Element { steps, .. } => {
+                    let v = select(element, steps, Select::default())
+                        .into_iter()
+                        .next()?;
+                    return primitive_text(v).map(Cow::into_owned);
+                }
+                Operand::Path(_) => return None,
             };
             get_in(rep, nums).or_else(|| {
                 map.rows.iter().find_map(|row| {
@@ -1706,7 +1714,7 @@ fn derived_elsewhere(map: &ElementMap, row: &MapRow, v: &Json, rep: &Rep) -> boo
                         && other.when.as_ref().is_some_and(|c| {
                             eval_text(c, &|o: &Operand| match o {
                                 Operand::Relative(n) => get_in(rep, n),
-                                Operand::Path(_) => None,
+                                Operand::Path(_) | Operand::Element { .. } => None,
                             })
                         })
                 }
