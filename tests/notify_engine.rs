@@ -2826,6 +2826,23 @@ fn race_and_ethnic_group_are_the_us_core_extensions() {
             ("text", "White\nAsian")
         ])
     );
+    // Other Race is table 0005's one code beyond the categories: a detailed race, which US
+    // Core's Detailed Race value set has; sent alone, its display is the text.
+    let (report, p) = patient("2106-3^White^HL70005~2131-1^Other Race^HL70005", "");
+    assert!(report.untranslated.is_empty(), "{:?}", report.untranslated);
+    assert_eq!(
+        parts(&p, race),
+        pairs(&[
+            ("ombCategory", "2106-3"),
+            ("detailed", "2131-1"),
+            ("text", "White\nOther Race")
+        ])
+    );
+    let (_, p) = patient("2131-1^^CDCREC", "");
+    assert_eq!(
+        parts(&p, race),
+        pairs(&[("detailed", "2131-1"), ("text", "Other Race")])
+    );
     // A site's own code is no category: reported, its words kept as the text.
     let (report, p) = patient("W^White^L", "");
     assert_eq!(parts(&p, race), pairs(&[("text", "White")]));

@@ -448,23 +448,25 @@ fn us_core_race_and_ethnicity_go_to_pid_10_and_pid_22_naming_their_tables() {
         {"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race", "extension": [
             category("2106-3"), category("2028-9"),
             {"url": "detailed", "valueCoding": {"system": cdc, "code": "2039-6"}},
-            {"url": "text", "valueString": "White, Japanese"}]},
+            {"url": "detailed", "valueCoding": {"system": cdc, "code": "2131-1"}},
+            {"url": "text", "valueString": "White, Japanese, other"}]},
         {"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity", "extension": [
             category("2186-5"), {"url": "text", "valueString": "Not Hispanic or Latino"}]}]}));
     let written = write(&request, "2.5.1").unwrap();
     assert_eq!(
         field(&written.message, "PID", 10),
-        "2106-3^White^HL70005~2028-9^Asian^HL70005"
+        "2106-3^White^HL70005~2028-9^Asian^HL70005~2131-1^Other Race^HL70005"
     );
     // Table 0189's letter, with its table named: a bare N is also the NHS's Black African.
     assert_eq!(
         field(&written.message, "PID", 22),
         "N^Not Hispanic or Latino^HL70189"
     );
-    // What PID-10 has no room for is reported: the detailed race and the texts.
+    // What PID-10 has no room for is reported: a detailed race table 0005 lacks (Japanese) and
+    // the texts.
     for path in [
         "Patient.extension[0].extension[2].valueCoding.code",
-        "Patient.extension[0].extension[3].valueString",
+        "Patient.extension[0].extension[4].valueString",
     ] {
         assert!(unmapped(&written, path), "{path}: {:?}", written.unmapped);
     }
@@ -476,8 +478,8 @@ fn us_core_race_and_ethnicity_go_to_pid_10_and_pid_22_naming_their_tables() {
         .unwrap()
         .iter()
         .flat_map(|e| e["extension"].as_array().unwrap())
-        .filter(|x| x["url"] == "ombCategory")
+        .filter(|x| x["url"] == "ombCategory" || x["url"] == "detailed")
         .map(|x| x["valueCoding"]["code"].as_str().unwrap())
         .collect();
-    assert_eq!(codes, ["2106-3", "2028-9", "2186-5"]);
+    assert_eq!(codes, ["2106-3", "2028-9", "2131-1", "2186-5"]);
 }

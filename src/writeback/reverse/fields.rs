@@ -226,7 +226,11 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                 }
                 continue;
             }
-            for (k, v) in values.into_iter().enumerate() {
+            // A row adding repetitions after an earlier row's leaves no gap for an entry that
+            // writes nothing (a detailed race table 0005 has no code for, after its categories).
+            let closes_gaps = row.each_repetition && p.repetition.is_none();
+            let mut k = 0;
+            for v in values {
                 let mut rep = self.current_rep(seg, field, start_rep + k);
                 if let Some(c) = &row.constant {
                     set_in(
@@ -268,7 +272,10 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
                     }
                 }
                 fit_to_version(id, field, &self.version, &mut rep);
-                self.put_rep(seg, field, start_rep + k, rep);
+                if !(closes_gaps && rep.is_empty()) {
+                    self.put_rep(seg, field, start_rep + k, rep);
+                    k += 1;
+                }
             }
         }
         Ok(())
