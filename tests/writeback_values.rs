@@ -893,6 +893,33 @@ fn a_location_and_the_locations_it_is_part_of_are_one_pl() {
 }
 
 #[test]
+fn a_facilitys_universal_id_goes_back_as_its_id_and_type() {
+    // An Organization made of an HD (PL.4) is identified by its namespace id and, for a
+    // universal id of type ISO, UUID or URI, by that id as a URI: written back, the URI is HD.2
+    // and HD.3 again, not the URI's text in HD.2.
+    let engine = Engine::with_defaults().unwrap();
+    let encounter = json!({"resourceType": "Encounter", "status": "in-progress",
+        "class": {"code": "IMP"}, "subject": {"reference": "Patient/p1"},
+        "location": [{"location": {"reference": "Location/l1"}}]});
+    let location = json!({"resourceType": "Location", "id": "l1", "name": "4W",
+        "managingOrganization": {"reference": "Organization/o1"}});
+    let facility = |uri: &str| {
+        json!({"resourceType": "Organization", "id": "o1", "identifier": [
+            {"value": "GHH"}, {"system": "urn:ietf:rfc:3986", "value": uri}]})
+    };
+    let pv1_3 = |org: Value| {
+        let request = tx(vec![patient(), encounter.clone(), location.clone(), org]);
+        let written = engine.writeback(&request, &options(), 1).unwrap();
+        field(&written.message, "PV1", 3)
+    };
+    assert_eq!(pv1_3(facility("urn:oid:1.2.3")), "4W^^^GHH&1.2.3&ISO");
+    assert_eq!(
+        pv1_3(facility("https://ghh.example.org/facility")),
+        "4W^^^GHH&https://ghh.example.org/facility&URI"
+    );
+}
+
+#[test]
 fn a_surname_in_parts_keeps_its_prefixes_and_partner_name_both_ways() {
     // XPN.1 is an FN: the surname as sent, then the own prefix and surname and the partner's
     // (FN.2 to FN.5), which are the core extensions of HumanName.family and go back in place.
