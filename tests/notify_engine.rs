@@ -3056,7 +3056,9 @@ fn transfer(evn: &str) -> Vec<u8> {
 #[test]
 fn an_events_operator_reason_and_time_are_its_provenance() {
     let (report, bundle) = notify_with_report(
-        &transfer("A02|20260315101500-0500||02|4471^Okonkwo^Adaeze|20260315094500-0500"),
+        &transfer(
+            "A02|20260315101500-0500||02|4471^Okonkwo^Adaeze|20260315094500-0500|GHH^1.2.840.114350^ISO",
+        ),
         true,
     );
     let provenance = resource(&bundle, "Provenance").expect("a Provenance");
@@ -3075,7 +3077,15 @@ fn an_events_operator_reason_and_time_are_its_provenance() {
     let header = resource(&bundle, "MessageHeader").unwrap();
     let target = referenced(&bundle, &provenance["target"][0]).unwrap();
     assert_eq!(target, header);
-    for field in ["EVN-2", "EVN-4", "EVN-5", "EVN-6"] {
+    // The event facility is a Location of its own, a site (the guide's HD[Location] map).
+    let facility = referenced(&bundle, &provenance["location"]).unwrap();
+    assert_eq!(facility["name"], "GHH");
+    assert_eq!(
+        facility["identifier"],
+        json!([{"system": "urn:ietf:rfc:3986", "value": "urn:oid:1.2.840.114350"}])
+    );
+    assert_eq!(facility["physicalType"]["coding"][0]["code"], "si");
+    for field in ["EVN-2", "EVN-4", "EVN-5", "EVN-6", "EVN-7"] {
         assert_read(&report, field);
     }
 }

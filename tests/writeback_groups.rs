@@ -700,7 +700,7 @@ fn written_codes(message: &[u8]) -> Vec<String> {
 }
 
 #[test]
-fn an_events_provenance_is_its_evn_recorded_time_reason_operator_and_occurrence() {
+fn an_events_provenance_is_its_evn_recorded_time_reason_operator_occurrence_and_place() {
     let patient = json!({"resourceType": "Patient", "id": "p1",
         "identifier": [{"system": "urn:oid:2.16.840.1.113883.19.5", "value": "MRN-1"}],
         "name": [{"family": "Doe", "given": ["Ann"]}]});
@@ -710,11 +710,15 @@ fn an_events_provenance_is_its_evn_recorded_time_reason_operator_and_occurrence(
         "occurredDateTime": "2026-03-15T09:45:00-05:00",
         "reason": [{"coding": [{
             "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "PATRQT"}]}],
-        "agent": [{"who": {"reference": "Practitioner/op"}}]});
+        "agent": [{"who": {"reference": "Practitioner/op"}}],
+        "location": {"reference": "Location/site"}});
     let operator = json!({"resourceType": "Practitioner", "id": "op",
         "identifier": [{"value": "4471"}], "name": [{"family": "Okonkwo", "given": ["Adaeze"]}]});
+    let site = json!({"resourceType": "Location", "id": "site", "name": "GHH",
+        "identifier": [{"system": "urn:ietf:rfc:3986", "value": "urn:oid:1.2.840.114350"}]});
     let request = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": patient}, {"resource": operator}, {"resource": provenance}
+        {"resource": patient}, {"resource": operator}, {"resource": site},
+        {"resource": provenance}
     ]});
     let written = message(&request, "A08");
     let evn = |n| common::field(&written, "EVN", n);
@@ -722,6 +726,7 @@ fn an_events_provenance_is_its_evn_recorded_time_reason_operator_and_occurrence(
     assert_eq!(evn(4), "01");
     assert_eq!(evn(5), "4471^Okonkwo^Adaeze");
     assert_eq!(evn(6), "20260315094500-0500");
+    assert_eq!(evn(7), "GHH^1.2.840.114350^ISO");
     // Read again, the EVN is the event's Provenance once more, its operator the agent.
     let bundle = read_back(&written);
     let back = &entry_of(&bundle, "Provenance")["resource"];
