@@ -2584,6 +2584,37 @@ fn a_location_is_its_most_granular_level_part_of_the_levels_above() {
 }
 
 #[test]
+fn merging_accounts_or_visits_leaves_the_patient_as_it_is() {
+    // A41 and A42 share A40's structure, and their MRG-1 names the same patient as PID-3: the
+    // patient is not replaced by itself; what merges is the account (MRG-3) or visit (MRG-5).
+    let fixture = |name: &str| {
+        let path = format!(
+            "{}/fixtures/v2-to-fhir/{name}.hl7",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let (_, bundle) = notify_with_report(&std::fs::read(path).unwrap(), false);
+        bundle
+    };
+    for (name, ty, merged) in [
+        ("adt_a41_merge_account", "Account", "ACCT-6990"),
+        ("adt_a42_merge_visit", "Encounter", "VN-66120"),
+    ] {
+        let bundle = fixture(name);
+        let patients = resources(&bundle, "Patient");
+        assert_eq!(patients.len(), 1, "{name}");
+        assert!(patients[0].get("active").is_none(), "{name}");
+        assert!(patients[0].get("link").is_none(), "{name}");
+        let merged = resources(&bundle, ty)
+            .into_iter()
+            .find(|r| r["identifier"][0]["value"] == merged)
+            .unwrap_or_else(|| panic!("{name}: {bundle}"));
+        assert_eq!(merged["status"], "unknown");
+        let focus = &resource(&bundle, "MessageHeader").unwrap()["focus"];
+        assert_eq!(focus.as_array().unwrap().len(), 3, "{name}: {focus}");
+    }
+}
+
+#[test]
 fn a_v2_7_location_is_named_by_its_point_of_cares_namespace_id() {
     // v2.7 made PL.1 to PL.3 HDs: the point of care is 4E, not `4E&1.2.3.4&ISO`. Text outside
     // them keeps an `&` its sender did not escape, as before (XON.1 is an ST).
