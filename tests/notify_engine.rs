@@ -2581,6 +2581,10 @@ fn a_location_is_its_most_granular_level_part_of_the_levels_above() {
     let (names, now, before) = ids("4W^412^^GHH", "4W^412^^OTHER");
     assert_eq!(names, ["412 (ro)", "4W"]);
     assert_ne!(now, before, "another facility's room and point of care");
+    // Places named by a description alone are told apart by it.
+    let (_, now, before) = ids("^^^^^^^^Main campus", "^^^^^^^^Annex");
+    assert_eq!((now.len(), before.len()), (1, 1));
+    assert_ne!(now, before, "two places described");
 }
 
 #[test]

@@ -510,11 +510,11 @@ impl<'a> Translator<'a, '_> {
     }
 
     /// Makes (once per distinct source text) the resource map `m` builds from `source`, the
-    /// raw text its id is a hash of (or, for a map with a key, `part`'s key components), by
-    /// running the map over `part` (`None`: the current segment), and points the row's target
-    /// at it. A target an earlier row already points
-    /// somewhere keeps that reference (the first row to fill an element wins), and then no
-    /// resource is made: nothing would refer to it.
+    /// raw text its id is a hash of (or, for a map with a key, `part`'s valued key components,
+    /// when it has any), by running the map over `part` (`None`: the current segment), and
+    /// points the row's target at it. A target an earlier row already points somewhere keeps
+    /// that reference (the first row to fill an element wins), and then no resource is made:
+    /// nothing would refer to it.
     pub(super) fn refer_to_built(
         &mut self,
         row: &'a MapRow,
@@ -533,20 +533,24 @@ impl<'a> Translator<'a, '_> {
         }
         let ty: &'a str = &self.plan.maps[m].fhir_type;
         let mut h = IdHasher::new(ty);
-        match part {
-            Some(p) if !self.plan.maps[m].key.is_empty() => {
-                // Each valued key component with its place, so that a point of care sent alone
-                // (`ER`) and the same one above a room (`ER^12`) hash alike.
-                for nums in &self.plan.maps[m].key {
-                    if let Some(c) = p.descend(nums).filter(|c| !c.value().raw().is_empty()) {
-                        for &n in nums {
-                            h.add_number(u64::from(n));
-                        }
-                        h.add_bytes(c.value().raw());
+        let mut keyed = false;
+        if let Some(p) = part {
+            // Each valued key component with its place, so that a point of care sent alone
+            // (`ER`) and the same one above a room (`ER^12`) hash alike.
+            for nums in &self.plan.maps[m].key {
+                if let Some(c) = p.descend(nums).filter(|c| !c.value().raw().is_empty()) {
+                    for &n in nums {
+                        h.add_number(u64::from(n));
                     }
+                    h.add_bytes(c.value().raw());
+                    keyed = true;
                 }
             }
-            _ => h.add_bytes(source),
+        }
+        // A value none of whose key components is sent (a PL with its description alone) is
+        // told apart by all its text, as a map without a key tells values apart.
+        if !keyed {
+            h.add_bytes(source);
         }
         let id = h.id();
         let existed = self.by_id.contains_key(&id);
