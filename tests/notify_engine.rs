@@ -2589,8 +2589,9 @@ fn a_location_is_its_most_granular_level_part_of_the_levels_above() {
 
 #[test]
 fn merging_accounts_or_visits_leaves_the_patient_as_it_is() {
-    // A41 and A42 share A40's structure, and their MRG-1 names the same patient as PID-3: the
-    // patient is not replaced by itself; what merges is the account (MRG-3) or visit (MRG-5).
+    // A41 and A42 share A40's structure, and A35 A34's, and their MRG-1 names the same patient
+    // as PID-3: the patient is not replaced by itself; what merges or changes is the account
+    // (MRG-3) or visit (MRG-5).
     let fixture = |name: &str| {
         let path = format!(
             "{}/fixtures/v2-to-fhir/{name}.hl7",
@@ -2602,6 +2603,7 @@ fn merging_accounts_or_visits_leaves_the_patient_as_it_is() {
     for (name, ty, merged) in [
         ("adt_a41_merge_account", "Account", "ACCT-6990"),
         ("adt_a42_merge_visit", "Encounter", "VN-66120"),
+        ("adt_a35_change_account_number", "Account", "ACCT-7001"),
     ] {
         let bundle = fixture(name);
         let patients = resources(&bundle, "Patient");
@@ -2616,6 +2618,18 @@ fn merging_accounts_or_visits_leaves_the_patient_as_it_is() {
         let focus = &resource(&bundle, "MessageHeader").unwrap()["focus"];
         assert_eq!(focus.as_array().unwrap().len(), 3, "{name}: {focus}");
     }
+    // A46 changes the patient's id (MRG-4 to PID-2): no Patient is replaced, and the prior id
+    // is reported.
+    let msg = b"MSH|^~\\&|ADT1|GHH|||20260305||ADT^A46^ADT_A30|M46|P|2.5.1\rEVN|A46\rPID|1|EXT-2|PATID8888^^^GHH^MR||LOPEZ^MARIA\rMRG|PATID8888^^^GHH^MR|||EXT-1\r";
+    let (report, bundle) = notify_with_report(msg, true);
+    let patients = resources(&bundle, "Patient");
+    assert_eq!(patients.len(), 1);
+    assert!(patients[0].get("active").is_none(), "{bundle}");
+    assert!(
+        report.unmapped.contains(&"MRG-4".to_string()),
+        "{:?}",
+        report.unmapped
+    );
 }
 
 #[test]
