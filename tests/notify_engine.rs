@@ -2588,7 +2588,7 @@ fn a_location_is_its_most_granular_level_part_of_the_levels_above() {
 }
 
 #[test]
-fn merging_accounts_or_visits_leaves_the_patient_as_it_is() {
+fn merging_changing_or_moving_accounts_and_visits_leaves_the_patient_as_it_is() {
     // A41 and A42 share A40's structure, and A35 A34's, and their MRG-1 names the same patient
     // as PID-3: the patient is not replaced by itself; what merges or changes is the account
     // (MRG-3) or visit (MRG-5).
@@ -2618,6 +2618,13 @@ fn merging_accounts_or_visits_leaves_the_patient_as_it_is() {
         let focus = &resource(&bundle, "MessageHeader").unwrap()["focus"];
         assert_eq!(focus.as_array().unwrap().len(), 3, "{name}: {focus}");
     }
+    // A44 moves an account to the PID's patient: its subject, and the message's focus.
+    let bundle = fixture("adt_a44_move_account");
+    let account = resource(&bundle, "Account").unwrap();
+    let patient = resource(&bundle, "Patient").unwrap();
+    assert_eq!(referenced(&bundle, &account["subject"][0]), Some(patient));
+    let focus = &resource(&bundle, "MessageHeader").unwrap()["focus"];
+    assert_eq!(referenced(&bundle, &focus[0]), Some(account));
     // A46 changes the patient's id (MRG-4 to PID-2): no Patient is replaced, and the prior id
     // is reported.
     let msg = b"MSH|^~\\&|ADT1|GHH|||20260305||ADT^A46^ADT_A30|M46|P|2.5.1\rEVN|A46\rPID|1|EXT-2|PATID8888^^^GHH^MR||LOPEZ^MARIA\rMRG|PATID8888^^^GHH^MR|||EXT-1\r";
