@@ -2618,13 +2618,21 @@ fn merging_changing_or_moving_accounts_and_visits_leaves_the_patient_as_it_is() 
         let focus = &resource(&bundle, "MessageHeader").unwrap()["focus"];
         assert_eq!(focus.as_array().unwrap().len(), 3, "{name}: {focus}");
     }
-    // A44 moves an account to the PID's patient: its subject, and the message's focus.
-    let bundle = fixture("adt_a44_move_account");
-    let account = resource(&bundle, "Account").unwrap();
-    let patient = resource(&bundle, "Patient").unwrap();
-    assert_eq!(referenced(&bundle, &account["subject"][0]), Some(patient));
-    let focus = &resource(&bundle, "MessageHeader").unwrap()["focus"];
-    assert_eq!(referenced(&bundle, &focus[0]), Some(account));
+    // A44 moves an account, A45 a visit, to the PID's patient: its subject, and the message's
+    // focus.
+    for (name, ty, subject) in [
+        ("adt_a44_move_account", "Account", "/subject/0"),
+        ("adt_a45_move_visit", "Encounter", "/subject"),
+    ] {
+        let bundle = fixture(name);
+        let moved = resource(&bundle, ty).unwrap();
+        let patient = resource(&bundle, "Patient").unwrap();
+        let reference = moved.pointer(subject).unwrap();
+        assert_eq!(referenced(&bundle, reference), Some(patient), "{name}");
+        let focus = &resource(&bundle, "MessageHeader").unwrap()["focus"];
+        assert_eq!(focus.as_array().unwrap().len(), 1, "{name}");
+        assert_eq!(referenced(&bundle, &focus[0]), Some(moved), "{name}");
+    }
     // A46 changes the patient's id (MRG-4 to PID-2): no Patient is replaced, and the prior id
     // is reported.
     let msg = b"MSH|^~\\&|ADT1|GHH|||20260305||ADT^A46^ADT_A30|M46|P|2.5.1\rEVN|A46\rPID|1|EXT-2|PATID8888^^^GHH^MR||LOPEZ^MARIA\rMRG|PATID8888^^^GHH^MR|||EXT-1\r";
