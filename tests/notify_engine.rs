@@ -3214,3 +3214,41 @@ fn without_a_message_header_the_provenance_is_about_the_notifications_focus() {
         .collect();
     assert_eq!(targets, ["Patient", "Encounter"]);
 }
+
+#[test]
+fn a_merge_that_names_the_surviving_patient_as_the_one_it_replaces_fails() {
+    // The surviving patient (PID-3) replacing itself (MRG-1): no notification can say what the
+    // sender meant, and marking that patient inactive would lose it.
+    let msg = b"MSH|^~\\&|MPI|GHH|||20260303||ADT^A40^ADT_A39|M40|P|2.5.1\rEVN|A40\rPID|1||PATID8888^^^GHH^MR||LOPEZ^MARIA\rMRG|PATID8888^^^GHH^MR\r";
+    for strict in [true, false] {
+        let e = engine(strict, None)
+            .notify(msg, &NotifyOptions::default())
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BadValue);
+        assert_eq!(
+            e.to_string(),
+            "MRG-1 (segment 4) at byte 108: MRG-1 names the Patient meant to replace it: a \
+             Patient cannot replace itself"
+        );
+    }
+    // A chain in one message (8888 into 7777, 7777 into 6666) replaces each patient by the
+    // next: the patient the second MRG names is the first PID's, made in another group.
+    let msg = b"MSH|^~\\&|MPI|GHH|||20260303||ADT^A40^ADT_A39|M40|P|2.5.1\rEVN|A40\rPID|1||PATID7777^^^GHH^MR\rMRG|PATID8888^^^GHH^MR\rPID|2||PATID6666^^^GHH^MR\rMRG|PATID7777^^^GHH^MR\r";
+    let (_, bundle) = notify_with_report(msg, false);
+    let patient = |mrn: &str| {
+        resources(&bundle, "Patient")
+            .into_iter()
+            .find(|p| p["identifier"][0]["value"] == mrn)
+            .unwrap_or_else(|| panic!("{mrn}: {bundle}"))
+    };
+    for (replaced, by) in [("PATID8888", "PATID7777"), ("PATID7777", "PATID6666")] {
+        let old = patient(replaced);
+        assert_eq!(old["active"], false, "{replaced}");
+        assert_eq!(
+            referenced(&bundle, &old["link"][0]["other"]),
+            Some(patient(by)),
+            "{replaced}"
+        );
+    }
+    assert!(patient("PATID6666").get("active").is_none());
+}

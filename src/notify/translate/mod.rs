@@ -145,8 +145,10 @@ struct Translator<'a, 'o> {
     placement: Placement,
     segments_by_id: SegmentsById,
     /// Links to resolve once every resource exists: (resource index, link, the segment whose
-    /// row made the resource, which a link's `fill` map reads).
-    pending: Vec<(usize, &'a Link, Segment<'a>)>,
+    /// row made or reached the resource, which a link's `fill` map reads, and the group
+    /// instance that row ran in, from which the link looks: a Patient an MRG names that an
+    /// earlier PATIENT group's PID made is replaced by this group's patient, not that one's).
+    pending: Vec<(usize, &'a Link, Segment<'a>, usize)>,
     /// What some row read, when explaining: (segment number, field, repetition), the
     /// repetition [`EVERY_REPETITION`] for a row that read the whole field.
     consumed: Vec<(u32, u32, u32)>,
@@ -515,12 +517,14 @@ impl<'a> Translator<'a, '_> {
                         None => self.create(row, group, seg, ordinal)?,
                     }
                 } else {
-                    self.create(row, group, seg, ordinal)?
+                    let made = self.create(row, group, seg, ordinal)?;
+                    self.refuse_replacing_itself(row, made, group, seg)?;
+                    made
                 };
                 let obj = self.resources[res].node;
                 self.run_map(row.map, None, obj)?;
                 for link in &row.links {
-                    self.pending.push((res, link, *seg));
+                    self.pending.push((res, link, *seg, group));
                 }
             }
         }
@@ -534,10 +538,10 @@ impl<'a> Translator<'a, '_> {
         // Fallback links (`||=`) last: they add only to the lists every other link left empty.
         let pending = std::mem::take(&mut self.pending);
         let mut fallbacks = 0;
-        for &(res, link, seg) in &pending {
+        for &(res, link, seg, group) in &pending {
             match link.is_fallback() {
                 true => fallbacks += 1,
-                false => self.link(res, link, seg)?,
+                false => self.link(res, link, seg, group)?,
             }
         }
         // What lacks what FHIR requires goes before the fallbacks, so that a list emptied of
@@ -545,14 +549,57 @@ impl<'a> Translator<'a, '_> {
         // Patient).
         let left_out = self.leave_out_incomplete()?;
         if fallbacks > 0 {
-            for &(res, link, seg) in pending.iter().filter(|p| p.1.is_fallback()) {
+            for &(res, link, seg, group) in pending.iter().filter(|p| p.1.is_fallback()) {
                 if !left_out.get(res).copied().unwrap_or(false) {
-                    self.link(res, link, seg)?;
+                    self.link(res, link, seg, group)?;
                 }
             }
         }
         self.drop_left_out(left_out);
         Ok(())
+    }
+
+    /// Fails when a row that makes a resource replaced by another of its type (an MRG's
+    /// Patient, linked to the PID's) reached, by its key, the very resource of that type made
+    /// beside it: an A40 whose MRG-1 names the PID's own patient would mark the surviving
+    /// patient inactive and give it its identifiers twice. The sender's merge contradicts
+    /// itself, and no notification can say what it meant.
+    fn refuse_replacing_itself(
+        &mut self,
+        row: &'a MessageRow,
+        res: usize,
+        group: usize,
+        seg: &Segment<'a>,
+    ) -> Result<(), Error> {
+        let replaces_its_kind = row
+            .links
+            .iter()
+            .any(|l| matches!(l, Link::Outgoing { to, .. } if *to == row.resource));
+        let made_here =
+            self.resources[res].group == group && self.resources[res].position < seg.number() - 1;
+        if !replaces_its_kind || !made_here {
+            return Ok(());
+        }
+        let named_by = row.key.first().and_then(|p| self.resolve(p));
+        let (what, at) = match named_by {
+            Some(f) => (
+                format!("{}-{}", seg.id(), f.value().location().field),
+                Some(f.value()),
+            ),
+            None => (seg.id().to_string(), None),
+        };
+        let mut e = Error::new(
+            ErrorKind::BadValue,
+            format!(
+                "{what} names the {} meant to replace it: a {} cannot replace itself",
+                row.resource, row.resource
+            ),
+        );
+        e = match at {
+            Some(v) => e.at(v.location()).at_offset(v.offset() as u64),
+            None => e.at(seg.location()),
+        };
+        Err(e)
     }
 
     /// Makes the resource a message map row names (or returns the one with the same id).
@@ -747,8 +794,13 @@ impl<'a> Translator<'a, '_> {
         None
     }
 
-    fn link(&mut self, res: usize, link: &'a Link, seg: Segment<'a>) -> Result<(), Error> {
-        let group = self.resources[res].group;
+    fn link(
+        &mut self,
+        res: usize,
+        link: &'a Link,
+        seg: Segment<'a>,
+        group: usize,
+    ) -> Result<(), Error> {
         match link {
             Link::Outgoing { target, to, sole } => {
                 if let Some(other) = self.nearest(to, group, Some(res), true, *sole) {
