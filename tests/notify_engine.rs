@@ -2633,6 +2633,21 @@ fn merging_changing_or_moving_accounts_and_visits_leaves_the_patient_as_it_is() 
         assert_eq!(focus.as_array().unwrap().len(), 1, "{name}");
         assert_eq!(referenced(&bundle, &focus[0]), Some(moved), "{name}");
     }
+    // A43 moves a patient's identifiers (PID-3, MRG-1) from one person (MRG-4) to another
+    // (PID-2): the Patient is the message's focus, with its new person among its identifiers,
+    // and the prior person is reported.
+    let path = format!(
+        "{}/fixtures/v2-to-fhir/adt_a43_move_patient_information.hl7",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let (report, bundle) = notify_with_report(&std::fs::read(path).unwrap(), true);
+    let patients = resources(&bundle, "Patient");
+    assert_eq!(patients.len(), 1);
+    assert!(patients[0].get("active").is_none(), "{bundle}");
+    assert_eq!(patients[0]["identifier"][0]["value"], "PERS-2002");
+    let focus = &resource(&bundle, "MessageHeader").unwrap()["focus"];
+    assert_eq!(referenced(&bundle, &focus[0]), Some(patients[0]));
+    assert!(report.unmapped.contains(&"MRG-4".to_string()));
     // A46 changes the patient's id (MRG-4 to PID-2): no Patient is replaced, and the prior id
     // is reported.
     let msg = b"MSH|^~\\&|ADT1|GHH|||20260305||ADT^A46^ADT_A30|M46|P|2.5.1\rEVN|A46\rPID|1|EXT-2|PATID8888^^^GHH^MR||LOPEZ^MARIA\rMRG|PATID8888^^^GHH^MR|||EXT-1\r";
