@@ -1253,6 +1253,61 @@ OBX|1|ED|PDF^Document^L||^AP^pdf^Base64^{wrapped}||||||F\r"
 }
 
 #[test]
+fn a_document_sent_one_obx_per_line_is_one_attachment_per_kind_of_text() {
+    // Transcription systems send a note as one TX OBX per line (and a line of repetitions
+    // where it wraps): the document's plain text is one attachment, its lines in order; the
+    // formatted text (FT) another; each encapsulated document (ED) one of its own.
+    let msg = b"MSH|^~\\&|EHR|HOSP|||20240305101112-0500||MDM^T02^MDM_T02|M1|P|2.5.1\rEVN|T02\r\
+PID|1||MRN1^^^GHH^MR||DOE^JANE\rPV1|1|O\rTXA|1|CN|TX|||20240305091500-0500||||||DOC-3|||||||AV\r\
+OBX|1|TX|NOTE^Note^L||First line.||||||F\r\
+OBX|2|ED|PDF^Document^L||^AP^PDF^Base64^JVBERi0xLjQK||||||F\r\
+OBX|3|TX|NOTE^Note^L||Second line~third line.||||||F\r\
+OBX|4|FT|NOTE^Note^L||Signed||||||F\r\
+OBX|5|TX|NOTE^Note^L||Last line.||||||F\r";
+    let (report, bundle) = notify_with_report(msg, true);
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let content = resource(&bundle, "DocumentReference").unwrap()["content"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let kinds: Vec<&str> = content
+        .iter()
+        .map(|c| c["attachment"]["contentType"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["application/text", "application/pdf", "text/hl7v2"]);
+    let text = |c: &Value| {
+        let data = c["attachment"]["data"].as_str().unwrap();
+        String::from_utf8(base64_decode(data)).unwrap()
+    };
+    assert_eq!(
+        text(&content[0]),
+        "First line.\nSecond line\nthird line.\nLast line."
+    );
+    assert_eq!(text(&content[2]), "Signed");
+}
+
+/// Decodes standard base64 (the test's own, to check what the engine encoded).
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let digits: Vec<u8> = text.bytes().filter(|&c| c != b'=').map(value).collect();
+    let mut out = Vec::new();
+    for chunk in digits.chunks(4) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &d)| n | u32::from(d) << (18 - 6 * i));
+        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    out
+}
+
+#[test]
 fn the_content_type_is_the_mime_type_the_type_of_data_and_subtype_make() {
     // HL7 sends a MIME type in two parts (ED.2 the type of data, ED.3 the subtype); FHIR's
     // contentType is the whole type. Without a MIME type from them, an Attachment holding data

@@ -1357,10 +1357,7 @@ impl Compiler<'_> {
         } else if source.is_none() {
             return Err(e("a row needs a source field or a constant value".into()));
         }
-        let first_step = match target.steps.first() {
-            Some(Step::Member { name, .. }) | Some(Step::Extension { name, .. }) => name.as_str(),
-            None => "",
-        };
+        let first_step = target.steps.first().map_or("", Step::name);
         let light = !creates_resource
             || first_step == "identifier"
             || elements::required(fhir_type).contains(&first_step);

@@ -23,6 +23,18 @@ pub enum Step {
         /// True when the element is a list.
         many: bool,
     },
+    /// The entry of a list whose member at `key` (a path of single elements ending at a
+    /// primitive) holds `value`, found or made with that value: `content(attachment.contentType=
+    /// application/text)` is the one content entry of a document's plain text, however many
+    /// segments add lines to it.
+    Entry {
+        /// Element name (a list).
+        name: String,
+        /// The member path inside the entry (`attachment.contentType`).
+        key: Vec<String>,
+        /// The value that member holds.
+        value: String,
+    },
     /// The extension (or modifierExtension) with this URL, found or made (`append`: always made).
     Extension {
         /// `extension` or `modifierExtension`.
@@ -39,6 +51,16 @@ impl Step {
     pub fn appends(&self) -> bool {
         match self {
             Step::Member { append, .. } | Step::Extension { append, .. } => *append,
+            Step::Entry { .. } => false,
+        }
+    }
+
+    /// The element the step enters.
+    pub fn name(&self) -> &str {
+        match self {
+            Step::Member { name, .. } | Step::Extension { name, .. } | Step::Entry { name, .. } => {
+                name
+            }
         }
     }
 }
@@ -152,6 +174,43 @@ pub fn parse(owner: &str, path: &str) -> Result<Target, String> {
             ));
         }
         match url {
+            // In any list but extensions, `(…)` chooses an entry by a member's value.
+            Some(selector) if !matches!(name, "extension" | "modifierExtension") => {
+                if !el.many || append || index.is_some() {
+                    return Err(format!(
+                        "`{raw}`: `name(member=value)` chooses an entry of a list, without [] or [N]"
+                    ));
+                }
+                let Some((key, value)) = selector
+                    .split_once('=')
+                    .filter(|(k, v)| !k.is_empty() && !v.is_empty() && v.trim() == *v)
+                else {
+                    return Err(format!(
+                        "bad step `{raw}`: expected {name}(URL) for an extension, or {name}(member=value)"
+                    ));
+                };
+                let mut owner = el.ty;
+                let mut names = Vec::new();
+                for member in key.split('.') {
+                    let found = elements::element(owner, member)
+                        .filter(|m| !m.many)
+                        .ok_or_else(|| {
+                            format!("`{raw}`: {owner} has no single element `{member}`")
+                        })?;
+                    names.push(member.to_string());
+                    owner = found.ty;
+                }
+                if !elements::PRIMITIVES.contains(&owner) {
+                    return Err(format!(
+                        "`{raw}`: `{key}` is a {owner}, not a primitive an entry can be chosen by"
+                    ));
+                }
+                steps.push(Step::Entry {
+                    name: name.to_string(),
+                    key: names,
+                    value: value.to_string(),
+                });
+            }
             Some(url) => {
                 if index.is_some() {
                     // The first extension with the URL is found or made; `[]` adds another.
@@ -188,6 +247,12 @@ pub fn parse(owner: &str, path: &str) -> Result<Target, String> {
         Some(Step::Member { append, index, .. }) => *append || index.is_some(),
         _ => true,
     };
+    if matches!(steps.last(), Some(Step::Entry { .. })) {
+        return Err(format!(
+            "`{}`: an entry chosen by a member's value is filled through a step after it",
+            path.trim()
+        ));
+    }
     if el.many && !addressed {
         return Err(format!(
             "`{}` is a list: write `{}[]` to add to it, or `[N]` for its N-th entry",
@@ -255,11 +320,6 @@ mod tests {
                 "gender[]",
                 "Patient.gender is not a list: `gender[]` cannot append",
             ),
-            (
-                "Patient",
-                "name(x)",
-                "`name(…)` selects by URL, only for extension and modifierExtension",
-            ),
             ("Patient", "na-me", "bad step `na-me` in target `na-me`"),
             (
                 "Patient",
@@ -267,10 +327,54 @@ mod tests {
                 "`extension(http://a.b/c)[$].valueString`: an extension chosen by URL takes `[]` or no index",
             ),
             ("Patient", "", "empty target"),
+            (
+                "Patient",
+                "name(x)",
+                "bad step `name(x)`: expected name(URL) for an extension, or name(member=value)",
+            ),
+            (
+                "Patient",
+                "name(given=A).family",
+                "`name(given=A)`: HumanName has no single element `given`",
+            ),
+            (
+                "DocumentReference",
+                "content(attachment=A).format",
+                "`content(attachment=A)`: `attachment` is a Attachment, not a primitive an entry can be chosen by",
+            ),
+            (
+                "DocumentReference",
+                "content(format.code=A)[]",
+                "`content(format.code=A)`: `name(member=value)` chooses an entry of a list, without [] or [N]",
+            ),
+            (
+                "DocumentReference",
+                "content(format.code=A)",
+                "`content(format.code=A)`: an entry chosen by a member's value is filled through a step after it",
+            ),
+            (
+                "Patient",
+                "gender(x=y).id",
+                "`gender(x=y)`: `name(member=value)` chooses an entry of a list, without [] or [N]",
+            ),
         ];
         for (owner, path, want) in bad {
             assert_eq!(parse(owner, path).unwrap_err(), *want, "{owner} {path}");
         }
+        let t = parse(
+            "DocumentReference",
+            "content(attachment.contentType=application/text).attachment.data",
+        )
+        .unwrap();
+        assert_eq!(t.ty, "base64Binary");
+        assert_eq!(
+            t.steps[0],
+            Step::Entry {
+                name: "content".into(),
+                key: vec!["attachment".into(), "contentType".into()],
+                value: "application/text".into()
+            }
+        );
         let s = parse("Patient", "extension(http://a.b/c)[]").unwrap();
         assert_eq!(
             s.steps,

@@ -416,6 +416,11 @@ fn append_steps(path: &mut String, ty: &str, target: &Target) {
                 }
                 owner = element.map_or("", |e| e.ty);
             }
+            Step::Entry { name, key, value } => {
+                let value = value.replace('\\', "\\\\").replace('\'', "\\'");
+                let _ = write!(path, ".{name}.where({} = '{value}')", key.join("."));
+                owner = elements::element(owner, name).map_or("", |e| e.ty);
+            }
             Step::Extension { name, url, .. } => {
                 // A FHIRPath string literal escapes `\` and `'`.
                 let url = url.replace('\\', "\\\\").replace('\'', "\\'");

@@ -12,7 +12,7 @@ use crate::fhir::doc::{NodeId, Val};
 use crate::fhir::id::IdHasher;
 use crate::mapping::condition::{Condition, Operand};
 use crate::mapping::plan::{Concept, Conversion, MapRow, Primitive};
-use crate::mapping::target::Step;
+use crate::mapping::target::{Step, Target};
 use crate::v2::{Charset, Field, Formatting, Path, Value};
 
 impl<'a> Translator<'a, '_> {
@@ -344,13 +344,12 @@ impl<'a> Translator<'a, '_> {
                         }
                     }
                     if !joined.is_empty() {
-                        let value = if base64 {
-                            crate::fhir::base64::encode(joined.as_bytes())
+                        if base64 {
+                            self.add_lines_as_base64(obj, &row.target, &joined);
                         } else {
-                            joined
-                        };
-                        let value = Val::MadeStr(self.doc.make(&value));
-                        self.write(obj, &row.target, value);
+                            let value = Val::MadeStr(self.doc.make(&joined));
+                            self.write(obj, &row.target, value);
+                        }
                     }
                     return Ok(());
                 }
@@ -390,6 +389,39 @@ impl<'a> Translator<'a, '_> {
                 }
             }
         }
+    }
+
+    /// Writes `lines` as base64 data at `target`, after the lines an earlier segment wrote
+    /// there: a note sent one OBX per line (an MDM document's TX) is one attachment whose text
+    /// grows by a line per segment. The data there is this row's own, made from text, so it
+    /// decodes; anything else there is kept as it is.
+    fn add_lines_as_base64(&mut self, obj: NodeId, target: &'a Target, lines: &str) {
+        let at = self.parent_of_last(obj, &target.steps);
+        let earlier = match target.steps.last() {
+            Some(Step::Member {
+                name, many: false, ..
+            }) => self.doc.get(at, name),
+            _ => None,
+        };
+        let Some(node) = earlier.filter(|&n| !self.doc.is_empty(n)) else {
+            let value = crate::fhir::base64::encode(lines.as_bytes());
+            let value = Val::MadeStr(self.doc.make(&value));
+            self.write(obj, target, value);
+            return;
+        };
+        let Some(mut text) = self
+            .doc
+            .str_at(node)
+            .and_then(crate::fhir::base64::decode)
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+        else {
+            return;
+        };
+        text.push('\n');
+        text.push_str(lines);
+        let value = crate::fhir::base64::encode(text.as_bytes());
+        let value = Val::MadeStr(self.doc.make(&value));
+        self.doc.replace(node, value);
     }
 
     /// Writes the displays of the concepts every repetition of `field` translates to through
@@ -670,6 +702,10 @@ impl<'a> Translator<'a, '_> {
                     other => other,
                 },
                 Step::Member { append: true, .. } => None,
+                Step::Entry { name, key, value } => self
+                    .doc
+                    .get(cur, name)
+                    .and_then(|list| self.entry_holding(list, key, value)),
                 Step::Extension { name, url, append } => match (append, self.doc.get(cur, name)) {
                     (false, Some(list)) => self.doc.children(list).find(|&e| {
                         self.doc.get(e, "url").and_then(|u| self.doc.str_at(u))

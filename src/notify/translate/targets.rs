@@ -42,7 +42,8 @@ impl<'a> Translator<'a, '_> {
             Some(Step::Member { name, .. }) => {
                 self.doc.set(at, name, val);
             }
-            Some(Step::Extension { .. }) | None => {}
+            // An entry chosen by a member's value is filled through a step after it.
+            Some(Step::Extension { .. } | Step::Entry { .. }) | None => {}
         }
     }
 
@@ -90,6 +91,17 @@ impl<'a> Translator<'a, '_> {
         self.walk_steps(obj, steps)
     }
 
+    /// The entry of the list `arr` whose member at `key` holds `value` (see [`Step::Entry`]).
+    pub(super) fn entry_holding(&self, arr: NodeId, key: &[String], value: &str) -> Option<NodeId> {
+        let doc = &self.doc;
+        doc.children(arr).find(|&entry| {
+            key.iter()
+                .try_fold(entry, |at, k| doc.get(at, k))
+                .and_then(|n| doc.str_at(n))
+                == Some(value)
+        })
+    }
+
     #[inline(never)]
     pub(super) fn walk_steps(&mut self, obj: NodeId, steps: &'a [Step]) -> NodeId {
         let mut cur = obj;
@@ -126,6 +138,22 @@ impl<'a> Translator<'a, '_> {
                         }
                     } else {
                         self.doc.member(cur, name, Val::Object)
+                    }
+                }
+                Step::Entry { name, key, value } => {
+                    let arr = self.doc.member(cur, name, Val::Array);
+                    match self.entry_holding(arr, key, value) {
+                        Some(e) => e,
+                        None => {
+                            let e = self.doc.push(arr, Val::Object);
+                            let (last, path) = key.split_last().expect("a key names a member");
+                            let mut at = e;
+                            for k in path {
+                                at = self.doc.member(at, k, Val::Object);
+                            }
+                            self.doc.set(at, last, Val::Str(value));
+                            e
+                        }
                     }
                 }
                 Step::Extension { name, url, append } => {

@@ -120,6 +120,18 @@ fn same_element(a: &Step, b: &Step) -> bool {
     match (a, b) {
         (Step::Member { name: a, .. }, Step::Member { name: b, .. }) => a == b,
         (Step::Extension { url: a, .. }, Step::Extension { url: b, .. }) => a == b,
+        (
+            Step::Entry {
+                name: a,
+                key: ka,
+                value: va,
+            },
+            Step::Entry {
+                name: b,
+                key: kb,
+                value: vb,
+            },
+        ) => a == b && ka == kb && va == vb,
         _ => false,
     }
 }
@@ -537,10 +549,7 @@ fn a(ty: &str) -> String {
 }
 
 fn first_name(t: &Target) -> &str {
-    match t.steps.first() {
-        Some(Step::Member { name, .. } | Step::Extension { name, .. }) => name,
-        None => "",
-    }
+    t.steps.first().map_or("", Step::name)
 }
 
 /// The JSON pointer from an entry of the target's first element to its `reference`.
@@ -1422,13 +1431,7 @@ impl<'p: 'j, 'j> Writer<'p, 'j> {
         };
         let r = &self.req.resources[i];
         let seg = String::from_utf8_lossy(id);
-        let name = list
-            .iter()
-            .map(|st| match st {
-                Step::Member { name, .. } | Step::Extension { name, .. } => name.as_str(),
-            })
-            .collect::<Vec<_>>()
-            .join(".");
+        let name = list.iter().map(Step::name).collect::<Vec<_>>().join(".");
         Error::new(
             ErrorKind::MissingRequired,
             format!(

@@ -154,6 +154,9 @@ pub(super) fn select<'j>(node: &'j Json, steps: &[Step], how: Select<'_, '_, 'j>
                         _ => next.push(v),
                     }
                 }
+                Step::Entry { name, key, value } => {
+                    next.extend(entries(n, name).iter().find(|e| holds(e, key, value)));
+                }
                 Step::Extension { name, url, append } => {
                     let items = n
                         .get(name)
@@ -187,6 +190,21 @@ pub(super) fn select<'j>(node: &'j Json, steps: &[Step], how: Select<'_, '_, 'j>
         cur = next;
     }
     cur
+}
+
+/// The entries of the list `name` of `n` (none when it is absent or no list).
+fn entries<'j>(n: &'j Json, name: &str) -> &'j [Json] {
+    member(n, name)
+        .and_then(Json::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// Whether the member of `entry` at `key` is the string `value` (see [`Step::Entry`]).
+fn holds(entry: &Json, key: &[String], value: &str) -> bool {
+    key.iter()
+        .try_fold(entry, |at, k| member(at, k))
+        .and_then(Json::as_str)
+        == Some(value)
 }
 
 /// The first entry of a list, where FHIR lets entries say which comes first whatever their
@@ -232,6 +250,9 @@ pub(super) fn steps_list<'j>(node: &'j Json, steps: &[Step]) -> Vec<&'j Json> {
                     Some(v) => next.push(v),
                     None => {}
                 },
+                Step::Entry { name, key, value } => {
+                    next.extend(entries(n, name).iter().filter(|e| holds(e, key, value)))
+                }
                 Step::Extension { name, url, .. } => next.extend(
                     n.get(name)
                         .and_then(Json::as_array)
@@ -272,5 +293,27 @@ mod tests {
         let unmarked = json!({"resourceType": "Patient", "communication": [
             {"language": {"text": "Spanish"}}, {"language": {"text": "English"}}]});
         assert_eq!(text(&unmarked, &language).as_deref(), Some("Spanish"));
+    }
+
+    #[test]
+    fn an_entry_chosen_by_a_members_value_is_the_first_that_holds_it() {
+        let t = target::parse(
+            "DocumentReference",
+            "content(attachment.contentType=application/text).attachment.data",
+        )
+        .unwrap();
+        let document = json!({"resourceType": "DocumentReference", "content": [
+            {"attachment": {"contentType": "text/hl7v2", "data": "Rg=="}},
+            {"attachment": {"data": "WA=="}},
+            {"attachment": {"contentType": "application/text", "data": "VA=="}},
+            {"attachment": {"contentType": "application/text", "data": "VTI="}}]});
+        let found = select(&document, &t.steps, Select::default());
+        assert_eq!(found.first().and_then(|v| v.as_str()), Some("VA=="));
+        assert_eq!(found.len(), 1);
+        let listed = steps_list(&document, &t.steps[..1]);
+        assert_eq!(listed.len(), 2);
+        let none = json!({"resourceType": "DocumentReference", "content": [
+            {"attachment": {"contentType": "text/hl7v2", "data": "Rg=="}}]});
+        assert!(select(&none, &t.steps, Select::default()).is_empty());
     }
 }
