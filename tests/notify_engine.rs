@@ -133,20 +133,29 @@ fn without_msh9_2_the_event_is_evn_1_as_hl7_v2_1_sent_it() {
 #[test]
 fn an_employer_next_of_kin_is_a_contact_not_a_related_person_in_every_adt_that_lists_them() {
     let e = engine(false, None);
-    for (event, structure) in [("A01", "ADT_A01"), ("A03", "ADT_A03"), ("A16", "ADT_A16")] {
+    // The third employer is sent by its contact role alone (NK1-7), as writeback writes a
+    // contact that is an organization: no RelatedPerson in any map. The IG's ADT_A05 map makes
+    // every other NK1 one, the employer NK1-3 names too.
+    for (event, structure, people) in [
+        ("A01", "ADT_A01", 1),
+        ("A03", "ADT_A03", 1),
+        ("A16", "ADT_A16", 1),
+        ("A31", "ADT_A05", 2),
+    ] {
         let msg = format!(
             "MSH|^~\\&|A|B|||20260101||ADT^{event}^{structure}|M1|P|2.5.1\r\
              EVN|{event}\rPID|1||123^^^GHH^MR||DOE^JANE\r\
              NK1|1|DOE^JOHN|SPO^Spouse^HL70063\r\
              NK1|2||EMR^Employer^HL70063||||||||||ACME TOOL WORKS^L\r\
+             NK1|3||||||E^Employer^HL70131||||||ACME TOOL WORKS\r\
              PV1|1|I|||||||||||||||||VN-1\r"
         );
         let bundle = e.notify(msg.as_bytes(), &NotifyOptions::default()).unwrap();
         let related = resources(&bundle, "RelatedPerson").len();
         let patient = resource(&bundle, "Patient").unwrap();
         let contacts = patient["contact"].as_array().unwrap();
-        assert_eq!(related, 1, "{event}: only the spouse is a RelatedPerson");
-        assert_eq!(contacts.len(), 2, "{event}: both are contacts");
+        assert_eq!(related, people, "{event}: RelatedPersons");
+        assert_eq!(contacts.len(), 3, "{event}: all are contacts");
         let employer = contacts[1]["organization"]["reference"].as_str().unwrap();
         let organization = resources(&bundle, "*")
             .into_iter()
