@@ -3331,3 +3331,68 @@ fn a_merge_that_names_the_surviving_patient_as_the_one_it_replaces_fails() {
     }
     assert!(patient("PATID6666").get("active").is_none());
 }
+
+#[test]
+fn an_administration_refers_to_the_order_the_pharmacy_encoded() {
+    // The eMAR's RAS^O17 names the order by its placer number and give code, as the
+    // pharmacy's RDE^O11 did: its MedicationRequest is the same resource (the same id).
+    let path = format!(
+        "{}/fixtures/v2-to-fhir/ras_o17_administrations.hl7",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let (report, bundle) = notify_with_report(&std::fs::read(path).unwrap(), true);
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let order = b"MSH|^~\\&|PHARMACY|RMC|EHR|RMC|20260512080000-0400||RDE^O11^RDE_O11|PH7|P|2.5.1\rPID|1||MRN5523108^^^RMC^MR||Okafor^Daniel^E\rORC|NW|RX-20417^EHR|PH-88231^PHARMACY\rRXE|^^^20260512080000-0400^^R|00069-1530-68^Amlodipine 5 mg tablet^NDC|5||mg^milligram^UCUM\rTQ1|1||QD\rRXR|PO^Oral^HL70162\r";
+    let (_, encoded) = notify_with_report(order, false);
+    let request = resource(&encoded, "MedicationRequest").unwrap();
+    let administrations = resources(&bundle, "MedicationAdministration");
+    assert_eq!(administrations.len(), 2);
+    let given = administrations[0];
+    assert_eq!(
+        referenced(&bundle, &given["request"]).unwrap()["id"],
+        request["id"]
+    );
+    assert_eq!(given["status"], "completed");
+    assert_eq!(given["effectiveDateTime"].as_str(), None);
+    assert_eq!(
+        given["effectivePeriod"]["start"],
+        "2026-05-12T14:00:00-04:00"
+    );
+    assert_eq!(given["dosage"]["route"]["coding"][0]["code"], "PO");
+    let pulse = referenced(&bundle, &given["supportingInformation"][0]).unwrap();
+    assert_eq!(pulse["code"]["coding"][0]["code"], "8867-4");
+    // Refused: not done, with the refusal reason; its route is the RXR after its own RXA.
+    let refused = administrations[1];
+    assert_eq!(refused["status"], "not-done");
+    assert_eq!(refused["statusReason"][0]["coding"][0]["code"], "00");
+    assert_eq!(refused["dosage"]["route"]["coding"][0]["code"], "IV");
+    assert_eq!(refused["dosage"]["site"]["coding"][0]["code"], "RA");
+    let patient = resource(&bundle, "Patient").unwrap();
+    for a in &administrations {
+        assert_eq!(referenced(&bundle, &a["subject"]), Some(patient));
+        assert!(referenced(&bundle, &a["context"]).is_some());
+    }
+    let focus = &resource(&bundle, "MessageHeader").unwrap()["focus"];
+    assert_eq!(focus.as_array().unwrap().len(), 2);
+    assert_eq!(referenced(&bundle, &focus[0]), Some(given));
+
+    // A deletion is entered in error; an RXA without a time of administration, which FHIR
+    // requires, makes none (and says so).
+    let msg = |rxa: &str| {
+        format!(
+            "MSH|^~\\&|EMAR|RMC|||20260512||RAS^O17^RAS_O17|M1|P|2.5.1\rPID|1||MRN1^^^RMC^MR\rORC|RE|RX-1^EHR\r{rxa}\rRXR|PO\r"
+        )
+    };
+    let (_, deleted) = notify_with_report(
+        msg("RXA|0|1|20260512140000-0400|20260512140000-0400|RX^Drug^L|1||||||||||||||CP|D")
+            .as_bytes(),
+        false,
+    );
+    assert_eq!(
+        resource(&deleted, "MedicationAdministration").unwrap()["status"],
+        "entered-in-error"
+    );
+    let (report, undated) = notify_with_report(msg("RXA|0|1|||RX^Drug^L|1").as_bytes(), false);
+    assert!(resource(&undated, "MedicationAdministration").is_none());
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+}
