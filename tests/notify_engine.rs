@@ -3396,3 +3396,40 @@ fn an_administration_refers_to_the_order_the_pharmacy_encoded() {
     assert!(resource(&undated, "MedicationAdministration").is_none());
     assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
 }
+
+#[test]
+fn a_dispense_is_authorized_by_the_order_the_pharmacy_encoded() {
+    let path = format!(
+        "{}/fixtures/v2-to-fhir/rds_o13_dispense.hl7",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let (report, bundle) = notify_with_report(&std::fs::read(path).unwrap(), true);
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let order = b"MSH|^~\\&|PHARMACY|RMC|EHR|RMC|20260512080000-0400||RDE^O11^RDE_O11|PH7|P|2.5.1\rPID|1||MRN5523108^^^RMC^MR||Okafor^Daniel^E\rORC|NW|RX-20417^EHR|PH-88231^PHARMACY\rRXE|^^^20260512080000-0400^^R|00069-1530-68^Amlodipine 5 mg tablet^NDC|5||mg^milligram^UCUM\rTQ1|1||QD\rRXR|PO^Oral^HL70162\r";
+    let (_, encoded) = notify_with_report(order, false);
+    let request = resource(&encoded, "MedicationRequest").unwrap();
+    let dispense = resource(&bundle, "MedicationDispense").unwrap();
+    assert_eq!(
+        referenced(&bundle, &dispense["authorizingPrescription"][0]).unwrap()["id"],
+        request["id"]
+    );
+    assert_eq!(dispense["status"], "completed");
+    assert_eq!(dispense["whenHandedOver"], "2026-05-12T09:25:00-04:00");
+    assert_eq!(dispense["quantity"]["value"], 30);
+    assert_eq!(dispense["note"][0]["text"], "Unit-dose blister pack");
+    assert_eq!(
+        dispense["dosageInstruction"][0]["route"]["coding"][0]["code"],
+        "PO"
+    );
+    let ward = referenced(&bundle, &dispense["destination"]).unwrap();
+    assert_eq!(ward["name"], "4W");
+    let focus = &resource(&bundle, "MessageHeader").unwrap()["focus"];
+    assert_eq!(referenced(&bundle, &focus[0]), Some(dispense));
+    // A deletion is entered in error; without a PID the dispense names no patient or order.
+    let msg = b"MSH|^~\\&|PHARMACY|RMC|||20260512||RDS^O13^RDS_O13|M1|P|2.5.1\rORC|RE|RX-1^EHR\rRXD|1|RX^Drug^L|20260512092500-0400||||||||||||||||||||||||||||||D\rRXR|PO\r";
+    let (_, deleted) = notify_with_report(msg, false);
+    let dispense = resource(&deleted, "MedicationDispense").unwrap();
+    assert_eq!(dispense["status"], "entered-in-error");
+    assert!(dispense.get("subject").is_none());
+    assert!(dispense.get("authorizingPrescription").is_none());
+}
