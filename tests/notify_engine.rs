@@ -3433,3 +3433,53 @@ fn a_dispense_is_authorized_by_the_order_the_pharmacy_encoded() {
     assert!(dispense.get("subject").is_none());
     assert!(dispense.get("authorizingPrescription").is_none());
 }
+
+#[test]
+fn a_repeating_coded_numeric_or_time_value_is_a_component_per_repetition() {
+    // As the IG's message maps route an OBX whose OBX-5 repeats: each repetition a component
+    // coded as the Observation, which then holds no value of its own (FHIR obs-7).
+    let path = format!(
+        "{}/fixtures/v2-to-fhir/oru_r01_repeated_values.hl7",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let (report, bundle) = notify_with_report(&std::fs::read(path).unwrap(), true);
+    assert!(
+        report
+            .unmapped
+            .iter()
+            .all(|f| !f.contains("OBX") || f.ends_with("-1")),
+        "{:?}",
+        report.unmapped
+    );
+    let observations = resources(&bundle, "Observation");
+    let by_code = |code: &str| {
+        *observations
+            .iter()
+            .find(|o| o["code"]["coding"][0]["code"] == code)
+            .unwrap()
+    };
+    let pulse = by_code("8867-4");
+    assert!(pulse.get("valueQuantity").is_none());
+    let components = pulse["component"].as_array().unwrap();
+    let values: Vec<f64> = components
+        .iter()
+        .map(|c| c["valueQuantity"]["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(values, [72.0, 75.0, 71.0]);
+    for c in components {
+        assert_eq!(c["code"], pulse["code"]);
+        assert_eq!(c["valueQuantity"]["code"], "/min");
+    }
+    let smoking = by_code("72166-2");
+    assert!(smoking.get("valueCodeableConcept").is_none());
+    assert_eq!(smoking["component"].as_array().unwrap().len(), 2);
+    let born = by_code("21112-8");
+    assert_eq!(
+        born["component"][1]["valueDateTime"],
+        "1958-02-14T10:30:00-05:00"
+    );
+    // A value sent once is the Observation's own.
+    let systolic = by_code("8480-6");
+    assert_eq!(systolic["valueQuantity"]["value"], 128);
+    assert!(systolic.get("component").is_none());
+}
