@@ -2700,11 +2700,7 @@ fn merging_changing_or_moving_accounts_and_visits_leaves_the_patient_as_it_is() 
     // A43 moves a patient's identifiers (PID-3, MRG-1) from one person (MRG-4) to another
     // (PID-2): the Patient is the message's focus, with its new person among its identifiers,
     // and the prior person is reported.
-    let path = format!(
-        "{}/fixtures/v2-to-fhir/adt_a43_move_patient_information.hl7",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let (report, bundle) = notify_with_report(&std::fs::read(path).unwrap(), true);
+    let (report, bundle) = fixture_with_report("adt_a43_move_patient_information");
     let patients = resources(&bundle, "Patient");
     assert_eq!(patients.len(), 1);
     assert!(patients[0].get("active").is_none(), "{bundle}");
@@ -3336,15 +3332,9 @@ fn a_merge_that_names_the_surviving_patient_as_the_one_it_replaces_fails() {
 fn an_administration_refers_to_the_order_the_pharmacy_encoded() {
     // The eMAR's RAS^O17 names the order by its placer number and give code, as the
     // pharmacy's RDE^O11 did: its MedicationRequest is the same resource (the same id).
-    let path = format!(
-        "{}/fixtures/v2-to-fhir/ras_o17_administrations.hl7",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let (report, bundle) = notify_with_report(&std::fs::read(path).unwrap(), true);
+    let (report, bundle) = fixture_with_report("ras_o17_administrations");
     assert!(report.problems.is_empty(), "{:?}", report.problems);
-    let order = b"MSH|^~\\&|PHARMACY|RMC|EHR|RMC|20260512080000-0400||RDE^O11^RDE_O11|PH7|P|2.5.1\rPID|1||MRN5523108^^^RMC^MR||Okafor^Daniel^E\rORC|NW|RX-20417^EHR|PH-88231^PHARMACY\rRXE|^^^20260512080000-0400^^R|00069-1530-68^Amlodipine 5 mg tablet^NDC|5||mg^milligram^UCUM\rTQ1|1||QD\rRXR|PO^Oral^HL70162\r";
-    let (_, encoded) = notify_with_report(order, false);
-    let request = resource(&encoded, "MedicationRequest").unwrap();
+    let request = the_pharmacys_amlodipine_order();
     let administrations = resources(&bundle, "MedicationAdministration");
     assert_eq!(administrations.len(), 2);
     let given = administrations[0];
@@ -3399,15 +3389,9 @@ fn an_administration_refers_to_the_order_the_pharmacy_encoded() {
 
 #[test]
 fn a_dispense_is_authorized_by_the_order_the_pharmacy_encoded() {
-    let path = format!(
-        "{}/fixtures/v2-to-fhir/rds_o13_dispense.hl7",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let (report, bundle) = notify_with_report(&std::fs::read(path).unwrap(), true);
+    let (report, bundle) = fixture_with_report("rds_o13_dispense");
     assert!(report.problems.is_empty(), "{:?}", report.problems);
-    let order = b"MSH|^~\\&|PHARMACY|RMC|EHR|RMC|20260512080000-0400||RDE^O11^RDE_O11|PH7|P|2.5.1\rPID|1||MRN5523108^^^RMC^MR||Okafor^Daniel^E\rORC|NW|RX-20417^EHR|PH-88231^PHARMACY\rRXE|^^^20260512080000-0400^^R|00069-1530-68^Amlodipine 5 mg tablet^NDC|5||mg^milligram^UCUM\rTQ1|1||QD\rRXR|PO^Oral^HL70162\r";
-    let (_, encoded) = notify_with_report(order, false);
-    let request = resource(&encoded, "MedicationRequest").unwrap();
+    let request = the_pharmacys_amlodipine_order();
     let dispense = resource(&bundle, "MedicationDispense").unwrap();
     assert_eq!(
         referenced(&bundle, &dispense["authorizingPrescription"][0]).unwrap()["id"],
@@ -3438,11 +3422,7 @@ fn a_dispense_is_authorized_by_the_order_the_pharmacy_encoded() {
 fn a_repeating_coded_numeric_or_time_value_is_a_component_per_repetition() {
     // As the IG's message maps route an OBX whose OBX-5 repeats: each repetition a component
     // coded as the Observation, which then holds no value of its own (FHIR obs-7).
-    let path = format!(
-        "{}/fixtures/v2-to-fhir/oru_r01_repeated_values.hl7",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let (report, bundle) = notify_with_report(&std::fs::read(path).unwrap(), true);
+    let (report, bundle) = fixture_with_report("oru_r01_repeated_values");
     assert!(
         report
             .unmapped
@@ -3482,4 +3462,21 @@ fn a_repeating_coded_numeric_or_time_value_is_a_component_per_repetition() {
     let systolic = by_code("8480-6");
     assert_eq!(systolic["valueQuantity"]["value"], 128);
     assert!(systolic.get("component").is_none());
+}
+
+/// The notification of `fixtures/v2-to-fhir/NAME.hl7`, with its `--explain` report.
+fn fixture_with_report(name: &str) -> (Report, Value) {
+    let path = format!(
+        "{}/fixtures/v2-to-fhir/{name}.hl7",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    notify_with_report(&std::fs::read(path).unwrap(), true)
+}
+
+/// The MedicationRequest of the pharmacy's RDE^O11 for the order the RAS^O17 and RDS^O13
+/// fixtures administer and dispense (placer number RX-20417, an NDC give code).
+fn the_pharmacys_amlodipine_order() -> Value {
+    let order = b"MSH|^~\\&|PHARMACY|RMC|EHR|RMC|20260512080000-0400||RDE^O11^RDE_O11|PH7|P|2.5.1\rPID|1||MRN5523108^^^RMC^MR||Okafor^Daniel^E\rORC|NW|RX-20417^EHR|PH-88231^PHARMACY\rRXE|^^^20260512080000-0400^^R|00069-1530-68^Amlodipine 5 mg tablet^NDC|5||mg^milligram^UCUM\rTQ1|1||QD\rRXR|PO^Oral^HL70162\r";
+    let (_, encoded) = notify_with_report(order, false);
+    resource(&encoded, "MedicationRequest").unwrap().clone()
 }
