@@ -146,12 +146,15 @@ impl<'a> Translator<'a, '_> {
                         Some(e) => e,
                         None => {
                             let e = self.doc.push(arr, Val::Object);
-                            let (last, path) = key.split_last().expect("a key names a member");
+                            // The key's members down to its primitive, which holds the value.
                             let mut at = e;
-                            for k in path {
-                                at = self.doc.member(at, k, Val::Object);
+                            for (i, k) in key.iter().enumerate() {
+                                if i + 1 == key.len() {
+                                    self.doc.set(at, k, Val::Str(value));
+                                } else {
+                                    at = self.doc.member(at, k, Val::Object);
+                                }
                             }
-                            self.doc.set(at, last, Val::Str(value));
                             e
                         }
                     }
