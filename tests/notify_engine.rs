@@ -3458,6 +3458,11 @@ fn a_repeating_coded_numeric_or_time_value_is_a_component_per_repetition() {
         born["component"][1]["valueDateTime"],
         "1958-02-14T10:30:00-05:00"
     );
+    let titers = by_code("5206-7");
+    assert_eq!(
+        titers["component"][1]["valueRatio"]["denominator"]["value"],
+        128
+    );
     // A value sent once is the Observation's own.
     let systolic = by_code("8480-6");
     assert_eq!(systolic["valueQuantity"]["value"], 128);
