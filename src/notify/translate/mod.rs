@@ -571,13 +571,15 @@ impl<'a> Translator<'a, '_> {
         group: usize,
         seg: &Segment<'a>,
     ) -> Result<(), Error> {
-        let replaces_its_kind = row
-            .links
-            .iter()
-            .any(|l| matches!(l, Link::Outgoing { to, .. } if *to == row.resource));
+        // Most rows make their resource here and now: two comparisons settle them.
         let made_here =
             self.resources[res].group == group && self.resources[res].position < seg.number() - 1;
-        if !replaces_its_kind || !made_here {
+        if !made_here
+            || !row
+                .links
+                .iter()
+                .any(|l| matches!(l, Link::Outgoing { to, .. } if *to == row.resource))
+        {
             return Ok(());
         }
         let named_by = row.key.first().and_then(|p| self.resolve(p));
