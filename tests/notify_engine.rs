@@ -2096,8 +2096,8 @@ fn rows_naming_fhir_elements_in_conditions_or_the_id_are_checked_at_load() {
     );
     fails_with(
         "2,,id,,,,forward",
-        "2,.2 VALUED,id,,,,forward",
-        "a row targeting `id` names a component that identifies the resource: a component alone, forward, with no condition, type or value",
+        "2,,id,,,room,forward",
+        "a row targeting `id` names a component that identifies the resource: a component alone, forward, with no type or value",
     );
     let mut tables = TableSet::embedded();
     let map = tables.get("segments/PV1[Encounter].csv").unwrap().replace(
@@ -3484,4 +3484,26 @@ fn the_pharmacys_amlodipine_order() -> Value {
     let order = b"MSH|^~\\&|PHARMACY|RMC|EHR|RMC|20260512080000-0400||RDE^O11^RDE_O11|PH7|P|2.5.1\rPID|1||MRN5523108^^^RMC^MR||Okafor^Daniel^E\rORC|NW|RX-20417^EHR|PH-88231^PHARMACY\rRXE|^^^20260512080000-0400^^R|00069-1530-68^Amlodipine 5 mg tablet^NDC|5||mg^milligram^UCUM\rTQ1|1||QD\rRXR|PO^Oral^HL70162\r";
     let (_, encoded) = notify_with_report(order, false);
     resource(&encoded, "MedicationRequest").unwrap().clone()
+}
+
+#[test]
+fn a_practitioners_number_and_authority_identify_it_however_its_name_is_spelt() {
+    // The attending (PV1-7) and the admitting doctor (PV1-17) are the same practitioner, sent
+    // once with a degree and once without; two unnumbered ones of one authority stay two.
+    let msg = b"MSH|^~\\&|ADT1|GHH|||20260101||ADT^A01^ADT_A01|M1|P|2.5.1\rEVN|A01\rPID|1||MRN1^^^GHH^MR||DOE^JANE\rPV1|1|I|||||7781204^Mensah^Kwame^^^^MD^^GHH|^Okoro^Ada^^^^^^GHH|^Bello^Tunde^^^^^^GHH||||||||7781204^MENSAH^KWAME^^^^^^GHH||VN1\r";
+    let (_, bundle) = notify_with_report(msg, false);
+    let encounter = resource(&bundle, "Encounter").unwrap();
+    let who = |i: usize| {
+        referenced(&bundle, &encounter["participant"][i]["individual"]).unwrap()["id"].clone()
+    };
+    let practitioners = resources(&bundle, "Practitioner");
+    assert_eq!(practitioners.len(), 3, "{bundle}");
+    let ids: Vec<Value> = (0..4).map(who).collect();
+    assert_eq!(ids[0], ids[3], "attending and admitting");
+    assert_ne!(ids[1], ids[2], "two unnumbered practitioners");
+    // In another message, the same number of the same authority is the same resource.
+    let other = b"MSH|^~\\&|ADT1|GHH|||20260102||ADT^A08^ADT_A01|M2|P|2.5.1\rEVN|A08\rPID|1||MRN1^^^GHH^MR\rPV1|1|I|||||7781204^Mensah^K^^^^^^GHH||||||||||||VN1\r";
+    let (_, report) = notify_with_report(other, false);
+    let orderer = resources(&report, "Practitioner")[0]["id"].clone();
+    assert_eq!(orderer, ids[0]);
 }

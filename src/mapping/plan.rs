@@ -166,7 +166,7 @@ pub struct ElementMap {
     /// For a data type map building a resource: the components whose text identifies it
     /// (rows targeting `id`), so that its id is a hash of those alone; empty when the whole
     /// value does. A room's Location is the same whichever of its beds a PL names.
-    pub key: Vec<Vec<u32>>,
+    pub key: Vec<KeyComponent>,
     /// The rows, in file order.
     pub rows: Vec<MapRow>,
 }
@@ -436,7 +436,18 @@ fn incoming_target(lhs: &str) -> Result<(&str, Target), String> {
 /// Takes the rows of a resource-building data type map that target `id` out of its rows: each
 /// names a component whose text identifies the resource (see [`ElementMap::key`]). They write
 /// nothing, so they take no condition, type, vocabulary or value, and run forward only.
-fn take_key_rows(rows: &mut Vec<MapRow>, file: &str) -> Result<Vec<Vec<u32>>, Error> {
+/// A component of a resource-building data type map's key (a row targeting `id`).
+#[derive(Debug, Clone)]
+pub struct KeyComponent {
+    /// The component (`1`, `9.1`).
+    pub nums: Vec<u32>,
+    /// It counts only when this holds: a practitioner's assigning authority (XCN.9) tells
+    /// practitioners apart only beside their number (XCN.1), as it would make every unnumbered
+    /// practitioner of one authority the same one.
+    pub when: Option<Condition>,
+}
+
+fn take_key_rows(rows: &mut Vec<MapRow>, file: &str) -> Result<Vec<KeyComponent>, Error> {
     let mut key = Vec::new();
     let mut kept = Vec::with_capacity(rows.len());
     for row in rows.drain(..) {
@@ -444,20 +455,22 @@ fn take_key_rows(rows: &mut Vec<MapRow>, file: &str) -> Result<Vec<Vec<u32>>, Er
             kept.push(row);
             continue;
         }
-        let plain = row.when.is_none()
-            && row.vocabulary.is_none()
+        let plain = row.vocabulary.is_none()
             && row.constant.is_none()
             && row.defaults.is_empty()
             && row.conversion == Conversion::Primitive(Primitive::Text)
             && row.direction == Direction::Forward;
         match &row.source {
-            Some(Operand::Relative(nums)) if !nums.is_empty() && plain => key.push(nums.clone()),
+            Some(Operand::Relative(nums)) if !nums.is_empty() && plain => key.push(KeyComponent {
+                nums: nums.clone(),
+                when: row.when.clone(),
+            }),
             _ => {
                 return Err(err(
                     file,
                     row.line,
                     "a row targeting `id` names a component that identifies the resource: \
-                     a component alone, forward, with no condition, type or value"
+                     a component alone, forward, with no type or value"
                         .to_string(),
                 ));
             }

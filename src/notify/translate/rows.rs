@@ -568,15 +568,37 @@ impl<'a> Translator<'a, '_> {
         let mut keyed = false;
         if let Some(p) = part {
             // Each valued key component with its place, so that a point of care sent alone
-            // (`ER`) and the same one above a room (`ER^12`) hash alike.
-            for nums in &self.plan.maps[m].key {
-                if let Some(c) = p.descend(nums).filter(|c| !c.value().raw().is_empty()) {
-                    for &n in nums {
+            // (`ER`) and the same one above a room (`ER^12`) hash alike; one with a condition
+            // only where the condition holds.
+            let plan = self.plan;
+            let base = self.parts.len();
+            let mut scope = Scope::new(p, base);
+            let mut failed = None;
+            for k in &plan.maps[m].key {
+                let counts = match &k.when {
+                    None => true,
+                    Some(c) => match self.holds(c, Some(&mut scope)) {
+                        Ok(holds) => holds,
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    },
+                };
+                if !counts {
+                    continue;
+                }
+                if let Some(c) = p.descend(&k.nums).filter(|c| !c.value().raw().is_empty()) {
+                    for &n in &k.nums {
                         h.add_number(u64::from(n));
                     }
                     h.add_bytes(c.value().raw());
                     keyed = true;
                 }
+            }
+            self.parts.truncate(base);
+            if let Some(e) = failed {
+                return Err(e);
             }
         }
         // A value none of whose key components is sent (a PL with its description alone) is
