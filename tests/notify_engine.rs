@@ -3507,3 +3507,15 @@ fn a_practitioners_number_and_authority_identify_it_however_its_name_is_spelt() 
     let orderer = resources(&report, "Practitioner")[0]["id"].clone();
     assert_eq!(orderer, ids[0]);
 }
+
+#[test]
+fn a_responsible_observer_is_one_practitioner_role_however_each_result_spells_it() {
+    let msg = b"MSH|^~\\&|LAB|GHH|||20260102||ORU^R01^ORU_R01|M2|P|2.5.1\rPID|1||MRN1^^^GHH^MR\rOBR|1|O1|F1|CBC^Blood count^L|||20260102\rOBX|1|NM|718-7^Hemoglobin^LN||13.2|g/dL|||||F|||||5512^Adeyemi^Funmi^^^^MD^^GHH\rOBX|2|NM|4544-3^Hematocrit^LN||39|%|||||F|||||5512^ADEYEMI^F^^^^^^GHH\r";
+    let (_, bundle) = notify_with_report(msg, false);
+    let roles = resources(&bundle, "PractitionerRole");
+    assert_eq!(roles.len(), 1, "{bundle}");
+    assert_eq!(resources(&bundle, "Practitioner").len(), 1);
+    for o in resources(&bundle, "Observation") {
+        assert_eq!(referenced(&bundle, &o["performer"][0]), Some(roles[0]));
+    }
+}
