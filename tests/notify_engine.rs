@@ -1295,6 +1295,46 @@ OBX|5|TX|NOTE^Note^L||Last line.||||||F\r";
     assert_eq!(text(&content[2]), "Signed");
 }
 
+#[test]
+fn lines_are_not_added_after_data_that_is_no_text_and_that_is_reported() {
+    // A site's row writing an ED's binary data into the plain-text attachment: the TX lines
+    // after it cannot be joined to it, and are reported rather than dropped unseen.
+    let mut tables = TableSet::embedded();
+    let file = "segments/OBX[DocumentReference].csv";
+    let map = format!(
+        "{}\nOBX-5.5,OBX-2 = 'ED',content(attachment.contentType=application/text).attachment.data,ST[base64Binary],,,forward\n",
+        tables.get(file).unwrap().trim_end()
+    );
+    tables.insert(file, &map);
+    let engine = Engine::new(&tables, EngineOptions::default()).unwrap();
+    let msg = b"MSH|^~\\&|EHR|HOSP|||20240305101112-0500||MDM^T02^MDM_T02|M1|P|2.5.1\rEVN|T02\rPID|1||MRN1^^^GHH^MR||DOE^JANE\rPV1|1|O\rTXA|1|CN|TX|||20240305091500-0500||||||DOC-3|||||||AV\rOBX|1|ED|PDF^Document^L||^AP^octet-stream^Base64^/w==||||||F\rOBX|2|TX|NOTE^Note^L||A line.||||||F\r";
+    let mut out = Vec::new();
+    let report = engine
+        .notify_with(
+            &mut engine.parser(),
+            msg,
+            &NotifyOptions::default(),
+            false,
+            &mut out,
+        )
+        .unwrap();
+    assert_eq!(
+        report.problems,
+        [
+            "content(attachment.contentType=application/text).attachment.data: lines not added after data that is no text"
+        ]
+    );
+    let bundle: Value = serde_json::from_slice(&out).unwrap();
+    let content = &resource(&bundle, "DocumentReference").unwrap()["content"];
+    assert!(
+        content
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["attachment"]["data"] == "/w==")
+    );
+}
+
 /// Decodes standard base64 (the test's own, to check what the engine encoded).
 fn base64_decode(text: &str) -> Vec<u8> {
     let value = |c: u8| match c {

@@ -202,7 +202,7 @@ pub fn parse(owner: &str, path: &str) -> Result<Target, String> {
                 }
                 if !elements::PRIMITIVES.contains(&owner) {
                     return Err(format!(
-                        "`{raw}`: `{key}` is a {owner}, not a primitive an entry can be chosen by"
+                        "`{raw}`: `{key}` is of type {owner}, not a primitive an entry can be chosen by"
                     ));
                 }
                 steps.push(Step::Entry {
@@ -340,7 +340,7 @@ mod tests {
             (
                 "DocumentReference",
                 "content(attachment=A).format",
-                "`content(attachment=A)`: `attachment` is a Attachment, not a primitive an entry can be chosen by",
+                "`content(attachment=A)`: `attachment` is of type Attachment, not a primitive an entry can be chosen by",
             ),
             (
                 "DocumentReference",

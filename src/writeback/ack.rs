@@ -994,6 +994,13 @@ mod tests {
         );
         assert_eq!(expression("A01", "NTE^1^3"), Json::Null);
         assert_eq!(expression("P03", "FT1^1^7"), json!(["ChargeItem.code"]));
+        // A list entry chosen by a member's value: FHIRPath's `where`.
+        assert_eq!(
+            expression("T02", "OBX^1^5"),
+            json!([
+                "DocumentReference.content.where(attachment.contentType = 'application/text').attachment.data"
+            ])
+        );
         // No trigger event: the first structure that maps the field names it.
         assert_eq!(expression("", "PID^1^7"), json!(["Patient.birthDate"]));
     }

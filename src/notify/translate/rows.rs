@@ -394,7 +394,8 @@ impl<'a> Translator<'a, '_> {
     /// Writes `lines` as base64 data at `target`, after the lines an earlier segment wrote
     /// there: a note sent one OBX per line (an MDM document's TX) is one attachment whose text
     /// grows by a line per segment. The data there is this row's own, made from text, so it
-    /// decodes; anything else there is kept as it is.
+    /// decodes; other data there (a site's row writing binary data to the same element) is kept
+    /// as it is, and the lines are reported.
     fn add_lines_as_base64(&mut self, obj: NodeId, target: &'a Target, lines: &str) {
         let at = self.parent_of_last(obj, &target.steps);
         let earlier = match target.steps.last() {
@@ -415,6 +416,10 @@ impl<'a> Translator<'a, '_> {
             .and_then(crate::fhir::base64::decode)
             .and_then(|bytes| String::from_utf8(bytes).ok())
         else {
+            self.problems.push(format!(
+                "{}: lines not added after data that is no text",
+                target.text
+            ));
             return;
         };
         text.push('\n');
